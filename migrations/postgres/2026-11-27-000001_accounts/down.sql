@@ -1,0 +1,3 @@
+DROP TABLE login_failures;
+DROP TABLE app_settings;
+DROP TABLE users;

@@ -1,0 +1,55 @@
+//! Typed configuration, read from `KLAXON_*` environment variables or flags.
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Klaxon: self-hosted incident management with signed outgoing webhooks.
+///
+/// Every setting can be given as a flag or as the environment variable shown.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "klaxon", version, about, long_about = None)]
+pub struct Config {
+    /// Address and port the web server listens on.
+    #[arg(long, env = "KLAXON_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Database: `sqlite://path`, a plain file path, or `postgres://user:pass@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/klaxon.db")]
+    pub database_url: String,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "KLAXON_DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+
+    /// Key that signs and encrypts session cookies (at least 64 characters). When unset, a key
+    /// is generated on first start and kept in the database, so restarts keep people signed in.
+    /// Set the same value on every instance that shares a database.
+    #[arg(long, env = "KLAXON_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Mark the session cookie `Secure` (send it over HTTPS only). Turn on behind TLS.
+    #[arg(long, env = "KLAXON_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+
+    /// Log format on standard output.
+    #[arg(long, env = "KLAXON_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `klaxon=debug,actix_web=info`.
+    #[arg(long, env = "KLAXON_LOG", default_value = "info")]
+    pub log_filter: String,
+}
+
+impl Config {
+    /// Defaults with a given database, for tests and embedding.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        let mut config = Config::parse_from(["klaxon"]);
+        config.database_url = database_url.into();
+        config
+    }
+}

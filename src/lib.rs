@@ -1,0 +1,9 @@
+//! Klaxon: self-hosted incident management whose every state change reaches the webhooks its
+//! teams configured, signed, in order, and never lost.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

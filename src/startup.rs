@@ -1,0 +1,131 @@
+//! Building the application: database, session key, HTTP server on a given listener.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{time, Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use base64::Engine;
+
+use crate::config::Config;
+use crate::db::{app_settings, Db, DbError};
+use crate::domain::ids;
+use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
+
+const SESSION_KEY_SETTING: &str = "session_key";
+const MIN_SECRET_KEY_CHARS: usize = 64;
+
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the database and binds `config.bind`.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds the app on a listener that is already bound (tests bind port 0).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        let database_url = config.database_url.clone();
+        let pool_size = config.db_pool_size;
+        let db =
+            tokio::task::spawn_blocking(move || Db::connect(&database_url, pool_size)).await??;
+        tracing::info!(database = %db.url().redacted(), "database ready");
+        let session_key = session_key(&db, config.secret_key.as_deref()).await?;
+        let local_addr = listener.local_addr()?;
+        let secure_cookies = config.secure_cookies;
+        let state = web::Data::new(AppState { db, config });
+
+        let server = HttpServer::new(move || {
+            let session =
+                SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                    .cookie_name("klaxon_session".to_owned())
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_secure(secure_cookies)
+                    .session_lifecycle(
+                        PersistentSession::default().session_ttl(time::Duration::days(14)),
+                    )
+                    .build();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
+                .wrap(session)
+                .wrap(security_headers())
+                .wrap(from_fn(request_id::middleware))
+                .configure(routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application { server, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        Ok(())
+    }
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+}
+
+/// The key that signs and encrypts session cookies: `KLAXON_SECRET_KEY` when given, otherwise
+/// one generated once and kept in the database (so restarts and other instances share it).
+async fn session_key(db: &Db, configured: Option<&str>) -> anyhow::Result<Key> {
+    if let Some(secret) = configured {
+        anyhow::ensure!(
+            secret.chars().count() >= MIN_SECRET_KEY_CHARS,
+            "KLAXON_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters long"
+        );
+        return Ok(Key::derive_from(secret.as_bytes()));
+    }
+    let encoded = db
+        .run(|conn| {
+            if let Some(existing) = app_settings::get(conn, SESSION_KEY_SETTING)? {
+                return Ok(existing);
+            }
+            let fresh = base64::engine::general_purpose::STANDARD.encode(ids::random_bytes::<64>());
+            match app_settings::insert(conn, SESSION_KEY_SETTING, &fresh).map_err(DbError::from) {
+                Ok(()) => Ok(fresh),
+                // Another instance stored its key first: use that one.
+                Err(e) if e.is_unique_violation() => {
+                    app_settings::get(conn, SESSION_KEY_SETTING)?.ok_or(e)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .context("cannot load the session key")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .context("the stored session key is not valid base64")?;
+    Key::try_from(bytes.as_slice()).context("the stored session key is too short")
+}

@@ -1,0 +1,126 @@
+//! The one place where errors become HTTP responses.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use super::layout::Layout;
+use super::request_id;
+use crate::db::DbError;
+use crate::domain::accounts::AccountsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("page not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("CSRF token missing or wrong")]
+    CsrfRejected,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
+    #[error("sign-in required")]
+    SignInRequired { next: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+impl From<AccountsError> for AppError {
+    fn from(error: AccountsError) -> Self {
+        match error {
+            AccountsError::NotFound => AppError::NotFound,
+            AccountsError::Forbidden(message) => AppError::Forbidden(message.to_owned()),
+            AccountsError::Throttled => AppError::TooManyRequests(error.to_string()),
+            AccountsError::Invalid(errors) => AppError::BadRequest(errors.to_string()),
+            AccountsError::AlreadySetUp | AccountsError::BadCredentials => {
+                AppError::BadRequest(error.to_string())
+            }
+            AccountsError::Db(e) => AppError::Internal(e.into()),
+            AccountsError::Hashing(e) => AppError::Internal(anyhow::anyhow!(e)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: Layout,
+    status: u16,
+    heading: &'a str,
+    message: String,
+    request_id: String,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) | AppError::CsrfRejected => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let request_id = request_id::current();
+        let (heading, message) = match self {
+            AppError::SignInRequired { next } => {
+                let location = format!("/signin?next={}", url_encode(next));
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish();
+            }
+            AppError::NotFound => ("Not found", "There is nothing here, or you do not have access to it.".to_owned()),
+            AppError::Forbidden(message) => ("Not allowed", message.clone()),
+            AppError::BadRequest(message) => ("Bad request", message.clone()),
+            AppError::CsrfRejected => (
+                "Form expired",
+                "This form has expired or was not sent from Klaxon. Go back, reload the page and try again."
+                    .to_owned(),
+            ),
+            AppError::PayloadTooLarge => ("Too large", "The request is larger than 1 MiB.".to_owned()),
+            AppError::TooManyRequests(message) => ("Slow down", message.clone()),
+            AppError::Internal(cause) => {
+                tracing::error!(request_id = %request_id, error = format!("{cause:#}"), "request failed");
+                (
+                    "Something went wrong",
+                    "Klaxon could not complete this request. The error has been logged; quote the request id to your administrator."
+                        .to_owned(),
+                )
+            }
+        };
+        let status = self.status_code();
+        let page = ErrorPage {
+            layout: Layout::bare(),
+            status: status.as_u16(),
+            heading,
+            message,
+            request_id,
+        };
+        match page.render() {
+            Ok(body) => HttpResponse::build(status)
+                .content_type("text/html; charset=utf-8")
+                .body(body),
+            Err(_) => HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(heading.to_owned()),
+        }
+    }
+}
+
+pub fn url_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

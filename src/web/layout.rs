@@ -1,0 +1,45 @@
+//! What every page's frame needs: who is signed in, the CSRF token for its forms, the flash
+//! message and which navigation item is current.
+
+use actix_session::Session;
+
+use super::session::{self, Flash};
+use crate::domain::accounts::User;
+
+pub struct Layout {
+    pub user: Option<User>,
+    pub csrf_token: String,
+    pub flash: Option<Flash>,
+    pub nav: Nav,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    None,
+    Settings,
+}
+
+impl Layout {
+    pub fn new(session: &Session, user: Option<&User>, nav: Nav) -> Self {
+        Layout {
+            user: user.cloned(),
+            csrf_token: session::csrf_token(session),
+            flash: session::take_flash(session),
+            nav,
+        }
+    }
+
+    /// For error pages: no user menu, no forms.
+    pub fn bare() -> Self {
+        Layout {
+            user: None,
+            csrf_token: String::new(),
+            flash: None,
+            nav: Nav::None,
+        }
+    }
+
+    pub fn is(&self, nav: Nav) -> bool {
+        self.nav == nav
+    }
+}

@@ -1,0 +1,23 @@
+//! The HTTP layer: handlers parse input into domain types, call the domain and render.
+
+pub mod auth;
+pub mod error;
+pub mod layout;
+pub mod pages;
+pub mod request_id;
+pub mod session;
+
+use actix_web::web;
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub db: Db,
+    pub config: Config,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    pages::routes(cfg);
+}

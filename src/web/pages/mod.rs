@@ -1,0 +1,40 @@
+//! Server-rendered pages, one module per area.
+
+pub mod assets;
+pub mod health;
+pub mod session_pages;
+pub mod users;
+
+use actix_web::{web, HttpResponse};
+
+use super::error::AppError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    health::routes(cfg);
+    assets::routes(cfg);
+    session_pages::routes(cfg);
+    users::routes(cfg);
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+/// The answer to a successful form post: go to `location` (Post/Redirect/Get).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
+}
+
+/// Renders a page with the given status (a form shown again with its errors is a 400).
+pub fn render(
+    page: impl askama::Template,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let body = page.render().map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}

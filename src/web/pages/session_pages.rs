@@ -1,0 +1,204 @@
+//! First-run owner sign-up, sign-in and sign-out.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::{render, see_other};
+use crate::domain::accounts::{self, AccountForm, AccountsError, FAILURE_WINDOW_MINUTES};
+use crate::domain::validation::FieldErrors;
+use crate::web::auth::safe_next;
+use crate::web::error::AppError;
+use crate::web::layout::{Layout, Nav};
+use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::AppState;
+
+/// Where a signed-in person lands.
+pub const HOME: &str = "/settings/users";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(home)
+        .service(setup_page)
+        .service(setup_submit)
+        .service(signin_page)
+        .service(signin_submit)
+        .service(signout);
+}
+
+#[get("/")]
+async fn home(state: web::Data<AppState>, session: Session) -> Result<HttpResponse, AppError> {
+    if !accounts::is_installed(&state.db).await? {
+        return Ok(see_other("/setup"));
+    }
+    Ok(match session::user_id(&session) {
+        Some(_) => see_other(HOME),
+        None => see_other("/signin"),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "accounts/setup.html")]
+struct SetupPage {
+    layout: Layout,
+    form: AccountForm,
+    errors: FieldErrors,
+}
+
+#[get("/setup")]
+async fn setup_page(
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    if accounts::is_installed(&state.db).await? {
+        return Ok(see_other("/signin"));
+    }
+    let page = SetupPage {
+        layout: Layout::new(&session, None, Nav::None),
+        form: AccountForm::default(),
+        errors: FieldErrors::new(),
+    };
+    render(page, StatusCode::OK)
+}
+
+#[post("/setup")]
+async fn setup_submit(
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<AccountForm>,
+) -> Result<HttpResponse, AppError> {
+    match accounts::create_first_owner(&state.db, &form).await {
+        Ok(owner) => {
+            tracing::info!(username = %owner.username, "first owner created");
+            session::sign_in(&session, owner.id)?;
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                "Welcome to Klaxon. Your account is the owner of this install.",
+            );
+            Ok(see_other(HOME))
+        }
+        Err(AccountsError::Invalid(errors)) => {
+            let page = SetupPage {
+                layout: Layout::new(&session, None, Nav::None),
+                form: AccountForm {
+                    password: String::new(),
+                    ..form
+                },
+                errors,
+            };
+            render(page, StatusCode::BAD_REQUEST)
+        }
+        Err(AccountsError::AlreadySetUp) => {
+            session::set_flash(
+                &session,
+                FlashKind::Error,
+                "Klaxon is already set up. Sign in, or ask an owner for an account.",
+            );
+            Ok(see_other("/signin"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "accounts/signin.html")]
+struct SignInPage {
+    layout: Layout,
+    email: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+#[get("/signin")]
+async fn signin_page(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    if !accounts::is_installed(&state.db).await? {
+        return Ok(see_other("/setup"));
+    }
+    let next = safe_next(query.next.as_deref());
+    if session::user_id(&session).is_some() {
+        return Ok(see_other(&next));
+    }
+    let page = SignInPage {
+        layout: Layout::new(&session, None, Nav::None),
+        email: String::new(),
+        next,
+        error: None,
+    };
+    render(page, StatusCode::OK)
+}
+
+#[derive(serde::Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+#[post("/signin")]
+async fn signin_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<SignInForm>,
+) -> Result<HttpResponse, AppError> {
+    let client_ip = req
+        .peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_default();
+    let next = safe_next(form.next.as_deref());
+    let (status, message) = match accounts::sign_in(
+        &state.db,
+        &form.email,
+        &form.password,
+        &client_ip,
+    )
+    .await
+    {
+        Ok(user) => {
+            tracing::info!(username = %user.username, "signed in");
+            session::sign_in(&session, user.id)?;
+            return Ok(see_other(&next));
+        }
+        Err(AccountsError::BadCredentials) => {
+            tracing::info!(%client_ip, "sign-in failed");
+            (
+                StatusCode::UNAUTHORIZED,
+                "Email or password is incorrect.".to_owned(),
+            )
+        }
+        Err(AccountsError::Throttled) => {
+            tracing::warn!(%client_ip, "sign-in throttled");
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many failed sign-ins. Wait {FAILURE_WINDOW_MINUTES} minutes and try again."),
+            )
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let page = SignInPage {
+        layout: Layout::new(&session, None, Nav::None),
+        email: form.email,
+        next,
+        error: Some(message),
+    };
+    render(page, status)
+}
+
+#[post("/signout")]
+async fn signout(session: Session, CsrfForm(_): CsrfForm<serde::de::IgnoredAny>) -> HttpResponse {
+    session::sign_out(&session);
+    session::set_flash(&session, FlashKind::Success, "You have signed out.");
+    see_other("/signin")
+}

@@ -1,0 +1,136 @@
+//! What Klaxon keeps in the session cookie: the signed-in user, the CSRF token and one flash
+//! message. The cookie is encrypted and signed (actix-session's private cookie store).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::error::AppError;
+use crate::domain::ids;
+
+const USER_ID: &str = "uid";
+const CSRF_TOKEN: &str = "csrf";
+const FLASH: &str = "flash";
+
+/// Largest form body accepted, in bytes.
+pub const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub enum FlashKind {
+    Success,
+    Error,
+}
+
+impl FlashKind {
+    pub fn css_class(self) -> &'static str {
+        match self {
+            FlashKind::Success => "flash-success",
+            FlashKind::Error => "flash-error",
+        }
+    }
+}
+
+pub fn user_id(session: &Session) -> Option<i64> {
+    session.get::<i64>(USER_ID).ok().flatten()
+}
+
+/// Signs a user in: a fresh session (against fixation) holding only the user id and a new token.
+pub fn sign_in(session: &Session, user_id: i64) -> Result<(), AppError> {
+    session.renew();
+    session.remove(CSRF_TOKEN);
+    session
+        .insert(USER_ID, user_id)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+pub fn sign_out(session: &Session) {
+    session.purge();
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(CSRF_TOKEN) {
+        return token;
+    }
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ids::random_bytes::<32>());
+    // An insert only fails to serialise a String, which cannot happen.
+    let _ = session.insert(CSRF_TOKEN, &token);
+    token
+}
+
+fn csrf_matches(session: &Session, submitted: &str) -> bool {
+    match session.get::<String>(CSRF_TOKEN) {
+        Ok(Some(expected)) => {
+            !submitted.is_empty() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+pub fn set_flash(session: &Session, kind: FlashKind, message: impl Into<String>) {
+    let _ = session.insert(
+        FLASH,
+        Flash {
+            kind,
+            message: message.into(),
+        },
+    );
+}
+
+pub fn take_flash(session: &Session) -> Option<Flash> {
+    session.remove_as::<Flash>(FLASH).and_then(Result::ok)
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// A url-encoded form whose CSRF token has been checked against the session. Every
+/// state-changing form handler takes its input through this, so none can forget the check.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        // The body limit is the app-wide `PayloadConfig` (MAX_FORM_BYTES), set in startup.
+        let body = Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|error| {
+                if error.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::BadRequest("The form could not be read.".to_owned())
+                }
+            })?;
+            let session = req.get_session();
+            let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| AppError::BadRequest("The form could not be read.".to_owned()))?;
+            if !csrf_matches(&session, &field.csrf_token) {
+                tracing::warn!("form rejected: CSRF token missing or wrong");
+                return Err(AppError::CsrfRejected);
+            }
+            let form = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|e| AppError::BadRequest(format!("The form could not be read: {e}.")))?;
+            Ok(CsrfForm(form))
+        })
+    }
+}
