@@ -74,6 +74,11 @@ impl Application {
         Ok(Application { server, local_addr })
     }
 
+    /// Stops the server from another task (tests restart the app on the same database).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

@@ -4,12 +4,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_session::SessionExt;
+use actix_session::{Session, SessionExt};
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::AppError;
 use super::session;
 use super::AppState;
+use crate::db::Db;
 use crate::domain::accounts::{self, User};
 
 pub struct CurrentUser(pub User);
@@ -25,23 +26,28 @@ impl FromRequest for CurrentUser {
                 Some(pq) if req.method() == actix_web::http::Method::GET => pq.as_str().to_owned(),
                 _ => "/".to_owned(),
             };
-            let session = req.get_session();
-            let Some(user_id) = session::user_id(&session) else {
-                return Err(AppError::SignInRequired { next });
-            };
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("app state missing")))?;
-            match accounts::find_active_user(&state.db, user_id).await? {
+            match signed_in_user(&state.db, &req.get_session()).await? {
                 Some(user) => Ok(CurrentUser(user)),
-                None => {
-                    // Deleted or disabled since signing in: the session ends here.
-                    session::sign_out(&session);
-                    Err(AppError::SignInRequired { next })
-                }
+                None => Err(AppError::SignInRequired { next }),
             }
         })
     }
+}
+
+/// The active user this session belongs to. A session whose user was disabled or deleted
+/// since signing in ends here.
+pub async fn signed_in_user(db: &Db, session: &Session) -> Result<Option<User>, AppError> {
+    let Some(user_id) = session::user_id(session) else {
+        return Ok(None);
+    };
+    let user = accounts::find_active_user(db, user_id).await?;
+    if user.is_none() {
+        session::sign_out(session);
+    }
+    Ok(user)
 }
 
 /// A path that is safe to redirect to after sign-in: local to this site only.

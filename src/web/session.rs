@@ -55,8 +55,10 @@ pub fn sign_in(session: &Session, user_id: i64) -> Result<(), AppError> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
 }
 
+/// Ends the signed-in session; a fresh, empty one takes its place (it can carry a flash).
 pub fn sign_out(session: &Session) {
-    session.purge();
+    session.clear();
+    session.renew();
 }
 
 /// The session's CSRF token, created on first use.

@@ -8,7 +8,7 @@ use askama::Template;
 use super::{render, see_other};
 use crate::domain::accounts::{self, AccountForm, AccountsError, FAILURE_WINDOW_MINUTES};
 use crate::domain::validation::FieldErrors;
-use crate::web::auth::safe_next;
+use crate::web::auth::{safe_next, signed_in_user};
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
 use crate::web::session::{self, CsrfForm, FlashKind};
@@ -31,7 +31,7 @@ async fn home(state: web::Data<AppState>, session: Session) -> Result<HttpRespon
     if !accounts::is_installed(&state.db).await? {
         return Ok(see_other("/setup"));
     }
-    Ok(match session::user_id(&session) {
+    Ok(match signed_in_user(&state.db, &session).await? {
         Some(_) => see_other(HOME),
         None => see_other("/signin"),
     })
@@ -125,7 +125,7 @@ async fn signin_page(
         return Ok(see_other("/setup"));
     }
     let next = safe_next(query.next.as_deref());
-    if session::user_id(&session).is_some() {
+    if signed_in_user(&state.db, &session).await?.is_some() {
         return Ok(see_other(&next));
     }
     let page = SignInPage {

@@ -1,0 +1,7 @@
+//! Integration tests: the real server on port 0 with a fresh database, on SQLite always and on
+//! PostgreSQL when `KLAXON_TEST_POSTGRES_URL` is set. One test binary, so it links once.
+
+mod accounts;
+mod helpers;
+mod platform;
+mod users;

@@ -1,0 +1,230 @@
+//! Owners and admins add and disable users; others cannot.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{for_each_backend, location, TestApp};
+
+async fn add_user(app: &TestApp, email: &str, role: &str) -> reqwest::Response {
+    app.submit(
+        "/settings/users/new",
+        "/settings/users",
+        &[
+            ("first_name", "Grace"),
+            ("last_name", "Hopper"),
+            ("email", email),
+            ("password", "another long password"),
+            ("role", role),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_owner_adds_a_user_who_can_then_sign_in() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let response = add_user(&app, "grace@example.com", "3").await;
+        assert_eq!(location(&response), "/settings/users");
+        let list = app.get("/settings/users").await.text().await.unwrap();
+        assert!(list.contains("Grace Hopper can now sign in."));
+        assert!(list.contains("grace@example.com"));
+
+        app.sign_out().await;
+        let response = app
+            .sign_in("grace@example.com", "another long password")
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        // A plain user sees their settings but not user management.
+        assert_eq!(app.get("/settings").await.status(), StatusCode::OK);
+        let response = app.get("/settings/users").await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("Only owners and admins can manage users."));
+        let response = app
+            .submit(
+                "/settings",
+                "/settings/users",
+                &[
+                    ("first_name", "S"),
+                    ("last_name", "N"),
+                    ("email", "sneaky@example.com"),
+                    ("password", "long enough password"),
+                    ("role", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn adding_a_user_checks_every_field() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        // The same email in another case is taken.
+        let response = add_user(&app, "ADA@Example.com", "3").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let page = response.text().await.unwrap();
+        assert!(page.contains(r#"id="email-error">A user with this email already exists.</p>"#));
+        assert!(page.contains(r#"value="Grace""#), "input kept");
+
+        let response = add_user(&app, "grace@example.com", "9").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="role-error">Choose a role.</p>"#));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn admins_cannot_create_owners_or_disable_them() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        add_user(&app, "admin@example.com", "2").await;
+        app.sign_out().await;
+        app.sign_in("admin@example.com", "another long password")
+            .await;
+
+        let response = add_user(&app, "owner2@example.com", "1").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("Only an owner can add another owner."));
+
+        let list = app.get("/settings/users").await.text().await.unwrap();
+        let owner_username = username_of(&list, "Ada Lovelace");
+        let action = format!("/settings/users/{owner_username}/disable");
+        let response = app.submit("/settings/users", &action, &[]).await;
+        assert_eq!(location(&response), "/settings/users");
+        let list = app.get("/settings/users").await.text().await.unwrap();
+        assert!(list.contains("Only an owner can change another owner."));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        add_user(&app, "grace@example.com", "3").await;
+        let grace = app.new_browser();
+        let signed_in = crate::helpers::submit_with(
+            &grace,
+            &app.address,
+            "/signin",
+            "/signin",
+            &[
+                ("email", "grace@example.com"),
+                ("password", "another long password"),
+            ],
+        )
+        .await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            grace
+                .get(app.url("/settings"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+
+        let list = app.get("/settings/users").await.text().await.unwrap();
+        let action = format!(
+            "/settings/users/{}/disable",
+            username_of(&list, "Grace Hopper")
+        );
+        app.submit("/settings/users", &action, &[]).await;
+        let list = app.get("/settings/users").await.text().await.unwrap();
+        assert!(list.contains("Grace Hopper is disabled."));
+
+        assert_eq!(
+            grace
+                .get(app.url("/settings"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::SEE_OTHER
+        );
+        let again = crate::helpers::submit_with(
+            &grace,
+            &app.address,
+            "/signin",
+            "/signin",
+            &[
+                ("email", "grace@example.com"),
+                ("password", "another long password"),
+            ],
+        )
+        .await;
+        assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+
+        // Nobody disables themselves; the owner has no button for it and a crafted post fails.
+        let action = format!("/settings/users/{}/disable", my_username(&app).await);
+        app.submit("/settings/users", &action, &[]).await;
+        assert!(app
+            .get("/settings/users")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("You cannot disable your own account."));
+        assert_eq!(
+            app.get("/settings").await.status(),
+            StatusCode::OK,
+            "the owner is still enabled"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_users_list_is_paginated() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let first = app.get("/settings/users").await.text().await.unwrap();
+        assert!(first.contains("Page 1"));
+        assert!(!first.contains("?page=2"), "one user fits one page");
+        let beyond = app
+            .get("/settings/users?page=5")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!beyond.contains("<td>ada@example.com</td>"));
+        assert!(beyond.contains("Previous"));
+    })
+    .await;
+}
+
+/// The username in the action of the row that shows `name`.
+fn username_of(list: &str, name: &str) -> String {
+    let row_start = list
+        .find(&format!("<td>{name}</td>"))
+        .unwrap_or_else(|| panic!("{name} listed"));
+    let row = &list[row_start..];
+    let marker = "/settings/users/";
+    let start = row.find(marker).expect("the row has an action") + marker.len();
+    row[start..].split('/').next().unwrap().to_owned()
+}
+
+/// The signed-in user's username, as the settings page shows it.
+async fn my_username(app: &TestApp) -> String {
+    let page = app.get("/settings").await.text().await.unwrap();
+    let start = page
+        .find("<dt>Username</dt><dd><code>")
+        .expect("username shown")
+        + "<dt>Username</dt><dd><code>".len();
+    page[start..].split('<').next().unwrap().to_owned()
+}
