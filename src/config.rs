@@ -40,6 +40,11 @@ pub struct Config {
     #[arg(long, env = "KLAXON_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Comma-separated CIDR ranges that webhooks may be sent to even though they are not public
+    /// addresses, e.g. `10.0.0.0/8,fd00::/8` for on-premise receivers. Empty: public addresses only.
+    #[arg(long, env = "KLAXON_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',', num_args = 0..)]
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `klaxon=debug,actix_web=info`.
     #[arg(long, env = "KLAXON_LOG", default_value = "info")]
     pub log_filter: String,

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod domain;
 pub mod startup;
 pub mod telemetry;

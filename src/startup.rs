@@ -14,6 +14,7 @@ use base64::Engine;
 
 use crate::config::Config;
 use crate::db::{app_settings, Db, DbError};
+use crate::delivery::destination::DestinationPolicy;
 use crate::domain::ids;
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
@@ -46,7 +47,12 @@ impl Application {
         let session_key = session_key(&db, config.secret_key.as_deref()).await?;
         let local_addr = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;
-        let state = web::Data::new(AppState { db, config });
+        let destinations = DestinationPolicy::new(config.webhook_allowed_networks.clone());
+        let state = web::Data::new(AppState {
+            db,
+            config,
+            destinations,
+        });
 
         let server = HttpServer::new(move || {
             let session =

@@ -4,8 +4,11 @@
 //! `db` writes SQL.
 
 pub mod app_settings;
+pub mod integrations;
 pub mod login_failures;
 pub mod schema;
+pub mod services;
+pub mod teams;
 pub mod users;
 
 use std::path::{Path, PathBuf};

@@ -6,8 +6,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use chrono::Duration;
 
-use super::ids;
 use super::validation::{required_text, FieldErrors};
+use super::{ids, Page};
 use crate::db::users::{NewUserRow, UserRow};
 use crate::db::{self, app_settings, login_failures, users, Db, DbError};
 
@@ -277,7 +277,14 @@ pub async fn create_first_owner(db: &Db, form: &AccountForm) -> Result<User, Acc
                     e => AccountsError::Db(e),
                 },
             )?;
-            insert_user(conn, &account, &hash)
+            let owner = insert_user(conn, &account, &hash)?;
+            // A new install can create a service at once: the owner gets a team to put it in.
+            super::teams::insert_team_with_manager(
+                conn,
+                super::teams::DEFAULT_TEAM_NAME,
+                owner.id,
+            )?;
+            Ok(owner)
         })
     })
     .await
@@ -402,22 +409,16 @@ pub async fn find_active_user(db: &Db, id: i64) -> Result<Option<User>, Accounts
     Ok(row.filter(|row| row.is_active).map(User::from))
 }
 
-pub struct UserPage {
-    pub users: Vec<User>,
-    pub has_more: bool,
-}
-
-pub async fn list_users(db: &Db, page: i64, per_page: i64) -> Result<UserPage, AccountsError> {
-    let offset = (page.max(1) - 1) * per_page;
-    let mut rows = db
+pub async fn list_users(db: &Db, page: i64, per_page: i64) -> Result<Page<User>, AccountsError> {
+    let offset = Page::<User>::offset(page, per_page);
+    let rows = db
         .run(move |conn| users::list_page(conn, offset, per_page + 1).map_err(DbError::from))
         .await?;
-    let has_more = rows.len() as i64 > per_page;
-    rows.truncate(per_page as usize);
-    Ok(UserPage {
-        users: rows.into_iter().map(User::from).collect(),
-        has_more,
-    })
+    Ok(Page::from_overfetch(
+        rows.into_iter().map(User::from).collect(),
+        page,
+        per_page,
+    ))
 }
 
 /// Enables or disables a user. Nobody disables themselves, admins do not change owners,

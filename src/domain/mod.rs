@@ -1,5 +1,80 @@
 //! The domain: rules and use cases, independent of HTTP.
 
+pub mod access;
 pub mod accounts;
 pub mod ids;
+pub mod integrations;
+pub mod services;
+pub mod teams;
 pub mod validation;
+
+use crate::db::DbError;
+use validation::FieldErrors;
+
+/// What the team, service and integration use cases can refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid input: {0}")]
+    Invalid(FieldErrors),
+    /// Missing, or not visible to this user: the two look the same from outside.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for DomainError {
+    fn from(error: diesel::result::Error) -> Self {
+        DomainError::Db(DbError::Query(error))
+    }
+}
+
+impl DomainError {
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.add(field, message);
+        DomainError::Invalid(errors)
+    }
+}
+
+/// One page of a list, with whether another follows.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub number: i64,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from a query that fetched `per_page + 1` rows.
+    pub fn from_overfetch(mut rows: Vec<T>, number: i64, per_page: i64) -> Self {
+        let has_more = rows.len() as i64 > per_page;
+        rows.truncate(per_page as usize);
+        Page {
+            items: rows,
+            number,
+            has_more,
+        }
+    }
+
+    pub fn has_previous(&self) -> bool {
+        self.number > 1
+    }
+
+    pub fn previous_number(&self) -> i64 {
+        self.number - 1
+    }
+
+    pub fn next_number(&self) -> i64 {
+        self.number + 1
+    }
+
+    /// Offset of the page `number` (1-based).
+    pub fn offset(number: i64, per_page: i64) -> i64 {
+        (number.max(1) - 1) * per_page
+    }
+}

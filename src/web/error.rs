@@ -8,6 +8,7 @@ use super::layout::Layout;
 use super::request_id;
 use crate::db::DbError;
 use crate::domain::accounts::AccountsError;
+use crate::domain::DomainError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -17,6 +18,8 @@ pub enum AppError {
     Forbidden(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("CSRF token missing or wrong")]
     CsrfRejected,
     #[error("request body too large")]
@@ -32,6 +35,18 @@ pub enum AppError {
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         AppError::Internal(error.into())
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(errors) => AppError::BadRequest(errors.to_string()),
+            DomainError::NotFound => AppError::NotFound,
+            DomainError::Forbidden(message) => AppError::Forbidden(message),
+            DomainError::Conflict(message) => AppError::Conflict(message),
+            DomainError::Db(e) => AppError::Internal(e.into()),
+        }
     }
 }
 
@@ -67,6 +82,7 @@ impl ResponseError for AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden(_) | AppError::CsrfRejected => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
@@ -86,6 +102,7 @@ impl ResponseError for AppError {
             AppError::NotFound => ("Not found", "There is nothing here, or you do not have access to it.".to_owned()),
             AppError::Forbidden(message) => ("Not allowed", message.clone()),
             AppError::BadRequest(message) => ("Bad request", message.clone()),
+            AppError::Conflict(message) => ("Not possible right now", message.clone()),
             AppError::CsrfRejected => (
                 "Form expired",
                 "This form has expired or was not sent from Klaxon. Go back, reload the page and try again."

@@ -16,6 +16,8 @@ pub struct Layout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     None,
+    Services,
+    Teams,
     Settings,
 }
 

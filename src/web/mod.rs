@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod format;
 pub mod layout;
 pub mod pages;
 pub mod request_id;
@@ -11,11 +12,13 @@ use actix_web::web;
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::delivery::destination::DestinationPolicy;
 
 /// Shared by every handler.
 pub struct AppState {
     pub db: Db,
     pub config: Config,
+    pub destinations: DestinationPolicy,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -3,5 +3,7 @@
 
 mod accounts;
 mod helpers;
+mod integrations;
 mod platform;
+mod services;
 mod users;

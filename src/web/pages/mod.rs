@@ -2,7 +2,10 @@
 
 pub mod assets;
 pub mod health;
+pub mod integrations;
+pub mod services;
 pub mod session_pages;
+pub mod teams;
 pub mod users;
 
 use actix_web::{web, HttpResponse};
@@ -14,6 +17,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     session_pages::routes(cfg);
     users::routes(cfg);
+    teams::routes(cfg);
+    services::routes(cfg);
+    integrations::routes(cfg);
     cfg.default_service(web::to(not_found));
 }
 
@@ -37,4 +43,20 @@ pub fn render(
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(body))
+}
+
+/// `?page=N` on paginated lists (1-based; anything unusable reads as the first page).
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    page: Option<String>,
+}
+
+impl PageQuery {
+    pub fn number(&self) -> i64 {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse::<i64>().ok())
+            .filter(|n| (1..=1_000_000).contains(n))
+            .unwrap_or(1)
+    }
 }

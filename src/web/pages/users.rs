@@ -5,9 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other};
+use super::{render, see_other, PageQuery};
 use crate::domain::accounts::{self, AccountForm, AccountsError, Role, User};
 use crate::domain::validation::FieldErrors;
+use crate::domain::Page;
 use crate::web::auth::CurrentUser;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
@@ -57,20 +58,13 @@ fn require_admin(user: &User) -> Result<(), AppError> {
 #[template(path = "settings/users.html")]
 struct UsersPage {
     layout: Layout,
-    users: Vec<User>,
-    page: i64,
-    has_more: bool,
+    users: Page<User>,
 }
 
 impl UsersPage {
     fn is_me(&self, user: &User) -> bool {
         self.layout.user.as_ref().is_some_and(|me| me.id == user.id)
     }
-}
-
-#[derive(serde::Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
 }
 
 #[get("/settings/users")]
@@ -81,13 +75,10 @@ async fn users_page(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     require_admin(&me)?;
-    let page = query.page.unwrap_or(1).max(1);
-    let listing = accounts::list_users(&state.db, page, USERS_PER_PAGE).await?;
+    let users = accounts::list_users(&state.db, query.number(), USERS_PER_PAGE).await?;
     let view = UsersPage {
         layout: Layout::new(&session, Some(&me), Nav::Settings),
-        users: listing.users,
-        page,
-        has_more: listing.has_more,
+        users,
     };
     render(view, StatusCode::OK)
 }

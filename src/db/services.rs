@@ -1,0 +1,110 @@
+//! Persistence of services.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{services, teams};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = services)]
+pub struct ServiceRow {
+    pub id: i64,
+    pub unique_id: String,
+    pub team_id: i64,
+    pub name: String,
+    pub summary: String,
+    pub description: String,
+    pub status: i32,
+    pub auto_resolve_timeout: i32,
+    pub acknowledgement_timeout: i32,
+    pub collation: i32,
+    pub collation_time: i32,
+    pub created_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The fields a person edits.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = services)]
+pub struct ServiceFields {
+    pub team_id: i64,
+    pub name: String,
+    pub summary: String,
+    pub description: String,
+    pub status: i32,
+    pub auto_resolve_timeout: i32,
+    pub acknowledgement_timeout: i32,
+    pub collation: i32,
+    pub collation_time: i32,
+}
+
+pub fn insert(
+    conn: &mut DbConn,
+    unique_id: &str,
+    fields: &ServiceFields,
+    created_by: i64,
+    at: NaiveDateTime,
+) -> QueryResult<ServiceRow> {
+    diesel::insert_into(services::table)
+        .values((
+            services::unique_id.eq(unique_id),
+            services::team_id.eq(fields.team_id),
+            services::name.eq(&fields.name),
+            services::summary.eq(&fields.summary),
+            services::description.eq(&fields.description),
+            services::status.eq(fields.status),
+            services::auto_resolve_timeout.eq(fields.auto_resolve_timeout),
+            services::acknowledgement_timeout.eq(fields.acknowledgement_timeout),
+            services::collation.eq(fields.collation),
+            services::collation_time.eq(fields.collation_time),
+            services::created_by.eq(Some(created_by)),
+            services::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    find_by_unique_id(conn, unique_id)?.ok_or(diesel::result::Error::NotFound)
+}
+
+pub fn update(conn: &mut DbConn, id: i64, fields: &ServiceFields) -> QueryResult<usize> {
+    diesel::update(services::table.find(id))
+        .set(fields)
+        .execute(conn)
+}
+
+pub fn set_status(conn: &mut DbConn, id: i64, status: i32) -> QueryResult<usize> {
+    diesel::update(services::table.find(id))
+        .set(services::status.eq(status))
+        .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
+    diesel::delete(services::table.find(id)).execute(conn)
+}
+
+pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<ServiceRow>> {
+    services::table
+        .filter(services::unique_id.eq(unique_id))
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Services with their team's name, by name; `team_ids` limits them (None: all teams).
+pub fn list_with_team(
+    conn: &mut DbConn,
+    team_ids: Option<&[i64]>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(ServiceRow, String)>> {
+    let mut query = services::table
+        .inner_join(teams::table)
+        .order((services::name, services::id))
+        .offset(offset)
+        .limit(limit)
+        .select((ServiceRow::as_select(), teams::name))
+        .into_boxed();
+    if let Some(ids) = team_ids {
+        query = query.filter(services::team_id.eq_any(ids.to_vec()));
+    }
+    query.load(conn)
+}

@@ -1,0 +1,3 @@
+//! The webhook delivery engine. For now: where webhooks may be sent.
+
+pub mod destination;

@@ -1,0 +1,540 @@
+//! Integrations of a service: incoming ("API", which monitoring tools post alerts to) and
+//! outgoing ("Outgoing Webhooks", which receive every incident state change).
+
+use base64::Engine;
+use chrono::{Duration, NaiveDateTime};
+
+use super::accounts::User;
+use super::services::{self, Service};
+use super::validation::{required_text, FieldErrors};
+use super::{ids, DomainError};
+use crate::db::integrations::{AuditEntryRow, IntegrationRow, NewIntegrationRow};
+use crate::db::{self, integrations, Db, DbConn};
+
+pub const INCOMING: i32 = 0;
+pub const OUTGOING: i32 = 1;
+pub const MAX_URL_CHARS: usize = 2048;
+/// After "Rotate secret", the old secret keeps signing beside the new one this long.
+pub const SECRET_OVERLAP_HOURS: i64 = 24;
+
+/// The applications one can add, with Zenduty's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Application {
+    Api,
+    OutgoingWebhooks,
+}
+
+impl Application {
+    pub const ALL: [Application; 2] = [Application::Api, Application::OutgoingWebhooks];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Application::Api => "API",
+            Application::OutgoingWebhooks => "Outgoing Webhooks",
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Application::Api => "api",
+            Application::OutgoingWebhooks => "outgoing-webhooks",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Application::Api => {
+                "Monitoring tools and scripts post alerts to a URL with this integration's key."
+            }
+            Application::OutgoingWebhooks => {
+                "Klaxon POSTs every incident state change, signed, to a URL you choose."
+            }
+        }
+    }
+
+    pub fn integration_type(self) -> i32 {
+        match self {
+            Application::Api => INCOMING,
+            Application::OutgoingWebhooks => OUTGOING,
+        }
+    }
+
+    pub fn from_slug(slug: &str) -> Option<Application> {
+        Application::ALL.into_iter().find(|a| a.slug() == slug)
+    }
+
+    pub fn for_direction(direction: Direction) -> Vec<Application> {
+        Application::ALL
+            .into_iter()
+            .filter(|a| a.integration_type() == direction.integration_type())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+impl Direction {
+    pub fn parse(value: &str) -> Option<Direction> {
+        match value {
+            "incoming" => Some(Direction::Incoming),
+            "outgoing" => Some(Direction::Outgoing),
+            _ => None,
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Direction::Incoming => "incoming",
+            Direction::Outgoing => "outgoing",
+        }
+    }
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            Direction::Incoming => "Incoming Integrations",
+            Direction::Outgoing => "Outgoing Integrations",
+        }
+    }
+
+    fn integration_type(self) -> i32 {
+        match self {
+            Direction::Incoming => INCOMING,
+            Direction::Outgoing => OUTGOING,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub row: IntegrationRow,
+}
+
+impl Integration {
+    pub fn is_outgoing_webhook(&self) -> bool {
+        self.row.application == Application::OutgoingWebhooks.name()
+    }
+
+    pub fn is_incoming(&self) -> bool {
+        self.row.integration_type == INCOMING
+    }
+
+    /// An outgoing webhook without a URL sends nothing.
+    pub fn is_configured(&self) -> bool {
+        !self.is_outgoing_webhook() || self.row.url.as_deref().is_some_and(|u| !u.is_empty())
+    }
+
+    pub fn url(&self) -> &str {
+        self.row.url.as_deref().unwrap_or("")
+    }
+
+    pub fn secret(&self) -> &str {
+        self.row.secret.as_deref().unwrap_or("")
+    }
+
+    /// The previous secret while it still signs beside the current one.
+    pub fn previous_secret_until(&self, now: &NaiveDateTime) -> Option<NaiveDateTime> {
+        match (
+            &self.row.previous_secret,
+            self.row.previous_secret_expires_at,
+        ) {
+            (Some(_), Some(until)) if until > *now => Some(until),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub action: String,
+    pub detail: String,
+    pub at: NaiveDateTime,
+    pub actor: String,
+}
+
+impl From<AuditEntryRow> for AuditEntry {
+    fn from(row: AuditEntryRow) -> Self {
+        let actor = match (row.actor_first_name, row.actor_last_name) {
+            (Some(first), Some(last)) => format!("{first} {last}"),
+            _ => "Klaxon".to_owned(),
+        };
+        AuditEntry {
+            action: row.action,
+            detail: row.detail,
+            at: row.created_at,
+            actor,
+        }
+    }
+}
+
+/// A new signing secret: `whsec_` and the base64 of 32 random bytes (Standard Webhooks).
+pub fn new_signing_secret() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(ids::random_bytes::<32>())
+    )
+}
+
+/// Checks a webhook URL: absolute, http or https, with a host, at most 2048 characters.
+pub fn validate_webhook_url(input: &str) -> Result<url::Url, &'static str> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err("Enter the URL that should receive the webhooks.");
+    }
+    if input.chars().count() > MAX_URL_CHARS {
+        return Err("Use at most 2048 characters.");
+    }
+    let url = url::Url::parse(input)
+        .map_err(|_| "Enter an absolute URL starting with http:// or https://.")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("Only http:// and https:// URLs can receive webhooks.");
+    }
+    match url.host_str() {
+        Some(host) if !host.is_empty() => Ok(url),
+        _ => Err("The URL needs a host, like https://hooks.example.com/klaxon."),
+    }
+}
+
+fn audit(
+    conn: &mut DbConn,
+    integration: &IntegrationRow,
+    actor: &User,
+    action: &str,
+    detail: &str,
+) -> Result<(), DomainError> {
+    integrations::record_audit(
+        conn,
+        integration.id,
+        integration.service_id,
+        actor.id,
+        action,
+        detail,
+        db::now(),
+    )?;
+    Ok(())
+}
+
+pub struct ServiceIntegrations {
+    pub service: Service,
+    pub incoming: Vec<Integration>,
+    pub outgoing: Vec<Integration>,
+    pub activity: Vec<AuditEntry>,
+}
+
+pub async fn for_service(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+) -> Result<ServiceIntegrations, DomainError> {
+    let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
+    db.run(move |conn| {
+        let service = services::find_visible(conn, &actor, &service_uid)?;
+        let all: Vec<Integration> = integrations::list_for_service(conn, service.row.id)?
+            .into_iter()
+            .map(|row| Integration { row })
+            .collect();
+        let (incoming, outgoing) = all.into_iter().partition(|i| i.is_incoming());
+        let activity = integrations::audit_for_service(conn, service.row.id, 20)?
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect();
+        Ok(ServiceIntegrations {
+            service,
+            incoming,
+            outgoing,
+            activity,
+        })
+    })
+    .await
+}
+
+pub async fn create(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    application: Application,
+) -> Result<Integration, DomainError> {
+    let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let service = services::find_visible(conn, &actor, &service_uid)?;
+            let unique_id = uuid::Uuid::new_v4().to_string();
+            let key = (application == Application::Api)
+                .then(|| uuid::Uuid::new_v4().simple().to_string());
+            let secret = (application == Application::OutgoingWebhooks).then(new_signing_secret);
+            let row = integrations::insert(
+                conn,
+                &NewIntegrationRow {
+                    unique_id: &unique_id,
+                    service_id: service.row.id,
+                    name: application.name(),
+                    application: application.name(),
+                    integration_type: application.integration_type(),
+                    is_enabled: true,
+                    integration_key: key.as_deref(),
+                    secret: secret.as_deref(),
+                    created_by: Some(actor.id),
+                    created_at: db::now(),
+                },
+            )?;
+            audit(conn, &row, &actor, "created", application.name())?;
+            Ok(Integration { row })
+        })
+    })
+    .await
+}
+
+pub struct IntegrationDetail {
+    pub service: Service,
+    pub integration: Integration,
+    pub audit: Vec<AuditEntry>,
+}
+
+fn find_in_service(
+    conn: &mut DbConn,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<(Service, Integration), DomainError> {
+    let service = services::find_visible(conn, actor, service_uid)?;
+    let row = integrations::find_by_unique_id(conn, integration_uid)?
+        .filter(|row| row.service_id == service.row.id)
+        .ok_or(DomainError::NotFound)?;
+    Ok((service, Integration { row }))
+}
+
+pub async fn detail(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<IntegrationDetail, DomainError> {
+    let (actor, service_uid, integration_uid) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+    );
+    db.run(move |conn| {
+        let (service, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        let audit = integrations::audit_for_integration(conn, integration.row.id, 50)?
+            .into_iter()
+            .map(AuditEntry::from)
+            .collect();
+        Ok(IntegrationDetail {
+            service,
+            integration,
+            audit,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ConfigureForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub url: String,
+}
+
+/// Saves the name and (for outgoing webhooks) the URL.
+pub async fn configure(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+    form: &ConfigureForm,
+) -> Result<Integration, DomainError> {
+    let (actor, service_uid, integration_uid, form) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+        form.clone(),
+    );
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+            let mut errors = FieldErrors::new();
+            let name = required_text(&mut errors, "name", &form.name, 255);
+            let url = if integration.is_outgoing_webhook() {
+                match validate_webhook_url(&form.url) {
+                    Ok(url) => Some(url.to_string()),
+                    Err(message) => {
+                        errors.add("url", message);
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            errors.into_result(()).map_err(DomainError::Invalid)?;
+            integrations::set_name_and_url(conn, integration.row.id, &name, url.as_deref())?;
+            let mut changes = Vec::new();
+            if name != integration.row.name {
+                changes.push(format!("name: {name}"));
+            }
+            if url.as_deref() != integration.row.url.as_deref() {
+                changes.push(format!("URL: {}", url.as_deref().unwrap_or("")));
+            }
+            if !changes.is_empty() {
+                audit(
+                    conn,
+                    &integration.row,
+                    &actor,
+                    "configured",
+                    &changes.join("; "),
+                )?;
+            }
+            let row = integrations::find_by_unique_id(conn, &integration_uid)?
+                .ok_or(DomainError::NotFound)?;
+            Ok(Integration { row })
+        })
+    })
+    .await
+}
+
+/// A new signing secret; the old one keeps signing for `SECRET_OVERLAP_HOURS`.
+pub async fn rotate_secret(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<Integration, DomainError> {
+    let (actor, service_uid, integration_uid) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+    );
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+            if !integration.is_outgoing_webhook() {
+                return Err(DomainError::NotFound);
+            }
+            let until = db::now() + Duration::hours(SECRET_OVERLAP_HOURS);
+            integrations::rotate_secret(
+                conn,
+                integration.row.id,
+                &new_signing_secret(),
+                integration.row.secret.as_deref(),
+                until,
+            )?;
+            audit(
+                conn,
+                &integration.row,
+                &actor,
+                "secret rotated",
+                "the previous secret signs too for 24 hours",
+            )?;
+            let row = integrations::find_by_unique_id(conn, &integration_uid)?
+                .ok_or(DomainError::NotFound)?;
+            Ok(Integration { row })
+        })
+    })
+    .await
+}
+
+pub async fn set_enabled(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+    enabled: bool,
+) -> Result<Integration, DomainError> {
+    let (actor, service_uid, integration_uid) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+    );
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+            if integration.row.is_enabled != enabled {
+                integrations::set_enabled(conn, integration.row.id, enabled)?;
+                audit(
+                    conn,
+                    &integration.row,
+                    &actor,
+                    if enabled { "enabled" } else { "disabled" },
+                    "",
+                )?;
+            }
+            let row = integrations::find_by_unique_id(conn, &integration_uid)?
+                .ok_or(DomainError::NotFound)?;
+            Ok(Integration { row })
+        })
+    })
+    .await
+}
+
+pub async fn delete(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<Integration, DomainError> {
+    let (actor, service_uid, integration_uid) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+    );
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+            integrations::mark_deleted(conn, integration.row.id, db::now())?;
+            audit(
+                conn,
+                &integration.row,
+                &actor,
+                "deleted",
+                &integration.row.name,
+            )?;
+            Ok(integration)
+        })
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_must_be_absolute_http_with_a_host() {
+        assert!(validate_webhook_url("https://hooks.example.com/klaxon?x=1").is_ok());
+        assert!(validate_webhook_url(" http://127.0.0.1:9000/ ").is_ok());
+        for bad in [
+            "",
+            "not a url",
+            "ftp://x",
+            "http://",
+            "javascript:alert(1)",
+            "/relative/path",
+            "mailto:a@b.c",
+        ] {
+            assert!(
+                validate_webhook_url(bad).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+        let long = format!("https://example.com/{}", "a".repeat(3000));
+        assert_eq!(
+            validate_webhook_url(&long),
+            Err("Use at most 2048 characters.")
+        );
+    }
+
+    #[test]
+    fn signing_secrets_follow_standard_webhooks() {
+        let secret = new_signing_secret();
+        let key = secret.strip_prefix("whsec_").expect("prefix");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .expect("base64");
+        assert!(bytes.len() >= 24);
+        assert_ne!(secret, new_signing_secret());
+    }
+}

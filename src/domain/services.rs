@@ -1,0 +1,329 @@
+//! Services: what a team runs and gets paged for.
+
+use super::access::{self, Visibility};
+use super::accounts::User;
+use super::teams::{self as team_rules, Team};
+use super::validation::{required_text, FieldErrors};
+use super::{DomainError, Page};
+use crate::db::services::{ServiceFields, ServiceRow};
+use crate::db::{self, integrations, services, Db, DbConn};
+
+/// Zenduty's service status codes.
+pub const STATUSES: [(i32, &str); 5] = [
+    (0, "Disabled"),
+    (1, "Active"),
+    (2, "Warning"),
+    (3, "Critical"),
+    (4, "Under maintenance"),
+];
+pub const STATUS_DISABLED: i32 = 0;
+pub const STATUS_ACTIVE: i32 = 1;
+
+pub fn status_label(code: i32) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, label)| *label)
+        .unwrap_or("Unknown")
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub row: ServiceRow,
+    pub team_name: String,
+    pub team_unique_id: String,
+}
+
+impl Service {
+    pub fn status_label(&self) -> &'static str {
+        status_label(self.row.status)
+    }
+}
+
+/// The service form as typed, so that it can be shown again with its errors.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ServiceForm {
+    #[serde(default)]
+    pub team: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_status")]
+    pub status: String,
+    #[serde(default = "zero")]
+    pub auto_resolve_timeout: String,
+    #[serde(default = "zero")]
+    pub acknowledgement_timeout: String,
+    #[serde(default = "zero")]
+    pub collation: String,
+    #[serde(default = "zero")]
+    pub collation_time: String,
+}
+
+fn default_status() -> String {
+    STATUS_ACTIVE.to_string()
+}
+
+fn zero() -> String {
+    "0".to_owned()
+}
+
+impl Default for ServiceForm {
+    fn default() -> Self {
+        ServiceForm {
+            team: String::new(),
+            name: String::new(),
+            summary: String::new(),
+            description: String::new(),
+            status: default_status(),
+            auto_resolve_timeout: zero(),
+            acknowledgement_timeout: zero(),
+            collation: zero(),
+            collation_time: zero(),
+        }
+    }
+}
+
+impl ServiceForm {
+    pub fn from_service(service: &Service) -> Self {
+        let row = &service.row;
+        ServiceForm {
+            team: service.team_unique_id.clone(),
+            name: row.name.clone(),
+            summary: row.summary.clone(),
+            description: row.description.clone(),
+            status: row.status.to_string(),
+            auto_resolve_timeout: row.auto_resolve_timeout.to_string(),
+            acknowledgement_timeout: row.acknowledgement_timeout.to_string(),
+            collation: row.collation.to_string(),
+            collation_time: row.collation_time.to_string(),
+        }
+    }
+
+    /// Checks every field; the team must be one the actor may use.
+    fn validate(&self, conn: &mut DbConn, actor: &User) -> Result<ServiceFields, DomainError> {
+        let mut errors = FieldErrors::new();
+        let team = match super::teams::find_visible(conn, actor, self.team.trim()) {
+            Ok(team) => Some(team),
+            Err(DomainError::NotFound) => {
+                errors.add("team", "Choose a team.");
+                None
+            }
+            Err(other) => return Err(other),
+        };
+        let name = required_text(&mut errors, "name", &self.name, 255);
+        let summary = optional_text(&mut errors, "summary", &self.summary, 500);
+        let description = optional_text(&mut errors, "description", &self.description, 10_000);
+        let status = number_in(
+            &mut errors,
+            "status",
+            &self.status,
+            0,
+            4,
+            "Choose a status.",
+        );
+        // Minutes, up to 30 days.
+        let auto_resolve_timeout = number_in(
+            &mut errors,
+            "auto_resolve_timeout",
+            &self.auto_resolve_timeout,
+            0,
+            43_200,
+            "Enter whole minutes from 0 (off) to 43200.",
+        );
+        let acknowledgement_timeout = number_in(
+            &mut errors,
+            "acknowledgement_timeout",
+            &self.acknowledgement_timeout,
+            0,
+            43_200,
+            "Enter whole minutes from 0 (off) to 43200.",
+        );
+        let collation = number_in(
+            &mut errors,
+            "collation",
+            &self.collation,
+            0,
+            1,
+            "Choose Off or Time-based.",
+        );
+        let collation_time = number_in(
+            &mut errors,
+            "collation_time",
+            &self.collation_time,
+            0,
+            86_400,
+            "Enter whole seconds from 0 to 86400.",
+        );
+        errors.into_result(()).map_err(DomainError::Invalid)?;
+        Ok(ServiceFields {
+            team_id: team.map(|t| t.id).unwrap_or_default(),
+            name,
+            summary,
+            description,
+            status,
+            auto_resolve_timeout,
+            acknowledgement_timeout,
+            collation,
+            collation_time,
+        })
+    }
+}
+
+fn optional_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize) -> String {
+    let value = value.trim();
+    if value.chars().count() > max {
+        errors.add(field, format!("Use at most {max} characters."));
+    }
+    value.to_owned()
+}
+
+fn number_in(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    min: i32,
+    max: i32,
+    message: &str,
+) -> i32 {
+    match value.trim().parse::<i32>() {
+        Ok(n) if (min..=max).contains(&n) => n,
+        _ => {
+            errors.add(field, message);
+            min
+        }
+    }
+}
+
+fn with_team(conn: &mut DbConn, row: ServiceRow) -> Result<Service, DomainError> {
+    let team = team_rules::find_by_id(conn, row.team_id)?;
+    Ok(Service {
+        row,
+        team_name: team.name,
+        team_unique_id: team.unique_id,
+    })
+}
+
+/// A service the actor may see (and so change), by its public id; otherwise `NotFound`.
+pub fn find_visible(
+    conn: &mut DbConn,
+    actor: &User,
+    unique_id: &str,
+) -> Result<Service, DomainError> {
+    let row = services::find_by_unique_id(conn, unique_id)?.ok_or(DomainError::NotFound)?;
+    if !access::can_see_team(conn, actor, row.team_id)? {
+        return Err(DomainError::NotFound);
+    }
+    with_team(conn, row)
+}
+
+pub async fn get(db: &Db, actor: &User, unique_id: &str) -> Result<Service, DomainError> {
+    let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
+    db.run(move |conn| find_visible(conn, &actor, &unique_id))
+        .await
+}
+
+pub async fn list(
+    db: &Db,
+    actor: &User,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<Service>, DomainError> {
+    let actor = actor.clone();
+    let offset = Page::<Service>::offset(page, per_page);
+    let rows = db
+        .run(move |conn| {
+            let visibility = Visibility::of(conn, &actor)?;
+            Ok::<_, DomainError>(services::list_with_team(
+                conn,
+                visibility.team_ids(),
+                offset,
+                per_page + 1,
+            )?)
+        })
+        .await?;
+    let services = rows
+        .into_iter()
+        .map(|(row, team_name)| Service {
+            row,
+            team_name,
+            team_unique_id: String::new(),
+        })
+        .collect();
+    Ok(Page::from_overfetch(services, page, per_page))
+}
+
+/// Teams the actor may put a service in.
+pub async fn teams_for_form(db: &Db, actor: &User) -> Result<Vec<Team>, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| team_rules::selectable_teams(conn, &actor))
+        .await
+}
+
+pub async fn create(db: &Db, actor: &User, form: &ServiceForm) -> Result<Service, DomainError> {
+    let (actor, form) = (actor.clone(), form.clone());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let fields = form.validate(conn, &actor)?;
+            let row = services::insert(
+                conn,
+                &uuid::Uuid::new_v4().to_string(),
+                &fields,
+                actor.id,
+                db::now(),
+            )?;
+            with_team(conn, row)
+        })
+    })
+    .await
+}
+
+pub async fn update(
+    db: &Db,
+    actor: &User,
+    unique_id: &str,
+    form: &ServiceForm,
+) -> Result<Service, DomainError> {
+    let (actor, unique_id, form) = (actor.clone(), unique_id.to_owned(), form.clone());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let service = find_visible(conn, &actor, &unique_id)?;
+            let fields = form.validate(conn, &actor)?;
+            services::update(conn, service.row.id, &fields)?;
+            find_visible(conn, &actor, &unique_id)
+        })
+    })
+    .await
+}
+
+pub enum Removal {
+    Deleted,
+    /// The service has history that must stay; it was disabled instead.
+    Disabled(String),
+}
+
+/// Deletes a service with no history. One whose integrations were ever used (or that has
+/// incidents, once they exist) is disabled instead, so nothing that happened is lost.
+pub async fn delete(
+    db: &Db,
+    actor: &User,
+    unique_id: &str,
+) -> Result<(Service, Removal), DomainError> {
+    let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let service = find_visible(conn, &actor, &unique_id)?;
+            if integrations::count_for_service(conn, service.row.id)? > 0 {
+                services::set_status(conn, service.row.id, STATUS_DISABLED)?;
+                let reason = "it has integrations, whose history is kept".to_owned();
+                return Ok((service, Removal::Disabled(reason)));
+            }
+            services::delete(conn, service.row.id)?;
+            Ok((service, Removal::Deleted))
+        })
+    })
+    .await
+}

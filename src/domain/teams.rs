@@ -1,0 +1,258 @@
+//! Teams and their members.
+
+use super::access::{self, Visibility, TEAM_MANAGER, TEAM_USER};
+use super::accounts::User;
+use super::validation::{required_text, FieldErrors};
+use super::{DomainError, Page};
+use crate::db::teams::TeamRow;
+use crate::db::{self, teams, users, Db, DbConn, DbError};
+
+pub const DEFAULT_TEAM_NAME: &str = "Default";
+
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub id: i64,
+    pub unique_id: String,
+    pub name: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+impl From<TeamRow> for Team {
+    fn from(row: TeamRow) -> Self {
+        Team {
+            id: row.id,
+            unique_id: row.unique_id,
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user: User,
+    pub role: i32,
+}
+
+impl Member {
+    pub fn role_label(&self) -> &'static str {
+        role_label(self.role)
+    }
+}
+
+pub fn role_label(role: i32) -> &'static str {
+    if role == TEAM_MANAGER {
+        "Manager"
+    } else {
+        "User"
+    }
+}
+
+/// Creates a team with `manager` as its first manager, inside the caller's transaction.
+pub fn insert_team_with_manager(
+    conn: &mut DbConn,
+    name: &str,
+    manager_id: i64,
+) -> Result<Team, DbError> {
+    let now = db::now();
+    let team = teams::insert(
+        conn,
+        &uuid::Uuid::new_v4().to_string(),
+        name,
+        manager_id,
+        now,
+    )?;
+    teams::add_member(conn, team.id, manager_id, TEAM_MANAGER, now)?;
+    Ok(team.into())
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TeamForm {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Anyone signed in may start a team; they become its manager.
+pub async fn create_team(db: &Db, actor: &User, form: &TeamForm) -> Result<Team, DomainError> {
+    let mut errors = FieldErrors::new();
+    let name = required_text(&mut errors, "name", &form.name, 100);
+    errors.into_result(()).map_err(DomainError::Invalid)?;
+    let actor_id = actor.id;
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            Ok(insert_team_with_manager(conn, &name, actor_id)?)
+        })
+    })
+    .await
+}
+
+pub async fn list_teams(
+    db: &Db,
+    actor: &User,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<Team>, DomainError> {
+    let actor = actor.clone();
+    let offset = Page::<Team>::offset(page, per_page);
+    let rows = db
+        .run(move |conn| {
+            let rows = match Visibility::of(conn, &actor)? {
+                Visibility::AllTeams => teams::list_all(conn, offset, per_page + 1)?,
+                Visibility::Teams(_) => {
+                    teams::list_for_member(conn, actor.id, offset, per_page + 1)?
+                }
+            };
+            Ok::<_, DomainError>(rows)
+        })
+        .await?;
+    Ok(Page::from_overfetch(
+        rows.into_iter().map(Team::from).collect(),
+        page,
+        per_page,
+    ))
+}
+
+/// A team the user may see, by its public id.
+pub fn find_visible(conn: &mut DbConn, actor: &User, unique_id: &str) -> Result<Team, DomainError> {
+    let team = teams::find_by_unique_id(conn, unique_id)?.ok_or(DomainError::NotFound)?;
+    if !access::can_see_team(conn, actor, team.id)? {
+        return Err(DomainError::NotFound);
+    }
+    Ok(team.into())
+}
+
+pub struct TeamDetail {
+    pub team: Team,
+    pub members: Vec<Member>,
+    pub can_manage: bool,
+    /// Active users who are not members yet, for the "Add member" form.
+    pub candidates: Vec<User>,
+}
+
+pub async fn team_detail(
+    db: &Db,
+    actor: &User,
+    unique_id: &str,
+) -> Result<TeamDetail, DomainError> {
+    let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
+    db.run(move |conn| {
+        let team = find_visible(conn, &actor, &unique_id)?;
+        let members: Vec<Member> = teams::members(conn, team.id)?
+            .into_iter()
+            .map(|(user, role)| Member {
+                user: user.into(),
+                role,
+            })
+            .collect();
+        let can_manage = access::can_manage_team(conn, &actor, team.id)?;
+        let candidates = if can_manage {
+            users::list_page(conn, 0, 1000)?
+                .into_iter()
+                .filter(|u| u.is_active && !members.iter().any(|m| m.user.id == u.id))
+                .map(User::from)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(TeamDetail {
+            team,
+            members,
+            can_manage,
+            candidates,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub role: String,
+}
+
+pub async fn add_member(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+    form: &MemberForm,
+) -> Result<User, DomainError> {
+    let (actor, team_uid, form) = (actor.clone(), team_uid.to_owned(), form.clone());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let team = find_visible(conn, &actor, &team_uid)?;
+            if !access::can_manage_team(conn, &actor, team.id)? {
+                return Err(DomainError::Forbidden(
+                    "Only the team's managers, admins and owners can change its members.".into(),
+                ));
+            }
+            let role = match form.role.trim() {
+                "1" => TEAM_MANAGER,
+                "2" => TEAM_USER,
+                _ => return Err(DomainError::field("role", "Choose Manager or User.")),
+            };
+            let user: User = users::find_by_username(conn, form.username.trim())?
+                .filter(|u| u.is_active)
+                .ok_or_else(|| DomainError::field("username", "Choose a person to add."))?
+                .into();
+            if teams::member_role(conn, team.id, user.id)?.is_some() {
+                return Err(DomainError::field(
+                    "username",
+                    format!("{} is already a member.", user.full_name()),
+                ));
+            }
+            teams::add_member(conn, team.id, user.id, role, db::now())?;
+            Ok(user)
+        })
+    })
+    .await
+}
+
+pub async fn remove_member(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+    username: &str,
+) -> Result<User, DomainError> {
+    let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let team = find_visible(conn, &actor, &team_uid)?;
+            if !access::can_manage_team(conn, &actor, team.id)? {
+                return Err(DomainError::Forbidden(
+                    "Only the team's managers, admins and owners can change its members.".into(),
+                ));
+            }
+            let user: User = users::find_by_username(conn, &username)?
+                .ok_or(DomainError::NotFound)?
+                .into();
+            let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+            if role == TEAM_MANAGER
+                && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
+            {
+                return Err(DomainError::Conflict(
+                    "A team keeps at least one manager: make someone else a manager first.".into(),
+                ));
+            }
+            teams::remove_member(conn, team.id, user.id)?;
+            Ok(user)
+        })
+    })
+    .await
+}
+
+/// Teams a user may put a service in, by name (all teams for owners and admins).
+pub fn selectable_teams(conn: &mut DbConn, actor: &User) -> Result<Vec<Team>, DomainError> {
+    let rows = match Visibility::of(conn, actor)? {
+        Visibility::AllTeams => teams::list_all(conn, 0, 1000)?,
+        Visibility::Teams(_) => teams::list_for_member(conn, actor.id, 0, 1000)?,
+    };
+    Ok(rows.into_iter().map(Team::from).collect())
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Team, DomainError> {
+    Ok(teams::find_by_id(conn, id)?
+        .ok_or(DomainError::NotFound)?
+        .into())
+}

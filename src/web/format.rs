@@ -1,0 +1,47 @@
+//! How times look on pages: relative ("4 min ago") with the exact UTC time beside it.
+
+use chrono::NaiveDateTime;
+
+/// Exact time, as the API and the webhooks write it.
+pub fn utc(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Short exact time for hover text.
+pub fn utc_short(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// "just now", "4 min ago", "3 h ago", "2 days ago".
+pub fn ago(at: &NaiveDateTime) -> String {
+    ago_from(at, &crate::db::now())
+}
+
+pub fn ago_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
+    let seconds = (*now - *at).num_seconds();
+    match seconds {
+        s if s < 45 => "just now".to_owned(),
+        s if s < 3_600 => format!("{} min ago", (s + 30) / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3_600),
+        s if s < 2 * 86_400 => "yesterday".to_owned(),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let before = |s: i64| now - chrono::Duration::seconds(s);
+        assert_eq!(ago_from(&before(10), &now), "just now");
+        assert_eq!(ago_from(&before(240), &now), "4 min ago");
+        assert_eq!(ago_from(&before(3 * 3600 + 5), &now), "3 h ago");
+        assert_eq!(ago_from(&before(30 * 3600), &now), "yesterday");
+        assert_eq!(ago_from(&before(5 * 86_400), &now), "5 days ago");
+    }
+}

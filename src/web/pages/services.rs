@@ -1,0 +1,280 @@
+//! Services: list, create, show, edit, delete.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+
+use super::{render, see_other, PageQuery};
+use crate::domain::accounts::User;
+use crate::domain::services::{self, Removal, Service, ServiceForm, STATUSES};
+use crate::domain::teams::Team;
+use crate::domain::validation::FieldErrors;
+use crate::domain::{DomainError, Page};
+use crate::web::auth::CurrentUser;
+use crate::web::error::AppError;
+use crate::web::layout::{Layout, Nav};
+use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::AppState;
+
+const SERVICES_PER_PAGE: i64 = 50;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(new_form)
+        .service(create)
+        .service(show)
+        .service(edit_form)
+        .service(update)
+        .service(delete_confirm)
+        .service(delete);
+}
+
+#[derive(Template)]
+#[template(path = "services/list.html")]
+struct ServicesPage {
+    layout: Layout,
+    services: Page<Service>,
+}
+
+#[get("/services")]
+async fn list(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let services = services::list(&state.db, &me, query.number(), SERVICES_PER_PAGE).await?;
+    render(
+        ServicesPage {
+            layout: Layout::new(&session, Some(&me), Nav::Services),
+            services,
+        },
+        StatusCode::OK,
+    )
+}
+
+/// The create and edit form share one template.
+#[derive(Template)]
+#[template(path = "services/form.html")]
+struct ServiceFormPage {
+    layout: Layout,
+    /// `None` when creating.
+    service: Option<Service>,
+    teams: Vec<Team>,
+    form: ServiceForm,
+    errors: FieldErrors,
+}
+
+impl ServiceFormPage {
+    fn statuses(&self) -> &'static [(i32, &'static str)] {
+        &STATUSES
+    }
+
+    fn is(&self, value: &str, code: &i32) -> bool {
+        value.trim() == code.to_string()
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    session: &Session,
+    me: &User,
+    service: Option<Service>,
+    form: ServiceForm,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let teams = services::teams_for_form(&state.db, me).await?;
+    let page = ServiceFormPage {
+        layout: Layout::new(session, Some(me), Nav::Services),
+        service,
+        teams,
+        form,
+        errors,
+    };
+    render(page, status)
+}
+
+#[get("/services/new")]
+async fn new_form(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    form_page(
+        &state,
+        &session,
+        &me,
+        None,
+        ServiceForm::default(),
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/services")]
+async fn create(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<ServiceForm>,
+) -> Result<HttpResponse, AppError> {
+    match services::create(&state.db, &me, &form).await {
+        Ok(service) => {
+            tracing::info!(actor = %me.username, service = %service.row.unique_id, "service created");
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("Service {} created.", service.row.name),
+            );
+            Ok(see_other(&format!("/services/{}", service.row.unique_id)))
+        }
+        Err(DomainError::Invalid(errors)) => {
+            form_page(
+                &state,
+                &session,
+                &me,
+                None,
+                form,
+                errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "services/show.html")]
+struct ServicePage {
+    layout: Layout,
+    service: Service,
+}
+
+#[get("/services/{service}")]
+async fn show(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let service = services::get(&state.db, &me, &path).await?;
+    render(
+        ServicePage {
+            layout: Layout::new(&session, Some(&me), Nav::Services),
+            service,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[get("/services/{service}/edit")]
+async fn edit_form(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let service = services::get(&state.db, &me, &path).await?;
+    let form = ServiceForm::from_service(&service);
+    form_page(
+        &state,
+        &session,
+        &me,
+        Some(service),
+        form,
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/services/{service}/edit")]
+async fn update(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<ServiceForm>,
+) -> Result<HttpResponse, AppError> {
+    match services::update(&state.db, &me, &path, &form).await {
+        Ok(service) => {
+            session::set_flash(&session, FlashKind::Success, "Service saved.");
+            Ok(see_other(&format!("/services/{}", service.row.unique_id)))
+        }
+        Err(DomainError::Invalid(errors)) => {
+            let service = services::get(&state.db, &me, &path).await?;
+            form_page(
+                &state,
+                &session,
+                &me,
+                Some(service),
+                form,
+                errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "services/delete.html")]
+struct DeleteServicePage {
+    layout: Layout,
+    service: Service,
+}
+
+#[get("/services/{service}/delete")]
+async fn delete_confirm(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let service = services::get(&state.db, &me, &path).await?;
+    render(
+        DeleteServicePage {
+            layout: Layout::new(&session, Some(&me), Nav::Services),
+            service,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[post("/services/{service}/delete")]
+async fn delete(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let (service, removal) = services::delete(&state.db, &me, &path).await?;
+    tracing::info!(actor = %me.username, service = %service.row.unique_id, "service removed");
+    match removal {
+        Removal::Deleted => {
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("Service {} deleted.", service.row.name),
+            );
+            Ok(see_other("/services"))
+        }
+        Removal::Disabled(reason) => {
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!(
+                    "Service {} was disabled instead of deleted: {reason}.",
+                    service.row.name
+                ),
+            );
+            Ok(see_other(&format!("/services/{}", service.row.unique_id)))
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Teams: list, create, members.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+
+use super::{render, see_other, PageQuery};
+use crate::domain::accounts::User;
+use crate::domain::teams::{self, MemberForm, Team, TeamDetail, TeamForm};
+use crate::domain::validation::FieldErrors;
+use crate::domain::{DomainError, Page};
+use crate::web::auth::CurrentUser;
+use crate::web::error::AppError;
+use crate::web::layout::{Layout, Nav};
+use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::AppState;
+
+const TEAMS_PER_PAGE: i64 = 50;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(new_form)
+        .service(create)
+        .service(show)
+        .service(add_member)
+        .service(remove_member);
+}
+
+#[derive(Template)]
+#[template(path = "teams/list.html")]
+struct TeamsPage {
+    layout: Layout,
+    teams: Page<Team>,
+}
+
+#[get("/teams")]
+async fn list(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let teams = teams::list_teams(&state.db, &me, query.number(), TEAMS_PER_PAGE).await?;
+    render(
+        TeamsPage {
+            layout: Layout::new(&session, Some(&me), Nav::Teams),
+            teams,
+        },
+        StatusCode::OK,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "teams/new.html")]
+struct NewTeamPage {
+    layout: Layout,
+    form: TeamForm,
+    errors: FieldErrors,
+}
+
+#[get("/teams/new")]
+async fn new_form(
+    CurrentUser(me): CurrentUser,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    let page = NewTeamPage {
+        layout: Layout::new(&session, Some(&me), Nav::Teams),
+        form: TeamForm::default(),
+        errors: FieldErrors::new(),
+    };
+    render(page, StatusCode::OK)
+}
+
+#[post("/teams")]
+async fn create(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<TeamForm>,
+) -> Result<HttpResponse, AppError> {
+    match teams::create_team(&state.db, &me, &form).await {
+        Ok(team) => {
+            tracing::info!(actor = %me.username, team = %team.unique_id, "team created");
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("Team {} created. You are its manager.", team.name),
+            );
+            Ok(see_other(&format!("/teams/{}", team.unique_id)))
+        }
+        Err(DomainError::Invalid(errors)) => {
+            let page = NewTeamPage {
+                layout: Layout::new(&session, Some(&me), Nav::Teams),
+                form,
+                errors,
+            };
+            render(page, StatusCode::BAD_REQUEST)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "teams/show.html")]
+struct TeamPage {
+    layout: Layout,
+    detail: TeamDetail,
+    form: MemberForm,
+    errors: FieldErrors,
+}
+
+impl TeamPage {
+    fn is_me(&self, user: &User) -> bool {
+        self.layout.user.as_ref().is_some_and(|me| me.id == user.id)
+    }
+}
+
+async fn team_page(
+    state: &AppState,
+    session: &Session,
+    me: &User,
+    team_uid: &str,
+    form: MemberForm,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let detail = teams::team_detail(&state.db, me, team_uid).await?;
+    let page = TeamPage {
+        layout: Layout::new(session, Some(me), Nav::Teams),
+        detail,
+        form,
+        errors,
+    };
+    render(page, status)
+}
+
+#[get("/teams/{team}")]
+async fn show(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let form = MemberForm {
+        username: String::new(),
+        role: "2".to_owned(),
+    };
+    team_page(
+        &state,
+        &session,
+        &me,
+        &path,
+        form,
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/teams/{team}/members")]
+async fn add_member(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<MemberForm>,
+) -> Result<HttpResponse, AppError> {
+    match teams::add_member(&state.db, &me, &path, &form).await {
+        Ok(user) => {
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("{} joined the team.", user.full_name()),
+            );
+            Ok(see_other(&format!("/teams/{path}")))
+        }
+        Err(DomainError::Invalid(errors)) => {
+            team_page(
+                &state,
+                &session,
+                &me,
+                &path,
+                form,
+                errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[post("/teams/{team}/members/{username}/remove")]
+async fn remove_member(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let (team_uid, username) = path.into_inner();
+    match teams::remove_member(&state.db, &me, &team_uid, &username).await {
+        Ok(user) => session::set_flash(
+            &session,
+            FlashKind::Success,
+            format!("{} left the team.", user.full_name()),
+        ),
+        Err(DomainError::Conflict(message)) => {
+            session::set_flash(&session, FlashKind::Error, message)
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(&format!("/teams/{team_uid}")))
+}

@@ -1,0 +1,428 @@
+//! The seed's click path for Outgoing Webhooks, URL validation, secrets, audit trail.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{for_each_backend, location, TestApp, TestDatabase};
+use crate::services::create_service;
+
+/// Adds an integration as the "Add integration" page does and returns its id.
+pub async fn add_integration(
+    app: &TestApp,
+    service: &str,
+    direction: &str,
+    application: &str,
+) -> String {
+    add_integration_and_read_tab(app, service, direction, application)
+        .await
+        .0
+}
+
+/// Like `add_integration`, also returning the tab as shown right after (with its flash).
+async fn add_integration_and_read_tab(
+    app: &TestApp,
+    service: &str,
+    direction: &str,
+    application: &str,
+) -> (String, String) {
+    let tab_path = format!("/services/{service}/integrations");
+    let before = configure_links(&app.get(&tab_path).await.text().await.unwrap(), service);
+    let page = format!("{tab_path}/new?direction={direction}");
+    let response = app
+        .submit(
+            &page,
+            &tab_path,
+            &[("direction", direction), ("application", application)],
+        )
+        .await;
+    assert_eq!(location(&response), tab_path);
+    let tab = app.get(&tab_path).await.text().await.unwrap();
+    let added: Vec<String> = configure_links(&tab, service)
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert_eq!(added.len(), 1, "one integration added");
+    (added[0].clone(), tab)
+}
+
+/// Ids of the integrations the tab lists with a "Configure" link.
+fn configure_links(tab: &str, service: &str) -> Vec<String> {
+    let marker = format!(r#"href="/services/{service}/integrations/"#);
+    tab.split(&marker)
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once(r#"">Configure</a>"#)
+                .map(|(id, _)| id.to_owned())
+        })
+        .filter(|id| !id.contains('"'))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_seed_click_path_configures_an_outgoing_webhook() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "ZD Prod").await;
+
+        // Service → Integrations: two sections, each with "Add integration".
+        let tab = app
+            .get(&format!("/services/{service}/integrations"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            tab.contains("<h2>Incoming Integrations</h2>")
+                && tab.contains("<h2>Outgoing Integrations</h2>")
+        );
+        let add_outgoing = format!(
+            r#"href="/services/{service}/integrations/new?direction=outgoing">Add integration</a>"#
+        );
+        assert!(tab.contains(&add_outgoing));
+
+        // "Add integration" under Outgoing Integrations lists "Outgoing Webhooks".
+        let picker = app
+            .get(&format!(
+                "/services/{service}/integrations/new?direction=outgoing"
+            ))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(picker.contains(r#"<label for="app-outgoing-webhooks">Outgoing Webhooks</label>"#));
+        assert!(
+            !picker.contains(">API</label>"),
+            "incoming applications are not offered here"
+        );
+        assert!(picker.contains(r#"<button type="submit" class="primary">Save</button>"#));
+
+        // Save → back on the tab, listed as not configured, with "Configure".
+        let (integration, tab) =
+            add_integration_and_read_tab(&app, &service, "outgoing", "outgoing-webhooks").await;
+        assert!(tab.contains("Outgoing Webhooks integration added. Configure it to set the URL."));
+        assert!(tab.contains("Not configured"));
+        let configure_link =
+            format!(r#"href="/services/{service}/integrations/{integration}">Configure</a>"#);
+        assert!(tab.contains(&configure_link));
+
+        // Configure → URL → Save.
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let page = app.get(&configure).await.text().await.unwrap();
+        assert!(page.contains(r#"<label for="url">URL</label>"#));
+        assert!(page.contains("whsec_"), "the signing secret is shown");
+        let response = app
+            .submit(
+                &configure,
+                &configure,
+                &[
+                    ("name", "Ops webhook"),
+                    ("url", "https://1.1.1.1/klaxon/hook"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            location(&response),
+            format!("/services/{service}/integrations")
+        );
+        let tab = app
+            .get(&format!("/services/{service}/integrations"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(tab.contains("Integration saved."));
+        assert!(
+            tab.contains("<strong>Ops webhook</strong>")
+                && tab.contains("<code>https://1.1.1.1/klaxon/hook</code>")
+        );
+        assert!(tab.contains(">Enabled</span>") && !tab.contains("Not configured"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_webhook_urls_get_a_message_next_to_the_field_and_are_kept() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Web").await;
+        let integration = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let long = format!("https://example.com/{}", "a".repeat(3000));
+        let cases = [
+            (
+                "ftp://x",
+                "Only http:// and https:// URLs can receive webhooks.",
+            ),
+            (
+                "not a url",
+                "Enter an absolute URL starting with http:// or https://.",
+            ),
+            (
+                "http://",
+                "Enter an absolute URL starting with http:// or https://.",
+            ),
+            (long.as_str(), "Use at most 2048 characters."),
+            (
+                "javascript:alert(1)",
+                "Only http:// and https:// URLs can receive webhooks.",
+            ),
+            ("", "Enter the URL that should receive the webhooks."),
+        ];
+        for (url, message) in cases {
+            let response = app
+                .submit(
+                    &configure,
+                    &configure,
+                    &[("name", "Outgoing Webhooks"), ("url", url)],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains(&format!(r#"<p class="error" id="url-error">{message}</p>"#)),
+                "{url}"
+            );
+            assert!(
+                page.contains(&format!(r#"value="{url}""#)),
+                "{url} kept in the field"
+            );
+        }
+        let page = app.get(&configure).await.text().await.unwrap();
+        assert!(page.contains("Not configured"), "no bad URL was saved");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_private_destination_is_saved_with_a_plain_warning() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Internal").await;
+        let integration = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        for url in [
+            "http://127.0.0.1:9000/hook",
+            "http://localhost:9000/hook",
+            "http://10.1.2.3/hook",
+            "http://[::1]:8080/",
+        ] {
+            let response = app
+                .submit(&configure, &configure, &[("name", "Hook"), ("url", url)])
+                .await;
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains("Saved, but:")
+                    && page.contains("a private or otherwise non-public address"),
+                "{url}"
+            );
+            assert!(page.contains("KLAXON_WEBHOOK_ALLOWED_NETWORKS"));
+        }
+        let tab = app
+            .get(&format!("/services/{service}/integrations"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            tab.contains("<code>http://[::1]:8080/</code>"),
+            "the URL is saved anyway"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn allowed_networks_silence_the_warning() {
+    for backend in crate::helpers::backends() {
+        let database = TestDatabase::create(backend);
+        let app = TestApp::start_with(&database, |config| {
+            config.webhook_allowed_networks =
+                vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        })
+        .await;
+        app.create_owner().await;
+        let service = create_service(&app, "On-prem").await;
+        let integration = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let response = app
+            .submit(
+                &configure,
+                &configure,
+                &[("name", "Hook"), ("url", "http://localhost:9000/hook")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{backend:?}");
+        // Only the opened range: another private range still warns.
+        let response = app
+            .submit(
+                &configure,
+                &configure,
+                &[("name", "Hook"), ("url", "http://192.168.1.10/hook")],
+            )
+            .await;
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("resolves to 192.168.1.10"));
+    }
+}
+
+fn secret_on(page: &str) -> String {
+    let marker = r#"<code class="secret" id="signing-secret">"#;
+    let start = page.find(marker).expect("secret shown") + marker.len();
+    page[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn secrets_rotate_enabled_toggles_and_every_change_is_recorded() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Audit").await;
+        let integration = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        app.submit(
+            &configure,
+            &configure,
+            &[("name", "Hook"), ("url", "https://1.1.1.1/hook")],
+        )
+        .await;
+
+        let before = secret_on(&app.get(&configure).await.text().await.unwrap());
+        assert!(before.starts_with("whsec_"));
+        let response = app
+            .submit(&configure, &format!("{configure}/rotate-secret"), &[])
+            .await;
+        assert_eq!(location(&response), configure);
+        let page = app.get(&configure).await.text().await.unwrap();
+        assert_ne!(secret_on(&page), before);
+        assert!(page.contains("The previous secret also signs until"));
+
+        app.submit(
+            &configure,
+            &format!("{configure}/enabled"),
+            &[("enabled", "false")],
+        )
+        .await;
+        let page = app.get(&configure).await.text().await.unwrap();
+        assert!(page.contains("This integration is <strong>disabled</strong>"));
+        let tab = app
+            .get(&format!("/services/{service}/integrations"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(tab.contains(">Disabled</span>"));
+        let response = app
+            .submit(
+                &configure,
+                &format!("{configure}/enabled"),
+                &[("enabled", "maybe")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        let page = app.get(&configure).await.text().await.unwrap();
+        for action in ["created", "configured", "secret rotated", "disabled"] {
+            assert!(
+                page.contains(&format!("Ada Lovelace · <strong>{action}</strong>")),
+                "{action} recorded"
+            );
+        }
+        assert!(page.contains("URL: https://1.1.1.1/hook"));
+
+        let confirm = app
+            .get(&format!("{configure}/delete"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(confirm.contains("Delete Hook?"));
+        let response = app
+            .submit(
+                &format!("{configure}/delete"),
+                &format!("{configure}/delete"),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            location(&response),
+            format!("/services/{service}/integrations")
+        );
+        assert_eq!(app.get(&configure).await.status(), StatusCode::NOT_FOUND);
+        let tab = app
+            .get(&format!("/services/{service}/integrations"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(tab.contains("Integration Hook deleted."));
+        assert!(
+            tab.contains("<strong>deleted</strong>"),
+            "the deletion stays in the service's record"
+        );
+        assert!(!tab.contains("Configure</a>"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_api_integration_gets_an_integration_key() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Monitored").await;
+        let picker = app
+            .get(&format!(
+                "/services/{service}/integrations/new?direction=incoming"
+            ))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            picker.contains(r#"<label for="app-api">API</label>"#)
+                && !picker.contains("Outgoing Webhooks</label>")
+        );
+        let response = app
+            .submit(
+                &format!("/services/{service}/integrations/new?direction=incoming"),
+                &format!("/services/{service}/integrations"),
+                &[
+                    ("direction", "incoming"),
+                    ("application", "outgoing-webhooks"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "an outgoing application is refused as incoming"
+        );
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("Choose an application."));
+
+        let integration = add_integration(&app, &service, "incoming", "api").await;
+        let page = app
+            .get(&format!("/services/{service}/integrations/{integration}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let marker = r#"<code id="integration-key">"#;
+        let key = page[page.find(marker).unwrap() + marker.len()..]
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(key.len(), 32);
+        assert!(page.contains(&format!("POST /api/events/{key}/")));
+        assert!(
+            !page.contains(r#"<label for="url">"#),
+            "incoming integrations have no URL"
+        );
+    })
+    .await;
+}

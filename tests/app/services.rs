@@ -1,0 +1,415 @@
+//! Teams and services: creation, validation, visibility, edit and delete.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{for_each_backend, location, submit_with, TestApp};
+
+/// The team the owner got with the install.
+pub async fn default_team(app: &TestApp) -> String {
+    let page = app.get("/teams").await.text().await.unwrap();
+    let start = page.find("<a href=\"/teams/").expect("a team listed") + "<a href=\"/teams/".len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Creates a service through the form and returns its id.
+pub async fn create_service(app: &TestApp, name: &str) -> String {
+    let team = default_team(app).await;
+    let response = app
+        .submit(
+            "/services/new",
+            "/services",
+            &[
+                ("team", &team),
+                ("name", name),
+                ("summary", "Main API"),
+                ("description", "Serves the app"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    location(&response)
+        .strip_prefix("/services/")
+        .expect("redirect to the service")
+        .to_owned()
+}
+
+/// Adds a plain user and returns a browser signed in as them.
+pub async fn user_browser(app: &TestApp, email: &str) -> reqwest::Client {
+    let password = "another long password";
+    let response = app
+        .submit(
+            "/settings/users/new",
+            "/settings/users",
+            &[
+                ("first_name", "Grace"),
+                ("last_name", "Hopper"),
+                ("email", email),
+                ("password", password),
+                ("role", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let browser = app.new_browser();
+    let response = submit_with(
+        &browser,
+        &app.address,
+        "/signin",
+        "/signin",
+        &[("email", email), ("password", password)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+#[tokio::test]
+async fn a_new_install_has_a_default_team_managed_by_the_owner() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let team = default_team(&app).await;
+        let page = app
+            .get(&format!("/teams/{team}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("<h1>Default</h1>"));
+        assert!(page.contains("<td>Ada Lovelace <span class=\"muted\">(you)</span></td>"));
+        assert!(page.contains("<td>Manager</td>"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn teams_are_created_and_keep_a_manager() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let response = app.submit("/teams/new", "/teams", &[("name", "   ")]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="name-error">This field is required.</p>"#));
+
+        let response = app
+            .submit("/teams/new", "/teams", &[("name", "Payments")])
+            .await;
+        let team_page = location(&response);
+        assert!(team_page.starts_with("/teams/"));
+        let page = app.get(&team_page).await.text().await.unwrap();
+        assert!(page.contains("Team Payments created. You are its manager."));
+
+        // Add Grace as a user, then try to remove the only manager.
+        let _grace = user_browser(&app, "grace@example.com").await;
+        let page = app.get(&team_page).await.text().await.unwrap();
+        let grace = option_value(&page, "Grace Hopper");
+        let response = app
+            .submit(
+                &team_page,
+                &format!("{team_page}/members"),
+                &[("username", &grace), ("role", "2")],
+            )
+            .await;
+        assert_eq!(location(&response), team_page);
+        let page = app.get(&team_page).await.text().await.unwrap();
+        assert!(page.contains("Grace Hopper joined the team."));
+
+        let response = app
+            .submit(
+                &team_page,
+                &format!("{team_page}/members"),
+                &[("username", &grace), ("role", "2")],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "already a member"
+        );
+
+        let me = page
+            .split("/members/")
+            .nth(1)
+            .map(|rest| rest.split('/').next().unwrap().to_owned());
+        let owner_username = me.expect("a remove button");
+        let response = app
+            .submit(
+                &team_page,
+                &format!("{team_page}/members/{owner_username}/remove"),
+                &[],
+            )
+            .await;
+        assert_eq!(location(&response), team_page);
+        let page = app.get(&team_page).await.text().await.unwrap();
+        assert!(
+            page.contains("A team keeps at least one manager"),
+            "the last manager stays"
+        );
+    })
+    .await;
+}
+
+/// The value of the `<option>` whose text starts with `name`.
+fn option_value(page: &str, name: &str) -> String {
+    let end = page.find(&format!(">{name} (")).expect("option listed");
+    let start = page[..end].rfind("value=\"").unwrap() + "value=\"".len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_service_form_explains_every_wrong_field_and_keeps_the_input() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let response = app
+            .submit(
+                "/services/new",
+                "/services",
+                &[
+                    ("team", "not-a-team"),
+                    ("name", ""),
+                    ("summary", "kept summary"),
+                    ("status", "9"),
+                    ("auto_resolve_timeout", "soon"),
+                    ("acknowledgement_timeout", "-1"),
+                    ("collation", "2"),
+                    ("collation_time", "100000"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let page = response.text().await.unwrap();
+        for (field, message) in [
+            ("team", "Choose a team."),
+            ("name", "This field is required."),
+            ("status", "Choose a status."),
+            (
+                "auto_resolve_timeout",
+                "Enter whole minutes from 0 (off) to 43200.",
+            ),
+            (
+                "acknowledgement_timeout",
+                "Enter whole minutes from 0 (off) to 43200.",
+            ),
+            ("collation", "Choose Off or Time-based."),
+            ("collation_time", "Enter whole seconds from 0 to 86400."),
+        ] {
+            assert!(
+                page.contains(&format!(r#"id="{field}-error">{message}</p>"#)),
+                "{field}"
+            );
+        }
+        assert!(page.contains(r#"value="kept summary""#));
+        assert!(page.contains(r#"value="soon""#));
+        assert!(app
+            .get("/services")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("No services yet"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn services_are_created_listed_edited_and_deleted() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let id = create_service(&app, "Checkout API").await;
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "service ids are UUIDs: {id}"
+        );
+
+        let list = app.get("/services").await.text().await.unwrap();
+        assert!(list.contains(&format!(r#"<a href="/services/{id}">Checkout API</a>"#)));
+        assert!(list.contains("<td>Default</td>"));
+        assert!(list.contains(">Active</span>"));
+
+        let page = app
+            .get(&format!("/services/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("<h1>Checkout API</h1>") && page.contains("Serves the app"));
+
+        let edit = format!("/services/{id}/edit");
+        let page = app.get(&edit).await.text().await.unwrap();
+        let team = page
+            .split("<option value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let response = app
+            .submit(
+                &edit,
+                &edit,
+                &[
+                    ("team", &team),
+                    ("name", "Checkout"),
+                    ("status", "4"),
+                    ("auto_resolve_timeout", "60"),
+                ],
+            )
+            .await;
+        assert_eq!(location(&response), format!("/services/{id}"));
+        let page = app
+            .get(&format!("/services/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<h1>Checkout</h1>")
+                && page.contains("Under maintenance")
+                && page.contains("after 60 min")
+        );
+
+        let confirm = app
+            .get(&format!("/services/{id}/delete"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(confirm.contains("Delete Checkout?"));
+        let response = app
+            .submit(
+                &format!("/services/{id}/delete"),
+                &format!("/services/{id}/delete"),
+                &[],
+            )
+            .await;
+        assert_eq!(location(&response), "/services");
+        assert_eq!(
+            app.get(&format!("/services/{id}")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_with_integrations_is_disabled_instead_of_deleted() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let id = create_service(&app, "Billing").await;
+        crate::integrations::add_integration(&app, &id, "outgoing", "outgoing-webhooks").await;
+        let response = app
+            .submit(
+                &format!("/services/{id}/delete"),
+                &format!("/services/{id}/delete"),
+                &[],
+            )
+            .await;
+        assert_eq!(location(&response), format!("/services/{id}"));
+        let page = app
+            .get(&format!("/services/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(
+            "was disabled instead of deleted: it has integrations, whose history is kept."
+        ));
+        assert!(page.contains(">Disabled</span>"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn people_outside_a_team_cannot_see_or_change_its_services() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let id = create_service(&app, "Secret service").await;
+        let integration =
+            crate::integrations::add_integration(&app, &id, "outgoing", "outgoing-webhooks").await;
+        let outsider = user_browser(&app, "outsider@example.com").await;
+
+        let list = outsider
+            .get(app.url("/services"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!list.contains("Secret service"));
+        for path in [
+            format!("/services/{id}"),
+            format!("/services/{id}/edit"),
+            format!("/services/{id}/integrations"),
+            format!("/services/{id}/integrations/{integration}"),
+            format!("/services/{id}/integrations/new?direction=outgoing"),
+        ] {
+            let response = outsider.get(app.url(&path)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        // Changes by guessed id are refused the same way, with a valid CSRF token.
+        let attempts = [
+            (format!("/services/{id}/edit"), vec![("name", "Pwned")]),
+            (format!("/services/{id}/delete"), vec![]),
+            (
+                format!("/services/{id}/integrations"),
+                vec![
+                    ("direction", "outgoing"),
+                    ("application", "outgoing-webhooks"),
+                ],
+            ),
+            (
+                format!("/services/{id}/integrations/{integration}"),
+                vec![("name", "x"), ("url", "https://evil.example/")],
+            ),
+            (
+                format!("/services/{id}/integrations/{integration}/rotate-secret"),
+                vec![],
+            ),
+            (
+                format!("/services/{id}/integrations/{integration}/enabled"),
+                vec![("enabled", "false")],
+            ),
+            (
+                format!("/services/{id}/integrations/{integration}/delete"),
+                vec![],
+            ),
+        ];
+        for (action, fields) in attempts {
+            let response =
+                submit_with(&outsider, &app.address, "/settings", &action, &fields).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+        }
+        let page = app
+            .get(&format!("/services/{id}/integrations/{integration}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Not configured") && !page.contains("evil.example"),
+            "nothing changed"
+        );
+
+        // Made a member of the team, the same person sees the service.
+        let team_page = format!("/teams/{}", default_team(&app).await);
+        let page = app.get(&team_page).await.text().await.unwrap();
+        let username = option_value(&page, "Grace Hopper");
+        app.submit(
+            &team_page,
+            &format!("{team_page}/members"),
+            &[("username", &username), ("role", "2")],
+        )
+        .await;
+        let response = outsider
+            .get(app.url(&format!("/services/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    })
+    .await;
+}
