@@ -4,11 +4,14 @@
 //! `db` writes SQL.
 
 pub mod app_settings;
+pub mod deliveries;
+pub mod incidents;
 pub mod integrations;
 pub mod login_failures;
 pub mod schema;
 pub mod services;
 pub mod teams;
+pub mod timeline;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -113,8 +116,10 @@ impl Manager {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing; NORMAL sync is durable at every checkpoint under WAL.
+                // busy_timeout first: switching to WAL itself waits for a lock when another
+                // process has the file open.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

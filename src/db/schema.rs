@@ -111,11 +111,115 @@ diesel::joinable!(services -> teams (team_id));
 diesel::joinable!(integrations -> services (service_id));
 diesel::joinable!(integration_audit -> users (actor_id));
 
+diesel::table! {
+    incident_counter (id) {
+        id -> Integer,
+        last_number -> BigInt,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> BigInt,
+        incident_number -> BigInt,
+        unique_id -> Text,
+        incident_key -> Text,
+        service_id -> BigInt,
+        title -> Text,
+        summary -> Text,
+        status -> Integer,
+        urgency -> Integer,
+        priority -> Integer,
+        assigned_to -> Nullable<BigInt>,
+        created_by -> Nullable<BigInt>,
+        creation_date -> Timestamp,
+        acknowledged_date -> Nullable<Timestamp>,
+        resolved_date -> Nullable<Timestamp>,
+        context_window_start -> Timestamp,
+        context_window_end -> Timestamp,
+        merged_with -> Nullable<BigInt>,
+        entity_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    incident_notes (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        note -> Text,
+        creation_date -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        integration_id -> BigInt,
+        incident_id -> Nullable<BigInt>,
+        event_type -> Text,
+        payload -> Text,
+        is_test -> Bool,
+        state -> Text,
+        attempt_count -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        started_at -> Timestamp,
+        duration_ms -> BigInt,
+        request_headers -> Text,
+        status_code -> Nullable<Integer>,
+        response_headers -> Text,
+        response_body -> Text,
+        error_kind -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    timeline_entries (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        kind -> Text,
+        actor_user_id -> Nullable<BigInt>,
+        actor_label -> Text,
+        detail -> Text,
+        delivery_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(incidents -> services (service_id));
+diesel::joinable!(deliveries -> integrations (integration_id));
+diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::joinable!(timeline_entries -> incidents (incident_id));
+diesel::joinable!(incident_notes -> incidents (incident_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    app_settings,
+    login_failures,
     teams,
     team_members,
     services,
     integrations,
     integration_audit,
+    incident_counter,
+    incidents,
+    incident_notes,
+    deliveries,
+    delivery_attempts,
+    timeline_entries,
 );

@@ -81,6 +81,14 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
     diesel::delete(services::table.find(id)).execute(conn)
 }
 
+pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>> {
+    services::table
+        .find(id)
+        .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<ServiceRow>> {
     services::table
         .filter(services::unique_id.eq(unique_id))

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod accounts;
 pub mod ids;
+pub mod incidents;
 pub mod integrations;
 pub mod services;
 pub mod teams;

@@ -6,7 +6,7 @@ use super::teams::{self as team_rules, Team};
 use super::validation::{required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::services::{ServiceFields, ServiceRow};
-use crate::db::{self, integrations, services, Db, DbConn};
+use crate::db::{self, incidents, integrations, services, Db, DbConn};
 
 /// Zenduty's service status codes.
 pub const STATUSES: [(i32, &str); 5] = [
@@ -32,6 +32,8 @@ pub struct Service {
     pub row: ServiceRow,
     pub team_name: String,
     pub team_unique_id: String,
+    /// Triggered and acknowledged incidents (filled in by the services list).
+    pub open_incidents: i64,
 }
 
 impl Service {
@@ -204,6 +206,7 @@ fn with_team(conn: &mut DbConn, row: ServiceRow) -> Result<Service, DomainError>
         row,
         team_name: team.name,
         team_unique_id: team.unique_id,
+        open_incidents: 0,
     })
 }
 
@@ -234,23 +237,28 @@ pub async fn list(
 ) -> Result<Page<Service>, DomainError> {
     let actor = actor.clone();
     let offset = Page::<Service>::offset(page, per_page);
-    let rows = db
+    let (rows, counts) = db
         .run(move |conn| {
             let visibility = Visibility::of(conn, &actor)?;
-            Ok::<_, DomainError>(services::list_with_team(
-                conn,
-                visibility.team_ids(),
-                offset,
-                per_page + 1,
-            )?)
+            let rows = services::list_with_team(conn, visibility.team_ids(), offset, per_page + 1)?;
+            let ids: Vec<i64> = rows.iter().map(|(row, _)| row.id).collect();
+            let counts = incidents::open_counts(conn, &ids)?;
+            Ok::<_, DomainError>((rows, counts))
         })
         .await?;
     let services = rows
         .into_iter()
-        .map(|(row, team_name)| Service {
-            row,
-            team_name,
-            team_unique_id: String::new(),
+        .map(|(row, team_name)| {
+            let open_incidents = counts
+                .iter()
+                .find(|(id, _)| *id == row.id)
+                .map_or(0, |(_, n)| *n);
+            Service {
+                row,
+                team_name,
+                team_unique_id: String::new(),
+                open_incidents,
+            }
         })
         .collect();
     Ok(Page::from_overfetch(services, page, per_page))
@@ -305,8 +313,8 @@ pub enum Removal {
     Disabled(String),
 }
 
-/// Deletes a service with no history. One whose integrations were ever used (or that has
-/// incidents, once they exist) is disabled instead, so nothing that happened is lost.
+/// Deletes a service with no history. One with incidents or integrations is disabled instead,
+/// so nothing that happened is lost.
 pub async fn delete(
     db: &Db,
     actor: &User,
@@ -316,10 +324,16 @@ pub async fn delete(
     db.run(move |conn| {
         db::write_transaction(conn, |conn| {
             let service = find_visible(conn, &actor, &unique_id)?;
-            if integrations::count_for_service(conn, service.row.id)? > 0 {
+            let reason = if incidents::count_for_service(conn, service.row.id)? > 0 {
+                Some("it has incidents, whose history is kept")
+            } else if integrations::count_for_service(conn, service.row.id)? > 0 {
+                Some("it has integrations, whose history is kept")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
                 services::set_status(conn, service.row.id, STATUS_DISABLED)?;
-                let reason = "it has integrations, whose history is kept".to_owned();
-                return Ok((service, Removal::Disabled(reason)));
+                return Ok((service, Removal::Disabled(reason.to_owned())));
             }
             services::delete(conn, service.row.id)?;
             Ok((service, Removal::Deleted))

@@ -16,6 +16,7 @@ pub struct Layout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     None,
+    Incidents,
     Services,
     Teams,
     Settings,

@@ -89,7 +89,7 @@ async fn two_people_submitting_the_first_run_form_at_once_make_exactly_one_owner
             locations.push(attempt.await.unwrap());
         }
         assert_eq!(
-            locations.iter().filter(|l| *l == "/services").count(),
+            locations.iter().filter(|l| *l == "/incidents").count(),
             1,
             "exactly one owner: {locations:?}"
         );

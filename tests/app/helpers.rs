@@ -102,6 +102,7 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub client: reqwest::Client,
     jar: Arc<Jar>,
     handle: actix_web::dev::ServerHandle,
@@ -126,10 +127,20 @@ impl TestApp {
         let jar = Arc::new(Jar::default());
         TestApp {
             address,
+            database_url: database.url.clone(),
             client: client_with(jar.clone()),
             jar,
             handle,
         }
+    }
+
+    /// A direct handle on the app's database, to check what the app wrote.
+    pub async fn db(&self) -> klaxon::db::Db {
+        let url = self.database_url.clone();
+        tokio::task::spawn_blocking(move || klaxon::db::Db::connect(&url, 2))
+            .await
+            .unwrap()
+            .expect("open the test database")
     }
 
     /// A second browser: its own cookies.

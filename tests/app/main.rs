@@ -3,6 +3,7 @@
 
 mod accounts;
 mod helpers;
+mod incidents;
 mod integrations;
 mod platform;
 mod services;

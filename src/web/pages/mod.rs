@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod health;
+pub mod incidents;
 pub mod integrations;
 pub mod services;
 pub mod session_pages;
@@ -17,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     session_pages::routes(cfg);
     users::routes(cfg);
+    incidents::routes(cfg);
     teams::routes(cfg);
     services::routes(cfg);
     integrations::routes(cfg);

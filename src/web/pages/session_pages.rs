@@ -15,7 +15,7 @@ use crate::web::session::{self, CsrfForm, FlashKind};
 use crate::web::AppState;
 
 /// Where a signed-in person lands.
-pub const HOME: &str = "/services";
+pub const HOME: &str = "/incidents";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(home)

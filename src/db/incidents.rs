@@ -1,0 +1,218 @@
+//! Persistence of incidents, their numbers and notes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{incident_counter, incident_notes, incidents, services, users};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = incidents)]
+pub struct IncidentRow {
+    pub id: i64,
+    pub incident_number: i64,
+    pub unique_id: String,
+    pub incident_key: String,
+    pub service_id: i64,
+    pub title: String,
+    pub summary: String,
+    pub status: i32,
+    pub urgency: i32,
+    pub priority: i32,
+    pub assigned_to: Option<i64>,
+    pub created_by: Option<i64>,
+    pub creation_date: NaiveDateTime,
+    pub acknowledged_date: Option<NaiveDateTime>,
+    pub resolved_date: Option<NaiveDateTime>,
+    pub context_window_start: NaiveDateTime,
+    pub context_window_end: NaiveDateTime,
+    pub merged_with: Option<i64>,
+    pub entity_id: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = incidents)]
+pub struct NewIncidentRow<'a> {
+    pub incident_number: i64,
+    pub unique_id: &'a str,
+    pub incident_key: &'a str,
+    pub service_id: i64,
+    pub title: &'a str,
+    pub summary: &'a str,
+    pub status: i32,
+    pub urgency: i32,
+    pub priority: i32,
+    pub assigned_to: Option<i64>,
+    pub created_by: Option<i64>,
+    pub creation_date: NaiveDateTime,
+    pub context_window_start: NaiveDateTime,
+    pub context_window_end: NaiveDateTime,
+    pub entity_id: Option<&'a str>,
+}
+
+/// The next incident number. Must run inside the transaction that inserts the incident: the
+/// counter row stays locked until it ends, and a rollback gives the number back.
+pub fn take_next_number(conn: &mut DbConn) -> QueryResult<i64> {
+    diesel::update(incident_counter::table.find(1))
+        .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
+        .execute(conn)?;
+    incident_counter::table
+        .find(1)
+        .select(incident_counter::last_number)
+        .first(conn)
+}
+
+pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<IncidentRow> {
+    diesel::insert_into(incidents::table)
+        .values(row)
+        .execute(conn)?;
+    find_by_number(conn, row.incident_number)?.ok_or(diesel::result::Error::NotFound)
+}
+
+pub fn find_by_number(conn: &mut DbConn, number: i64) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .filter(incidents::incident_number.eq(number))
+        .select(IncidentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .filter(incidents::unique_id.eq(unique_id))
+        .select(IncidentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .find(id)
+        .select(IncidentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Moves the incident from one of `from` to `to`, stamping `date_column` with `at`. Returns
+/// false (and changes nothing) when the incident is not in one of `from` any more: the check
+/// and the change are one statement, so of two concurrent requests exactly one wins.
+pub fn transition_acknowledged(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> QueryResult<bool> {
+    let changed = diesel::update(incidents::table.find(id).filter(incidents::status.eq(1)))
+        .set((
+            incidents::status.eq(2),
+            incidents::acknowledged_date.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn transition_resolved(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> QueryResult<bool> {
+    let changed = diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq_any([1, 2])),
+    )
+    .set((
+        incidents::status.eq(3),
+        incidents::resolved_date.eq(Some(at)),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn set_assignee(conn: &mut DbConn, id: i64, user_id: Option<i64>) -> QueryResult<usize> {
+    diesel::update(incidents::table.find(id))
+        .set(incidents::assigned_to.eq(user_id))
+        .execute(conn)
+}
+
+/// What the incidents list filters on; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub statuses: Vec<i32>,
+    pub service_id: Option<i64>,
+    pub urgency: Option<i32>,
+    /// Services the viewer may see; `None` for all.
+    pub visible_team_ids: Option<Vec<i64>>,
+}
+
+/// Incidents newest first, with their service's name and the assignee's name.
+pub fn list(
+    conn: &mut DbConn,
+    filter: &IncidentFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(IncidentRow, String, String, Option<String>, Option<String>)>> {
+    let mut query = incidents::table
+        .inner_join(services::table)
+        .left_join(users::table.on(incidents::assigned_to.eq(users::id.nullable())))
+        .order(incidents::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .select((
+            IncidentRow::as_select(),
+            services::name,
+            services::unique_id,
+            users::first_name.nullable(),
+            users::last_name.nullable(),
+        ))
+        .into_boxed();
+    if !filter.statuses.is_empty() {
+        query = query.filter(incidents::status.eq_any(filter.statuses.clone()));
+    }
+    if let Some(service_id) = filter.service_id {
+        query = query.filter(incidents::service_id.eq(service_id));
+    }
+    if let Some(urgency) = filter.urgency {
+        query = query.filter(incidents::urgency.eq(urgency));
+    }
+    if let Some(team_ids) = &filter.visible_team_ids {
+        query = query.filter(services::team_id.eq_any(team_ids.clone()));
+    }
+    query.load(conn)
+}
+
+/// Open (triggered or acknowledged) incidents per service, for the given services.
+pub fn open_counts(conn: &mut DbConn, service_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    incidents::table
+        .filter(incidents::service_id.eq_any(service_ids.to_vec()))
+        .filter(incidents::status.eq_any([1, 2]))
+        .group_by(incidents::service_id)
+        .select((incidents::service_id, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+pub fn count_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<i64> {
+    incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .count()
+        .get_result(conn)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = incident_notes)]
+pub struct NoteRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub user_id: Option<i64>,
+    pub note: String,
+    pub creation_date: NaiveDateTime,
+}
+
+pub fn insert_note(
+    conn: &mut DbConn,
+    incident_id: i64,
+    user_id: i64,
+    note: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(incident_notes::table)
+        .values((
+            incident_notes::incident_id.eq(incident_id),
+            incident_notes::user_id.eq(Some(user_id)),
+            incident_notes::note.eq(note),
+            incident_notes::creation_date.eq(at),
+        ))
+        .execute(conn)
+        .map(drop)
+}

@@ -1,0 +1,673 @@
+//! Incidents and their lifecycle: triggered → acknowledged → resolved, and triggered →
+//! resolved. Every transition updates the incident, appends to its timeline and enqueues its
+//! webhooks in ONE transaction (transactional outbox).
+
+use chrono::{Duration, NaiveDateTime};
+use rand::Rng;
+
+use super::access::Visibility;
+use super::accounts::User;
+use super::services::{self, Service};
+use super::validation::{required_text, FieldErrors};
+use super::{DomainError, Page};
+use crate::db::deliveries::{self, NewDeliveryRow, PENDING};
+use crate::db::incidents::{IncidentFilter, IncidentRow, NewIncidentRow};
+use crate::db::integrations as integration_rows;
+use crate::db::timeline::{self, NewTimelineRow, TimelineRow};
+use crate::db::{self, incidents, users, Db, DbConn, DbError};
+use crate::delivery::payload::{self, PayloadSource, UserJson};
+
+/// Alphabet of Zenduty's incident ids (base57: no 0, 1, I, O, l).
+const BASE57: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+/// The context window reaches this far back from the incident's creation.
+const CONTEXT_WINDOW_MINUTES: i64 = 30;
+pub const MAX_TITLE_CHARS: usize = 255;
+pub const MAX_SUMMARY_CHARS: usize = 10_000;
+pub const MAX_NOTE_CHARS: usize = 10_000;
+
+/// A 22-character base57 id, like `vuwtGfyHf9JaN5vg5sEc4N`.
+pub fn new_base57_id() -> String {
+    let mut rng = rand::rng();
+    (0..22)
+        .map(|_| BASE57[rng.random_range(0..BASE57.len())] as char)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Triggered = 1,
+    Acknowledged = 2,
+    Resolved = 3,
+}
+
+impl Status {
+    pub fn from_code(code: i32) -> Status {
+        match code {
+            1 => Status::Triggered,
+            2 => Status::Acknowledged,
+            _ => Status::Resolved,
+        }
+    }
+
+    /// The word shown on labels, and the webhook's `event_type`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Triggered => "triggered",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+pub fn urgency_word(urgency: i32) -> &'static str {
+    if urgency == 1 {
+        "High"
+    } else {
+        "Low"
+    }
+}
+
+/// Who caused a change, as the timeline shows it.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    User(User),
+    Integration { name: String },
+}
+
+impl Actor {
+    fn user_id(&self) -> Option<i64> {
+        match self {
+            Actor::User(user) => Some(user.id),
+            Actor::Integration { .. } => None,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Actor::User(user) => user.full_name(),
+            Actor::Integration { name } => format!("Integration {name}"),
+        }
+    }
+}
+
+/// A validated request to open an incident.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub service_id: i64,
+    pub title: String,
+    pub summary: String,
+    pub urgency: i32,
+    pub assignee_id: Option<i64>,
+    pub entity_id: Option<String>,
+}
+
+fn append_timeline(
+    conn: &mut DbConn,
+    incident_id: i64,
+    kind: &str,
+    actor: &Actor,
+    detail: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    timeline::append(
+        conn,
+        &NewTimelineRow {
+            incident_id,
+            kind,
+            actor_user_id: actor.user_id(),
+            actor_label: &actor.label(),
+            detail,
+            delivery_id: None,
+            created_at: at,
+        },
+    )?;
+    Ok(())
+}
+
+/// Opens an incident, inside the caller's write transaction.
+pub fn trigger_in(
+    conn: &mut DbConn,
+    actor: &Actor,
+    new: &NewIncident,
+) -> Result<IncidentRow, DomainError> {
+    let now = db::now();
+    let number = incidents::take_next_number(conn)?;
+    let (unique_id, incident_key) = (new_base57_id(), new_base57_id());
+    let row = incidents::insert(
+        conn,
+        &NewIncidentRow {
+            incident_number: number,
+            unique_id: &unique_id,
+            incident_key: &incident_key,
+            service_id: new.service_id,
+            title: &new.title,
+            summary: &new.summary,
+            status: Status::Triggered as i32,
+            urgency: new.urgency,
+            priority: 0,
+            assigned_to: new.assignee_id,
+            created_by: actor.user_id(),
+            creation_date: now,
+            context_window_start: now - Duration::minutes(CONTEXT_WINDOW_MINUTES),
+            context_window_end: now,
+            entity_id: new.entity_id.as_deref(),
+        },
+    )?;
+    append_timeline(conn, row.id, "triggered", actor, &row.title, now)?;
+    enqueue_webhooks(conn, &row, Status::Triggered)?;
+    Ok(row)
+}
+
+/// Moves an incident to `target`, inside the caller's write transaction. A transition the
+/// lifecycle does not allow changes nothing and is refused with a message saying why.
+pub fn transition_in(
+    conn: &mut DbConn,
+    actor: &Actor,
+    incident_id: i64,
+    target: Status,
+) -> Result<IncidentRow, DomainError> {
+    let now = db::now();
+    let moved = match target {
+        Status::Acknowledged => incidents::transition_acknowledged(conn, incident_id, now)?,
+        Status::Resolved => incidents::transition_resolved(conn, incident_id, now)?,
+        Status::Triggered => false,
+    };
+    let row = incidents::find_by_id(conn, incident_id)?.ok_or(DomainError::NotFound)?;
+    if !moved {
+        return Err(refusal(&row, target));
+    }
+    append_timeline(conn, row.id, target.word(), actor, "", now)?;
+    enqueue_webhooks(conn, &row, target)?;
+    Ok(row)
+}
+
+fn refusal(row: &IncidentRow, target: Status) -> DomainError {
+    let current = Status::from_code(row.status);
+    let number = row.incident_number;
+    DomainError::Conflict(match (current, target) {
+        (current, target) if current == target => format!("Incident #{number} is already {}.", current.word()),
+        (Status::Resolved, _) => format!("Incident #{number} is resolved; a resolved incident cannot change. A new alert opens a new incident."),
+        (Status::Acknowledged, Status::Triggered) => format!("Incident #{number} is acknowledged; it cannot go back to triggered."),
+        (current, target) => format!("Incident #{number} is {} and cannot become {}.", current.word(), target.word()),
+    })
+}
+
+/// One outbox row per enabled, configured Outgoing Webhooks integration of the incident's
+/// service, each with the body frozen now. Returns how many were enqueued.
+pub fn enqueue_webhooks(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    status: Status,
+) -> Result<usize, DbError> {
+    let targets: Vec<_> = integration_rows::list_for_service(conn, incident.service_id)?
+        .into_iter()
+        .filter(|i| i.is_enabled && i.integration_type == super::integrations::OUTGOING)
+        .filter(|i| i.url.as_deref().is_some_and(|u| !u.is_empty()))
+        .collect();
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let body = serde_json::to_string(&build_payload(conn, incident, status)?)
+        .map_err(|e| DbError::Worker(e.to_string()))?;
+    let now = db::now();
+    for integration in &targets {
+        let id = format!("msg_{}", new_base57_id());
+        deliveries::insert(
+            conn,
+            &NewDeliveryRow {
+                unique_id: &id,
+                integration_id: integration.id,
+                incident_id: Some(incident.id),
+                event_type: status.word(),
+                payload: &body,
+                is_test: false,
+                state: PENDING,
+                next_attempt_at: now,
+                created_at: now,
+            },
+        )?;
+    }
+    Ok(targets.len())
+}
+
+fn user_json(conn: &mut DbConn, user_id: Option<i64>) -> Result<Option<UserJson>, DbError> {
+    let Some(id) = user_id else { return Ok(None) };
+    Ok(users::find_by_id(conn, id)?.map(|u| UserJson {
+        username: u.username,
+        first_name: u.first_name,
+        last_name: u.last_name,
+        email: u.email,
+    }))
+}
+
+pub fn build_payload(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    status: Status,
+) -> Result<payload::WebhookBody, DbError> {
+    let service = crate::db::services::find_by_id(conn, incident.service_id)?
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    let team = crate::db::teams::find_by_id(conn, service.team_id)?
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    let service_created_by = user_json(conn, service.created_by)?.map(|u| u.username);
+    let assignee = user_json(conn, incident.assigned_to)?;
+    let merged_with = match incident.merged_with {
+        Some(id) => incidents::find_by_id(conn, id)?.map(|other| other.unique_id),
+        None => None,
+    };
+    Ok(payload::build(
+        status.word(),
+        PayloadSource {
+            incident,
+            service: &service,
+            team_unique_id: &team.unique_id,
+            service_created_by,
+            assignee,
+            merged_with,
+        },
+    ))
+}
+
+/// An incident with what its pages show beside it.
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    pub row: IncidentRow,
+    pub service_name: String,
+    pub service_unique_id: String,
+    pub assignee_name: Option<String>,
+}
+
+impl IncidentView {
+    pub fn status(&self) -> Status {
+        Status::from_code(self.row.status)
+    }
+
+    pub fn urgency_word(&self) -> &'static str {
+        urgency_word(self.row.urgency)
+    }
+
+    pub fn can_acknowledge(&self) -> bool {
+        self.status() == Status::Triggered
+    }
+
+    pub fn can_resolve(&self) -> bool {
+        self.status() != Status::Resolved
+    }
+}
+
+/// The form as typed.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TriggerForm {
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub urgency: String,
+    #[serde(default)]
+    pub assignee: String,
+}
+
+fn validate_trigger(
+    conn: &mut DbConn,
+    actor: &User,
+    form: &TriggerForm,
+) -> Result<NewIncident, DomainError> {
+    let mut errors = FieldErrors::new();
+    let service = match services::find_visible(conn, actor, form.service.trim()) {
+        Ok(service) => Some(service),
+        Err(DomainError::NotFound) => {
+            errors.add("service", "Choose a service.");
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    let title = required_text(&mut errors, "title", &form.title, MAX_TITLE_CHARS);
+    let summary = form.summary.trim().to_owned();
+    if summary.chars().count() > MAX_SUMMARY_CHARS {
+        errors.add(
+            "summary",
+            format!("Use at most {MAX_SUMMARY_CHARS} characters."),
+        );
+    }
+    let urgency = match form.urgency.trim() {
+        "1" | "high" => 1,
+        "0" | "low" => 0,
+        _ => {
+            errors.add("urgency", "Choose High or Low.");
+            1
+        }
+    };
+    let assignee_id = match form.assignee.trim() {
+        "" => None,
+        username => match users::find_by_username(conn, username)? {
+            Some(user) if user.is_active => Some(user.id),
+            _ => {
+                errors.add("assignee", "Choose someone from the list, or nobody.");
+                None
+            }
+        },
+    };
+    errors.into_result(()).map_err(DomainError::Invalid)?;
+    Ok(NewIncident {
+        service_id: service.map(|s| s.row.id).unwrap_or_default(),
+        title,
+        summary,
+        urgency,
+        assignee_id,
+        entity_id: None,
+    })
+}
+
+/// Opens an incident from the "Trigger incident" form.
+pub async fn trigger(
+    db: &Db,
+    actor: &User,
+    form: &TriggerForm,
+) -> Result<IncidentRow, DomainError> {
+    let (actor, form) = (actor.clone(), form.clone());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let new = validate_trigger(conn, &actor, &form)?;
+            trigger_in(conn, &Actor::User(actor.clone()), &new)
+        })
+    })
+    .await
+}
+
+/// An incident the actor may see, by number.
+fn find_visible(
+    conn: &mut DbConn,
+    actor: &User,
+    number: i64,
+) -> Result<(IncidentRow, Service), DomainError> {
+    let row = incidents::find_by_number(conn, number)?.ok_or(DomainError::NotFound)?;
+    let service_row =
+        crate::db::services::find_by_id(conn, row.service_id)?.ok_or(DomainError::NotFound)?;
+    let service = services::find_visible(conn, actor, &service_row.unique_id)?;
+    Ok((row, service))
+}
+
+/// Acknowledges or resolves an incident on behalf of a person.
+pub async fn change_status(
+    db: &Db,
+    actor: &User,
+    number: i64,
+    target: Status,
+) -> Result<IncidentRow, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (row, _) = find_visible(conn, &actor, number)?;
+            transition_in(conn, &Actor::User(actor.clone()), row.id, target)
+        })
+    })
+    .await
+}
+
+pub struct IncidentDetail {
+    pub incident: IncidentView,
+    pub timeline: Vec<TimelineRow>,
+    pub assignable: Vec<User>,
+}
+
+pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let (row, service) = find_visible(conn, &actor, number)?;
+        let assignee_name = match row.assigned_to {
+            Some(id) => {
+                users::find_by_id(conn, id)?.map(|u| format!("{} {}", u.first_name, u.last_name))
+            }
+            None => None,
+        };
+        let timeline = timeline::for_incident(conn, row.id, 1000)?;
+        let assignable = active_users(conn)?;
+        Ok(IncidentDetail {
+            incident: IncidentView {
+                row,
+                service_name: service.row.name,
+                service_unique_id: service.row.unique_id,
+                assignee_name,
+            },
+            timeline,
+            assignable,
+        })
+    })
+    .await
+}
+
+fn active_users(conn: &mut DbConn) -> Result<Vec<User>, DomainError> {
+    Ok(users::list_page(conn, 0, 1000)?
+        .into_iter()
+        .filter(|u| u.is_active)
+        .map(User::from)
+        .collect())
+}
+
+/// What the trigger form offers: visible services and people to assign.
+pub async fn trigger_choices(
+    db: &Db,
+    actor: &User,
+) -> Result<(Vec<Service>, Vec<User>), DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let visibility = Visibility::of(conn, &actor)?;
+        let services = crate::db::services::list_with_team(conn, visibility.team_ids(), 0, 1000)?
+            .into_iter()
+            .map(|(row, team_name)| Service {
+                row,
+                team_name,
+                team_unique_id: String::new(),
+                open_incidents: 0,
+            })
+            .collect();
+        Ok((services, active_users(conn)?))
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    pub note: String,
+}
+
+pub async fn add_note(
+    db: &Db,
+    actor: &User,
+    number: i64,
+    form: &NoteForm,
+) -> Result<(), DomainError> {
+    let (actor, text) = (actor.clone(), form.note.trim().to_owned());
+    if text.is_empty() {
+        return Err(DomainError::field("note", "Write the note first."));
+    }
+    if text.chars().count() > MAX_NOTE_CHARS {
+        return Err(DomainError::field(
+            "note",
+            format!("Use at most {MAX_NOTE_CHARS} characters."),
+        ));
+    }
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (row, _) = find_visible(conn, &actor, number)?;
+            let now = db::now();
+            incidents::insert_note(conn, row.id, actor.id, &text, now)?;
+            append_timeline(
+                conn,
+                row.id,
+                "note",
+                &Actor::User(actor.clone()),
+                &text,
+                now,
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    pub assignee: String,
+}
+
+pub async fn assign(
+    db: &Db,
+    actor: &User,
+    number: i64,
+    form: &AssignForm,
+) -> Result<Option<String>, DomainError> {
+    let (actor, username) = (actor.clone(), form.assignee.trim().to_owned());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (row, _) = find_visible(conn, &actor, number)?;
+            let assignee = match username.as_str() {
+                "" => None,
+                name => Some(
+                    users::find_by_username(conn, name)?
+                        .filter(|u| u.is_active)
+                        .ok_or_else(|| {
+                            DomainError::field(
+                                "assignee",
+                                "Choose someone from the list, or nobody.",
+                            )
+                        })?,
+                ),
+            };
+            incidents::set_assignee(conn, row.id, assignee.as_ref().map(|u| u.id))?;
+            let name = assignee.map(|u| format!("{} {}", u.first_name, u.last_name));
+            let detail = match &name {
+                Some(name) => format!("assigned to {name}"),
+                None => "unassigned".to_owned(),
+            };
+            append_timeline(
+                conn,
+                row.id,
+                "assigned",
+                &Actor::User(actor.clone()),
+                &detail,
+                db::now(),
+            )?;
+            Ok(name)
+        })
+    })
+    .await
+}
+
+/// The incidents list's filters, parsed from the query string.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub service: Option<String>,
+    pub urgency: Option<String>,
+    pub page: Option<String>,
+}
+
+impl ListQuery {
+    /// `open` (triggered and acknowledged) unless another status is chosen.
+    pub fn status(&self) -> &str {
+        match self.status.as_deref() {
+            Some(s @ ("triggered" | "acknowledged" | "resolved" | "all")) => s,
+            _ => "open",
+        }
+    }
+
+    pub fn urgency(&self) -> &str {
+        match self.urgency.as_deref() {
+            Some(u @ ("high" | "low")) => u,
+            _ => "",
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        self.service.as_deref().unwrap_or("").trim()
+    }
+
+    pub fn page(&self) -> i64 {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .filter(|n| (1..=1_000_000).contains(n))
+            .unwrap_or(1)
+    }
+
+    fn statuses(&self) -> Vec<i32> {
+        match self.status() {
+            "triggered" => vec![1],
+            "acknowledged" => vec![2],
+            "resolved" => vec![3],
+            "all" => vec![],
+            _ => vec![1, 2],
+        }
+    }
+}
+
+pub async fn list(
+    db: &Db,
+    actor: &User,
+    query: &ListQuery,
+    per_page: i64,
+) -> Result<Page<IncidentView>, DomainError> {
+    let (actor, query) = (actor.clone(), query.clone());
+    let page = query.page();
+    let rows = db
+        .run(move |conn| {
+            let visibility = Visibility::of(conn, &actor)?;
+            let service_id = match query.service() {
+                "" => None,
+                uid => Some(
+                    services::find_visible(conn, &actor, uid)
+                        .map(|s| s.row.id)
+                        .unwrap_or(-1),
+                ),
+            };
+            let filter = IncidentFilter {
+                statuses: query.statuses(),
+                service_id,
+                urgency: match query.urgency() {
+                    "high" => Some(1),
+                    "low" => Some(0),
+                    _ => None,
+                },
+                visible_team_ids: visibility.team_ids().map(<[i64]>::to_vec),
+            };
+            Ok::<_, DomainError>(incidents::list(
+                conn,
+                &filter,
+                Page::<()>::offset(page, per_page),
+                per_page + 1,
+            )?)
+        })
+        .await?;
+    let views = rows
+        .into_iter()
+        .map(
+            |(row, service_name, service_unique_id, first, last)| IncidentView {
+                row,
+                service_name,
+                service_unique_id,
+                assignee_name: first.zip(last).map(|(f, l)| format!("{f} {l}")),
+            },
+        )
+        .collect();
+    Ok(Page::from_overfetch(views, page, per_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_22_base57_characters() {
+        let id = new_base57_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| BASE57.contains(&b)));
+        assert_ne!(id, new_base57_id());
+        assert_eq!(BASE57.len(), 57);
+    }
+}

@@ -1,0 +1,291 @@
+//! Incidents: list with filters, trigger form, incident page with its timeline and actions.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+
+use super::{render, see_other};
+use crate::domain::accounts::User;
+use crate::domain::incidents::{
+    self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, Status, TriggerForm,
+};
+use crate::domain::services::Service;
+use crate::domain::validation::FieldErrors;
+use crate::domain::{DomainError, Page};
+use crate::web::auth::CurrentUser;
+use crate::web::error::{url_encode, AppError};
+use crate::web::layout::{Layout, Nav};
+use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::AppState;
+
+const INCIDENTS_PER_PAGE: i64 = 50;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(new_form)
+        .service(create)
+        .service(show)
+        .service(acknowledge)
+        .service(resolve)
+        .service(add_note)
+        .service(assign);
+}
+
+#[derive(Template)]
+#[template(path = "incidents/list.html")]
+struct IncidentsPage {
+    layout: Layout,
+    incidents: Page<IncidentView>,
+    query: ListQuery,
+    services: Vec<Service>,
+    /// The list's URL with its filters, for the pager.
+    base: String,
+}
+
+#[get("/incidents")]
+async fn list(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let incidents = incidents::list(&state.db, &me, &query, INCIDENTS_PER_PAGE).await?;
+    let (services, _) = incidents::trigger_choices(&state.db, &me).await?;
+    let base = format!(
+        "/incidents?status={}&service={}&urgency={}",
+        query.status(),
+        url_encode(query.service()),
+        query.urgency()
+    );
+    let page = IncidentsPage {
+        layout: Layout::new(&session, Some(&me), Nav::Incidents),
+        incidents,
+        query,
+        services,
+        base,
+    };
+    render(page, StatusCode::OK)
+}
+
+#[derive(Template)]
+#[template(path = "incidents/new.html")]
+struct TriggerPage {
+    layout: Layout,
+    form: TriggerForm,
+    errors: FieldErrors,
+    services: Vec<Service>,
+    users: Vec<User>,
+}
+
+async fn trigger_page(
+    state: &AppState,
+    session: &Session,
+    me: &User,
+    form: TriggerForm,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let (services, users) = incidents::trigger_choices(&state.db, me).await?;
+    let page = TriggerPage {
+        layout: Layout::new(session, Some(me), Nav::Incidents),
+        form,
+        errors,
+        services,
+        users,
+    };
+    render(page, status)
+}
+
+#[derive(serde::Deserialize)]
+struct NewQuery {
+    service: Option<String>,
+}
+
+#[get("/incidents/new")]
+async fn new_form(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NewQuery>,
+) -> Result<HttpResponse, AppError> {
+    let form = TriggerForm {
+        service: query.service.clone().unwrap_or_default(),
+        urgency: "1".to_owned(),
+        ..TriggerForm::default()
+    };
+    trigger_page(
+        &state,
+        &session,
+        &me,
+        form,
+        FieldErrors::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/incidents")]
+async fn create(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<TriggerForm>,
+) -> Result<HttpResponse, AppError> {
+    match incidents::trigger(&state.db, &me, &form).await {
+        Ok(incident) => {
+            tracing::info!(actor = %me.username, incident = incident.incident_number, "incident triggered");
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("Incident #{} triggered.", incident.incident_number),
+            );
+            Ok(see_other(&format!(
+                "/incidents/{}",
+                incident.incident_number
+            )))
+        }
+        Err(DomainError::Invalid(errors)) => {
+            trigger_page(&state, &session, &me, form, errors, StatusCode::BAD_REQUEST).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "incidents/show.html")]
+struct IncidentPage {
+    layout: Layout,
+    detail: IncidentDetail,
+    note_errors: FieldErrors,
+}
+
+fn parse_number(raw: &str) -> Result<i64, AppError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(AppError::NotFound)
+}
+
+#[get("/incidents/{number}")]
+async fn show(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let detail = incidents::detail(&state.db, &me, parse_number(&path)?).await?;
+    render(
+        IncidentPage {
+            layout: Layout::new(&session, Some(&me), Nav::Incidents),
+            detail,
+            note_errors: FieldErrors::new(),
+        },
+        StatusCode::OK,
+    )
+}
+
+async fn change_status(
+    state: &AppState,
+    session: &Session,
+    me: &User,
+    raw_number: &str,
+    target: Status,
+) -> Result<HttpResponse, AppError> {
+    let number = parse_number(raw_number)?;
+    match incidents::change_status(&state.db, me, number, target).await {
+        Ok(_) => {
+            tracing::info!(actor = %me.username, incident = number, status = target.word(), "incident changed");
+            session::set_flash(
+                session,
+                FlashKind::Success,
+                format!("Incident #{number} {}.", target.word()),
+            );
+        }
+        // Refused transitions (resolving twice, two people at once) change nothing and say so.
+        Err(DomainError::Conflict(message)) => {
+            session::set_flash(session, FlashKind::Error, message)
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(&format!("/incidents/{number}")))
+}
+
+#[post("/incidents/{number}/acknowledge")]
+async fn acknowledge(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    change_status(&state, &session, &me, &path, Status::Acknowledged).await
+}
+
+#[post("/incidents/{number}/resolve")]
+async fn resolve(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    change_status(&state, &session, &me, &path, Status::Resolved).await
+}
+
+#[post("/incidents/{number}/notes")]
+async fn add_note(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<NoteForm>,
+) -> Result<HttpResponse, AppError> {
+    let number = parse_number(&path)?;
+    match incidents::add_note(&state.db, &me, number, &form).await {
+        Ok(()) => {
+            session::set_flash(&session, FlashKind::Success, "Note added.");
+            Ok(see_other(&format!("/incidents/{number}")))
+        }
+        Err(DomainError::Invalid(note_errors)) => {
+            let detail = incidents::detail(&state.db, &me, number).await?;
+            render(
+                IncidentPage {
+                    layout: Layout::new(&session, Some(&me), Nav::Incidents),
+                    detail,
+                    note_errors,
+                },
+                StatusCode::BAD_REQUEST,
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[post("/incidents/{number}/assign")]
+async fn assign(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<AssignForm>,
+) -> Result<HttpResponse, AppError> {
+    let number = parse_number(&path)?;
+    match incidents::assign(&state.db, &me, number, &form).await {
+        Ok(Some(name)) => {
+            session::set_flash(&session, FlashKind::Success, format!("Assigned to {name}."))
+        }
+        Ok(None) => session::set_flash(&session, FlashKind::Success, "Nobody is assigned now."),
+        Err(DomainError::Invalid(errors)) => session::set_flash(
+            &session,
+            FlashKind::Error,
+            errors
+                .get("assignee")
+                .unwrap_or("Choose someone.")
+                .to_owned(),
+        ),
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(&format!("/incidents/{number}")))
+}

@@ -1,0 +1,617 @@
+//! Incidents: trigger, lifecycle, refused and concurrent transitions, the outbox rows.
+
+use diesel::RunQueryDsl;
+use klaxon::db::deliveries::DeliveryRow;
+use klaxon::db::{deliveries, incidents, timeline, DbConn, DbError};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{for_each_backend, location, TestApp};
+use crate::integrations::add_integration;
+use crate::services::{create_service, user_browser};
+
+/// Triggers an incident through the form and returns its number.
+pub async fn trigger(app: &TestApp, service: &str, title: &str) -> i64 {
+    let response = app
+        .submit(
+            "/incidents/new",
+            "/incidents",
+            &[
+                ("service", service),
+                ("title", title),
+                ("summary", "Disk is filling up"),
+                ("urgency", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "trigger {title}");
+    location(&response)
+        .strip_prefix("/incidents/")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// An outgoing webhook integration with a URL, ready to get deliveries.
+pub async fn configured_webhook(app: &TestApp, service: &str, url: &str) -> String {
+    let integration = add_integration(app, service, "outgoing", "outgoing-webhooks").await;
+    let configure = format!("/services/{service}/integrations/{integration}");
+    app.submit(&configure, &configure, &[("name", "Hook"), ("url", url)])
+        .await;
+    integration
+}
+
+pub async fn act(app: &TestApp, number: i64, action: &str) -> String {
+    let page = format!("/incidents/{number}");
+    let response = app.submit(&page, &format!("{page}/{action}"), &[]).await;
+    assert_eq!(location(&response), page);
+    app.get(&page).await.text().await.unwrap()
+}
+
+async fn query<T: Send + 'static>(
+    app: &TestApp,
+    work: impl FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
+) -> T {
+    app.db()
+        .await
+        .run(move |conn| work(conn).map_err(DbError::from))
+        .await
+        .unwrap()
+}
+
+pub async fn deliveries_of(app: &TestApp, number: i64) -> Vec<DeliveryRow> {
+    query(app, move |conn| {
+        let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
+        deliveries::for_incident(conn, incident.id)
+    })
+    .await
+}
+
+async fn timeline_kinds(app: &TestApp, number: i64) -> Vec<String> {
+    query(app, move |conn| {
+        let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
+        Ok(timeline::for_incident(conn, incident.id, 100)?
+            .into_iter()
+            .map(|e| e.kind)
+            .collect())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_trigger_form_explains_every_wrong_field() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "API").await;
+        let long_title = "t".repeat(256);
+        let long_summary = "s".repeat(10_001);
+        let response = app
+            .submit(
+                "/incidents/new",
+                "/incidents",
+                &[
+                    ("service", "nope"),
+                    ("title", &long_title),
+                    ("summary", &long_summary),
+                    ("urgency", "urgent"),
+                    ("assignee", "ghost"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let page = response.text().await.unwrap();
+        for (field, message) in [
+            ("service", "Choose a service."),
+            ("title", "Use at most 255 characters."),
+            ("summary", "Use at most 10000 characters."),
+            ("urgency", "Choose High or Low."),
+            ("assignee", "Choose someone from the list, or nobody."),
+        ] {
+            assert!(
+                page.contains(&format!(r#"id="{field}-error">{message}</p>"#)),
+                "{field}"
+            );
+        }
+        assert!(page.contains(&long_title), "title kept");
+        let response = app
+            .submit(
+                "/incidents/new",
+                "/incidents",
+                &[("service", &service), ("title", "  "), ("urgency", "1")],
+            )
+            .await;
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="title-error">This field is required.</p>"#));
+        let list = app.get("/incidents?status=all").await.text().await.unwrap();
+        assert!(list.contains("No incidents match."));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_incident_is_triggered_acknowledged_and_resolved() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Storage").await;
+        let number = trigger(&app, &service, "Disk almost full").await;
+        assert_eq!(number, 1);
+
+        let page = app.get("/incidents/1").await.text().await.unwrap();
+        assert!(page.contains("Incident #1 triggered."));
+        assert!(page.contains(r#"id="incident-status">triggered</span>"#));
+        assert!(page.contains(">Acknowledge</button>") && page.contains(">Resolve</button>"));
+        let list = app.get("/incidents").await.text().await.unwrap();
+        assert!(
+            list.contains("Disk almost full")
+                && list.contains(">High</span>")
+                && list.contains("Storage")
+        );
+
+        let page = act(&app, 1, "acknowledge").await;
+        assert!(page.contains(r#"id="incident-status">acknowledged</span>"#));
+        assert!(
+            !page.contains(">Acknowledge</button>"),
+            "acknowledged: only Resolve is offered"
+        );
+        let page = act(&app, 1, "resolve").await;
+        assert!(page.contains(r#"id="incident-status">resolved</span>"#));
+        assert!(!page.contains(">Resolve</button>"));
+        assert_eq!(
+            timeline_kinds(&app, 1).await,
+            ["triggered", "acknowledged", "resolved"]
+        );
+
+        let row = query(&app, |conn| incidents::find_by_number(conn, 1))
+            .await
+            .unwrap();
+        assert_eq!(row.unique_id.len(), 22);
+        assert_eq!(row.incident_key.len(), 22);
+        assert_eq!(
+            (row.context_window_end - row.context_window_start).num_minutes(),
+            30
+        );
+        assert_eq!(row.context_window_end, row.creation_date);
+        let (acked, resolved) = (row.acknowledged_date.unwrap(), row.resolved_date.unwrap());
+        assert!(row.creation_date <= acked && acked <= resolved);
+
+        // Resolved is final: both buttons, pressed from a stale page, are refused and change nothing.
+        let page = act(&app, 1, "resolve").await;
+        assert!(page.contains("Incident #1 is already resolved."));
+        let page = act(&app, 1, "acknowledge").await;
+        assert!(page.contains("Incident #1 is resolved; a resolved incident cannot change."));
+        let again = query(&app, |conn| incidents::find_by_number(conn, 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.acknowledged_date, again.resolved_date),
+            (Some(acked), Some(resolved)),
+            "dates are set once"
+        );
+        assert_eq!(timeline_kinds(&app, 1).await.len(), 3);
+
+        // Triggered straight to resolved is allowed.
+        let second = trigger(&app, &service, "Flapping check").await;
+        assert_eq!(second, 2);
+        let page = act(&app, 2, "resolve").await;
+        assert!(page.contains(r#"id="incident-status">resolved</span>"#));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_transition_enqueues_one_frozen_delivery_per_enabled_configured_webhook() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let quiet = create_service(&app, "No webhooks").await;
+        let number = trigger(&app, &quiet, "Nobody listens").await;
+        act(&app, number, "resolve").await;
+        assert!(
+            deliveries_of(&app, number).await.is_empty(),
+            "0 integrations, 0 rows"
+        );
+
+        let service = create_service(&app, "Three hooks").await;
+        let first = configured_webhook(&app, &service, "https://1.1.1.1/a").await;
+        let one = trigger(&app, &service, "One hook").await;
+        assert_eq!(
+            deliveries_of(&app, one).await.len(),
+            1,
+            "1 integration, 1 row"
+        );
+
+        configured_webhook(&app, &service, "https://1.1.1.1/b").await;
+        configured_webhook(&app, &service, "https://1.1.1.1/c").await;
+        // Neither a disabled integration nor one without a URL gets rows.
+        let disabled = configured_webhook(&app, &service, "https://1.1.1.1/d").await;
+        let configure = format!("/services/{service}/integrations/{disabled}");
+        app.submit(
+            &configure,
+            &format!("{configure}/enabled"),
+            &[("enabled", "false")],
+        )
+        .await;
+        add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
+        add_integration(&app, &service, "incoming", "api").await;
+
+        let number = trigger(&app, &service, "Three hooks fire").await;
+        act(&app, number, "acknowledge").await;
+        act(&app, number, "resolve").await;
+        act(&app, number, "resolve").await; // refused: enqueues nothing
+        let rows = deliveries_of(&app, number).await;
+        assert_eq!(rows.len(), 9, "3 transitions x 3 integrations");
+        let events: Vec<&str> = rows.iter().map(|r| r.event_type.as_str()).collect();
+        assert_eq!(
+            events,
+            ["triggered"; 3]
+                .iter()
+                .chain(&["acknowledged"; 3])
+                .chain(&["resolved"; 3])
+                .copied()
+                .collect::<Vec<_>>()
+        );
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.unique_id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 9, "every delivery has its own webhook-id");
+        assert!(rows
+            .iter()
+            .all(|r| r.state == "pending" && r.attempt_count == 0 && !r.is_test));
+
+        for (row, status) in rows.iter().zip([1, 1, 1, 2, 2, 2, 3, 3, 3]) {
+            let body: Value = serde_json::from_str(&row.payload).unwrap();
+            assert_eq!(body["payload"]["event_type"], row.event_type);
+            let incident = &body["payload"]["incident"];
+            assert_eq!(incident["incident_number"], number);
+            assert_eq!(incident["status"], status, "frozen at its own transition");
+            assert_eq!(incident["service"]["name"], "Three hooks");
+            assert!(incident["assigned_to"].is_null());
+            let created = incident["creation_date"].as_str().unwrap();
+            assert!(created.ends_with('Z') && created.len() == 27, "{created}");
+        }
+        let resolved: Value = serde_json::from_str(&rows[8].payload).unwrap();
+        assert!(resolved["payload"]["incident"]["resolved_date"].is_string());
+        let _ = first;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_people_acknowledging_at_once_make_exactly_one_transition() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Race").await;
+        configured_webhook(&app, &service, "https://1.1.1.1/race").await;
+        let number = trigger(&app, &service, "Everyone jumps on it").await;
+
+        let page = format!("/incidents/{number}");
+        let html = app.get(&page).await.text().await.unwrap();
+        let token = crate::helpers::csrf_token(&html).unwrap();
+        let presses: Vec<_> = (0..8)
+            .map(|_| {
+                let (client, url, token) = (
+                    app.client.clone(),
+                    app.url(&format!("{page}/acknowledge")),
+                    token.clone(),
+                );
+                tokio::spawn(async move {
+                    client
+                        .post(url)
+                        .form(&[("csrf_token", token)])
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        for press in presses {
+            assert_eq!(press.await.unwrap(), StatusCode::SEE_OTHER);
+        }
+        assert_eq!(
+            timeline_kinds(&app, number).await,
+            ["triggered", "acknowledged"]
+        );
+        let rows = deliveries_of(&app, number).await;
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.event_type == "acknowledged")
+                .count(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn incident_numbers_stay_unique_and_gap_free_under_concurrent_triggers() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Busy").await;
+        let html = app.get("/incidents/new").await.text().await.unwrap();
+        let token = crate::helpers::csrf_token(&html).unwrap();
+        let triggers: Vec<_> = (0..20)
+            .map(|i| {
+                let (client, url, token, service) = (
+                    app.client.clone(),
+                    app.url("/incidents"),
+                    token.clone(),
+                    service.clone(),
+                );
+                tokio::spawn(async move {
+                    let title = format!("Alert {i}");
+                    let form = [
+                        ("csrf_token", token.as_str()),
+                        ("service", &service),
+                        ("title", &title),
+                        ("urgency", "0"),
+                    ];
+                    let response = client.post(url).form(&form).send().await.unwrap();
+                    location(&response)
+                        .strip_prefix("/incidents/")
+                        .unwrap()
+                        .parse::<i64>()
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut numbers = Vec::new();
+        for t in triggers {
+            numbers.push(t.await.unwrap());
+        }
+        numbers.sort();
+        assert_eq!(numbers, (1..=20).collect::<Vec<i64>>());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_outbox_insert_rolls_the_whole_transition_back() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Fragile").await;
+        configured_webhook(&app, &service, "https://1.1.1.1/fragile").await;
+        let number = trigger(&app, &service, "Will not budge").await;
+
+        let postgres = app.database_url.starts_with("postgres");
+        query(&app, move |conn| {
+            let sql = if postgres {
+                "CREATE FUNCTION refuse_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'outbox broken'; END; $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_outbox BEFORE INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION refuse_outbox();"
+            } else {
+                "CREATE TRIGGER refuse_outbox BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'outbox broken'); END;"
+            };
+            diesel::connection::SimpleConnection::batch_execute(conn, sql)
+        })
+        .await;
+
+        let page = format!("/incidents/{number}");
+        let response = app.submit(&page, &format!("{page}/acknowledge"), &[]).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Something went wrong") && !body.contains("outbox broken"), "no internals shown");
+
+        let row = query(&app, move |conn| incidents::find_by_number(conn, number)).await.unwrap();
+        assert_eq!(row.status, 1, "still triggered");
+        assert!(row.acknowledged_date.is_none());
+        assert_eq!(timeline_kinds(&app, number).await, ["triggered"], "no timeline entry either");
+        assert_eq!(deliveries_of(&app, number).await.len(), 1, "only the trigger's row");
+
+        query(&app, |conn| diesel::sql_query("DROP TRIGGER refuse_outbox ON deliveries").execute(conn).or_else(|_| diesel::sql_query("DROP TRIGGER refuse_outbox").execute(conn))).await;
+        let page = act(&app, number, "acknowledge").await;
+        assert!(page.contains(r#"id="incident-status">acknowledged</span>"#));
+        assert_eq!(deliveries_of(&app, number).await.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_incidents_list_filters_and_paginates() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let web = create_service(&app, "Web").await;
+        let db = create_service(&app, "Database").await;
+        for i in 0..52 {
+            trigger(&app, &web, &format!("Web alert {i}")).await;
+        }
+        let low = app
+            .submit(
+                "/incidents/new",
+                "/incidents",
+                &[("service", &db), ("title", "Slow query"), ("urgency", "0")],
+            )
+            .await;
+        let low_number: i64 = location(&low)
+            .strip_prefix("/incidents/")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let resolved = trigger(&app, &db, "Replica lag").await;
+        act(&app, resolved, "resolve").await;
+
+        let first = app.get("/incidents").await.text().await.unwrap();
+        assert_eq!(first.matches("<tr>").count(), 1 + 50, "50 a page");
+        assert!(first.contains("Slow query"), "newest first");
+        assert!(!first.contains("Replica lag"), "open only by default");
+        assert!(first.contains("page=2"));
+        let second = app
+            .get("/incidents?status=open&service=&urgency=&page=2")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(second.matches("<tr>").count(), 1 + 3);
+        assert!(second.contains("Web alert 0"));
+
+        let resolved_only = app
+            .get("/incidents?status=resolved")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(resolved_only.contains("Replica lag") && !resolved_only.contains("Slow query"));
+        let by_service = app
+            .get(&format!("/incidents?status=all&service={db}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(by_service.matches("<tr>").count(), 1 + 2);
+        let low_only = app
+            .get("/incidents?urgency=low")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            low_only.contains(&format!("#{low_number}<")) && low_only.matches("<tr>").count() == 2
+        );
+
+        let services = app.get("/services").await.text().await.unwrap();
+        assert!(services.contains("52 open") && services.contains("1 open"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn notes_and_assignment_go_on_the_timeline() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Notes").await;
+        let number = trigger(&app, &service, "Needs a note").await;
+        let page = format!("/incidents/{number}");
+        let response = app
+            .submit(&page, &format!("{page}/notes"), &[("note", "   ")])
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="note-error">Write the note first.</p>"#));
+
+        app.submit(
+            &page,
+            &format!("{page}/notes"),
+            &[("note", "Restarted the <b>worker</b>")],
+        )
+        .await;
+        let html = app.get(&page).await.text().await.unwrap();
+        assert!(
+            html.contains("Restarted the &#60;b&#62;worker&#60;/b&#62;")
+                || html.contains("Restarted the &lt;b&gt;worker&lt;/b&gt;"),
+            "escaped"
+        );
+
+        let before_name = &html[..html.find(">Ada Lovelace</option>").expect("owner listed")];
+        let owner = before_name
+            .rsplit("value=\"")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        app.submit(&page, &format!("{page}/assign"), &[("assignee", &owner)])
+            .await;
+        let html = app.get(&page).await.text().await.unwrap();
+        assert!(
+            html.contains("Assigned to Ada Lovelace.") && html.contains("assigned to Ada Lovelace")
+        );
+        assert_eq!(
+            timeline_kinds(&app, number).await,
+            ["triggered", "note", "assigned"]
+        );
+
+        // The assignee is in the next webhook's body, in the seed's user shape.
+        configured_webhook(&app, &service, "https://1.1.1.1/n").await;
+        act(&app, number, "acknowledge").await;
+        let rows = deliveries_of(&app, number).await;
+        let body: Value = serde_json::from_str(&rows[0].payload).unwrap();
+        let assigned = &body["payload"]["incident"]["assigned_to"];
+        assert_eq!(assigned["first_name"], "Ada");
+        assert_eq!(assigned["email"], "ada@example.com");
+        assert_eq!(assigned["username"].as_str().unwrap().len(), 25);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn people_outside_the_team_cannot_see_or_change_its_incidents() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Private").await;
+        let number = trigger(&app, &service, "Hidden").await;
+        let outsider = user_browser(&app, "outsider@example.com").await;
+        let response = outsider
+            .get(app.url(&format!("/incidents/{number}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let list = outsider
+            .get(app.url("/incidents?status=all"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!list.contains("Hidden"));
+        for action in ["acknowledge", "resolve", "notes", "assign"] {
+            let response = crate::helpers::submit_with(
+                &outsider,
+                &app.address,
+                "/settings",
+                &format!("/incidents/{number}/{action}"),
+                &[("note", "x")],
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+        }
+        let response = crate::helpers::submit_with(
+            &outsider,
+            &app.address,
+            "/settings",
+            "/incidents",
+            &[("service", &service), ("title", "x"), ("urgency", "1")],
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "cannot trigger on another team's service"
+        );
+        assert_eq!(
+            app.get("/incidents/999").await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.get("/incidents/abc").await.status(),
+            StatusCode::NOT_FOUND
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_with_incidents_is_disabled_instead_of_deleted() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Has history").await;
+        trigger(&app, &service, "Once upon a time").await;
+        let delete = format!("/services/{service}/delete");
+        app.submit(&delete, &delete, &[]).await;
+        let page = app
+            .get(&format!("/services/{service}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page
+            .contains("was disabled instead of deleted: it has incidents, whose history is kept."));
+    })
+    .await;
+}
