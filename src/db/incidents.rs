@@ -136,13 +136,16 @@ pub struct IncidentFilter {
     pub visible_team_ids: Option<Vec<i64>>,
 }
 
+/// An incident with its service's name and id and its assignee's first and last name.
+pub type IncidentListRow = (IncidentRow, String, String, Option<String>, Option<String>);
+
 /// Incidents newest first, with their service's name and the assignee's name.
 pub fn list(
     conn: &mut DbConn,
     filter: &IncidentFilter,
     offset: i64,
     limit: i64,
-) -> QueryResult<Vec<(IncidentRow, String, String, Option<String>, Option<String>)>> {
+) -> QueryResult<Vec<IncidentListRow>> {
     let mut query = incidents::table
         .inner_join(services::table)
         .left_join(users::table.on(incidents::assigned_to.eq(users::id.nullable())))

@@ -578,10 +578,10 @@ impl ListQuery {
     }
 
     pub fn urgency(&self) -> &str {
-        match self.urgency.as_deref() {
-            Some(u @ ("high" | "low")) => u,
-            _ => "",
-        }
+        self.urgency
+            .as_deref()
+            .filter(|u| matches!(*u, "high" | "low"))
+            .unwrap_or("")
     }
 
     pub fn service(&self) -> &str {
