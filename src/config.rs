@@ -45,6 +45,28 @@ pub struct Config {
     #[arg(long, env = "KLAXON_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',', num_args = 0..)]
     pub webhook_allowed_networks: Vec<ipnet::IpNet>,
 
+    /// How many webhook requests may be in flight at once (per instance).
+    #[arg(long, env = "KLAXON_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    pub webhook_concurrency: usize,
+
+    /// Seconds a webhook receiver has to answer one attempt.
+    #[arg(long, env = "KLAXON_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+
+    /// Seconds to wait before each retry after a failed attempt (±20 % jitter); after the last
+    /// one the delivery fails for good.
+    #[arg(
+        long,
+        env = "KLAXON_WEBHOOK_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub webhook_retry_schedule: Vec<u64>,
+
+    /// Seconds in-flight webhook attempts get to finish on shutdown.
+    #[arg(long, env = "KLAXON_SHUTDOWN_GRACE_SECS", default_value_t = 15)]
+    pub shutdown_grace_secs: u64,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `klaxon=debug,actix_web=info`.
     #[arg(long, env = "KLAXON_LOG", default_value = "info")]
     pub log_filter: String,

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod delivery;
 pub mod domain;
 pub mod startup;

@@ -14,7 +14,11 @@ use base64::Engine;
 
 use crate::config::Config;
 use crate::db::{app_settings, Db, DbError};
+use std::sync::Arc;
+
 use crate::delivery::destination::DestinationPolicy;
+use crate::delivery::engine::{DeliveryEngine, EngineHandle, EngineSettings};
+use crate::metrics::Metrics;
 use crate::domain::ids;
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
@@ -24,6 +28,8 @@ const MIN_SECRET_KEY_CHARS: usize = 64;
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    engine: DeliveryEngine,
+    engine_handle: Option<EngineHandle>,
 }
 
 impl Application {
@@ -48,10 +54,20 @@ impl Application {
         let local_addr = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;
         let destinations = DestinationPolicy::new(config.webhook_allowed_networks.clone());
+        let metrics = Arc::new(Metrics::default());
+        let engine = DeliveryEngine::new(
+            db.clone(),
+            destinations.clone(),
+            EngineSettings::from_config(&config),
+            metrics.clone(),
+        )?;
+        let engine_handle = Some(engine.start());
         let state = web::Data::new(AppState {
             db,
             config,
             destinations,
+            deliveries: engine.clone(),
+            metrics,
         });
 
         let server = HttpServer::new(move || {
@@ -77,7 +93,7 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        Ok(Application { server, local_addr })
+        Ok(Application { server, local_addr, engine, engine_handle })
     }
 
     /// Stops the server from another task (tests restart the app on the same database).
@@ -89,9 +105,18 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+    /// The webhook sender, for tests that drive it.
+    pub fn engine(&self) -> DeliveryEngine {
+        self.engine.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and webhook attempts.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let served = self.server.await;
+        if let Some(engine) = self.engine_handle.take() {
+            engine.shutdown().await;
+        }
+        served?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::deliveries;
+use super::schema::{deliveries, delivery_attempts, integrations};
 use super::DbConn;
 
 pub const PENDING: &str = "pending";
@@ -58,5 +58,236 @@ pub fn for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<Deli
         .filter(deliveries::incident_id.eq(incident_id))
         .order(deliveries::id)
         .select(DeliveryRow::as_select())
+        .load(conn)
+}
+
+/// A claimed delivery with what sending it needs from its integration.
+#[derive(Debug, Clone, Queryable)]
+pub struct ClaimedRow {
+    pub id: i64,
+    pub unique_id: String,
+    pub integration_id: i64,
+    pub incident_id: Option<i64>,
+    pub event_type: String,
+    pub payload: String,
+    pub is_test: bool,
+    pub attempt_count: i32,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<NaiveDateTime>,
+    pub integration_enabled: bool,
+    pub integration_deleted_at: Option<NaiveDateTime>,
+    pub service_id: i64,
+}
+
+/// Due deliveries that may go out now: pending, due, not leased (or the lease expired), and
+/// with no earlier pending delivery of the same integration and incident (per-incident order).
+macro_rules! due_ids {
+    ($now:expr, $limit:expr) => {{
+        let earlier = diesel::alias!(deliveries as earlier);
+        deliveries::table
+            .filter(deliveries::state.eq(PENDING))
+            .filter(deliveries::next_attempt_at.le($now))
+            .filter(deliveries::locked_until.is_null().or(deliveries::locked_until.lt($now)))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                earlier
+                    .filter(earlier.field(deliveries::integration_id).eq(deliveries::integration_id))
+                    .filter(earlier.field(deliveries::incident_id).eq(deliveries::incident_id))
+                    .filter(earlier.field(deliveries::state).eq(PENDING))
+                    .filter(earlier.field(deliveries::id).lt(deliveries::id)),
+            )))
+            .order((deliveries::next_attempt_at, deliveries::id))
+            .limit($limit)
+            .select(deliveries::id)
+    }};
+}
+
+/// Leases up to `limit` due deliveries to `token` until `lease_until`. Runs inside a write
+/// transaction: on PostgreSQL the rows are taken `FOR UPDATE SKIP LOCKED`, so concurrent
+/// claimers never wait on each other; on SQLite the transaction holds the write lock.
+pub fn claim_due(
+    conn: &mut DbConn,
+    token: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<ClaimedRow>> {
+    let ids: Vec<i64> = match conn {
+        DbConn::Postgres(pg) => due_ids!(now, limit).for_update().skip_locked().load(pg)?,
+        DbConn::Sqlite(sqlite) => due_ids!(now, limit).load(sqlite)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+        .set((deliveries::locked_by.eq(token), deliveries::locked_until.eq(lease_until)))
+        .execute(conn)?;
+    deliveries::table
+        .inner_join(integrations::table)
+        .filter(deliveries::id.eq_any(&ids))
+        .order((deliveries::next_attempt_at, deliveries::id))
+        .select((
+            deliveries::id,
+            deliveries::unique_id,
+            deliveries::integration_id,
+            deliveries::incident_id,
+            deliveries::event_type,
+            deliveries::payload,
+            deliveries::is_test,
+            deliveries::attempt_count,
+            integrations::url,
+            integrations::secret,
+            integrations::previous_secret,
+            integrations::previous_secret_expires_at,
+            integrations::is_enabled,
+            integrations::deleted_at,
+            integrations::service_id,
+        ))
+        .load(conn)
+}
+
+/// What an attempt ended with, as stored.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct NewAttemptRow {
+    pub delivery_id: i64,
+    pub started_at: NaiveDateTime,
+    pub duration_ms: i64,
+    pub request_headers: String,
+    pub status_code: Option<i32>,
+    pub response_headers: String,
+    pub response_body: String,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+}
+
+pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttemptRow) -> QueryResult<()> {
+    diesel::insert_into(delivery_attempts::table)
+        .values(attempt)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The leased row by id, only while `token` still holds its lease.
+fn leased(id: i64, token: &str) -> diesel::dsl::Filter<diesel::dsl::Find<deliveries::table, i64>, diesel::dsl::Eq<deliveries::locked_by, String>> {
+    deliveries::table.find(id).filter(deliveries::locked_by.eq(token.to_owned()))
+}
+
+/// Marks the delivery succeeded or finally failed. False when the lease was lost.
+pub fn finish(
+    conn: &mut DbConn,
+    id: i64,
+    token: &str,
+    state: &str,
+    status_code: Option<i32>,
+    error: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(leased(id, token))
+        .set((
+            deliveries::state.eq(state),
+            deliveries::attempt_count.eq(deliveries::attempt_count + 1),
+            deliveries::last_status_code.eq(status_code),
+            deliveries::last_error.eq(error),
+            deliveries::completed_at.eq(Some(at)),
+            deliveries::locked_by.eq(None::<String>),
+            deliveries::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Puts the delivery back in the queue for `next_attempt_at`. False when the lease was lost.
+pub fn schedule_retry(
+    conn: &mut DbConn,
+    id: i64,
+    token: &str,
+    status_code: Option<i32>,
+    error: Option<&str>,
+    next_attempt_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let changed = diesel::update(leased(id, token))
+        .set((
+            deliveries::attempt_count.eq(deliveries::attempt_count + 1),
+            deliveries::last_status_code.eq(status_code),
+            deliveries::last_error.eq(error),
+            deliveries::next_attempt_at.eq(next_attempt_at),
+            deliveries::locked_by.eq(None::<String>),
+            deliveries::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn count_pending(conn: &mut DbConn) -> QueryResult<i64> {
+    deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .count()
+        .get_result(conn)
+}
+
+/// When the oldest due pending delivery became due.
+pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
+    deliveries::table
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::next_attempt_at.le(now))
+        .select(diesel::dsl::min(deliveries::next_attempt_at))
+        .first(conn)
+}
+
+pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<DeliveryRow>> {
+    deliveries::table
+        .filter(deliveries::unique_id.eq(unique_id))
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// An integration's deliveries, newest first, optionally of one state and event type.
+pub fn list_for_integration(
+    conn: &mut DbConn,
+    integration_id: i64,
+    state: Option<&str>,
+    event_type: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryRow>> {
+    let mut query = deliveries::table
+        .filter(deliveries::integration_id.eq(integration_id))
+        .order(deliveries::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .select(DeliveryRow::as_select())
+        .into_boxed();
+    if let Some(state) = state {
+        query = query.filter(deliveries::state.eq(state.to_owned()));
+    }
+    if let Some(event_type) = event_type {
+        query = query.filter(deliveries::event_type.eq(event_type.to_owned()));
+    }
+    query.load(conn)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = delivery_attempts)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub started_at: NaiveDateTime,
+    pub duration_ms: i64,
+    pub request_headers: String,
+    pub status_code: Option<i32>,
+    pub response_headers: String,
+    pub response_body: String,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+}
+
+pub fn attempts(conn: &mut DbConn, delivery_id: i64) -> QueryResult<Vec<AttemptRow>> {
+    delivery_attempts::table
+        .filter(delivery_attempts::delivery_id.eq(delivery_id))
+        .order(delivery_attempts::id)
+        .select(AttemptRow::as_select())
         .load(conn)
 }

@@ -138,7 +138,7 @@ pub fn record_audit(
     conn: &mut DbConn,
     integration_id: i64,
     service_id: i64,
-    actor_id: i64,
+    actor_id: Option<i64>,
     action: &str,
     detail: &str,
     at: NaiveDateTime,
@@ -147,7 +147,7 @@ pub fn record_audit(
         .values((
             integration_audit::integration_id.eq(integration_id),
             integration_audit::service_id.eq(service_id),
-            integration_audit::actor_id.eq(Some(actor_id)),
+            integration_audit::actor_id.eq(actor_id),
             integration_audit::action.eq(action),
             integration_audit::detail.eq(detail),
             integration_audit::created_at.eq(at),

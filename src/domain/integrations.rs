@@ -209,7 +209,7 @@ fn audit(
         conn,
         integration.id,
         integration.service_id,
-        actor.id,
+        Some(actor.id),
         action,
         detail,
         db::now(),

@@ -12,13 +12,19 @@ use actix_web::web;
 
 use crate::config::Config;
 use crate::db::Db;
+use std::sync::Arc;
+
 use crate::delivery::destination::DestinationPolicy;
+use crate::delivery::engine::DeliveryEngine;
+use crate::metrics::Metrics;
 
 /// Shared by every handler.
 pub struct AppState {
     pub db: Db,
     pub config: Config,
     pub destinations: DestinationPolicy,
+    pub deliveries: DeliveryEngine,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

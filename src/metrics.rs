@@ -1,0 +1,61 @@
+//! Prometheus metrics: what the delivery engine did (counted as it happens) and how the queue
+//! looks (read from the database at scrape time, so every instance reports the same truth).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Finished attempts by outcome: succeeded, retry (failed, will be retried), failed (final).
+    pub attempts: Family<OutcomeLabel, Counter>,
+    pub attempt_seconds: Histogram,
+    pub pending: Gauge,
+    pub oldest_due_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("klaxon");
+        let attempts = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by outcome (succeeded, retry, failed)",
+            attempts.clone(),
+        );
+        let attempt_seconds = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter());
+        registry.register("webhook_attempt_duration_seconds", "Duration of one webhook attempt", attempt_seconds.clone());
+        let pending = Gauge::default();
+        registry.register("webhook_pending", "Deliveries waiting to be sent (due or scheduled)", pending.clone());
+        let oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "webhook_oldest_due_age_seconds",
+            "How long the oldest due delivery has been waiting",
+            oldest_due_seconds.clone(),
+        );
+        Metrics { registry, attempts, attempt_seconds, pending, oldest_due_seconds }
+    }
+}
+
+impl Metrics {
+    pub fn record_attempt(&self, outcome: &'static str, seconds: f64) {
+        self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.attempt_seconds.observe(seconds);
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
