@@ -3,9 +3,9 @@
 
 pub mod config;
 pub mod db;
-pub mod metrics;
 pub mod delivery;
 pub mod domain;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

@@ -32,17 +32,33 @@ impl Default for Metrics {
             "Webhook delivery attempts by outcome (succeeded, retry, failed)",
             attempts.clone(),
         );
-        let attempt_seconds = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter());
-        registry.register("webhook_attempt_duration_seconds", "Duration of one webhook attempt", attempt_seconds.clone());
+        let attempt_seconds = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
+        registry.register(
+            "webhook_attempt_duration_seconds",
+            "Duration of one webhook attempt",
+            attempt_seconds.clone(),
+        );
         let pending = Gauge::default();
-        registry.register("webhook_pending", "Deliveries waiting to be sent (due or scheduled)", pending.clone());
+        registry.register(
+            "webhook_pending",
+            "Deliveries waiting to be sent (due or scheduled)",
+            pending.clone(),
+        );
         let oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "webhook_oldest_due_age_seconds",
             "How long the oldest due delivery has been waiting",
             oldest_due_seconds.clone(),
         );
-        Metrics { registry, attempts, attempt_seconds, pending, oldest_due_seconds }
+        Metrics {
+            registry,
+            attempts,
+            attempt_seconds,
+            pending,
+            oldest_due_seconds,
+        }
     }
 }
 

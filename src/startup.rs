@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::delivery::destination::DestinationPolicy;
 use crate::delivery::engine::{DeliveryEngine, EngineHandle, EngineSettings};
-use crate::metrics::Metrics;
 use crate::domain::ids;
+use crate::metrics::Metrics;
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
 const SESSION_KEY_SETTING: &str = "session_key";
@@ -93,7 +93,12 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        Ok(Application { server, local_addr, engine, engine_handle })
+        Ok(Application {
+            server,
+            local_addr,
+            engine,
+            engine_handle,
+        })
     }
 
     /// Stops the server from another task (tests restart the app on the same database).

@@ -89,11 +89,23 @@ macro_rules! due_ids {
         deliveries::table
             .filter(deliveries::state.eq(PENDING))
             .filter(deliveries::next_attempt_at.le($now))
-            .filter(deliveries::locked_until.is_null().or(deliveries::locked_until.lt($now)))
+            .filter(
+                deliveries::locked_until
+                    .is_null()
+                    .or(deliveries::locked_until.lt($now)),
+            )
             .filter(diesel::dsl::not(diesel::dsl::exists(
                 earlier
-                    .filter(earlier.field(deliveries::integration_id).eq(deliveries::integration_id))
-                    .filter(earlier.field(deliveries::incident_id).eq(deliveries::incident_id))
+                    .filter(
+                        earlier
+                            .field(deliveries::integration_id)
+                            .eq(deliveries::integration_id),
+                    )
+                    .filter(
+                        earlier
+                            .field(deliveries::incident_id)
+                            .eq(deliveries::incident_id),
+                    )
                     .filter(earlier.field(deliveries::state).eq(PENDING))
                     .filter(earlier.field(deliveries::id).lt(deliveries::id)),
             )))
@@ -121,7 +133,10 @@ pub fn claim_due(
         return Ok(Vec::new());
     }
     diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-        .set((deliveries::locked_by.eq(token), deliveries::locked_until.eq(lease_until)))
+        .set((
+            deliveries::locked_by.eq(token),
+            deliveries::locked_until.eq(lease_until),
+        ))
         .execute(conn)?;
     deliveries::table
         .inner_join(integrations::table)
@@ -170,8 +185,16 @@ pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttemptRow) -> QueryResult
 }
 
 /// The leased row by id, only while `token` still holds its lease.
-fn leased(id: i64, token: &str) -> diesel::dsl::Filter<diesel::dsl::Find<deliveries::table, i64>, diesel::dsl::Eq<deliveries::locked_by, String>> {
-    deliveries::table.find(id).filter(deliveries::locked_by.eq(token.to_owned()))
+fn leased(
+    id: i64,
+    token: &str,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Find<deliveries::table, i64>,
+    diesel::dsl::Eq<deliveries::locked_by, String>,
+> {
+    deliveries::table
+        .find(id)
+        .filter(deliveries::locked_by.eq(token.to_owned()))
 }
 
 /// Marks the delivery succeeded or finally failed. False when the lease was lost.

@@ -64,6 +64,15 @@ pub fn find_by_unique_id(
         .optional()
 }
 
+/// An integration by id, deleted or not (deliveries keep pointing at deleted ones).
+pub fn find_any_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IntegrationRow>> {
+    integrations::table
+        .find(id)
+        .select(IntegrationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The live integrations of a service, oldest first.
 pub fn list_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<Vec<IntegrationRow>> {
     integrations::table

@@ -64,13 +64,28 @@ impl Resolve for CheckedResolver {
         Box::pin(async move {
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|e| Box::new(DnsFailure { host: host.clone(), reason: e.to_string() }) as Box<dyn std::error::Error + Send + Sync>)?
+                .map_err(|e| {
+                    Box::new(DnsFailure {
+                        host: host.clone(),
+                        reason: e.to_string(),
+                    }) as Box<dyn std::error::Error + Send + Sync>
+                })?
                 .collect();
-            let permitted: Vec<SocketAddr> = resolved.iter().copied().filter(|a| policy.permits(a.ip())).collect();
+            let permitted: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|a| policy.permits(a.ip()))
+                .collect();
             match (permitted.is_empty(), resolved.first()) {
                 (false, _) => Ok(Box::new(permitted.into_iter()) as Addrs),
-                (true, Some(first)) => Err(Box::new(RefusedDestination { host, address: first.ip() }) as _),
-                (true, None) => Err(Box::new(DnsFailure { host, reason: "no addresses".into() }) as _),
+                (true, Some(first)) => Err(Box::new(RefusedDestination {
+                    host,
+                    address: first.ip(),
+                }) as _),
+                (true, None) => Err(Box::new(DnsFailure {
+                    host,
+                    reason: "no addresses".into(),
+                }) as _),
             }
         })
     }
@@ -105,7 +120,9 @@ impl WebhookClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(CheckedResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(CheckedResolver {
+                policy: policy.clone(),
+            }))
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .user_agent(concat!("Klaxon-Webhooks/", env!("CARGO_PKG_VERSION")))
@@ -114,7 +131,12 @@ impl WebhookClient {
     }
 
     /// POSTs `body` to `url` with `headers`; never fails, the result says what happened.
-    pub async fn post(&self, url: &str, headers: &[(String, String)], body: String) -> AttemptResult {
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: String,
+    ) -> AttemptResult {
         let started = Instant::now();
         let failed = |kind: ErrorKind, message: String| AttemptResult {
             duration: started.elapsed(),
@@ -131,7 +153,10 @@ impl WebhookClient {
         // An address written in the URL never reaches the resolver: check it here.
         if let Some(ip) = literal_ip(&parsed) {
             if !self.policy.permits(ip) {
-                return failed(ErrorKind::RefusedDestination, format!("{ip} is not an address Klaxon sends to"));
+                return failed(
+                    ErrorKind::RefusedDestination,
+                    format!("{ip} is not an address Klaxon sends to"),
+                );
             }
         }
         let mut request = self.http.post(parsed).body(body);
@@ -149,7 +174,12 @@ impl WebhookClient {
         let response_headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let retry_after = response
             .headers()
@@ -161,7 +191,9 @@ impl WebhookClient {
         let mut body_error = None;
         while excerpt.len() < BODY_EXCERPT_BYTES {
             match response.chunk().await {
-                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk[..chunk.len().min(BODY_EXCERPT_BYTES - excerpt.len())]),
+                Ok(Some(chunk)) => excerpt.extend_from_slice(
+                    &chunk[..chunk.len().min(BODY_EXCERPT_BYTES - excerpt.len())],
+                ),
                 Ok(None) => break,
                 Err(error) => {
                     body_error = Some(classify(&error));
@@ -170,7 +202,10 @@ impl WebhookClient {
             }
         }
         let error = if !status.is_success() {
-            Some((ErrorKind::HttpStatus, format!("the receiver answered {status}")))
+            Some((
+                ErrorKind::HttpStatus,
+                format!("the receiver answered {status}"),
+            ))
         } else {
             // A 2xx whose body broke off still counts: the receiver accepted the request.
             let _ = body_error;
@@ -206,7 +241,11 @@ fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
         }
         source = current.source();
     }
-    let kind = if error.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connect };
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Connect
+    };
     (kind, full_message(error))
 }
 

@@ -37,7 +37,11 @@ impl EngineSettings {
         EngineSettings {
             concurrency: config.webhook_concurrency.max(1),
             timeout: Duration::from_secs(config.webhook_timeout_secs.max(1)),
-            retry_schedule: config.webhook_retry_schedule.iter().map(|s| Duration::from_secs(*s)).collect(),
+            retry_schedule: config
+                .webhook_retry_schedule
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         }
@@ -87,11 +91,27 @@ enum Outcome {
 }
 
 impl DeliveryEngine {
-    pub fn new(db: Db, policy: DestinationPolicy, settings: EngineSettings, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Db,
+        policy: DestinationPolicy,
+        settings: EngineSettings,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         let client = WebhookClient::new(policy, settings.timeout)?;
-        let instance = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         Ok(DeliveryEngine {
-            inner: Arc::new(Inner { db, client, settings, wake: Notify::new(), metrics, instance }),
+            inner: Arc::new(Inner {
+                db,
+                client,
+                settings,
+                wake: Notify::new(),
+                metrics,
+                instance,
+            }),
         })
     }
 
@@ -137,7 +157,9 @@ impl DeliveryEngine {
                 match self.claim(free).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         for (token, row) in claimed {
-                            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                break;
+                            };
                             let engine = self.clone();
                             in_flight.spawn(async move {
                                 engine.process(&token, row).await;
@@ -167,7 +189,9 @@ impl DeliveryEngine {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("grace period over; unfinished attempts are sent again after their lease expires");
+            tracing::warn!(
+                "grace period over; unfinished attempts are sent again after their lease expires"
+            );
             in_flight.abort_all();
         }
     }
@@ -197,7 +221,11 @@ impl DeliveryEngine {
         let (headers, result) = match self.destination(&row) {
             Ok(url) => {
                 let headers = request_headers(&row, started_at);
-                let result = self.inner.client.post(&url, &headers, row.payload.clone()).await;
+                let result = self
+                    .inner
+                    .client
+                    .post(&url, &headers, row.payload.clone())
+                    .await;
                 (headers, result)
             }
             Err(reason) => (Vec::new(), not_sent(reason)),
@@ -213,10 +241,19 @@ impl DeliveryEngine {
         );
         let log_status = result.status;
         let delivery = row.unique_id.clone();
-        match self.record(token, row, started_at, headers, result, outcome).await {
-            Ok(true) => tracing::info!(%delivery, status = ?log_status, outcome = ?outcome, "webhook attempt"),
-            Ok(false) => tracing::warn!(%delivery, "lease lost before the attempt was recorded; another worker owns the delivery now"),
-            Err(error) => tracing::error!(%delivery, %error, "recording a webhook attempt failed; it will be retried when its lease expires"),
+        match self
+            .record(token, row, started_at, headers, result, outcome)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(%delivery, status = ?log_status, outcome = ?outcome, "webhook attempt")
+            }
+            Ok(false) => {
+                tracing::warn!(%delivery, "lease lost before the attempt was recorded; another worker owns the delivery now")
+            }
+            Err(error) => {
+                tracing::error!(%delivery, %error, "recording a webhook attempt failed; it will be retried when its lease expires")
+            }
         }
     }
 
@@ -238,11 +275,17 @@ impl DeliveryEngine {
         if result.succeeded() {
             return Outcome::Succeeded;
         }
-        let not_sent = result.error.as_ref().is_some_and(|(kind, _)| *kind == ErrorKind::NotSent);
+        let not_sent = result
+            .error
+            .as_ref()
+            .is_some_and(|(kind, _)| *kind == ErrorKind::NotSent);
         let retries_done = row.attempt_count as usize;
         match self.inner.settings.retry_schedule.get(retries_done) {
             Some(delay) if result.status != Some(410) && !not_sent => {
-                let delay = result.retry_after.map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(86_400))).unwrap_or_else(|| jitter(*delay));
+                let delay = result
+                    .retry_after
+                    .map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(86_400)))
+                    .unwrap_or_else(|| jitter(*delay));
                 Outcome::Retry(db::now() + chrono::Duration::from_std(delay).unwrap_or_default())
             }
             _ => Outcome::Failed,
@@ -274,17 +317,38 @@ impl DeliveryEngine {
                             duration_ms: result.duration.as_millis() as i64,
                             request_headers: serde_json::to_string(&headers).unwrap_or_default(),
                             status_code: status,
-                            response_headers: serde_json::to_string(&result.response_headers).unwrap_or_default(),
+                            response_headers: serde_json::to_string(&result.response_headers)
+                                .unwrap_or_default(),
                             response_body: result.body_excerpt.clone(),
-                            error_kind: result.error.as_ref().map(|(kind, _)| kind.as_str().to_owned()),
+                            error_kind: result
+                                .error
+                                .as_ref()
+                                .map(|(kind, _)| kind.as_str().to_owned()),
                             error_message: error_text.clone(),
                         },
                     )?;
                     let now = db::now();
                     let held = match outcome {
-                        Outcome::Succeeded => deliveries::finish(conn, row.id, &token, SUCCEEDED, status, None, now)?,
-                        Outcome::Retry(at) => deliveries::schedule_retry(conn, row.id, &token, status, error_text.as_deref(), at)?,
-                        Outcome::Failed => deliveries::finish(conn, row.id, &token, FAILED, status, error_text.as_deref(), now)?,
+                        Outcome::Succeeded => {
+                            deliveries::finish(conn, row.id, &token, SUCCEEDED, status, None, now)?
+                        }
+                        Outcome::Retry(at) => deliveries::schedule_retry(
+                            conn,
+                            row.id,
+                            &token,
+                            status,
+                            error_text.as_deref(),
+                            at,
+                        )?,
+                        Outcome::Failed => deliveries::finish(
+                            conn,
+                            row.id,
+                            &token,
+                            FAILED,
+                            status,
+                            error_text.as_deref(),
+                            now,
+                        )?,
                     };
                     if !held {
                         return Ok(false);
@@ -301,11 +365,26 @@ impl DeliveryEngine {
                             now,
                         )?;
                     }
-                    if let (Some(incident_id), false) = (row.incident_id, matches!(outcome, Outcome::Retry(_))) {
+                    if let (Some(incident_id), false) =
+                        (row.incident_id, matches!(outcome, Outcome::Retry(_)))
+                    {
                         let (kind, detail) = match (outcome, status) {
-                            (Outcome::Succeeded, Some(code)) => ("webhook_delivered", format!("{} to {url}: HTTP {code}", row.event_type)),
-                            (_, Some(code)) => ("webhook_failed", format!("{} to {url}: HTTP {code}", row.event_type)),
-                            _ => ("webhook_failed", format!("{} to {url}: {}", row.event_type, error_text.unwrap_or_default())),
+                            (Outcome::Succeeded, Some(code)) => (
+                                "webhook_delivered",
+                                format!("{} to {url}: HTTP {code}", row.event_type),
+                            ),
+                            (_, Some(code)) => (
+                                "webhook_failed",
+                                format!("{} to {url}: HTTP {code}", row.event_type),
+                            ),
+                            _ => (
+                                "webhook_failed",
+                                format!(
+                                    "{} to {url}: {}",
+                                    row.event_type,
+                                    error_text.unwrap_or_default()
+                                ),
+                            ),
                         };
                         timeline::append(
                             conn,
@@ -348,7 +427,10 @@ fn not_sent(reason: String) -> AttemptResult {
 fn request_headers(row: &ClaimedRow, now: NaiveDateTime) -> Vec<(String, String)> {
     let timestamp = now.and_utc().timestamp();
     let mut secrets: Vec<&str> = row.secret.as_deref().into_iter().collect();
-    if let (Some(previous), Some(until)) = (row.previous_secret.as_deref(), row.previous_secret_expires_at) {
+    if let (Some(previous), Some(until)) = (
+        row.previous_secret.as_deref(),
+        row.previous_secret_expires_at,
+    ) {
         if until > now {
             secrets.push(previous);
         }
@@ -359,8 +441,12 @@ fn request_headers(row: &ClaimedRow, now: NaiveDateTime) -> Vec<(String, String)
         ("webhook-timestamp".to_owned(), timestamp.to_string()),
     ];
     match signing::signature_header(&secrets, &row.unique_id, timestamp, row.payload.as_bytes()) {
-        Ok(signature) if !secrets.is_empty() => headers.push(("webhook-signature".to_owned(), signature)),
-        _ => tracing::error!(delivery = %row.unique_id, "the integration's signing secret is unusable; sending unsigned"),
+        Ok(signature) if !secrets.is_empty() => {
+            headers.push(("webhook-signature".to_owned(), signature))
+        }
+        _ => {
+            tracing::error!(delivery = %row.unique_id, "the integration's signing secret is unusable; sending unsigned")
+        }
     }
     if row.is_test {
         headers.push((TEST_EVENT_HEADER.to_owned(), "true".to_owned()));

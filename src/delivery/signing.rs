@@ -27,14 +27,24 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
     mac.update(b".");
     mac.update(body);
     let digest = mac.finalize().into_bytes();
-    Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(digest)))
+    Ok(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    ))
 }
 
 /// The `webhook-signature` header value: one signature per secret, space-separated (during a
 /// rotation both the new and the previous secret sign).
-pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> Result<String, BadSecret> {
-    let signatures: Result<Vec<String>, BadSecret> =
-        secrets.iter().map(|secret| sign(secret, id, timestamp, body)).collect();
+pub fn signature_header(
+    secrets: &[&str],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, BadSecret> {
+    let signatures: Result<Vec<String>, BadSecret> = secrets
+        .iter()
+        .map(|secret| sign(secret, id, timestamp, body))
+        .collect();
     Ok(signatures?.join(" "))
 }
 
@@ -58,7 +68,10 @@ mod tests {
     #[test]
     fn every_secret_signs_during_a_rotation() {
         let header = signature_header(
-            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+            &[
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ],
             "msg_1",
             1,
             b"{}",

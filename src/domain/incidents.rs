@@ -411,6 +411,18 @@ pub struct IncidentDetail {
     pub incident: IncidentView,
     pub timeline: Vec<TimelineRow>,
     pub assignable: Vec<User>,
+    /// Webhook-ids of the incident's deliveries by row id, for the timeline's links.
+    pub delivery_ids: Vec<(i64, String)>,
+}
+
+impl IncidentDetail {
+    pub fn webhook_id(&self, delivery_id: &i64) -> &str {
+        self.delivery_ids
+            .iter()
+            .find(|(id, _)| id == delivery_id)
+            .map(|(_, webhook_id)| webhook_id.as_str())
+            .unwrap_or("")
+    }
 }
 
 pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail, DomainError> {
@@ -425,7 +437,12 @@ pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail
         };
         let timeline = timeline::for_incident(conn, row.id, 1000)?;
         let assignable = active_users(conn)?;
+        let delivery_ids = deliveries::for_incident(conn, row.id)?
+            .into_iter()
+            .map(|d| (d.id, d.unique_id))
+            .collect();
         Ok(IncidentDetail {
+            delivery_ids,
             incident: IncidentView {
                 row,
                 service_name: service.row.name,

@@ -105,7 +105,8 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     jar: Arc<Jar>,
-    handle: actix_web::dev::ServerHandle,
+    /// None when the server runs in another process.
+    handle: Option<actix_web::dev::ServerHandle>,
 }
 
 impl TestApp {
@@ -124,10 +125,19 @@ impl TestApp {
         let address = format!("http://{}", app.local_addr());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
+        Self::attach(address, database.url.clone(), Some(handle))
+    }
+
+    /// A browser for a server at `address` on `database_url`.
+    pub fn attach(
+        address: String,
+        database_url: String,
+        handle: Option<actix_web::dev::ServerHandle>,
+    ) -> TestApp {
         let jar = Arc::new(Jar::default());
         TestApp {
             address,
-            database_url: database.url.clone(),
+            database_url,
             client: client_with(jar.clone()),
             jar,
             handle,
@@ -166,7 +176,9 @@ impl TestApp {
     }
 
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
+        if let Some(handle) = &self.handle {
+            handle.stop(true).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

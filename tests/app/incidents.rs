@@ -48,7 +48,7 @@ pub async fn act(app: &TestApp, number: i64, action: &str) -> String {
     app.get(&page).await.text().await.unwrap()
 }
 
-async fn query<T: Send + 'static>(
+pub async fn query<T: Send + 'static>(
     app: &TestApp,
     work: impl FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
 ) -> T {

@@ -268,7 +268,7 @@ async fn allowed_networks_silence_the_warning() {
     }
 }
 
-fn secret_on(page: &str) -> String {
+pub fn secret_on(page: &str) -> String {
     let marker = r#"<code class="secret" id="signing-secret">"#;
     let start = page.find(marker).expect("secret shown") + marker.len();
     page[start..].split('<').next().unwrap().to_owned()

@@ -2,9 +2,12 @@
 //! PostgreSQL when `KLAXON_TEST_POSTGRES_URL` is set. One test binary, so it links once.
 
 mod accounts;
+mod deliveries;
+mod durability;
 mod helpers;
 mod incidents;
 mod integrations;
 mod platform;
+mod receiver;
 mod services;
 mod users;

@@ -18,13 +18,19 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             let now = crate::db::now();
             let pending = deliveries::count_pending(conn)?;
             let oldest = deliveries::oldest_due(conn, now)?;
-            Ok::<_, DbError>((pending, oldest.map(|at| (now - at).num_milliseconds() as f64 / 1000.0)))
+            Ok::<_, DbError>((
+                pending,
+                oldest.map(|at| (now - at).num_milliseconds() as f64 / 1000.0),
+            ))
         })
         .await;
     match queue {
         Ok((pending, oldest)) => {
             state.metrics.pending.set(pending);
-            state.metrics.oldest_due_seconds.set(oldest.unwrap_or(0.0).max(0.0));
+            state
+                .metrics
+                .oldest_due_seconds
+                .set(oldest.unwrap_or(0.0).max(0.0));
         }
         Err(error) => tracing::warn!(%error, "metrics: cannot read the delivery queue"),
     }

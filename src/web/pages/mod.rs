@@ -1,6 +1,7 @@
 //! Server-rendered pages, one module per area.
 
 pub mod assets;
+pub mod deliveries;
 pub mod health;
 pub mod incidents;
 pub mod integrations;
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     teams::routes(cfg);
     services::routes(cfg);
     integrations::routes(cfg);
+    deliveries::routes(cfg);
     cfg.default_service(web::to(not_found));
 }
 

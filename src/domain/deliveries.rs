@@ -1,0 +1,273 @@
+//! What people see and do with webhook deliveries: lists, the exact request and every attempt,
+//! "Redeliver" and "Send test event".
+
+use super::accounts::User;
+use super::incidents::{new_base57_id, Status};
+use super::integrations::Integration;
+use super::services::{self, Service};
+use super::{DomainError, Page};
+use crate::db::deliveries::{AttemptRow, DeliveryRow, NewDeliveryRow, PENDING};
+use crate::db::incidents::IncidentRow;
+use crate::db::{self, deliveries, incidents, integrations, Db, DbConn};
+
+pub const STATES: [&str; 3] = ["pending", "succeeded", "failed"];
+pub const EVENTS: [&str; 3] = ["triggered", "acknowledged", "resolved"];
+
+/// The filters of a deliveries list, as given in the query string.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct DeliveryQuery {
+    pub state: Option<String>,
+    pub event: Option<String>,
+    pub page: Option<String>,
+}
+
+impl DeliveryQuery {
+    pub fn state(&self) -> &str {
+        self.state
+            .as_deref()
+            .filter(|s| STATES.contains(s))
+            .unwrap_or("")
+    }
+
+    pub fn event(&self) -> &str {
+        self.event
+            .as_deref()
+            .filter(|e| EVENTS.contains(e))
+            .unwrap_or("")
+    }
+
+    pub fn page(&self) -> i64 {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .filter(|n| (1..=1_000_000).contains(n))
+            .unwrap_or(1)
+    }
+}
+
+/// A delivery with the incident number it belongs to, if any.
+#[derive(Debug, Clone)]
+pub struct DeliveryView {
+    pub row: DeliveryRow,
+    pub incident_number: Option<i64>,
+}
+
+fn view(conn: &mut DbConn, row: DeliveryRow) -> Result<DeliveryView, DomainError> {
+    let incident_number = match row.incident_id {
+        Some(id) => incidents::find_by_id(conn, id)?.map(|i| i.incident_number),
+        None => None,
+    };
+    Ok(DeliveryView {
+        row,
+        incident_number,
+    })
+}
+
+fn integration_in(
+    conn: &mut DbConn,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<(Service, Integration), DomainError> {
+    let service = services::find_visible(conn, actor, service_uid)?;
+    let row = integrations::find_by_unique_id(conn, integration_uid)?
+        .filter(|row| row.service_id == service.row.id)
+        .ok_or(DomainError::NotFound)?;
+    Ok((service, Integration { row }))
+}
+
+pub struct DeliveryList {
+    pub service: Service,
+    pub integration: Integration,
+    pub deliveries: Page<DeliveryView>,
+}
+
+pub async fn list(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+    query: &DeliveryQuery,
+    per_page: i64,
+) -> Result<DeliveryList, DomainError> {
+    let (actor, service_uid, integration_uid, query) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+        query.clone(),
+    );
+    db.run(move |conn| {
+        let (service, integration) = integration_in(conn, &actor, &service_uid, &integration_uid)?;
+        let page = query.page();
+        let rows = deliveries::list_for_integration(
+            conn,
+            integration.row.id,
+            Some(query.state()).filter(|s| !s.is_empty()),
+            Some(query.event()).filter(|e| !e.is_empty()),
+            Page::<()>::offset(page, per_page),
+            per_page + 1,
+        )?;
+        let views = rows
+            .into_iter()
+            .map(|row| view(conn, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DeliveryList {
+            service,
+            integration,
+            deliveries: Page::from_overfetch(views, page, per_page),
+        })
+    })
+    .await
+}
+
+pub struct DeliveryDetail {
+    pub service: Service,
+    pub integration: Integration,
+    pub delivery: DeliveryView,
+    pub attempts: Vec<AttemptRow>,
+}
+
+/// A delivery the actor may see, by its webhook-id.
+pub async fn detail(
+    db: &Db,
+    actor: &User,
+    webhook_id: &str,
+) -> Result<DeliveryDetail, DomainError> {
+    let (actor, webhook_id) = (actor.clone(), webhook_id.to_owned());
+    db.run(move |conn| {
+        let row = deliveries::find_by_unique_id(conn, &webhook_id)?.ok_or(DomainError::NotFound)?;
+        let integration_row =
+            integrations::find_any_by_id(conn, row.integration_id)?.ok_or(DomainError::NotFound)?;
+        let service_row = crate::db::services::find_by_id(conn, integration_row.service_id)?
+            .ok_or(DomainError::NotFound)?;
+        let service = services::find_visible(conn, &actor, &service_row.unique_id)?;
+        let attempts = deliveries::attempts(conn, row.id)?;
+        Ok(DeliveryDetail {
+            service,
+            integration: Integration {
+                row: integration_row,
+            },
+            delivery: view(conn, row)?,
+            attempts,
+        })
+    })
+    .await
+}
+
+fn enqueue(
+    conn: &mut DbConn,
+    integration_id: i64,
+    incident_id: Option<i64>,
+    event_type: &str,
+    body: &str,
+    is_test: bool,
+) -> Result<String, DomainError> {
+    let id = format!("msg_{}", new_base57_id());
+    let now = db::now();
+    deliveries::insert(
+        conn,
+        &NewDeliveryRow {
+            unique_id: &id,
+            integration_id,
+            incident_id,
+            event_type,
+            payload: body,
+            is_test,
+            state: PENDING,
+            next_attempt_at: now,
+            created_at: now,
+        },
+    )?;
+    Ok(id)
+}
+
+/// Sends the same body again as a new delivery (a new webhook-id). Returns its webhook-id.
+pub async fn redeliver(db: &Db, actor: &User, webhook_id: &str) -> Result<String, DomainError> {
+    let detail = detail(db, actor, webhook_id).await?;
+    if !detail.integration.row.is_enabled || detail.integration.row.deleted_at.is_some() {
+        return Err(DomainError::Conflict(
+            "The integration is disabled: enable it before redelivering.".into(),
+        ));
+    }
+    let row = detail.delivery.row;
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            enqueue(
+                conn,
+                row.integration_id,
+                row.incident_id,
+                &row.event_type,
+                &row.payload,
+                row.is_test,
+            )
+        })
+    })
+    .await
+}
+
+/// Queues a seed-shaped sample "triggered" payload for the integration, marked as a test; no
+/// incident is touched. Returns its webhook-id.
+pub async fn send_test_event(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<String, DomainError> {
+    let (actor, service_uid, integration_uid) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+    );
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (service, integration) =
+                integration_in(conn, &actor, &service_uid, &integration_uid)?;
+            if !integration.is_outgoing_webhook() || !integration.is_configured() {
+                return Err(DomainError::Conflict(
+                    "Set the URL first: there is nowhere to send a test event.".into(),
+                ));
+            }
+            if !integration.row.is_enabled {
+                return Err(DomainError::Conflict(
+                    "The integration is disabled: enable it before sending a test event.".into(),
+                ));
+            }
+            let now = db::now();
+            let sample = IncidentRow {
+                id: 0,
+                incident_number: 0,
+                unique_id: new_base57_id(),
+                incident_key: new_base57_id(),
+                service_id: service.row.id,
+                title: "Test event from Klaxon".into(),
+                summary:
+                    "This is a test event sent from the integration's page. No incident exists."
+                        .into(),
+                status: Status::Triggered as i32,
+                urgency: 1,
+                priority: 0,
+                assigned_to: None,
+                created_by: Some(actor.id),
+                creation_date: now,
+                acknowledged_date: None,
+                resolved_date: None,
+                context_window_start: now - chrono::Duration::minutes(30),
+                context_window_end: now,
+                merged_with: None,
+                entity_id: None,
+            };
+            let body = super::incidents::build_payload(conn, &sample, Status::Triggered)?;
+            let body = serde_json::to_string(&body)
+                .map_err(|e| DomainError::Db(crate::db::DbError::Worker(e.to_string())))?;
+            enqueue(
+                conn,
+                integration.row.id,
+                None,
+                Status::Triggered.word(),
+                &body,
+                true,
+            )
+        })
+    })
+    .await
+}

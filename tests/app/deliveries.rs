@@ -1,0 +1,547 @@
+//! The delivery engine against real local receivers: success, failures of every kind, retries,
+//! ordering, signatures, and a server killed mid-delivery.
+
+use std::future::Future;
+use std::time::Duration;
+
+use klaxon::config::Config;
+use klaxon::db::deliveries::{self, AttemptRow, DeliveryRow};
+use reqwest::StatusCode;
+
+use crate::helpers::{backends, TestApp, TestDatabase};
+use crate::incidents::{act, configured_webhook, deliveries_of, query, trigger};
+use crate::integrations::secret_on;
+use crate::receiver::{refused_url, signature_is_valid, Receiver, Reply};
+use crate::services::create_service;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Loopback opened for receivers, fast retries, short timeouts.
+fn webhook_settings(config: &mut Config) {
+    config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    config.webhook_retry_schedule = vec![1, 1];
+    config.webhook_timeout_secs = 2;
+}
+
+/// Runs a test per backend on an app set up for local receivers, with an owner signed in.
+async fn with_webhook_app<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let app = TestApp::start_with(&database, webhook_settings).await;
+        app.create_owner().await;
+        test(app).await;
+    }
+}
+
+/// Waits until every delivery of the incident is finished (succeeded or failed).
+async fn settled(app: &TestApp, number: i64, count: usize) -> Vec<DeliveryRow> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = deliveries_of(app, number).await;
+        if rows.len() == count && rows.iter().all(|r| r.state != "pending") {
+            return rows;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries did not settle: {rows:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn attempts_of(app: &TestApp, delivery_id: i64) -> Vec<AttemptRow> {
+    query(app, move |conn| deliveries::attempts(conn, delivery_id)).await
+}
+
+#[tokio::test]
+async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "ZD Prod").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let secret = secret_on(
+            &app.get(&format!("/services/{service}/integrations/{integration}"))
+                .await
+                .text()
+                .await
+                .unwrap(),
+        );
+
+        let number = trigger(&app, &service, "Free disk space is less than 20%").await;
+        act(&app, number, "acknowledge").await;
+        act(&app, number, "resolve").await;
+        let received = receiver.wait_for(3, WAIT).await;
+
+        let events: Vec<String> = received
+            .iter()
+            .map(|r| {
+                r.json()["payload"]["event_type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(events, ["triggered", "acknowledged", "resolved"]);
+        for request in &received {
+            assert!(
+                signature_is_valid(&secret, request),
+                "signature verifies: {request:?}"
+            );
+            assert!(request.header("webhook-id").starts_with("msg_"));
+            let timestamp: i64 = request.header("webhook-timestamp").parse().unwrap();
+            assert!((chrono::Utc::now().timestamp() - timestamp).abs() < 60);
+            assert_eq!(request.header("content-type"), "application/json");
+            assert!(request.header("user-agent").starts_with("Klaxon-Webhooks/"));
+            assert_eq!(
+                request.json()["payload"]["incident"]["incident_number"],
+                number
+            );
+            assert_eq!(request.path, "/hooks/klaxon");
+        }
+        // A signature with another secret does not verify: the check above can fail.
+        assert!(!signature_is_valid(
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &received[0]
+        ));
+
+        let rows = settled(&app, number, 3).await;
+        assert!(rows.iter().all(|r| r.state == "succeeded"
+            && r.attempt_count == 1
+            && r.last_status_code == Some(200)));
+        let page = app
+            .get(&format!("/incidents/{number}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            page.matches("delivered a webhook").count(),
+            3,
+            "the timeline shows each delivery"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::Status(500)]);
+        let service = create_service(&app, "Flaky").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "First attempt fails").await;
+        receiver.wait_for(1, WAIT).await;
+        act(&app, number, "acknowledge").await;
+        act(&app, number, "resolve").await;
+
+        let received = receiver.wait_for(4, WAIT).await;
+        let events: Vec<String> = received
+            .iter()
+            .map(|r| {
+                r.json()["payload"]["event_type"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            events,
+            ["triggered", "triggered", "acknowledged", "resolved"],
+            "order holds across the retry"
+        );
+        assert_eq!(
+            received[0].header("webhook-id"),
+            received[1].header("webhook-id"),
+            "a retry keeps its webhook-id"
+        );
+        assert_eq!(
+            received[0].body, received[1].body,
+            "and sends the same bytes"
+        );
+
+        let rows = settled(&app, number, 3).await;
+        assert_eq!(rows[0].attempt_count, 2);
+        let attempts = attempts_of(&app, rows[0].id).await;
+        assert_eq!(
+            attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
+            [Some(500), Some(200)]
+        );
+        assert_eq!(attempts[0].error_kind.as_deref(), Some("http_status"));
+        assert_eq!(attempts[0].response_body, "answer 500");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() {
+    with_webhook_app(|app| async move {
+        let slow = Receiver::start().await;
+        slow.script([
+            Reply::Slow(Duration::from_secs(4)),
+            Reply::Slow(Duration::from_secs(4)),
+            Reply::Slow(Duration::from_secs(4)),
+        ]);
+        let redirect = Receiver::start().await;
+        redirect.script([Reply::Redirect, Reply::Redirect, Reply::Redirect]);
+        let huge = Receiver::start().await;
+        huge.script([Reply::HugeBody, Reply::HugeBody, Reply::HugeBody]);
+        let cases = [
+            (slow.url.clone(), "timeout", None),
+            (refused_url(), "connect", None),
+            (redirect.url.clone(), "http_status", Some(302)),
+            (huge.url.clone(), "http_status", Some(500)),
+            (
+                "http://klaxon-no-such-host.invalid/hook".to_owned(),
+                "dns",
+                None,
+            ),
+        ];
+        for (url, kind, status) in cases {
+            let service = create_service(&app, &format!("Fails with {kind}")).await;
+            configured_webhook(&app, &service, &url).await;
+            let number = trigger(&app, &service, "Doomed").await;
+            let rows = settled(&app, number, 1).await;
+            assert_eq!(rows[0].state, "failed", "{url}");
+            assert_eq!(
+                rows[0].attempt_count, 3,
+                "{url}: first attempt and two retries"
+            );
+            let attempts = attempts_of(&app, rows[0].id).await;
+            assert_eq!(attempts.len(), 3);
+            for attempt in &attempts {
+                assert_eq!(
+                    attempt.error_kind.as_deref(),
+                    Some(kind),
+                    "{url}: {attempt:?}"
+                );
+                assert_eq!(attempt.status_code, status);
+                assert!(attempt.response_body.len() <= 4096);
+            }
+            if url == huge.url {
+                assert_eq!(
+                    attempts[0].response_body.len(),
+                    4096,
+                    "the first 4 KiB are kept"
+                );
+            }
+            let page = app
+                .get(&format!("/incidents/{number}"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                page.contains("could not deliver a webhook"),
+                "{url}: the final failure is on the timeline"
+            );
+        }
+        assert_eq!(redirect.received().len(), 3, "redirects are not followed");
+        assert!(redirect
+            .received()
+            .iter()
+            .all(|r| r.path == "/hooks/klaxon"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::RetryAfter(503, 3)]);
+        let service = create_service(&app, "Busy receiver").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Come back later").await;
+        receiver.wait_for(1, WAIT).await;
+        let rows = deliveries_of(&app, number).await;
+        let wait = rows[0].next_attempt_at - rows[0].created_at;
+        assert!(
+            wait >= chrono::Duration::milliseconds(2900),
+            "waited {wait:?}, not the 1 s schedule"
+        );
+        settled(&app, number, 1).await;
+        assert_eq!(receiver.received().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gone_disables_the_integration() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::Status(410)]);
+        let service = create_service(&app, "Decommissioned").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Nobody wants this").await;
+        let rows = settled(&app, number, 1).await;
+        assert_eq!(
+            (rows[0].state.as_str(), rows[0].attempt_count),
+            ("failed", 1),
+            "410 is final at once"
+        );
+        let page = app
+            .get(&format!("/services/{service}/integrations/{integration}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("This integration is <strong>disabled</strong>"));
+        assert!(page.contains("the receiver answered 410 Gone"));
+        let next = trigger(&app, &service, "Not sent").await;
+        assert!(
+            deliveries_of(&app, next).await.is_empty(),
+            "a disabled integration gets no rows"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn private_destinations_are_refused_unless_allowed() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let app = TestApp::start_with(&database, |config| {
+            webhook_settings(config);
+            config.webhook_allowed_networks.clear();
+        })
+        .await;
+        app.create_owner().await;
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Internal").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let localhost = receiver.url.replace("127.0.0.1", "localhost");
+        let other = create_service(&app, "Internal by name").await;
+        configured_webhook(&app, &other, &localhost).await;
+        for service in [&service, &other] {
+            let number = trigger(&app, service, "Must not leave").await;
+            let rows = settled(&app, number, 1).await;
+            let attempts = attempts_of(&app, rows[0].id).await;
+            assert_eq!(
+                attempts[0].error_kind.as_deref(),
+                Some("refused_destination"),
+                "{backend:?}"
+            );
+        }
+        assert!(
+            receiver.received().is_empty(),
+            "{backend:?}: nothing reached the private address"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_old_secret_signs_too_after_a_rotation() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Rotating").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let old = secret_on(&app.get(&configure).await.text().await.unwrap());
+        app.submit(&configure, &format!("{configure}/rotate-secret"), &[])
+            .await;
+        let new = secret_on(&app.get(&configure).await.text().await.unwrap());
+        trigger(&app, &service, "Signed twice").await;
+        let received = receiver.wait_for(1, WAIT).await;
+        assert!(signature_is_valid(&old, &received[0]) && signature_is_valid(&new, &received[0]));
+        assert_eq!(
+            received[0].header("webhook-signature").split(' ').count(),
+            2
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metrics_count_deliveries_and_show_the_queue() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Measured").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Count me").await;
+        settled(&app, number, 1).await;
+        let response = app.get("/metrics").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains(r#"klaxon_webhook_deliveries_total{outcome="succeeded"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("klaxon_webhook_attempt_duration_seconds_count 1"));
+        assert!(text.contains("klaxon_webhook_pending 0"));
+        assert!(text.contains("klaxon_webhook_oldest_due_age_seconds"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
+        let service = create_service(&app, "Broken receiver").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Will fail").await;
+        let rows = settled(&app, number, 1).await;
+        let webhook_id = rows[0].unique_id.clone();
+
+        let list_path = format!("/services/{service}/integrations/{integration}/deliveries");
+        let list = app.get(&list_path).await.text().await.unwrap();
+        assert!(list.contains(&format!(
+            r#"<a href="/deliveries/{webhook_id}">triggered</a>"#
+        )));
+        assert!(
+            list.contains(">failed</span>")
+                && list.contains("<td>3</td>")
+                && list.contains("<td>500</td>")
+        );
+        assert!(list.contains(&format!(r#"<a href="/incidents/{number}">#{number}</a>"#)));
+        let failed_only = app
+            .get(&format!("{list_path}?state=failed&event=triggered"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(failed_only.contains(&webhook_id));
+        let succeeded_only = app
+            .get(&format!("{list_path}?state=succeeded"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!succeeded_only.contains(&webhook_id));
+
+        let page = app
+            .get(&format!("/deliveries/{webhook_id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(r#"id="delivery-state">failed</span>"#));
+        assert_eq!(
+            page.matches("HTTP 500</span>").count(),
+            3,
+            "every attempt with its status"
+        );
+        assert!(page.contains(
+            "<strong>http_status</strong>: the receiver answered 500 Internal Server Error"
+        ));
+        assert!(
+            page.contains(&format!("webhook-id: {webhook_id}"))
+                && page.contains("webhook-signature: v1,")
+        );
+        assert!(page.contains("answer 500"), "the response body excerpt");
+        assert!(
+            page.contains("&quot;event_type&quot;: &quot;triggered&quot;")
+                || page.contains("&#34;event_type&#34;: &#34;triggered&#34;")
+        );
+        let timeline = app
+            .get(&format!("/incidents/{number}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(timeline.contains(&format!(
+            r#"<a href="/deliveries/{webhook_id}">delivery</a>"#
+        )));
+
+        // The receiver is fixed: Redeliver sends the same body as a new delivery, which succeeds.
+        let response = app
+            .submit(
+                &format!("/deliveries/{webhook_id}"),
+                &format!("/deliveries/{webhook_id}/redeliver"),
+                &[],
+            )
+            .await;
+        let new_page = crate::helpers::location(&response);
+        assert!(new_page.starts_with("/deliveries/msg_") && !new_page.ends_with(&webhook_id));
+        let received = receiver.wait_for(4, WAIT).await;
+        assert_eq!(received[3].body, received[0].body);
+        assert_ne!(received[3].header("webhook-id"), webhook_id);
+        settled(&app, number, 2).await;
+        let page = app.get(&new_page).await.text().await.unwrap();
+        assert!(
+            page.contains(r#"id="delivery-state">succeeded</span>"#)
+                && page.contains("HTTP 200</span>")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Tested").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let response = app
+            .submit(&configure, &format!("{configure}/test-event"), &[])
+            .await;
+        assert!(crate::helpers::location(&response).starts_with("/deliveries/msg_"));
+        let received = receiver.wait_for(1, WAIT).await;
+        assert_eq!(received[0].header("klaxon-test-event"), "true");
+        let body = received[0].json();
+        assert_eq!(body["payload"]["event_type"], "triggered");
+        assert_eq!(body["payload"]["incident"]["service"]["name"], "Tested");
+        assert!(body["payload"]["incident"]["service"]["created_by"].is_string());
+        let list = app.get("/incidents?status=all").await.text().await.unwrap();
+        assert!(
+            list.contains("No incidents match."),
+            "no incident was created"
+        );
+
+        // Without a URL there is nothing to send to, and the page says so.
+        let bare =
+            crate::integrations::add_integration(&app, &service, "outgoing", "outgoing-webhooks")
+                .await;
+        let bare_page = format!("/services/{service}/integrations/{bare}");
+        app.submit(&bare_page, &format!("{bare_page}/test-event"), &[])
+            .await;
+        assert!(app
+            .get(&bare_page)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Set the URL first"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_of_another_team_are_not_visible() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Private hooks").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Secret").await;
+        let rows = settled(&app, number, 1).await;
+        let outsider = crate::services::user_browser(&app, "outsider@example.com").await;
+        for path in [
+            format!("/deliveries/{}", rows[0].unique_id),
+            format!("/services/{service}/integrations/{integration}/deliveries"),
+        ] {
+            assert_eq!(
+                outsider.get(app.url(&path)).send().await.unwrap().status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        let response = crate::helpers::submit_with(
+            &outsider,
+            &app.address,
+            "/settings",
+            &format!("/deliveries/{}/redeliver", rows[0].unique_id),
+            &[],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(receiver.received().len(), 1, "nothing was sent again");
+    })
+    .await;
+}

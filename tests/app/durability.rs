@@ -1,0 +1,111 @@
+//! The real binary, killed or stopped mid-delivery: nothing committed is lost.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{backends, TestApp, TestDatabase};
+use crate::incidents::{configured_webhook, deliveries_of, trigger};
+use crate::receiver::{Receiver, Reply};
+use crate::services::create_service;
+
+/// Starts `klaxon` as a child process on the database and returns it with its address.
+fn spawn_klaxon(database_url: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klaxon"))
+        .env("DATABASE_URL", database_url)
+        .env("KLAXON_BIND", "127.0.0.1:0")
+        .env("KLAXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+        .env("KLAXON_WEBHOOK_TIMEOUT_SECS", "2")
+        .env("KLAXON_WEBHOOK_RETRY_SCHEDULE", "1,1,1")
+        .env("KLAXON_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start klaxon");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let address = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(
+        address.starts_with("http://127.0.0.1:"),
+        "unexpected first line: {line:?}"
+    );
+    (child, address)
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_delivery_loses_nothing() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let receiver = Receiver::start().await;
+        let (mut first, address) = spawn_klaxon(&database.url);
+        let app = TestApp::attach(address, database.url.clone(), None);
+        app.create_owner().await;
+        let service = create_service(&app, "Crashy").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+
+        // The receiver holds the first request for a while; the server dies meanwhile.
+        receiver.script([Reply::Slow(Duration::from_millis(1500))]);
+        let number = trigger(&app, &service, "Committed before the crash").await;
+        receiver.wait_for(1, Duration::from_secs(10)).await;
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let rows = deliveries_of(&app, number).await;
+        assert_eq!(
+            rows[0].state, "pending",
+            "{backend:?}: the attempt never finished"
+        );
+
+        let (mut second, _) = spawn_klaxon(&database.url);
+        let received = receiver.wait_for(2, Duration::from_secs(30)).await;
+        assert_eq!(
+            received[0].header("webhook-id"),
+            received[1].header("webhook-id"),
+            "same webhook-id: receivers can deduplicate"
+        );
+        assert_eq!(received[0].body, received[1].body);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let rows = deliveries_of(&app, number).await;
+            if rows[0].state == "succeeded" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend:?}: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        second.kill().unwrap();
+        second.wait().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_in_flight_attempt_finish() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let receiver = Receiver::start().await;
+        let (mut child, address) = spawn_klaxon(&database.url);
+        let app = TestApp::attach(address, database.url.clone(), None);
+        app.create_owner().await;
+        let service = create_service(&app, "Graceful").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        receiver.script([Reply::Slow(Duration::from_millis(800))]);
+        let number = trigger(&app, &service, "Finish what you started").await;
+        receiver.wait_for(1, Duration::from_secs(10)).await;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert!(exit.success(), "{backend:?}: clean exit, got {exit:?}");
+        let rows = deliveries_of(&app, number).await;
+        assert_eq!(
+            rows[0].state, "succeeded",
+            "{backend:?}: the in-flight attempt finished before exit"
+        );
+        assert_eq!(receiver.received().len(), 1);
+    }
+}
