@@ -45,6 +45,11 @@ pub struct Config {
     #[arg(long, env = "KLAXON_WEBHOOK_ALLOWED_NETWORKS", value_delimiter = ',', num_args = 0..)]
     pub webhook_allowed_networks: Vec<ipnet::IpNet>,
 
+    /// Run the webhook sender in this process. Turn off for instances that should only serve
+    /// pages and the API (another instance on the same database then sends).
+    #[arg(long, env = "KLAXON_WEBHOOK_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_sender: bool,
+
     /// How many webhook requests may be in flight at once (per instance).
     #[arg(long, env = "KLAXON_WEBHOOK_CONCURRENCY", default_value_t = 32)]
     pub webhook_concurrency: usize,

@@ -61,7 +61,7 @@ impl Application {
             EngineSettings::from_config(&config),
             metrics.clone(),
         )?;
-        let engine_handle = Some(engine.start());
+        let engine_handle = config.webhook_sender.then(|| engine.start());
         let state = web::Data::new(AppState {
             db,
             config,

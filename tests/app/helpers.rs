@@ -117,6 +117,9 @@ impl TestApp {
     pub async fn start_with(database: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::with_database(&database.url);
         config.db_pool_size = 4;
+        // Tests that check what is queued keep it queued; the delivery tests turn this on and
+        // point webhooks at local receivers only.
+        config.webhook_sender = false;
         adjust(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let app = Application::build_with_listener(config, listener)
