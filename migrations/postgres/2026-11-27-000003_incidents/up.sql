@@ -28,7 +28,8 @@ CREATE TABLE incidents (
     entity_id TEXT
 );
 CREATE INDEX incidents_by_status ON incidents (status, id);
-CREATE INDEX incidents_by_service ON incidents (service_id, status, id);
+-- (service_id) also orders by id within a service, so a service's newest incidents need no sort.
+CREATE INDEX incidents_by_service ON incidents (service_id, id);
 -- At most one open incident per service and entity (alert deduplication).
 CREATE UNIQUE INDEX incidents_open_entity ON incidents (service_id, entity_id)
     WHERE status IN (1, 2) AND entity_id IS NOT NULL;
