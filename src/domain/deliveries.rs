@@ -3,7 +3,7 @@
 
 use super::accounts::User;
 use super::incidents::{new_base57_id, Status};
-use super::integrations::Integration;
+use super::integrations::{find_in_service, Integration};
 use super::services::{self, Service};
 use super::{DomainError, Page};
 use crate::db::deliveries::{AttemptRow, DeliveryRow, NewDeliveryRow, PENDING};
@@ -63,19 +63,6 @@ fn view(conn: &mut DbConn, row: DeliveryRow) -> Result<DeliveryView, DomainError
     })
 }
 
-fn integration_in(
-    conn: &mut DbConn,
-    actor: &User,
-    service_uid: &str,
-    integration_uid: &str,
-) -> Result<(Service, Integration), DomainError> {
-    let service = services::find_visible(conn, actor, service_uid)?;
-    let row = integrations::find_by_unique_id(conn, integration_uid)?
-        .filter(|row| row.service_id == service.row.id)
-        .ok_or(DomainError::NotFound)?;
-    Ok((service, Integration { row }))
-}
-
 pub struct DeliveryList {
     pub service: Service,
     pub integration: Integration,
@@ -97,7 +84,7 @@ pub async fn list(
         query.clone(),
     );
     db.run(move |conn| {
-        let (service, integration) = integration_in(conn, &actor, &service_uid, &integration_uid)?;
+        let (service, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
         let page = query.page();
         let rows = deliveries::list_for_integration(
             conn,
@@ -221,7 +208,7 @@ pub async fn send_test_event(
     db.run(move |conn| {
         db::write_transaction(conn, |conn| {
             let (service, integration) =
-                integration_in(conn, &actor, &service_uid, &integration_uid)?;
+                find_in_service(conn, &actor, &service_uid, &integration_uid)?;
             if !integration.is_outgoing_webhook() || !integration.is_configured() {
                 return Err(DomainError::Conflict(
                     "Set the URL first: there is nowhere to send a test event.".into(),

@@ -293,7 +293,8 @@ pub struct IntegrationDetail {
     pub audit: Vec<AuditEntry>,
 }
 
-fn find_in_service(
+/// An integration of a service the actor may see; otherwise `NotFound`.
+pub fn find_in_service(
     conn: &mut DbConn,
     actor: &User,
     service_uid: &str,
@@ -340,6 +341,41 @@ pub struct ConfigureForm {
     pub url: String,
 }
 
+/// What a change did, for the audit trail: (action, detail), or None when nothing changed.
+type AuditNote = Option<(&'static str, String)>;
+
+/// Applies `change` to an integration the actor may change, in one write transaction together
+/// with its audit entry. Returns the integration as it is afterwards.
+async fn change_integration<F>(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+    change: F,
+) -> Result<Integration, DomainError>
+where
+    F: FnOnce(&mut DbConn, &Integration) -> Result<AuditNote, DomainError> + Send + 'static,
+{
+    let (actor, service_uid, integration_uid) = (
+        actor.clone(),
+        service_uid.to_owned(),
+        integration_uid.to_owned(),
+    );
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+            if let Some((action, detail)) = change(conn, &integration)? {
+                audit(conn, &integration.row, &actor, action, &detail)?;
+            }
+            // A deleted integration is no longer found: the caller gets it as it was.
+            Ok(integrations::find_by_unique_id(conn, &integration_uid)?
+                .map(|row| Integration { row })
+                .unwrap_or(integration))
+        })
+    })
+    .await
+}
+
 /// Saves the name and (for outgoing webhooks) the URL.
 pub async fn configure(
     db: &Db,
@@ -348,15 +384,13 @@ pub async fn configure(
     integration_uid: &str,
     form: &ConfigureForm,
 ) -> Result<Integration, DomainError> {
-    let (actor, service_uid, integration_uid, form) = (
-        actor.clone(),
-        service_uid.to_owned(),
-        integration_uid.to_owned(),
-        form.clone(),
-    );
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+    let form = form.clone();
+    change_integration(
+        db,
+        actor,
+        service_uid,
+        integration_uid,
+        move |conn, integration| {
             let mut errors = FieldErrors::new();
             let name = required_text(&mut errors, "name", &form.name, 255);
             let url = if integration.is_outgoing_webhook() {
@@ -379,20 +413,9 @@ pub async fn configure(
             if url.as_deref() != integration.row.url.as_deref() {
                 changes.push(format!("URL: {}", url.as_deref().unwrap_or("")));
             }
-            if !changes.is_empty() {
-                audit(
-                    conn,
-                    &integration.row,
-                    &actor,
-                    "configured",
-                    &changes.join("; "),
-                )?;
-            }
-            let row = integrations::find_by_unique_id(conn, &integration_uid)?
-                .ok_or(DomainError::NotFound)?;
-            Ok(Integration { row })
-        })
-    })
+            Ok((!changes.is_empty()).then(|| ("configured", changes.join("; "))))
+        },
+    )
     .await
 }
 
@@ -403,37 +426,30 @@ pub async fn rotate_secret(
     service_uid: &str,
     integration_uid: &str,
 ) -> Result<Integration, DomainError> {
-    let (actor, service_uid, integration_uid) = (
-        actor.clone(),
-        service_uid.to_owned(),
-        integration_uid.to_owned(),
-    );
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+    change_integration(
+        db,
+        actor,
+        service_uid,
+        integration_uid,
+        |conn, integration| {
             if !integration.is_outgoing_webhook() {
                 return Err(DomainError::NotFound);
             }
             let until = db::now() + Duration::hours(SECRET_OVERLAP_HOURS);
+            let previous = integration.row.secret.as_deref();
             integrations::rotate_secret(
                 conn,
                 integration.row.id,
                 &new_signing_secret(),
-                integration.row.secret.as_deref(),
+                previous,
                 until,
             )?;
-            audit(
-                conn,
-                &integration.row,
-                &actor,
+            Ok(Some((
                 "secret rotated",
-                "the previous secret signs too for 24 hours",
-            )?;
-            let row = integrations::find_by_unique_id(conn, &integration_uid)?
-                .ok_or(DomainError::NotFound)?;
-            Ok(Integration { row })
-        })
-    })
+                "the previous secret signs too for 24 hours".to_owned(),
+            )))
+        },
+    )
     .await
 }
 
@@ -444,29 +460,22 @@ pub async fn set_enabled(
     integration_uid: &str,
     enabled: bool,
 ) -> Result<Integration, DomainError> {
-    let (actor, service_uid, integration_uid) = (
-        actor.clone(),
-        service_uid.to_owned(),
-        integration_uid.to_owned(),
-    );
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
-            if integration.row.is_enabled != enabled {
-                integrations::set_enabled(conn, integration.row.id, enabled)?;
-                audit(
-                    conn,
-                    &integration.row,
-                    &actor,
-                    if enabled { "enabled" } else { "disabled" },
-                    "",
-                )?;
+    change_integration(
+        db,
+        actor,
+        service_uid,
+        integration_uid,
+        move |conn, integration| {
+            if integration.row.is_enabled == enabled {
+                return Ok(None);
             }
-            let row = integrations::find_by_unique_id(conn, &integration_uid)?
-                .ok_or(DomainError::NotFound)?;
-            Ok(Integration { row })
-        })
-    })
+            integrations::set_enabled(conn, integration.row.id, enabled)?;
+            Ok(Some((
+                if enabled { "enabled" } else { "disabled" },
+                String::new(),
+            )))
+        },
+    )
     .await
 }
 
@@ -476,25 +485,16 @@ pub async fn delete(
     service_uid: &str,
     integration_uid: &str,
 ) -> Result<Integration, DomainError> {
-    let (actor, service_uid, integration_uid) = (
-        actor.clone(),
-        service_uid.to_owned(),
-        integration_uid.to_owned(),
-    );
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+    change_integration(
+        db,
+        actor,
+        service_uid,
+        integration_uid,
+        |conn, integration| {
             integrations::mark_deleted(conn, integration.row.id, db::now())?;
-            audit(
-                conn,
-                &integration.row,
-                &actor,
-                "deleted",
-                &integration.row.name,
-            )?;
-            Ok(integration)
-        })
-    })
+            Ok(Some(("deleted", integration.row.name.clone())))
+        },
+    )
     .await
 }
 
