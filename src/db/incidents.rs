@@ -219,3 +219,18 @@ pub fn insert_note(
         .execute(conn)
         .map(drop)
 }
+
+/// The open (triggered or acknowledged) incident of a service for an entity, if any.
+pub fn find_open_for_entity(
+    conn: &mut DbConn,
+    service_id: i64,
+    entity_id: &str,
+) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .filter(incidents::entity_id.eq(entity_id))
+        .filter(incidents::status.eq_any([1, 2]))
+        .select(IncidentRow::as_select())
+        .first(conn)
+        .optional()
+}

@@ -212,3 +212,13 @@ pub fn audit_for_service(
         .select(audit_columns())
         .load(conn)
 }
+
+/// A live integration by its integration key (incoming integrations).
+pub fn find_by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<IntegrationRow>> {
+    integrations::table
+        .filter(integrations::integration_key.eq(key))
+        .filter(integrations::deleted_at.is_null())
+        .select(IntegrationRow::as_select())
+        .first(conn)
+        .optional()
+}

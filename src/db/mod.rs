@@ -3,6 +3,7 @@
 //! Each table has its own small module of named persistence functions; nothing outside
 //! `db` writes SQL.
 
+pub mod alerts;
 pub mod app_settings;
 pub mod deliveries;
 pub mod incidents;

@@ -201,6 +201,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        integration_id -> BigInt,
+        incident_id -> Nullable<BigInt>,
+        alert_type -> Integer,
+        message -> Text,
+        summary -> Text,
+        entity_id -> Text,
+        suppressed -> Bool,
+        payload -> Text,
+        urls -> Text,
+        creation_date -> Timestamp,
+    }
+}
+
 diesel::joinable!(incidents -> services (service_id));
 diesel::joinable!(deliveries -> integrations (integration_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
@@ -222,4 +239,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     delivery_attempts,
     timeline_entries,
+    alerts,
 );

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alerts;
 pub mod deliveries;
 pub mod ids;
 pub mod incidents;

@@ -1,5 +1,6 @@
 //! The HTTP layer: handlers parse input into domain types, call the domain and render.
 
+pub mod api;
 pub mod auth;
 pub mod error;
 pub mod format;
@@ -28,5 +29,6 @@ pub struct AppState {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    api::routes(cfg);
     pages::routes(cfg);
 }

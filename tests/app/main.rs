@@ -4,6 +4,7 @@
 mod accounts;
 mod deliveries;
 mod durability;
+mod events;
 mod helpers;
 mod incidents;
 mod integrations;

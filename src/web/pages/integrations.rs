@@ -27,7 +27,54 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(rotate_secret)
         .service(set_enabled)
         .service(delete_confirm)
-        .service(delete);
+        .service(delete)
+        .service(alerts);
+}
+
+#[derive(Template)]
+#[template(path = "integrations/alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    detail: IntegrationDetail,
+    alerts: crate::domain::Page<(crate::db::alerts::AlertRow, Option<i64>)>,
+    base: String,
+}
+
+impl AlertsPage {
+    fn type_name(&self, code: &i32) -> &'static str {
+        crate::domain::alerts::AlertType::from_code(*code).map_or("unknown", |t| t.name())
+    }
+}
+
+const ALERTS_PER_PAGE: i64 = 50;
+
+#[get("/services/{service}/integrations/{integration}/alerts")]
+async fn alerts(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    query: web::Query<super::PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (service_uid, integration_uid) = path.into_inner();
+    let detail = integrations::detail(&state.db, &me, &service_uid, &integration_uid).await?;
+    let alerts = crate::domain::alerts::list(
+        &state.db,
+        &detail.integration.row,
+        query.number(),
+        ALERTS_PER_PAGE,
+    )
+    .await?;
+    let base = format!("/services/{service_uid}/integrations/{integration_uid}/alerts");
+    render(
+        AlertsPage {
+            layout: Layout::new(&session, Some(&me), Nav::Services),
+            detail,
+            alerts,
+            base,
+        },
+        StatusCode::OK,
+    )
 }
 
 #[derive(Template)]

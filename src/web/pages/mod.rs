@@ -27,8 +27,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    if req.path().starts_with("/api/") {
+        return Err(
+            crate::web::api::error::ApiError::NotFound("No such API endpoint.".into()).into(),
+        );
+    }
+    Err(AppError::NotFound.into())
 }
 
 /// The answer to a successful form post: go to `location` (Post/Redirect/Get).

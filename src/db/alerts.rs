@@ -1,0 +1,67 @@
+//! Persistence of alerts received on incoming integrations.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{alerts, incidents};
+use super::DbConn;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = alerts)]
+pub struct AlertRow {
+    pub id: i64,
+    pub unique_id: String,
+    pub integration_id: i64,
+    pub incident_id: Option<i64>,
+    pub alert_type: i32,
+    pub message: String,
+    pub summary: String,
+    pub entity_id: String,
+    pub suppressed: bool,
+    pub payload: String,
+    pub urls: String,
+    pub creation_date: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = alerts)]
+pub struct NewAlertRow<'a> {
+    pub unique_id: &'a str,
+    pub integration_id: i64,
+    pub incident_id: Option<i64>,
+    pub alert_type: i32,
+    pub message: &'a str,
+    pub summary: &'a str,
+    pub entity_id: &'a str,
+    pub suppressed: bool,
+    pub payload: &'a str,
+    pub urls: &'a str,
+    pub creation_date: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, row: &NewAlertRow<'_>) -> QueryResult<AlertRow> {
+    diesel::insert_into(alerts::table)
+        .values(row)
+        .execute(conn)?;
+    alerts::table
+        .filter(alerts::unique_id.eq(row.unique_id))
+        .select(AlertRow::as_select())
+        .first(conn)
+}
+
+/// An integration's alerts, newest first, with the number of the incident each belongs to.
+pub fn list_for_integration(
+    conn: &mut DbConn,
+    integration_id: i64,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(AlertRow, Option<i64>)>> {
+    alerts::table
+        .left_join(incidents::table.on(alerts::incident_id.eq(incidents::id.nullable())))
+        .filter(alerts::integration_id.eq(integration_id))
+        .order(alerts::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .select((AlertRow::as_select(), incidents::incident_number.nullable()))
+        .load(conn)
+}

@@ -1,0 +1,355 @@
+//! Alerts from monitoring tools (the Events API): each may open an incident, attach to the
+//! open incident of its entity, or acknowledge or resolve it through the same transitions as
+//! the pages use, so webhooks go out the same way.
+
+use super::incidents::{self, new_base57_id, Actor, NewIncident, Status};
+use super::integrations::INCOMING;
+use super::validation::FieldErrors;
+use super::{DomainError, Page};
+use crate::db::alerts::{AlertRow, NewAlertRow};
+use crate::db::integrations::IntegrationRow;
+use crate::db::timeline::{self, NewTimelineRow};
+use crate::db::{self, alerts, integrations, Db, DbConn, DbError};
+
+/// Zenduty's alert types: strings in requests, these integers in responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertType {
+    Info = 0,
+    Warning = 1,
+    Error = 2,
+    Critical = 3,
+    Acknowledged = 4,
+    Resolved = 5,
+}
+
+pub const ALERT_TYPE_NAMES: &str = "critical, error, warning, info, acknowledged, resolved";
+
+impl AlertType {
+    const ALL: [AlertType; 6] = [
+        AlertType::Info,
+        AlertType::Warning,
+        AlertType::Error,
+        AlertType::Critical,
+        AlertType::Acknowledged,
+        AlertType::Resolved,
+    ];
+
+    pub fn parse(name: &str) -> Option<AlertType> {
+        AlertType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub fn from_code(code: i32) -> Option<AlertType> {
+        AlertType::ALL.into_iter().find(|t| *t as i32 == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertType::Info => "info",
+            AlertType::Warning => "warning",
+            AlertType::Error => "error",
+            AlertType::Critical => "critical",
+            AlertType::Acknowledged => "acknowledged",
+            AlertType::Resolved => "resolved",
+        }
+    }
+
+    /// Whether an integration with this `create_incidents_for` setting opens incidents for it
+    /// (0 none, 1 critical, 2 critical and error, 3 critical, error and warning).
+    fn creates_incident(self, create_incidents_for: i32) -> bool {
+        match self {
+            AlertType::Critical => create_incidents_for >= 1,
+            AlertType::Error => create_incidents_for >= 2,
+            AlertType::Warning => create_incidents_for >= 3,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Link {
+    pub link_url: String,
+    pub link_text: String,
+}
+
+/// A validated event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub message: String,
+    pub summary: String,
+    pub alert_type: AlertType,
+    pub entity_id: Option<String>,
+    pub suppressed: bool,
+    pub payload: serde_json::Value,
+    pub urls: Vec<Link>,
+}
+
+fn string_field(
+    body: &serde_json::Map<String, serde_json::Value>,
+    errors: &mut FieldErrors,
+    field: &'static str,
+    max: usize,
+) -> Option<String> {
+    match body.get(field) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.chars().count() <= max => Some(s.clone()),
+        Some(serde_json::Value::String(_)) => {
+            errors.add(field, format!("must be at most {max} characters"));
+            None
+        }
+        Some(_) => {
+            errors.add(field, "must be a string");
+            None
+        }
+    }
+}
+
+impl Event {
+    /// Reads an event from a JSON object, naming every field that is wrong.
+    pub fn from_json(body: &serde_json::Value) -> Result<Event, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let Some(body) = body.as_object() else {
+            errors.add("body", "must be a JSON object");
+            return Err(errors);
+        };
+        let message = string_field(body, &mut errors, "message", 2_000).unwrap_or_default();
+        if message.trim().is_empty() && errors.get("message").is_none() {
+            errors.add("message", "is required");
+        }
+        let summary = string_field(body, &mut errors, "summary", 10_000).unwrap_or_default();
+        let alert_type = match string_field(body, &mut errors, "alert_type", 20) {
+            None => AlertType::Info,
+            Some(name) => AlertType::parse(&name.to_lowercase()).unwrap_or_else(|| {
+                errors.add("alert_type", format!("must be one of: {ALERT_TYPE_NAMES}"));
+                AlertType::Info
+            }),
+        };
+        let entity_id =
+            string_field(body, &mut errors, "entity_id", 255).filter(|e| !e.trim().is_empty());
+        let suppressed = match body.get("suppressed") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => {
+                errors.add("suppressed", "must be true or false");
+                false
+            }
+        };
+        let payload = match body.get("payload") {
+            None | Some(serde_json::Value::Null) => serde_json::json!({}),
+            Some(value @ serde_json::Value::Object(_)) => value.clone(),
+            Some(_) => {
+                errors.add("payload", "must be a JSON object");
+                serde_json::json!({})
+            }
+        };
+        let urls = match body.get("urls") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(value) => {
+                serde_json::from_value::<Vec<Link>>(value.clone()).unwrap_or_else(|_| {
+                    errors.add(
+                        "urls",
+                        "must be a list of {\"link_url\": string, \"link_text\": string}",
+                    );
+                    Vec::new()
+                })
+            }
+        };
+        errors.into_result(Event {
+            message,
+            summary,
+            alert_type,
+            entity_id,
+            suppressed,
+            payload,
+            urls,
+        })
+    }
+}
+
+/// The alert as stored, with what it did.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub alert: AlertRow,
+    pub integration_unique_id: String,
+    pub incident_number: Option<i64>,
+    pub incident_created: bool,
+    /// Whether a transition committed (the sender should be woken).
+    pub changed_incident: bool,
+}
+
+/// Receives one event on the integration with this key.
+pub async fn receive(
+    db: &Db,
+    integration_key: &str,
+    event: Event,
+) -> Result<Received, DomainError> {
+    let key = integration_key.to_owned();
+    let attempt = {
+        let (key, event) = (key.clone(), event.clone());
+        db.run(move |conn| db::write_transaction(conn, |conn| receive_in(conn, &key, &event)))
+            .await
+    };
+    match attempt {
+        // Two alerts for a new entity at once on PostgreSQL: the unique index let only one
+        // incident open; this one now attaches to it.
+        Err(DomainError::Db(e)) if e.is_unique_violation() => {
+            db.run(move |conn| db::write_transaction(conn, |conn| receive_in(conn, &key, &event)))
+                .await
+        }
+        other => other,
+    }
+}
+
+fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, DomainError> {
+    let integration = integrations::find_by_key(conn, key)?
+        .filter(|i| i.integration_type == INCOMING)
+        .ok_or(DomainError::NotFound)?;
+    if !integration.is_enabled {
+        return Err(DomainError::Forbidden(
+            "This integration is disabled; enable it to accept alerts.".into(),
+        ));
+    }
+    let actor = Actor::Integration {
+        name: integration.name.clone(),
+    };
+    let entity_id = event.entity_id.clone().unwrap_or_else(new_base57_id);
+    let open =
+        crate::db::incidents::find_open_for_entity(conn, integration.service_id, &entity_id)?;
+    let (mut incident, mut created, mut changed) = (open, false, false);
+    if !event.suppressed {
+        match event.alert_type {
+            t if t.creates_incident(integration.create_incidents_for) && incident.is_none() => {
+                let new = NewIncident {
+                    service_id: integration.service_id,
+                    title: event
+                        .message
+                        .chars()
+                        .take(incidents::MAX_TITLE_CHARS)
+                        .collect(),
+                    summary: event.summary.clone(),
+                    urgency: integration.default_urgency,
+                    assignee_id: None,
+                    entity_id: Some(entity_id.clone()),
+                };
+                incident = Some(incidents::trigger_in(conn, &actor, &new)?);
+                (created, changed) = (true, true);
+            }
+            AlertType::Acknowledged => {
+                if let Some(open) = incident
+                    .as_ref()
+                    .filter(|i| i.status == Status::Triggered as i32)
+                {
+                    incident = Some(incidents::transition_in(
+                        conn,
+                        &actor,
+                        open.id,
+                        Status::Acknowledged,
+                    )?);
+                    changed = true;
+                }
+            }
+            AlertType::Resolved => {
+                if let Some(open) = &incident {
+                    incident = Some(incidents::transition_in(
+                        conn,
+                        &actor,
+                        open.id,
+                        Status::Resolved,
+                    )?);
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let attached = incident.filter(|_| event.alert_type != AlertType::Info && !event.suppressed);
+    let now = db::now();
+    let alert = alerts::insert(
+        conn,
+        &NewAlertRow {
+            unique_id: &uuid::Uuid::new_v4().to_string(),
+            integration_id: integration.id,
+            incident_id: attached.as_ref().map(|i| i.id),
+            alert_type: event.alert_type as i32,
+            message: &event.message,
+            summary: &event.summary,
+            entity_id: &entity_id,
+            suppressed: event.suppressed,
+            payload: &event.payload.to_string(),
+            urls: &serde_json::to_string(&event.urls).unwrap_or_else(|_| "[]".into()),
+            creation_date: now,
+        },
+    )?;
+    if let Some(incident) = &attached {
+        timeline::append(
+            conn,
+            &NewTimelineRow {
+                incident_id: incident.id,
+                kind: "alert",
+                actor_user_id: None,
+                actor_label: &format!("Integration {}", integration.name),
+                detail: &format!("{}: {}", event.alert_type.name(), event.message),
+                delivery_id: None,
+                created_at: now,
+            },
+        )
+        .map_err(DbError::from)?;
+    }
+    Ok(Received {
+        alert,
+        integration_unique_id: integration.unique_id,
+        incident_number: attached.map(|i| i.incident_number),
+        incident_created: created,
+        changed_incident: changed,
+    })
+}
+
+/// An integration's alerts, newest first.
+pub async fn list(
+    db: &Db,
+    integration: &IntegrationRow,
+    page: i64,
+    per_page: i64,
+) -> Result<Page<(AlertRow, Option<i64>)>, DomainError> {
+    let id = integration.id;
+    let rows = db
+        .run(move |conn| {
+            Ok::<_, DomainError>(alerts::list_for_integration(
+                conn,
+                id,
+                Page::<()>::offset(page, per_page),
+                per_page + 1,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_overfetch(rows, page, per_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_name_every_wrong_field() {
+        let errors = Event::from_json(&serde_json::json!({
+            "message": 5, "alert_type": "panic", "suppressed": "yes", "payload": [1], "urls": [{"x": 1}]
+        }))
+        .unwrap_err();
+        for field in ["message", "alert_type", "suppressed", "payload", "urls"] {
+            assert!(errors.get(field).is_some(), "{field}");
+        }
+        assert_eq!(
+            errors.get("alert_type"),
+            Some("must be one of: critical, error, warning, info, acknowledged, resolved")
+        );
+        let event = Event::from_json(&serde_json::json!({"message": "CPU high"})).unwrap();
+        assert_eq!(event.alert_type, AlertType::Info);
+    }
+
+    #[test]
+    fn create_incidents_for_decides_which_types_open_incidents() {
+        assert!(AlertType::Critical.creates_incident(1) && !AlertType::Error.creates_incident(1));
+        assert!(AlertType::Error.creates_incident(2) && !AlertType::Warning.creates_incident(2));
+        assert!(AlertType::Warning.creates_incident(3) && !AlertType::Info.creates_incident(3));
+        assert!(!AlertType::Critical.creates_incident(0));
+    }
+}

@@ -1,0 +1,60 @@
+//! The one place where API errors become JSON responses.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::domain::DomainError;
+use crate::web::request_id;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("The body is larger than {0} KiB.")]
+    PayloadTooLarge(usize),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(errors) => ApiError::BadRequest(errors.to_string()),
+            DomainError::NotFound => ApiError::NotFound("Not found.".into()),
+            DomainError::Forbidden(message) => ApiError::Forbidden(message),
+            DomainError::Conflict(message) => ApiError::Conflict(message),
+            DomainError::Db(e) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let detail = match self {
+            ApiError::Internal(cause) => {
+                let id = request_id::current();
+                tracing::error!(request_id = %id, error = format!("{cause:#}"), "API request failed");
+                format!("Klaxon could not complete this request (request id {id}).")
+            }
+            other => other.to_string(),
+        };
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "detail": detail }))
+    }
+}

@@ -1,0 +1,76 @@
+//! The Events API: monitoring tools post alerts to `/api/events/{integration_key}/`.
+
+use actix_web::{web, HttpResponse};
+
+use super::error::ApiError;
+use crate::domain::alerts::{self, Event, Received};
+use crate::web::format::utc;
+use crate::web::AppState;
+
+/// Largest event body accepted.
+pub const MAX_EVENT_BYTES: usize = 512 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    for path in [
+        "/api/events/{integration_key}/",
+        "/api/events/{integration_key}",
+    ] {
+        cfg.service(web::resource(path).route(web::post().to(receive)));
+    }
+}
+
+/// Reads the body up to `MAX_EVENT_BYTES` (stopping as soon as it is larger) and parses it.
+async fn read_json(mut payload: web::Payload) -> Result<serde_json::Value, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("The body could not be read.".into()))?;
+        if body.len() + chunk.len() > MAX_EVENT_BYTES {
+            return Err(ApiError::PayloadTooLarge(MAX_EVENT_BYTES / 1024));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}.")))
+}
+
+async fn receive(
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload).await?;
+    let event =
+        Event::from_json(&body).map_err(|errors| ApiError::BadRequest(errors.to_string()))?;
+    let received = alerts::receive(&state.db, &path, event)
+        .await
+        .map_err(|error| match error {
+            crate::domain::DomainError::NotFound => {
+                ApiError::NotFound("No integration has this key.".into())
+            }
+            other => other.into(),
+        })?;
+    if received.changed_incident {
+        state.deliveries.wake();
+    }
+    Ok(HttpResponse::Created().json(alert_json(&received)))
+}
+
+/// The alert as Zenduty's Events API answers it.
+fn alert_json(received: &Received) -> serde_json::Value {
+    let alert = &received.alert;
+    serde_json::json!({
+        "unique_id": alert.unique_id,
+        "integration": received.integration_unique_id,
+        "creation_date": utc(&alert.creation_date),
+        "message": alert.message,
+        "summary": alert.summary,
+        "incident": received.incident_number,
+        "incident_created": received.incident_created,
+        "alert_type": alert.alert_type,
+        "suppressed": alert.suppressed,
+        "entity_id": alert.entity_id,
+        "payload": serde_json::from_str::<serde_json::Value>(&alert.payload).unwrap_or_default(),
+        "urls": serde_json::from_str::<serde_json::Value>(&alert.urls).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,254 @@
+//! The Events API: alerts open, deduplicate, acknowledge and resolve incidents.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{for_each_backend, TestApp};
+use crate::incidents::{configured_webhook, deliveries_of};
+use crate::integrations::add_integration;
+use crate::services::create_service;
+
+/// A service with an "API" integration; returns (service id, integration id, events URL path).
+async fn api_integration(app: &TestApp) -> (String, String, String) {
+    let service = create_service(app, "Monitored").await;
+    let integration = add_integration(app, &service, "incoming", "api").await;
+    let page = app
+        .get(&format!("/services/{service}/integrations/{integration}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let marker = r#"<code id="integration-key">"#;
+    let key = page[page.find(marker).unwrap() + marker.len()..]
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    (service, integration, format!("/api/events/{key}/"))
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn critical_then_acknowledged_then_resolved_moves_one_incident_and_its_webhooks() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+
+        let (status, alert) = post(&app, &events, json!({"message": "CPU above 95%", "summary": "web-1", "alert_type": "critical", "entity_id": "web-1-cpu", "payload": {"value": 97}, "urls": [{"link_url": "https://grafana.example/d/1", "link_text": "Dashboard"}]})).await;
+        assert_eq!(status, StatusCode::CREATED, "{alert}");
+        assert_eq!(alert["alert_type"], 3);
+        assert_eq!(alert["incident_created"], true);
+        assert_eq!(alert["entity_id"], "web-1-cpu");
+        assert_eq!(alert["payload"]["value"], 97);
+        assert_eq!(alert["urls"][0]["link_text"], "Dashboard");
+        assert!(alert["creation_date"].as_str().unwrap().ends_with('Z'));
+        let number = alert["incident"].as_i64().unwrap();
+
+        let (_, again) = post(&app, &events, json!({"message": "CPU still high", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
+        assert_eq!((again["incident"].as_i64(), again["incident_created"].as_bool()), (Some(number), Some(false)), "deduplicated by entity_id");
+
+        let (_, ack) = post(&app, &events, json!({"message": "on it", "alert_type": "acknowledged", "entity_id": "web-1-cpu"})).await;
+        assert_eq!((ack["alert_type"].as_i64(), ack["incident"].as_i64()), (Some(4), Some(number)));
+        let (_, resolved) = post(&app, &events, json!({"message": "CPU normal", "alert_type": "resolved", "entity_id": "web-1-cpu"})).await;
+        assert_eq!(resolved["alert_type"], 5);
+
+        let page = app.get(&format!("/incidents/{number}")).await.text().await.unwrap();
+        assert!(page.contains(r#"id="incident-status">resolved</span>"#));
+        assert!(page.contains("Integration API") && page.contains("critical: CPU above 95%"));
+        let events_sent: Vec<String> = deliveries_of(&app, number).await.into_iter().map(|d| d.event_type).collect();
+        assert_eq!(events_sent, ["triggered", "acknowledged", "resolved"], "the same outbox as the pages");
+
+        // Resolved is final: the same entity opens a new incident.
+        let (_, next) = post(&app, &events, json!({"message": "CPU above 95% again", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
+        assert_eq!(next["incident_created"], true);
+        assert_ne!(next["incident"].as_i64(), Some(number));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn info_suppressed_and_entityless_alerts() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, integration, events) = api_integration(&app).await;
+        let (status, info) = post(&app, &events, json!({"message": "deploy finished"})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            (info["alert_type"].as_i64(), info["incident"].is_null()),
+            (Some(0), true),
+            "info is recorded only"
+        );
+        assert_eq!(
+            info["entity_id"].as_str().unwrap().len(),
+            22,
+            "a missing entity_id is generated"
+        );
+        let (_, suppressed) = post(
+            &app,
+            &events,
+            json!({"message": "noisy", "alert_type": "critical", "suppressed": true}),
+        )
+        .await;
+        assert!(suppressed["incident"].is_null());
+        let (_, a) = post(
+            &app,
+            &events,
+            json!({"message": "disk", "alert_type": "error"}),
+        )
+        .await;
+        let (_, b) = post(
+            &app,
+            &events,
+            json!({"message": "disk", "alert_type": "error"}),
+        )
+        .await;
+        assert_ne!(
+            a["incident"], b["incident"],
+            "without an entity_id each alert is its own incident"
+        );
+
+        let list = app
+            .get(&format!(
+                "/services/{service}/integrations/{integration}/alerts"
+            ))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            list.contains("deploy finished")
+                && list.contains("suppressed")
+                && list.matches("<tr>").count() == 1 + 4
+        );
+        assert!(list.contains(&format!(r#"<a href="/incidents/{}">"#, a["incident"])));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_alerts_for_one_new_entity_open_one_incident() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (_, _, events) = api_integration(&app).await;
+        let posts: Vec<_> = (0..8)
+            .map(|i| {
+                let url = app.url(&events);
+                tokio::spawn(async move {
+                    let body = json!({"message": format!("db down {i}"), "alert_type": "critical", "entity_id": "db-1"});
+                    let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+                    assert_eq!(response.status(), StatusCode::CREATED);
+                    response.json::<Value>().await.unwrap()["incident"].as_i64().unwrap()
+                })
+            })
+            .collect();
+        let mut numbers = Vec::new();
+        for p in posts {
+            numbers.push(p.await.unwrap());
+        }
+        numbers.dedup();
+        assert_eq!(numbers.len(), 1, "one incident: {numbers:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_events_get_a_json_4xx_naming_the_problem() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, integration, events) = api_integration(&app).await;
+        let (status, body) = post(&app, "/api/events/not-a-key/", json!({"message": "x"})).await;
+        assert_eq!(
+            (status, body["detail"].as_str()),
+            (StatusCode::NOT_FOUND, Some("No integration has this key."))
+        );
+
+        let (status, body) = post(
+            &app,
+            &events,
+            json!({"message": "x", "alert_type": "panic"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["detail"],
+            "alert_type: must be one of: critical, error, warning, info, acknowledged, resolved"
+        );
+        let (status, body) = post(
+            &app,
+            &events,
+            json!({"alert_type": "critical", "payload": "nope"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body["detail"],
+            "message: is required; payload: must be a JSON object"
+        );
+
+        let client = reqwest::Client::new();
+        let response = client
+            .post(app.url(&events))
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Malformed JSON"));
+
+        let huge = json!({"message": "x", "payload": {"blob": "y".repeat(600 * 1024)}});
+        let response = client
+            .post(app.url(&events))
+            .json(&huge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["detail"],
+            "The body is larger than 512 KiB."
+        );
+
+        let response = client
+            .get(app.url("/api/no/such/thing/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert!(response.json::<Value>().await.unwrap()["detail"].is_string());
+
+        let configure = format!("/services/{service}/integrations/{integration}");
+        app.submit(
+            &configure,
+            &format!("{configure}/enabled"),
+            &[("enabled", "false")],
+        )
+        .await;
+        let (status, body) = post(
+            &app,
+            &events,
+            json!({"message": "x", "alert_type": "critical"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            body["detail"],
+            "This integration is disabled; enable it to accept alerts."
+        );
+    })
+    .await;
+}
