@@ -84,13 +84,6 @@ impl DeliveryPage {
     fn headers(&self, json: &str) -> Vec<(String, String)> {
         serde_json::from_str(json).unwrap_or_default()
     }
-
-    /// The body, indented for reading (it is sent exactly as stored, unindented).
-    fn pretty_body(&self) -> String {
-        serde_json::from_str::<serde_json::Value>(&self.detail.delivery.row.payload)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-            .unwrap_or_else(|_| self.detail.delivery.row.payload.clone())
-    }
 }
 
 #[get("/deliveries/{webhook_id}")]
