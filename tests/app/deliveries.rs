@@ -432,8 +432,9 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
         );
         assert!(page.contains("answer 500"), "the response body excerpt");
         assert!(
-            page.contains("&quot;event_type&quot;: &quot;triggered&quot;")
-                || page.contains("&#34;event_type&#34;: &#34;triggered&#34;")
+            page.contains("&quot;event_type&quot;:&quot;triggered&quot;")
+                || page.contains("&#34;event_type&#34;:&#34;triggered&#34;"),
+            "the exact body"
         );
         let timeline = app
             .get(&format!("/incidents/{number}"))
