@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, env = "KLAXON_WEBHOOK_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_sender: bool,
 
+    /// Events accepted per second per integration key (bursts up to ten times that); 0 turns
+    /// the limit off. Over the limit the Events API answers 429 with `Retry-After`.
+    #[arg(long, env = "KLAXON_EVENTS_RATE_LIMIT", default_value_t = 100)]
+    pub events_rate_limit: u32,
+
     /// How many webhook requests may be in flight at once (per instance).
     #[arg(long, env = "KLAXON_WEBHOOK_CONCURRENCY", default_value_t = 32)]
     pub webhook_concurrency: usize,

@@ -62,7 +62,10 @@ impl Application {
             metrics.clone(),
         )?;
         let engine_handle = config.webhook_sender.then(|| engine.start());
+        let events_rate_limit =
+            crate::web::api::rate_limit::EventsRateLimit::new(config.events_rate_limit);
         let state = web::Data::new(AppState {
+            events_rate_limit,
             db,
             config,
             destinations,

@@ -87,6 +87,7 @@ fn spawn_klaxon(database_url: &str) -> anyhow::Result<(Child, String)> {
         .env("DATABASE_URL", database_url)
         .env("KLAXON_BIND", "127.0.0.1:0")
         .env("KLAXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+        .env("KLAXON_EVENTS_RATE_LIMIT", "0")
         .env("KLAXON_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

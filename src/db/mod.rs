@@ -4,6 +4,7 @@
 //! `db` writes SQL.
 
 pub mod alerts;
+pub mod api_keys;
 pub mod app_settings;
 pub mod deliveries;
 pub mod incidents;

@@ -45,6 +45,7 @@ diesel::table! {
 diesel::table! {
     team_members (id) {
         id -> BigInt,
+        unique_id -> Text,
         team_id -> BigInt,
         user_id -> BigInt,
         role -> Integer,
@@ -218,6 +219,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(incidents -> services (service_id));
 diesel::joinable!(deliveries -> integrations (integration_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
@@ -240,4 +254,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_attempts,
     timeline_entries,
     alerts,
+    api_keys,
 );

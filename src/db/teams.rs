@@ -104,6 +104,7 @@ pub fn add_member(
 ) -> QueryResult<()> {
     diesel::insert_into(team_members::table)
         .values((
+            team_members::unique_id.eq(uuid::Uuid::new_v4().to_string()),
             team_members::team_id.eq(team_id),
             team_members::user_id.eq(user_id),
             team_members::role.eq(role),
@@ -130,12 +131,35 @@ pub fn count_members_with_role(conn: &mut DbConn, team_id: i64, role: i32) -> Qu
         .get_result(conn)
 }
 
+/// A membership as the API shows it.
+#[derive(Debug, Clone, Queryable)]
+pub struct MembershipRow {
+    pub unique_id: String,
+    pub role: i32,
+    pub joined_at: NaiveDateTime,
+}
+
 /// Members with their team role, by name.
 pub fn members(conn: &mut DbConn, team_id: i64) -> QueryResult<Vec<(UserRow, i32)>> {
+    Ok(memberships(conn, team_id)?
+        .into_iter()
+        .map(|(user, membership)| (user, membership.role))
+        .collect())
+}
+
+/// Members with their membership, by name.
+pub fn memberships(conn: &mut DbConn, team_id: i64) -> QueryResult<Vec<(UserRow, MembershipRow)>> {
     team_members::table
         .inner_join(users::table)
         .filter(team_members::team_id.eq(team_id))
         .order((users::first_name, users::last_name, users::id))
-        .select((UserRow::as_select(), team_members::role))
+        .select((
+            UserRow::as_select(),
+            (
+                team_members::unique_id,
+                team_members::role,
+                team_members::created_at,
+            ),
+        ))
         .load(conn)
 }

@@ -467,3 +467,25 @@ pub async fn set_user_active(
     })
     .await
 }
+
+const ACCOUNT_ID_SETTING: &str = "account_id";
+
+/// The install's account id (Zenduty's `account`), created on first use.
+pub async fn account_id(db: &Db) -> Result<String, AccountsError> {
+    Ok(db
+        .run(|conn| {
+            if let Some(id) = app_settings::get(conn, ACCOUNT_ID_SETTING)? {
+                return Ok(id);
+            }
+            let fresh = uuid::Uuid::new_v4().to_string();
+            match app_settings::insert(conn, ACCOUNT_ID_SETTING, &fresh).map_err(DbError::from) {
+                Ok(()) => Ok(fresh),
+                // Another request stored one first: use it.
+                Err(e) if e.is_unique_violation() => {
+                    app_settings::get(conn, ACCOUNT_ID_SETTING)?.ok_or(e)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await?)
+}

@@ -256,3 +256,55 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Team, DomainError> {
         .ok_or(DomainError::NotFound)?
         .into())
 }
+
+/// A team with what the API shows of it: its creator's username and its memberships.
+pub struct TeamRecord {
+    pub team: Team,
+    pub owner: String,
+    pub members: Vec<(User, crate::db::teams::MembershipRow)>,
+}
+
+fn record(conn: &mut DbConn, row: TeamRow) -> Result<TeamRecord, DomainError> {
+    let owner = match row.created_by {
+        Some(id) => users::find_by_id(conn, id)?
+            .map(|u| u.username)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let members = teams::memberships(conn, row.id)?
+        .into_iter()
+        .map(|(user, membership)| (User::from(user), membership))
+        .collect();
+    Ok(TeamRecord {
+        team: row.into(),
+        owner,
+        members,
+    })
+}
+
+/// The teams the actor sees, with their members (at most 1000).
+pub async fn records(db: &Db, actor: &User) -> Result<Vec<TeamRecord>, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let rows = match Visibility::of(conn, &actor)? {
+            Visibility::AllTeams => teams::list_all(conn, 0, 1000)?,
+            Visibility::Teams(_) => teams::list_for_member(conn, actor.id, 0, 1000)?,
+        };
+        rows.into_iter().map(|row| record(conn, row)).collect()
+    })
+    .await
+}
+
+pub async fn record_by_id(
+    db: &Db,
+    actor: &User,
+    unique_id: &str,
+) -> Result<TeamRecord, DomainError> {
+    let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
+    db.run(move |conn| {
+        let team = find_visible(conn, &actor, &unique_id)?;
+        let row = teams::find_by_id(conn, team.id)?.ok_or(DomainError::NotFound)?;
+        record(conn, row)
+    })
+    .await
+}

@@ -26,6 +26,7 @@ pub struct AppState {
     pub destinations: DestinationPolicy,
     pub deliveries: DeliveryEngine,
     pub metrics: Arc<Metrics>,
+    pub events_rate_limit: api::rate_limit::EventsRateLimit,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -8,6 +8,7 @@ CREATE TABLE teams (
 
 CREATE TABLE team_members (
     id BIGSERIAL PRIMARY KEY,
+    unique_id TEXT NOT NULL UNIQUE,
     team_id BIGINT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
     user_id BIGINT NOT NULL REFERENCES users (id),
     role INTEGER NOT NULL CHECK (role IN (1, 2)),

@@ -11,11 +11,15 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("Too many events for this integration key; retry after {} s.", .0.as_secs().max(1))]
+    TooManyRequests(std::time::Duration),
     #[error("The body is larger than {0} KiB.")]
     PayloadTooLarge(usize),
     #[error(transparent)]
@@ -38,10 +42,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -55,6 +61,14 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "detail": detail }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::TooManyRequests(wait) = self {
+            // Whole seconds, rounded up, as Retry-After needs.
+            response.insert_header((
+                "retry-after",
+                wait.as_secs_f64().ceil().max(1.0).to_string(),
+            ));
+        }
+        response.json(serde_json::json!({ "detail": detail }))
     }
 }

@@ -19,27 +19,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }
 }
 
-/// Reads the body up to `MAX_EVENT_BYTES` (stopping as soon as it is larger) and parses it.
-async fn read_json(mut payload: web::Payload) -> Result<serde_json::Value, ApiError> {
-    use futures_util::StreamExt;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::BadRequest("The body could not be read.".into()))?;
-        if body.len() + chunk.len() > MAX_EVENT_BYTES {
-            return Err(ApiError::PayloadTooLarge(MAX_EVENT_BYTES / 1024));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}.")))
-}
-
 async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_json(payload).await?;
+    state
+        .events_rate_limit
+        .check(&path)
+        .map_err(ApiError::TooManyRequests)?;
+    let body = super::read_json(payload, MAX_EVENT_BYTES).await?;
     let event =
         Event::from_json(&body).map_err(|errors| ApiError::BadRequest(errors.to_string()))?;
     let received = alerts::receive(&state.db, &path, event)

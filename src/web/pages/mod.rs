@@ -1,5 +1,6 @@
 //! Server-rendered pages, one module per area.
 
+pub mod api_keys;
 pub mod assets;
 pub mod deliveries;
 pub mod health;
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     session_pages::routes(cfg);
     users::routes(cfg);
+    api_keys::routes(cfg);
     incidents::routes(cfg);
     teams::routes(cfg);
     services::routes(cfg);

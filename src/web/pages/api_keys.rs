@@ -1,0 +1,136 @@
+//! Settings → API keys: create (shown once), list with last use, revoke.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+
+use super::{render, see_other, PageQuery};
+use crate::db::api_keys::ApiKeyRow;
+use crate::domain::api_keys::{self, NewKeyForm};
+use crate::domain::validation::FieldErrors;
+use crate::domain::{DomainError, Page};
+use crate::web::auth::CurrentUser;
+use crate::web::error::AppError;
+use crate::web::layout::{Layout, Nav};
+use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::AppState;
+
+const KEYS_PER_PAGE: i64 = 50;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(create).service(revoke);
+}
+
+#[derive(Template)]
+#[template(path = "settings/api_keys.html")]
+struct ApiKeysPage {
+    layout: Layout,
+    keys: Page<ApiKeyRow>,
+    form: NewKeyForm,
+    errors: FieldErrors,
+    /// The key just created: shown this once.
+    created: Option<(String, String)>,
+    base: &'static str,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn page(
+    state: &AppState,
+    session: &Session,
+    me: &crate::domain::accounts::User,
+    number: i64,
+    form: NewKeyForm,
+    errors: FieldErrors,
+    created: Option<(String, String)>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let keys = api_keys::list(&state.db, me, number, KEYS_PER_PAGE).await?;
+    let view = ApiKeysPage {
+        layout: Layout::new(session, Some(me), Nav::Settings),
+        keys,
+        form,
+        errors,
+        created,
+        base: "/settings/api-keys",
+    };
+    render(view, status)
+}
+
+#[get("/settings/api-keys")]
+async fn list(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    page(
+        &state,
+        &session,
+        &me,
+        query.number(),
+        NewKeyForm::default(),
+        FieldErrors::new(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/settings/api-keys")]
+async fn create(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(form): CsrfForm<NewKeyForm>,
+) -> Result<HttpResponse, AppError> {
+    match api_keys::create(&state.db, &me, &form).await {
+        Ok(created) => {
+            tracing::info!(actor = %me.username, name = %created.0, "API key created");
+            page(
+                &state,
+                &session,
+                &me,
+                1,
+                NewKeyForm::default(),
+                FieldErrors::new(),
+                Some(created),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Invalid(errors)) => {
+            page(
+                &state,
+                &session,
+                &me,
+                1,
+                form,
+                errors,
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[post("/settings/api-keys/{id}/revoke")]
+async fn revoke(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.parse::<i64>().map_err(|_| AppError::NotFound)?;
+    api_keys::revoke(&state.db, &me, id).await?;
+    tracing::info!(actor = %me.username, key = id, "API key revoked");
+    session::set_flash(
+        &session,
+        FlashKind::Success,
+        "API key revoked: requests with it are refused from now on.",
+    );
+    Ok(see_other("/settings/api-keys"))
+}
