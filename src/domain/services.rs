@@ -311,6 +311,8 @@ pub enum Removal {
     Deleted,
     /// The service has history that must stay; it was disabled instead.
     Disabled(String),
+    /// The service has history that must stay; nothing was changed.
+    Kept(String),
 }
 
 /// Deletes a service with no history. One with incidents or integrations is disabled instead,
@@ -319,6 +321,7 @@ pub async fn delete(
     db: &Db,
     actor: &User,
     unique_id: &str,
+    disable_instead: bool,
 ) -> Result<(Service, Removal), DomainError> {
     let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
     db.run(move |conn| {
@@ -332,12 +335,38 @@ pub async fn delete(
                 None
             };
             if let Some(reason) = reason {
+                if !disable_instead {
+                    return Ok((service, Removal::Kept(reason.to_owned())));
+                }
                 services::set_status(conn, service.row.id, STATUS_DISABLED)?;
                 return Ok((service, Removal::Disabled(reason.to_owned())));
             }
             services::delete(conn, service.row.id)?;
             Ok((service, Removal::Deleted))
         })
+    })
+    .await
+}
+
+/// All services of one team the actor may see (at most 1000), by name.
+pub async fn list_in_team(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+) -> Result<Vec<Service>, DomainError> {
+    let (actor, team_uid) = (actor.clone(), team_uid.to_owned());
+    db.run(move |conn| {
+        let team = super::teams::find_visible(conn, &actor, &team_uid)?;
+        let rows = services::list_with_team(conn, Some(&[team.id]), 0, 1000)?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, team_name)| Service {
+                row,
+                team_name,
+                team_unique_id: team.unique_id.clone(),
+                open_incidents: 0,
+            })
+            .collect())
     })
     .await
 }

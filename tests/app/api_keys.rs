@@ -284,3 +284,55 @@ async fn the_teams_api_answers_with_a_token_in_zendutys_shape() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_services_api_creates_reads_updates_and_deletes() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let auth = format!("Token {}", create_api_key(&app, "SDK").await);
+        let client = reqwest::Client::new();
+        let teams: Value = client.get(app.url("/api/account/teams/")).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+        let team = teams[0]["unique_id"].as_str().unwrap().to_owned();
+        let services_url = app.url(&format!("/api/account/teams/{team}/services/"));
+
+        let body = json!({"name": "ZD Prod", "summary": "", "description": "Main app", "auto_resolve_timeout": 0, "acknowledgement_timeout": 0, "status": 1,
+            "escalation_policy": "5ce8918d-dfac-4f00-b95a-b204dcedafc9", "sla": "77bac19a-deab-4166-bd9b-d4dfe6301924", "team_priority": "6beb47f1-32f5-4f98-b013-757d2e3eef6e",
+            "under_maintenance": false, "collation": 0, "collation_time": 0});
+        let response = client.post(&services_url).header("authorization", &auth).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        for key in ["name", "creation_date", "summary", "description", "unique_id", "auto_resolve_timeout", "created_by", "team_priority", "task_template",
+            "acknowledgement_timeout", "status", "escalation_policy", "team", "sla", "under_maintenance", "collation", "collation_time"] {
+            assert!(created.get(key).is_some(), "{key}");
+        }
+        assert_eq!((created["team"].as_str(), created["description"].as_str()), (Some(team.as_str()), Some("Main app")));
+        let id = created["unique_id"].as_str().unwrap().to_owned();
+        let one = app.url(&format!("/api/account/teams/{team}/services/{id}/"));
+
+        let list: Value = client.get(&services_url).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        let response = client.put(&one).header("authorization", &auth).json(&json!({"name": "ZD Production", "under_maintenance": true})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let updated: Value = response.json().await.unwrap();
+        assert_eq!((updated["name"].as_str(), updated["status"].as_i64(), updated["description"].as_str()), (Some("ZD Production"), Some(4), Some("Main app")));
+        let response = client.put(&one).header("authorization", &auth).json(&json!({"status": "high"})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.json::<Value>().await.unwrap()["detail"], "status: must be a whole number");
+        let response = client.put(&one).header("authorization", &auth).json(&json!({"status": 9})).send().await.unwrap();
+        assert_eq!(response.json::<Value>().await.unwrap()["detail"], "status: Choose a status.");
+
+        // With an incident it is kept (and the API says so); without history it is deleted.
+        crate::incidents::trigger(&app, &id, "History").await;
+        let response = client.delete(&one).header("authorization", &auth).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let other = client.post(&services_url).header("authorization", &auth).json(&json!({"name": "Temporary"})).send().await.unwrap().json::<Value>().await.unwrap();
+        let other_url = app.url(&format!("/api/account/teams/{team}/services/{}/", other["unique_id"].as_str().unwrap()));
+        assert_eq!(client.delete(&other_url).header("authorization", &auth).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+        assert_eq!(client.get(&other_url).header("authorization", &auth).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        let wrong_team = app.url(&format!("/api/account/teams/{}/services/{id}/", uuid::Uuid::new_v4()));
+        assert_eq!(client.get(&wrong_team).header("authorization", &auth).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+        let response = client.post(&services_url).header("authorization", &auth).json(&json!({"summary": "no name"})).send().await.unwrap();
+        assert_eq!(response.json::<Value>().await.unwrap()["detail"], "name: is required");
+    })
+    .await;
+}

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod rate_limit;
+pub mod services;
 pub mod teams;
 
 use actix_web::web;
@@ -13,6 +14,7 @@ use error::ApiError;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     events::routes(cfg);
     teams::routes(cfg);
+    services::routes(cfg);
 }
 
 /// Reads a JSON body of at most `limit` bytes (stopping as soon as it is larger).

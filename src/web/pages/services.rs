@@ -254,7 +254,7 @@ async fn delete(
     path: web::Path<String>,
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
-    let (service, removal) = services::delete(&state.db, &me, &path).await?;
+    let (service, removal) = services::delete(&state.db, &me, &path, true).await?;
     tracing::info!(actor = %me.username, service = %service.row.unique_id, "service removed");
     match removal {
         Removal::Deleted => {
@@ -265,7 +265,7 @@ async fn delete(
             );
             Ok(see_other("/services"))
         }
-        Removal::Disabled(reason) => {
+        Removal::Disabled(reason) | Removal::Kept(reason) => {
             session::set_flash(
                 &session,
                 FlashKind::Success,
