@@ -65,3 +65,13 @@ pub fn list_for_integration(
         .select((AlertRow::as_select(), incidents::incident_number.nullable()))
         .load(conn)
 }
+
+/// The alerts attached to an incident, oldest first (at most 1000).
+pub fn for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<AlertRow>> {
+    alerts::table
+        .filter(alerts::incident_id.eq(incident_id))
+        .order(alerts::id)
+        .limit(1000)
+        .select(AlertRow::as_select())
+        .load(conn)
+}

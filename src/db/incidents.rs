@@ -130,7 +130,8 @@ pub fn set_assignee(conn: &mut DbConn, id: i64, user_id: Option<i64>) -> QueryRe
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
     pub statuses: Vec<i32>,
-    pub service_id: Option<i64>,
+    /// Empty: every service.
+    pub service_ids: Vec<i64>,
     pub urgency: Option<i32>,
     /// Services the viewer may see; `None` for all.
     pub visible_team_ids: Option<Vec<i64>>,
@@ -163,8 +164,8 @@ pub fn list(
     if !filter.statuses.is_empty() {
         query = query.filter(incidents::status.eq_any(filter.statuses.clone()));
     }
-    if let Some(service_id) = filter.service_id {
-        query = query.filter(incidents::service_id.eq(service_id));
+    if !filter.service_ids.is_empty() {
+        query = query.filter(incidents::service_id.eq_any(filter.service_ids.clone()));
     }
     if let Some(urgency) = filter.urgency {
         query = query.filter(incidents::urgency.eq(urgency));
@@ -173,6 +174,27 @@ pub fn list(
         query = query.filter(services::team_id.eq_any(team_ids.clone()));
     }
     query.load(conn)
+}
+
+/// How many incidents the filter matches.
+pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<i64> {
+    let mut query = incidents::table
+        .inner_join(services::table)
+        .count()
+        .into_boxed();
+    if !filter.statuses.is_empty() {
+        query = query.filter(incidents::status.eq_any(filter.statuses.clone()));
+    }
+    if !filter.service_ids.is_empty() {
+        query = query.filter(incidents::service_id.eq_any(filter.service_ids.clone()));
+    }
+    if let Some(urgency) = filter.urgency {
+        query = query.filter(incidents::urgency.eq(urgency));
+    }
+    if let Some(team_ids) = &filter.visible_team_ids {
+        query = query.filter(services::team_id.eq_any(team_ids.clone()));
+    }
+    query.get_result(conn)
 }
 
 /// Open (triggered or acknowledged) incidents per service, for the given services.
@@ -196,28 +218,32 @@ pub fn count_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<i64>
 #[diesel(table_name = incident_notes)]
 pub struct NoteRow {
     pub id: i64,
+    pub unique_id: String,
     pub incident_id: i64,
     pub user_id: Option<i64>,
     pub note: String,
     pub creation_date: NaiveDateTime,
 }
 
+/// Adds a note and returns its `unique_id`.
 pub fn insert_note(
     conn: &mut DbConn,
     incident_id: i64,
     user_id: i64,
     note: &str,
     at: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<String> {
+    let unique_id = uuid::Uuid::new_v4().to_string();
     diesel::insert_into(incident_notes::table)
         .values((
+            incident_notes::unique_id.eq(&unique_id),
             incident_notes::incident_id.eq(incident_id),
             incident_notes::user_id.eq(Some(user_id)),
             incident_notes::note.eq(note),
             incident_notes::creation_date.eq(at),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    Ok(unique_id)
 }
 
 /// The open (triggered or acknowledged) incident of a service for an entity, if any.
@@ -233,4 +259,53 @@ pub fn find_open_for_entity(
         .select(IncidentRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// A note with its author's username, first and last name.
+pub type NoteWithAuthor = (NoteRow, Option<String>, Option<String>, Option<String>);
+
+/// An incident's notes, oldest first, with their authors; `only` picks one note by unique_id.
+pub fn notes(
+    conn: &mut DbConn,
+    incident_id: i64,
+    only: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<NoteWithAuthor>> {
+    let mut query = incident_notes::table
+        .left_join(users::table.on(incident_notes::user_id.eq(users::id.nullable())))
+        .filter(incident_notes::incident_id.eq(incident_id))
+        .into_boxed();
+    if let Some(unique_id) = only {
+        query = query.filter(incident_notes::unique_id.eq(unique_id.to_owned()));
+    }
+    query
+        .order(incident_notes::id)
+        .offset(offset)
+        .limit(limit)
+        .select((
+            NoteRow::as_select(),
+            users::username.nullable(),
+            users::first_name.nullable(),
+            users::last_name.nullable(),
+        ))
+        .load(conn)
+}
+
+pub fn set_title_and_summary(
+    conn: &mut DbConn,
+    id: i64,
+    title: &str,
+    summary: &str,
+) -> QueryResult<usize> {
+    diesel::update(incidents::table.find(id))
+        .set((incidents::title.eq(title), incidents::summary.eq(summary)))
+        .execute(conn)
+}
+
+pub fn count_notes(conn: &mut DbConn, incident_id: i64) -> QueryResult<i64> {
+    incident_notes::table
+        .filter(incident_notes::incident_id.eq(incident_id))
+        .count()
+        .get_result(conn)
 }

@@ -146,6 +146,7 @@ diesel::table! {
 diesel::table! {
     incident_notes (id) {
         id -> BigInt,
+        unique_id -> Text,
         incident_id -> BigInt,
         user_id -> Nullable<BigInt>,
         note -> Text,

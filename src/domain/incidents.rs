@@ -492,12 +492,13 @@ pub struct NoteForm {
     pub note: String,
 }
 
+/// Adds a note and returns its `unique_id`.
 pub async fn add_note(
     db: &Db,
     actor: &User,
     number: i64,
     form: &NoteForm,
-) -> Result<(), DomainError> {
+) -> Result<String, DomainError> {
     let (actor, text) = (actor.clone(), form.note.trim().to_owned());
     if text.is_empty() {
         return Err(DomainError::field("note", "Write the note first."));
@@ -512,7 +513,7 @@ pub async fn add_note(
         db::write_transaction(conn, |conn| {
             let (row, _) = find_visible(conn, &actor, number)?;
             let now = db::now();
-            incidents::insert_note(conn, row.id, actor.id, &text, now)?;
+            let unique_id = incidents::insert_note(conn, row.id, actor.id, &text, now)?;
             append_timeline(
                 conn,
                 row.id,
@@ -521,7 +522,7 @@ pub async fn add_note(
                 &text,
                 now,
             )?;
-            Ok(())
+            Ok(unique_id)
         })
     })
     .await
@@ -579,6 +580,9 @@ pub async fn assign(
 /// The incidents list's filters, parsed from the query string.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct ListQuery {
+    /// The API's filter names several services; the page one at most.
+    #[serde(skip)]
+    pub service_ids: Vec<String>,
     pub status: Option<String>,
     pub service: Option<String>,
     pub urgency: Option<String>,
@@ -605,6 +609,17 @@ impl ListQuery {
         self.service.as_deref().unwrap_or("").trim()
     }
 
+    /// The services filtered on: the page's one, or the API's list.
+    fn service_uids(&self) -> Vec<&str> {
+        if !self.service_ids.is_empty() {
+            return self.service_ids.iter().map(String::as_str).collect();
+        }
+        Some(self.service())
+            .filter(|s| !s.is_empty())
+            .into_iter()
+            .collect()
+    }
+
     pub fn page(&self) -> i64 {
         self.page
             .as_deref()
@@ -624,6 +639,33 @@ impl ListQuery {
     }
 }
 
+fn filter_for(
+    conn: &mut DbConn,
+    actor: &User,
+    query: &ListQuery,
+) -> Result<IncidentFilter, DomainError> {
+    let visibility = Visibility::of(conn, actor)?;
+    let mut service_ids = Vec::new();
+    for uid in query.service_uids() {
+        // A service the viewer cannot see matches nothing, like an unknown one.
+        service_ids.push(
+            services::find_visible(conn, actor, uid)
+                .map(|s| s.row.id)
+                .unwrap_or(-1),
+        );
+    }
+    Ok(IncidentFilter {
+        statuses: query.statuses(),
+        service_ids,
+        urgency: match query.urgency() {
+            "high" => Some(1),
+            "low" => Some(0),
+            _ => None,
+        },
+        visible_team_ids: visibility.team_ids().map(<[i64]>::to_vec),
+    })
+}
+
 pub async fn list(
     db: &Db,
     actor: &User,
@@ -634,25 +676,7 @@ pub async fn list(
     let page = query.page();
     let rows = db
         .run(move |conn| {
-            let visibility = Visibility::of(conn, &actor)?;
-            let service_id = match query.service() {
-                "" => None,
-                uid => Some(
-                    services::find_visible(conn, &actor, uid)
-                        .map(|s| s.row.id)
-                        .unwrap_or(-1),
-                ),
-            };
-            let filter = IncidentFilter {
-                statuses: query.statuses(),
-                service_id,
-                urgency: match query.urgency() {
-                    "high" => Some(1),
-                    "low" => Some(0),
-                    _ => None,
-                },
-                visible_team_ids: visibility.team_ids().map(<[i64]>::to_vec),
-            };
+            let filter = filter_for(conn, &actor, &query)?;
             Ok::<_, DomainError>(incidents::list(
                 conn,
                 &filter,
@@ -675,6 +699,16 @@ pub async fn list(
     Ok(Page::from_overfetch(views, page, per_page))
 }
 
+/// How many incidents the list's filters match.
+pub async fn count(db: &Db, actor: &User, query: &ListQuery) -> Result<i64, DomainError> {
+    let (actor, query) = (actor.clone(), query.clone());
+    db.run(move |conn| {
+        let filter = filter_for(conn, &actor, &query)?;
+        Ok(incidents::count(conn, &filter)?)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,4 +721,217 @@ mod tests {
         assert_ne!(id, new_base57_id());
         assert_eq!(BASE57.len(), 57);
     }
+}
+
+/// An incident with everything the API shows of it.
+pub struct IncidentRecord {
+    pub row: IncidentRow,
+    pub service: Service,
+    /// Username of the service's creator.
+    pub service_created_by: String,
+    pub assignee: Option<User>,
+    pub merged_with: Option<String>,
+}
+
+/// An incident by number (all digits) or by `unique_id`, if the actor may see it.
+fn find_by_reference(
+    conn: &mut DbConn,
+    actor: &User,
+    reference: &str,
+) -> Result<(IncidentRow, Service), DomainError> {
+    let number = match reference.parse::<i64>() {
+        Ok(number) => number,
+        Err(_) => {
+            incidents::find_by_unique_id(conn, reference)?
+                .ok_or(DomainError::NotFound)?
+                .incident_number
+        }
+    };
+    find_visible(conn, actor, number)
+}
+
+fn load_record(
+    conn: &mut DbConn,
+    row: IncidentRow,
+    service: Service,
+) -> Result<IncidentRecord, DomainError> {
+    let assignee = match row.assigned_to {
+        Some(id) => users::find_by_id(conn, id)?.map(User::from),
+        None => None,
+    };
+    let merged_with = match row.merged_with {
+        Some(id) => incidents::find_by_id(conn, id)?.map(|i| i.unique_id),
+        None => None,
+    };
+    let service_created_by = match service.row.created_by {
+        Some(id) => users::find_by_id(conn, id)?
+            .map(|u| u.username)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(IncidentRecord {
+        row,
+        service,
+        service_created_by,
+        assignee,
+        merged_with,
+    })
+}
+
+pub async fn record(db: &Db, actor: &User, reference: &str) -> Result<IncidentRecord, DomainError> {
+    let (actor, reference) = (actor.clone(), reference.to_owned());
+    db.run(move |conn| {
+        let (row, service) = find_by_reference(conn, &actor, &reference)?;
+        load_record(conn, row, service)
+    })
+    .await
+}
+
+/// Opens an incident for the API and returns it as the API shows it.
+pub async fn trigger_record(
+    db: &Db,
+    actor: &User,
+    form: &TriggerForm,
+) -> Result<IncidentRecord, DomainError> {
+    let row = trigger(db, actor, form).await?;
+    record(db, actor, &row.incident_number.to_string()).await
+}
+
+/// What an API update may change.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentChanges {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub status: Option<i32>,
+}
+
+/// Changes title, summary and status in one transaction; a status equal to the current one
+/// changes nothing, another one is a transition (refused as on the page when not allowed).
+/// Returns the incident and whether a transition happened.
+pub async fn update(
+    db: &Db,
+    actor: &User,
+    reference: &str,
+    changes: IncidentChanges,
+) -> Result<(IncidentRecord, bool), DomainError> {
+    let (actor, reference) = (actor.clone(), reference.to_owned());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let (row, _) = find_by_reference(conn, &actor, &reference)?;
+            let mut errors = FieldErrors::new();
+            let title = required_text(
+                &mut errors,
+                "title",
+                changes.title.as_deref().unwrap_or(&row.title),
+                MAX_TITLE_CHARS,
+            );
+            let summary = changes
+                .summary
+                .clone()
+                .unwrap_or_else(|| row.summary.clone());
+            if summary.chars().count() > MAX_SUMMARY_CHARS {
+                errors.add(
+                    "summary",
+                    format!("Use at most {MAX_SUMMARY_CHARS} characters."),
+                );
+            }
+            let target = match changes.status {
+                None => None,
+                Some(code @ 1..=3) => Some(Status::from_code(code)),
+                Some(_) => {
+                    errors.add(
+                        "status",
+                        "must be 1 (triggered), 2 (acknowledged) or 3 (resolved)",
+                    );
+                    None
+                }
+            };
+            errors.into_result(()).map_err(DomainError::Invalid)?;
+            if title != row.title || summary != row.summary {
+                incidents::set_title_and_summary(conn, row.id, &title, &summary)?;
+            }
+            let moved = match target {
+                Some(target) if target as i32 != row.status => {
+                    transition_in(conn, &Actor::User(actor.clone()), row.id, target)?;
+                    true
+                }
+                _ => false,
+            };
+            let (row, service) = find_by_reference(conn, &actor, &reference)?;
+            Ok((load_record(conn, row, service)?, moved))
+        })
+    })
+    .await
+}
+
+/// A page of an incident's notes with their authors' username and name.
+pub async fn notes(
+    db: &Db,
+    actor: &User,
+    reference: &str,
+    only: Option<String>,
+    page: i64,
+    per_page: i64,
+) -> Result<
+    (
+        IncidentRow,
+        Page<(crate::db::incidents::NoteRow, String, String)>,
+        i64,
+    ),
+    DomainError,
+> {
+    let (actor, reference) = (actor.clone(), reference.to_owned());
+    db.run(move |conn| {
+        let (row, _) = find_by_reference(conn, &actor, &reference)?;
+        let rows = incidents::notes(
+            conn,
+            row.id,
+            only.as_deref(),
+            Page::<()>::offset(page, per_page),
+            per_page + 1,
+        )?
+        .into_iter()
+        .map(|(note, username, first, last)| {
+            let name = first
+                .zip(last)
+                .map(|(f, l)| format!("{f} {l}"))
+                .unwrap_or_default();
+            (note, username.unwrap_or_default(), name)
+        })
+        .collect();
+        let total = incidents::count_notes(conn, row.id)?;
+        Ok((row, Page::from_overfetch(rows, page, per_page), total))
+    })
+    .await
+}
+
+/// The alerts attached to an incident, oldest first, with their integration.
+pub async fn alerts(
+    db: &Db,
+    actor: &User,
+    reference: &str,
+) -> Result<
+    (
+        IncidentRecord,
+        Vec<(
+            crate::db::alerts::AlertRow,
+            crate::db::integrations::IntegrationRow,
+        )>,
+    ),
+    DomainError,
+> {
+    let (actor, reference) = (actor.clone(), reference.to_owned());
+    db.run(move |conn| {
+        let (row, service) = find_by_reference(conn, &actor, &reference)?;
+        let mut out = Vec::new();
+        for alert in crate::db::alerts::for_incident(conn, row.id)? {
+            if let Some(integration) =
+                crate::db::integrations::find_any_by_id(conn, alert.integration_id)?
+            {
+                out.push((alert, integration));
+            }
+        }
+        Ok((load_record(conn, row, service)?, out))
+    })
+    .await
 }

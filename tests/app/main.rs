@@ -2,7 +2,7 @@
 //! PostgreSQL when `KLAXON_TEST_POSTGRES_URL` is set. One test binary, so it links once.
 
 mod accounts;
-mod api_keys;
+mod api;
 mod deliveries;
 mod durability;
 mod events;

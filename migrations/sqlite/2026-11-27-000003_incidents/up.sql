@@ -36,6 +36,7 @@ CREATE UNIQUE INDEX incidents_open_entity ON incidents (service_id, entity_id)
 
 CREATE TABLE incident_notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unique_id TEXT NOT NULL UNIQUE,
     incident_id BIGINT NOT NULL REFERENCES incidents (id),
     user_id BIGINT REFERENCES users (id),
     note TEXT NOT NULL,

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod incidents;
 pub mod rate_limit;
 pub mod services;
 pub mod teams;
@@ -15,6 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     events::routes(cfg);
     teams::routes(cfg);
     services::routes(cfg);
+    incidents::routes(cfg);
 }
 
 /// Reads a JSON body of at most `limit` bytes (stopping as soon as it is larger).

@@ -246,7 +246,7 @@ async fn add_note(
 ) -> Result<HttpResponse, AppError> {
     let number = parse_number(&path)?;
     match incidents::add_note(&state.db, &me, number, &form).await {
-        Ok(()) => {
+        Ok(_) => {
             session::set_flash(&session, FlashKind::Success, "Note added.");
             Ok(see_other(&format!("/incidents/{number}")))
         }

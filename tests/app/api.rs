@@ -1,4 +1,5 @@
-//! API keys: shown once, stored as a hash, revocable; the Events API rate limit.
+//! The JSON API: API keys and Token authentication, the teams, services and incidents
+//! endpoints in the shapes of Zenduty's SDK, and the Events API rate limit.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -333,6 +334,174 @@ async fn the_services_api_creates_reads_updates_and_deletes() {
         assert_eq!(client.get(&wrong_team).header("authorization", &auth).send().await.unwrap().status(), StatusCode::NOT_FOUND);
         let response = client.post(&services_url).header("authorization", &auth).json(&json!({"summary": "no name"})).send().await.unwrap();
         assert_eq!(response.json::<Value>().await.unwrap()["detail"], "name: is required");
+    })
+    .await;
+}
+
+const INCIDENT_KEYS: [&str; 30] = [
+    "acknowledged_date",
+    "assigned_to",
+    "assigned_to_name",
+    "context_window_end",
+    "context_window_start",
+    "creation_date",
+    "escalation_policy",
+    "escalation_policy_object",
+    "incident_key",
+    "incident_number",
+    "is_parent_incident",
+    "merged_with",
+    "parent_incident",
+    "postmortem_assignee",
+    "postmortems",
+    "resolved_date",
+    "service",
+    "service_object",
+    "sla",
+    "sla_object",
+    "snooze_time",
+    "snoozed_till",
+    "status",
+    "summary",
+    "tags",
+    "team_priority",
+    "team_priority_object",
+    "title",
+    "unique_id",
+    "urgency",
+];
+
+#[tokio::test]
+async fn the_incidents_api_moves_incidents_through_the_same_transitions() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let auth = format!("Token {}", create_api_key(&app, "SDK").await);
+        let service = crate::services::create_service(&app, "API driven").await;
+        crate::incidents::configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        let client = reqwest::Client::new();
+        let call = |method: reqwest::Method, path: &str| client.request(method, app.url(path)).header("authorization", &auth);
+
+        let response = call(reqwest::Method::POST, "/api/incidents/").json(&json!({"title": "Queue backed up", "service": service})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let incident: Value = response.json().await.unwrap();
+        assert_eq!(keys_of(&incident), INCIDENT_KEYS, "exactly the keys the SDK's Incident takes");
+        assert_eq!(keys_of(&incident["service_object"]).len(), 19);
+        assert_eq!((incident["status"].as_i64(), incident["urgency"].as_i64()), (Some(1), Some(1)));
+        let number = incident["incident_number"].as_i64().unwrap();
+        let unique_id = incident["unique_id"].as_str().unwrap().to_owned();
+
+        let by_id: Value = call(reqwest::Method::GET, &format!("/api/incidents/{unique_id}/")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(by_id["incident_number"], number);
+        let path = format!("/api/incidents/{number}/");
+        let response = call(reqwest::Method::PUT, &path).json(&json!({"title": "Queue backed up", "summary": "", "status": 1, "service": service})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the same status is no change");
+        let acked: Value = call(reqwest::Method::PUT, &path).json(&json!({"status": 2, "summary": "looking"})).send().await.unwrap().json().await.unwrap();
+        assert_eq!((acked["status"].as_i64(), acked["summary"].as_str()), (Some(2), Some("looking")));
+        assert!(acked["acknowledged_date"].is_string());
+        let response = call(reqwest::Method::PUT, &path).json(&json!({"status": 1})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(response.json::<Value>().await.unwrap()["detail"].as_str().unwrap().contains("cannot go back to triggered"));
+        let response = call(reqwest::Method::PATCH, &path).json(&json!({"status": 7})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let resolved: Value = call(reqwest::Method::PATCH, &path).json(&json!({"status": 3})).send().await.unwrap().json().await.unwrap();
+        assert_eq!(resolved["status"], 3);
+        let events: Vec<String> = crate::incidents::deliveries_of(&app, number).await.into_iter().map(|d| d.event_type).collect();
+        assert_eq!(events, ["triggered", "acknowledged", "resolved"], "webhooks as for the pages");
+
+        let note = call(reqwest::Method::POST, &format!("{path}note/")).json(&json!({"note": "Root cause: a stuck consumer"})).send().await.unwrap();
+        assert_eq!(note.status(), StatusCode::CREATED);
+        let note: Value = note.json().await.unwrap();
+        assert_eq!(keys_of(&note), ["creation_date", "incident", "note", "unique_id", "user", "user_name"]);
+        assert_eq!(note["user_name"], "Ada Lovelace");
+        let notes: Value = call(reqwest::Method::GET, &format!("{path}note/")).send().await.unwrap().json().await.unwrap();
+        assert_eq!((notes["count"].as_i64(), notes["results"][0]["note"].as_str()), (Some(1), Some("Root cause: a stuck consumer")));
+        let response = call(reqwest::Method::POST, &format!("{path}note/")).json(&json!({"note": ""})).send().await.unwrap();
+        assert_eq!(response.json::<Value>().await.unwrap()["detail"], "note: Write the note first.");
+
+        call(reqwest::Method::POST, "/api/incidents/").json(&json!({"title": "Second", "service": service})).send().await.unwrap();
+        let all: Value = call(reqwest::Method::GET, "/api/incidents/?page=1&page_size=1").send().await.unwrap().json().await.unwrap();
+        assert_eq!((all["count"].as_i64(), all["results"].as_array().unwrap().len()), (Some(2), 1));
+        assert!(all["next"].as_str().unwrap().contains("page=2"));
+        let open: Value = call(reqwest::Method::POST, "/api/incidents/filter/?page=1&page_size=10")
+            .json(&json!({"status": 1, "all_teams": 1, "postmortem_filter": -1, "page": 1, "page_size": 10, "service_ids": [service]}))
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(open["count"], 1);
+        assert_eq!(open["results"][0]["title"], "Second");
+
+        let response = call(reqwest::Method::GET, "/api/incidents/9999/").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let response = call(reqwest::Method::POST, "/api/incidents/").json(&json!({"title": "x", "service": "nope"})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.json::<Value>().await.unwrap()["detail"], "service: Choose a service.");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_incidents_alerts_come_in_the_sdks_event_shape() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let auth = format!("Token {}", create_api_key(&app, "SDK").await);
+        let service = crate::services::create_service(&app, "Alerting").await;
+        let integration =
+            crate::integrations::add_integration(&app, &service, "incoming", "api").await;
+        let page = app
+            .get(&format!("/services/{service}/integrations/{integration}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let marker = r#"<code id="integration-key">"#;
+        let key = page[page.find(marker).unwrap() + marker.len()..]
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned();
+        let client = reqwest::Client::new();
+        let alert: Value = client
+            .post(app.url(&format!("/api/events/{key}/")))
+            .json(&json!({"message": "down", "alert_type": "critical", "entity_id": "e1"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let number = alert["incident"].as_i64().unwrap();
+        let alerts: Value = client
+            .get(app.url(&format!("/api/incidents/{number}/alerts/")))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let event = &alerts["results"][0];
+        assert_eq!(
+            keys_of(event),
+            [
+                "alert_type",
+                "creation_date",
+                "entity_id",
+                "images",
+                "incident",
+                "integration",
+                "integration_object",
+                "message",
+                "notes",
+                "payload",
+                "summary",
+                "suppressed",
+                "unique_id",
+                "urls"
+            ]
+        );
+        assert_eq!(keys_of(&event["integration_object"]).len(), 9);
+        assert!(
+            uuid::Uuid::parse_str(event["integration_object"]["service"].as_str().unwrap()).is_ok()
+        );
+        assert_eq!(event["alert_type"], 3);
     })
     .await;
 }

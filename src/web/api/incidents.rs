@@ -1,0 +1,386 @@
+//! `/api/incidents/`: create, get, update (status through the same transitions as the pages),
+//! list and filter, notes and alerts, in Zenduty's JSON shapes.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::auth::ApiUser;
+use super::error::ApiError;
+use super::{read_json, MAX_JSON_BYTES};
+use crate::domain::incidents::{
+    self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, TriggerForm,
+};
+use crate::domain::{DomainError, Page};
+use crate::web::format::utc;
+use crate::web::AppState;
+
+const MAX_PAGE_SIZE: i64 = 100;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/incidents/")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource("/api/incidents/filter/").route(web::post().to(filter)))
+    .service(
+        web::resource("/api/incidents/{incident}/")
+            .route(web::get().to(get))
+            .route(web::put().to(update))
+            .route(web::patch().to(update)),
+    )
+    .service(
+        web::resource("/api/incidents/{incident}/note/")
+            .route(web::get().to(notes))
+            .route(web::post().to(add_note)),
+    )
+    .service(web::resource("/api/incidents/{incident}/alerts/").route(web::get().to(alerts)));
+}
+
+/// An incident with exactly the keys Zenduty's SDK builds its `Incident` from. References
+/// Klaxon does not model (escalation policy, SLA, priority, tags, postmortems) are null or empty.
+fn incident_json(record: &IncidentRecord) -> Value {
+    let (row, service) = (&record.row, &record.service);
+    let date = |d: &Option<chrono::NaiveDateTime>| d.as_ref().map(utc);
+    json!({
+        "summary": row.summary,
+        "incident_number": row.incident_number,
+        "creation_date": utc(&row.creation_date),
+        "status": row.status,
+        "unique_id": row.unique_id,
+        "service_object": {
+            "name": service.row.name,
+            "creation_date": utc(&service.row.created_at),
+            "summary": service.row.summary,
+            "description": service.row.description,
+            "unique_id": service.row.unique_id,
+            "auto_resolve_timeout": service.row.auto_resolve_timeout,
+            "created_by": record.service_created_by,
+            "team_priority": null,
+            "task_template": null,
+            "acknowledgement_timeout": service.row.acknowledgement_timeout,
+            "status": service.row.status,
+            "escalation_policy": null,
+            "team": service.team_unique_id,
+            "sla": null,
+            "collation_time": service.row.collation_time,
+            "collation": service.row.collation,
+            "under_maintenance": service.row.status == 4,
+            "team_name": service.team_name,
+            "acknowledgement_timeout_enabled": service.row.acknowledgement_timeout > 0,
+        },
+        "title": row.title,
+        "incident_key": row.incident_key,
+        "service": service.row.unique_id,
+        "urgency": row.urgency,
+        "merged_with": record.merged_with,
+        "assigned_to": record.assignee.as_ref().map(|u| u.username.clone()),
+        "escalation_policy": null,
+        "escalation_policy_object": null,
+        "assigned_to_name": record.assignee.as_ref().map(|u| u.full_name()).unwrap_or_default(),
+        "resolved_date": date(&row.resolved_date),
+        "acknowledged_date": date(&row.acknowledged_date),
+        "context_window_start": utc(&row.context_window_start),
+        "context_window_end": utc(&row.context_window_end),
+        "tags": [],
+        "sla": null,
+        "sla_object": null,
+        "team_priority": null,
+        "team_priority_object": null,
+        "parent_incident": null,
+        "is_parent_incident": false,
+        "snooze_time": null,
+        "snoozed_till": null,
+        "postmortems": [],
+        "postmortem_assignee": null,
+    })
+}
+
+/// Zenduty's page envelope.
+fn page_json<T>(req: &HttpRequest, page: &Page<T>, count: i64, items: Vec<Value>) -> Value {
+    let link = |number: i64| {
+        let mut url = req.full_url();
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("page", &number.to_string());
+        url.to_string()
+    };
+    json!({
+        "count": count,
+        "next": page.has_more.then(|| link(page.next_number())),
+        "previous": page.has_previous().then(|| link(page.previous_number())),
+        "results": items,
+    })
+}
+
+fn string_field(body: &Value, field: &str) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::BadRequest(format!("{field}: must be a string"))),
+    }
+}
+
+fn int_field(body: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "{field}: must be a whole number"
+        ))),
+    }
+}
+
+async fn create(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, MAX_JSON_BYTES).await?;
+    let form = TriggerForm {
+        service: string_field(&body, "service")?.unwrap_or_default(),
+        title: string_field(&body, "title")?.unwrap_or_default(),
+        summary: string_field(&body, "summary")?.unwrap_or_default(),
+        urgency: int_field(&body, "urgency")?.unwrap_or(1).to_string(),
+        assignee: string_field(&body, "assigned_to")?.unwrap_or_default(),
+    };
+    let record = incidents::trigger_record(&state.db, &me, &form).await?;
+    state.deliveries.wake();
+    Ok(HttpResponse::Created().json(incident_json(&record)))
+}
+
+async fn get(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(incident_json(
+        &incidents::record(&state.db, &me, &path).await?,
+    )))
+}
+
+async fn update(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, MAX_JSON_BYTES).await?;
+    let changes = IncidentChanges {
+        title: string_field(&body, "title")?,
+        summary: string_field(&body, "summary")?,
+        status: int_field(&body, "status")?
+            .map(|s| s.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+    };
+    let (record, moved) = incidents::update(&state.db, &me, &path, changes).await?;
+    if moved {
+        state.deliveries.wake();
+    }
+    Ok(HttpResponse::Ok().json(incident_json(&record)))
+}
+
+/// Page and page size from the query string (page size at most 100).
+fn paging(req: &HttpRequest, default_size: i64) -> (i64, i64) {
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+    };
+    let page = get("page").filter(|p| *p >= 1).unwrap_or(1);
+    let size = get("page_size")
+        .filter(|s| *s >= 1)
+        .unwrap_or(default_size)
+        .min(MAX_PAGE_SIZE);
+    (page, size)
+}
+
+async fn listing(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &crate::domain::accounts::User,
+    query: ListQuery,
+    size: i64,
+) -> Result<HttpResponse, ApiError> {
+    let page = incidents::list(&state.db, me, &query, size).await?;
+    let count = incidents::count(&state.db, me, &query).await?;
+    let mut items = Vec::new();
+    for view in &page.items {
+        items.push(incident_json(
+            &incidents::record(&state.db, me, &view.row.incident_number.to_string()).await?,
+        ));
+    }
+    Ok(HttpResponse::Ok().json(page_json(req, &page, count, items)))
+}
+
+/// `GET /api/incidents/?status=1&page=1&page_size=10`: newest first.
+async fn list(
+    req: HttpRequest,
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, size) = paging(&req, 10);
+    let status = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| status_name(v.parse().ok()));
+    let query = ListQuery {
+        status: Some(status.unwrap_or("all").to_owned()),
+        page: Some(page.to_string()),
+        ..ListQuery::default()
+    };
+    listing(&req, &state, &me, query, size).await
+}
+
+fn status_name(code: Option<i64>) -> &'static str {
+    match code {
+        Some(1) => "triggered",
+        Some(2) => "acknowledged",
+        Some(3) => "resolved",
+        _ => "all",
+    }
+}
+
+/// `POST /api/incidents/filter/?page=&page_size=` with `{"status": 1, "service_ids": [...]}`.
+async fn filter(
+    req: HttpRequest,
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, MAX_JSON_BYTES).await?;
+    let (page, size) = paging(&req, int_field(&body, "page_size")?.unwrap_or(10));
+    let page = int_field(&body, "page")?
+        .filter(|p| *p >= 1 && !req.query_string().contains("page="))
+        .unwrap_or(page);
+    let service_ids = match body.get("service_ids") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .map(|id| {
+                id.as_str().map(str::to_owned).ok_or_else(|| {
+                    ApiError::BadRequest("service_ids: must be a list of strings".into())
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "service_ids: must be a list of strings".into(),
+            ))
+        }
+    };
+    let query = ListQuery {
+        status: Some(status_name(int_field(&body, "status")?).to_owned()),
+        page: Some(page.to_string()),
+        service_ids,
+        ..ListQuery::default()
+    };
+    listing(&req, &state, &me, query, size).await
+}
+
+fn note_json(
+    incident_number: i64,
+    note: &crate::db::incidents::NoteRow,
+    username: &str,
+    name: &str,
+) -> Value {
+    json!({
+        "unique_id": note.unique_id,
+        "incident": incident_number,
+        "user": username,
+        "note": note.note,
+        "user_name": name,
+        "creation_date": utc(&note.creation_date),
+    })
+}
+
+async fn notes(
+    req: HttpRequest,
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, size) = paging(&req, 50);
+    let (incident, notes, total) =
+        incidents::notes(&state.db, &me, &path, None, page, size).await?;
+    let items = notes
+        .items
+        .iter()
+        .map(|(note, username, name)| note_json(incident.incident_number, note, username, name))
+        .collect::<Vec<_>>();
+    Ok(HttpResponse::Ok().json(page_json(&req, &notes, total, items)))
+}
+
+async fn add_note(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, MAX_JSON_BYTES).await?;
+    let note = string_field(&body, "note")?.unwrap_or_default();
+    let record = incidents::record(&state.db, &me, &path).await?;
+    let note_id = incidents::add_note(
+        &state.db,
+        &me,
+        record.row.incident_number,
+        &NoteForm { note },
+    )
+    .await
+    .map_err(|error| match error {
+        DomainError::Invalid(errors) => ApiError::BadRequest(format!(
+            "note: {}",
+            errors.get("note").unwrap_or("is invalid")
+        )),
+        other => other.into(),
+    })?;
+    let (incident, notes, _) = incidents::notes(&state.db, &me, &path, Some(note_id), 1, 1).await?;
+    let (note, username, name) = notes
+        .items
+        .first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("note not found after insert")))?;
+    Ok(HttpResponse::Created().json(note_json(incident.incident_number, note, username, name)))
+}
+
+async fn alerts(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, alerts) = incidents::alerts(&state.db, &me, &path).await?;
+    let results: Vec<Value> = alerts
+        .iter()
+        .map(|(alert, integration)| {
+            json!({
+                "integration_object": {
+                    "name": integration.name,
+                    "creation_date": utc(&integration.created_at),
+                    "summary": integration.summary,
+                    "unique_id": integration.unique_id,
+                    "service": record.service.row.unique_id,
+                    "team": record.service.team_unique_id,
+                    "integration_key": integration.integration_key.clone().unwrap_or_default(),
+                    "is_enabled": integration.is_enabled,
+                    "integration_type": integration.integration_type,
+                },
+                "summary": alert.summary,
+                "incident": record.row.incident_number,
+                "creation_date": utc(&alert.creation_date),
+                "message": alert.message,
+                "integration": integration.unique_id,
+                "suppressed": alert.suppressed,
+                "entity_id": alert.entity_id,
+                "alert_type": alert.alert_type,
+                "unique_id": alert.unique_id,
+                "images": [],
+                "notes": [],
+                "urls": serde_json::from_str::<Value>(&alert.urls).unwrap_or_else(|_| json!([])),
+                "payload": serde_json::from_str::<Value>(&alert.payload).unwrap_or_else(|_| json!({})),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .json(json!({"count": results.len(), "next": null, "previous": null, "results": results})))
+}
