@@ -222,3 +222,24 @@ pub fn find_by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Integrati
         .first(conn)
         .optional()
 }
+
+#[allow(clippy::too_many_arguments)]
+pub fn set_settings(
+    conn: &mut DbConn,
+    id: i64,
+    name: &str,
+    summary: &str,
+    default_urgency: i32,
+    create_incidents_for: i32,
+    is_enabled: bool,
+) -> QueryResult<usize> {
+    diesel::update(integrations::table.find(id))
+        .set((
+            integrations::name.eq(name),
+            integrations::summary.eq(summary),
+            integrations::default_urgency.eq(default_urgency),
+            integrations::create_incidents_for.eq(create_incidents_for),
+            integrations::is_enabled.eq(is_enabled),
+        ))
+        .execute(conn)
+}

@@ -59,6 +59,22 @@ impl Application {
         }
     }
 
+    /// A fixed id per application, as Zenduty's API names applications.
+    pub fn unique_id(self) -> &'static str {
+        match self {
+            Application::Api => "aa1dbb12-9901-4369-a384-017d5e5d5b89",
+            Application::OutgoingWebhooks => "fd20e292-2d23-4208-80e3-54e5954ea52b",
+        }
+    }
+
+    pub fn from_unique_id(id: &str) -> Option<Application> {
+        Application::ALL.into_iter().find(|a| a.unique_id() == id)
+    }
+
+    pub fn from_name(name: &str) -> Option<Application> {
+        Application::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     pub fn from_slug(slug: &str) -> Option<Application> {
         Application::ALL.into_iter().find(|a| a.slug() == slug)
     }
@@ -260,31 +276,39 @@ pub async fn create(
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
     db.run(move |conn| {
         db::write_transaction(conn, |conn| {
-            let service = services::find_visible(conn, &actor, &service_uid)?;
-            let unique_id = uuid::Uuid::new_v4().to_string();
-            let key = (application == Application::Api)
-                .then(|| uuid::Uuid::new_v4().simple().to_string());
-            let secret = (application == Application::OutgoingWebhooks).then(new_signing_secret);
-            let row = integrations::insert(
-                conn,
-                &NewIntegrationRow {
-                    unique_id: &unique_id,
-                    service_id: service.row.id,
-                    name: application.name(),
-                    application: application.name(),
-                    integration_type: application.integration_type(),
-                    is_enabled: true,
-                    integration_key: key.as_deref(),
-                    secret: secret.as_deref(),
-                    created_by: Some(actor.id),
-                    created_at: db::now(),
-                },
-            )?;
-            audit(conn, &row, &actor, "created", application.name())?;
-            Ok(Integration { row })
+            create_in(conn, &actor, &service_uid, application)
         })
     })
     .await
+}
+
+fn create_in(
+    conn: &mut DbConn,
+    actor: &User,
+    service_uid: &str,
+    application: Application,
+) -> Result<Integration, DomainError> {
+    let service = services::find_visible(conn, actor, service_uid)?;
+    let unique_id = uuid::Uuid::new_v4().to_string();
+    let key = (application == Application::Api).then(|| uuid::Uuid::new_v4().simple().to_string());
+    let secret = (application == Application::OutgoingWebhooks).then(new_signing_secret);
+    let row = integrations::insert(
+        conn,
+        &NewIntegrationRow {
+            unique_id: &unique_id,
+            service_id: service.row.id,
+            name: application.name(),
+            application: application.name(),
+            integration_type: application.integration_type(),
+            is_enabled: true,
+            integration_key: key.as_deref(),
+            secret: secret.as_deref(),
+            created_by: Some(actor.id),
+            created_at: db::now(),
+        },
+    )?;
+    audit(conn, &row, actor, "created", application.name())?;
+    Ok(Integration { row })
 }
 
 pub struct IntegrationDetail {
@@ -537,4 +561,96 @@ mod tests {
         assert!(bytes.len() >= 24);
         assert_ne!(secret, new_signing_secret());
     }
+}
+
+/// Settings the API can change on any integration.
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    pub name: Option<String>,
+    pub summary: Option<String>,
+    pub default_urgency: Option<i32>,
+    pub create_incidents_for: Option<i32>,
+    pub is_enabled: Option<bool>,
+}
+
+fn settings_change(
+    conn: &mut DbConn,
+    integration: &Integration,
+    settings: &IntegrationSettings,
+) -> Result<AuditNote, DomainError> {
+    let row = &integration.row;
+    let mut errors = FieldErrors::new();
+    let name = match &settings.name {
+        Some(name) => required_text(&mut errors, "name", name, 255),
+        None => row.name.clone(),
+    };
+    let summary = settings
+        .summary
+        .clone()
+        .unwrap_or_else(|| row.summary.clone());
+    if summary.chars().count() > 500 {
+        errors.add("summary", "Use at most 500 characters.");
+    }
+    let urgency = settings.default_urgency.unwrap_or(row.default_urgency);
+    if !(0..=1).contains(&urgency) {
+        errors.add("default_urgency", "must be 0 (low) or 1 (high)");
+    }
+    let create_for = settings
+        .create_incidents_for
+        .unwrap_or(row.create_incidents_for);
+    if !(0..=3).contains(&create_for) {
+        errors.add("create_incidents_for", "must be 0 (none), 1 (critical), 2 (critical and error) or 3 (critical, error and warning)");
+    }
+    errors.into_result(()).map_err(DomainError::Invalid)?;
+    let enabled = settings.is_enabled.unwrap_or(row.is_enabled);
+    integrations::set_settings(conn, row.id, &name, &summary, urgency, create_for, enabled)?;
+    let changed = name != row.name
+        || summary != row.summary
+        || urgency != row.default_urgency
+        || create_for != row.create_incidents_for
+        || enabled != row.is_enabled;
+    Ok(changed.then(|| {
+        ("configured", format!("name: {name}; default urgency {urgency}; incidents for level {create_for}; enabled: {enabled}"))
+    }))
+}
+
+/// Creates an integration with its settings in one transaction: invalid settings leave nothing.
+pub async fn create_with_settings(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    application: Application,
+    settings: IntegrationSettings,
+) -> Result<Integration, DomainError> {
+    let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
+    db.run(move |conn| {
+        db::write_transaction(conn, |conn| {
+            let integration = create_in(conn, &actor, &service_uid, application)?;
+            if let Some((action, detail)) = settings_change(conn, &integration, &settings)? {
+                audit(conn, &integration.row, &actor, action, &detail)?;
+            }
+            let row = integrations::find_by_unique_id(conn, &integration.row.unique_id)?
+                .ok_or(DomainError::NotFound)?;
+            Ok(Integration { row })
+        })
+    })
+    .await
+}
+
+/// The live integrations of a service the actor may see.
+pub async fn list(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+) -> Result<(Service, Vec<Integration>), DomainError> {
+    let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
+    db.run(move |conn| {
+        let service = services::find_visible(conn, &actor, &service_uid)?;
+        let rows = integrations::list_for_service(conn, service.row.id)?;
+        Ok((
+            service,
+            rows.into_iter().map(|row| Integration { row }).collect(),
+        ))
+    })
+    .await
 }

@@ -505,3 +505,56 @@ async fn an_incidents_alerts_come_in_the_sdks_event_shape() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_integrations_api_creates_lists_and_gets() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let auth = format!("Token {}", create_api_key(&app, "SDK").await);
+        let client = reqwest::Client::new();
+        let teams: Value = client.get(app.url("/api/account/teams/")).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+        let team = teams[0]["unique_id"].as_str().unwrap().to_owned();
+        let service = crate::services::create_service(&app, "With integrations").await;
+        let base = app.url(&format!("/api/account/teams/{team}/services/{service}/integrations/"));
+
+        let body = json!({"name": "Prometheus", "summary": "alerts", "application": "aa1dbb12-9901-4369-a384-017d5e5d5b89",
+            "default_urgency": 0, "integration_type": 0, "create_incidents_for": 2, "is_enabled": true});
+        let response = client.post(&base).header("authorization", &auth).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        assert_eq!((created["name"].as_str(), created["create_incidents_for"].as_i64(), created["default_urgency"].as_i64()), (Some("Prometheus"), Some(2), Some(0)));
+        let key = created["integration_key"].as_str().unwrap();
+        assert!(uuid::Uuid::parse_str(key).is_ok(), "the SDK reads the key as a UUID");
+        let id = created["unique_id"].as_str().unwrap();
+        let fetched: Value = client.get(format!("{base}{id}/")).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+        assert_eq!(fetched["integration_key"], created["integration_key"]);
+        let list: Value = client.get(&base).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+
+        // Its settings take effect: with create_incidents_for 2, a warning opens nothing.
+        let (_, warning) = post_event(&app, key, json!({"message": "slow", "alert_type": "warning"})).await;
+        assert!(warning["incident"].is_null());
+        let (_, error) = post_event(&app, key, json!({"message": "broken", "alert_type": "error"})).await;
+        assert_eq!(error["incident_created"], true);
+
+        let bad = json!({"name": "x", "application": "aa1dbb12-9901-4369-a384-017d5e5d5b89", "create_incidents_for": 9});
+        let response = client.post(&base).header("authorization", &auth).json(&bad).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.json::<Value>().await.unwrap()["detail"].as_str().unwrap().starts_with("create_incidents_for: must be"));
+        let list: Value = client.get(&base).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1, "a refused create leaves nothing behind");
+        let response = client.post(&base).header("authorization", &auth).json(&json!({"name": "x", "application": "nope"})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    })
+    .await;
+}
+
+async fn post_event(app: &TestApp, key: &str, body: Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url(&format!("/api/events/{key}/")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}

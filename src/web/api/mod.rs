@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod incidents;
+pub mod integrations;
 pub mod rate_limit;
 pub mod services;
 pub mod teams;
@@ -17,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     teams::routes(cfg);
     services::routes(cfg);
     incidents::routes(cfg);
+    integrations::routes(cfg);
 }
 
 /// Reads a JSON body of at most `limit` bytes (stopping as soon as it is larger).
