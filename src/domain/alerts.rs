@@ -169,7 +169,9 @@ impl Event {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub alert: AlertRow,
-    pub integration_unique_id: String,
+    pub integration: IntegrationRow,
+    pub service_unique_id: String,
+    pub team_unique_id: String,
     pub incident_number: Option<i64>,
     pub incident_created: bool,
     /// Whether a transition committed (the sender should be woken).
@@ -294,9 +296,14 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
         )
         .map_err(DbError::from)?;
     }
+    let service = crate::db::services::find_by_id(conn, integration.service_id)?
+        .ok_or(DomainError::NotFound)?;
+    let team = crate::db::teams::find_by_id(conn, service.team_id)?.ok_or(DomainError::NotFound)?;
     Ok(Received {
         alert,
-        integration_unique_id: integration.unique_id,
+        integration,
+        service_unique_id: service.unique_id,
+        team_unique_id: team.unique_id,
         incident_number: attached.map(|i| i.incident_number),
         incident_created: created,
         changed_incident: changed,

@@ -290,7 +290,7 @@ fn create_in(
 ) -> Result<Integration, DomainError> {
     let service = services::find_visible(conn, actor, service_uid)?;
     let unique_id = uuid::Uuid::new_v4().to_string();
-    let key = (application == Application::Api).then(|| uuid::Uuid::new_v4().simple().to_string());
+    let key = (application == Application::Api).then(|| uuid::Uuid::new_v4().to_string());
     let secret = (application == Application::OutgoingWebhooks).then(new_signing_secret);
     let row = integrations::insert(
         conn,

@@ -11,5 +11,6 @@ mod incidents;
 mod integrations;
 mod platform;
 mod receiver;
+mod sdk;
 mod services;
 mod users;

@@ -45,12 +45,25 @@ async fn receive(
     Ok(HttpResponse::Created().json(alert_json(&received)))
 }
 
-/// The alert as Zenduty's Events API answers it.
+/// The alert as Zenduty's Events API answers it (the SDK's `Event`).
 fn alert_json(received: &Received) -> serde_json::Value {
     let alert = &received.alert;
     serde_json::json!({
         "unique_id": alert.unique_id,
-        "integration": received.integration_unique_id,
+        "integration_object": {
+            "name": received.integration.name,
+            "creation_date": utc(&received.integration.created_at),
+            "summary": received.integration.summary,
+            "unique_id": received.integration.unique_id,
+            "service": received.service_unique_id,
+            "team": received.team_unique_id,
+            "integration_key": received.integration.integration_key,
+            "is_enabled": received.integration.is_enabled,
+            "integration_type": received.integration.integration_type,
+        },
+        "integration": received.integration.unique_id,
+        "images": [],
+        "notes": [],
         "creation_date": utc(&alert.creation_date),
         "message": alert.message,
         "summary": alert.summary,

@@ -1,0 +1,60 @@
+"""Drives a running Klaxon with Zenduty's own Python SDK (zenduty-api 1.0.0).
+
+Run by the Rust test `sdk::zendutys_python_sdk_drives_klaxon` with KLAXON_URL and KLAXON_API_KEY
+set. Prints "sdk ok" when every step worked; any failure raises.
+"""
+import os
+import uuid
+
+from zenduty.apiV2.authentication.zenduty_credential import ZendutyCredential
+from zenduty.apiV2.client import ZendutyClient
+from zenduty.apiV2.events import EventClient
+from zenduty.apiV2.incidents import IncidentClient
+from zenduty.apiV2.teams import TeamsClient
+
+API_APPLICATION = uuid.UUID("aa1dbb12-9901-4369-a384-017d5e5d5b89")
+
+client = ZendutyClient(credential=ZendutyCredential(os.environ["KLAXON_API_KEY"]), base_url="klaxon.test", use_https=False)
+# The SDK's base_url cannot carry a port; the test server listens on a random one.
+client._url = os.environ["KLAXON_URL"]
+
+teams = TeamsClient(client)
+team = teams.create_team("SDK team")
+assert any(t.unique_id == team.unique_id for t in teams.list_teams())
+assert teams.find_team_by_id(team.unique_id).name == "SDK team"
+
+services = teams.get_service_client(team)
+service = services.create_service(
+    name="SDK service", escalation_policy=uuid.uuid4(), sla=uuid.uuid4(), team_priority=uuid.uuid4()
+)
+assert services.get_service_by_id(service.unique_id).name == "SDK service"
+assert len(services.get_all_services()) == 1
+
+integrations = services.get_integration_client(service)
+integration = integrations.create_intg(name="SDK alerts", summary="from the SDK", application=API_APPLICATION)
+assert [i.unique_id for i in integrations.get_all_integrations()] == [integration.unique_id]
+
+events = EventClient(client)
+key = str(integration.integration_key)
+first = events.create_event(summary="sdb1", message="Disk full", alert_type="critical", integration_key=key, entity_id="disk-1")
+assert first.incident is not None
+events.create_event(summary="sdb1", message="On it", alert_type="acknowledged", integration_key=key, entity_id="disk-1")
+events.create_event(summary="sdb1", message="Freed space", alert_type="resolved", integration_key=key, entity_id="disk-1")
+
+incidents = IncidentClient(client)
+resolved = incidents.get_incident_by_unique_id_or_incident_number(first.incident)
+assert resolved.status == 3, resolved.status
+assert len(incidents.get_alerts_for_incident(first.incident)) == 3
+
+created = incidents.create_incident(title="From the SDK", service=service.unique_id)
+assert incidents.get_incident_by_unique_id_or_incident_number(created.unique_id).incident_number == created.incident_number
+updated = incidents.update_incident(created.incident_number, service=service.unique_id, status=2)
+assert updated.status == 2
+acknowledged = incidents.get_all_incidents(status=2)
+assert any(i["incident_number"] == created.incident_number for i in acknowledged)
+
+notes = incidents.get_note_client(updated)
+notes.create_incident_note("Written by the SDK")
+assert [n.note for n in notes.get_all_incident_notes()] == ["Written by the SDK"]
+
+print("sdk ok")
