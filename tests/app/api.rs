@@ -97,23 +97,9 @@ async fn the_events_api_is_rate_limited_per_key() {
         let database = TestDatabase::create(backend);
         let app = TestApp::start_with(&database, |config| config.events_rate_limit = 1).await;
         app.create_owner().await;
-        let service = crate::services::create_service(&app, "Noisy").await;
-        let integration =
-            crate::integrations::add_integration(&app, &service, "incoming", "api").await;
-        let page = app
-            .get(&format!("/services/{service}/integrations/{integration}"))
-            .await
-            .text()
-            .await
-            .unwrap();
-        let marker = r#"<code id="integration-key">"#;
-        let key = page[page.find(marker).unwrap() + marker.len()..]
-            .split('<')
-            .next()
-            .unwrap()
-            .to_owned();
+        let (_, _, events) = crate::events::api_integration(&app).await;
         let client = reqwest::Client::new();
-        let url = app.url(&format!("/api/events/{key}/"));
+        let url = app.url(&events);
         for i in 0..10 {
             let response = client
                 .post(&url)
@@ -442,24 +428,10 @@ async fn an_incidents_alerts_come_in_the_sdks_event_shape() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let auth = format!("Token {}", create_api_key(&app, "SDK").await);
-        let service = crate::services::create_service(&app, "Alerting").await;
-        let integration =
-            crate::integrations::add_integration(&app, &service, "incoming", "api").await;
-        let page = app
-            .get(&format!("/services/{service}/integrations/{integration}"))
-            .await
-            .text()
-            .await
-            .unwrap();
-        let marker = r#"<code id="integration-key">"#;
-        let key = page[page.find(marker).unwrap() + marker.len()..]
-            .split('<')
-            .next()
-            .unwrap()
-            .to_owned();
+        let (_, _, events) = crate::events::api_integration(&app).await;
         let client = reqwest::Client::new();
         let alert: Value = client
-            .post(app.url(&format!("/api/events/{key}/")))
+            .post(app.url(&events))
             .json(&json!({"message": "down", "alert_type": "critical", "entity_id": "e1"}))
             .send()
             .await

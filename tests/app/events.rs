@@ -9,7 +9,7 @@ use crate::integrations::add_integration;
 use crate::services::create_service;
 
 /// A service with an "API" integration; returns (service id, integration id, events URL path).
-async fn api_integration(app: &TestApp) -> (String, String, String) {
+pub async fn api_integration(app: &TestApp) -> (String, String, String) {
     let service = create_service(app, "Monitored").await;
     let integration = add_integration(app, &service, "incoming", "api").await;
     let page = app
