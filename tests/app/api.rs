@@ -530,3 +530,30 @@ async fn post_event(app: &TestApp, key: &str, body: Value) -> (StatusCode, Value
         .unwrap();
     (response.status(), response.json().await.unwrap())
 }
+
+#[tokio::test]
+async fn methods_an_endpoint_does_not_serve_get_a_json_405() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let client = reqwest::Client::new();
+        for (method, path) in [
+            (reqwest::Method::GET, "/api/events/some-key/"),
+            (reqwest::Method::DELETE, "/api/incidents/1/"),
+            (reqwest::Method::PUT, "/api/account/teams/"),
+        ] {
+            let response = client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["detail"], format!("Method \"{method}\" not allowed."));
+        }
+    })
+    .await;
+}

@@ -15,7 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/api/events/{integration_key}/",
         "/api/events/{integration_key}",
     ] {
-        cfg.service(web::resource(path).route(web::post().to(receive)));
+        cfg.service(super::resource(path).route(web::post().to(receive)));
     }
 }
 

@@ -18,23 +18,23 @@ const MAX_PAGE_SIZE: i64 = 100;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/incidents/")
+        super::resource("/api/incidents/")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
-    .service(web::resource("/api/incidents/filter/").route(web::post().to(filter)))
+    .service(super::resource("/api/incidents/filter/").route(web::post().to(filter)))
     .service(
-        web::resource("/api/incidents/{incident}/")
+        super::resource("/api/incidents/{incident}/")
             .route(web::get().to(get))
             .route(web::put().to(update))
             .route(web::patch().to(update)),
     )
     .service(
-        web::resource("/api/incidents/{incident}/note/")
+        super::resource("/api/incidents/{incident}/note/")
             .route(web::get().to(notes))
             .route(web::post().to(add_note)),
     )
-    .service(web::resource("/api/incidents/{incident}/alerts/").route(web::get().to(alerts)));
+    .service(super::resource("/api/incidents/{incident}/alerts/").route(web::get().to(alerts)));
 }
 
 /// An incident with exactly the keys Zenduty's SDK builds its `Incident` from. References

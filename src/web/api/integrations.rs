@@ -13,12 +13,12 @@ use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/account/teams/{team}/services/{service}/integrations/")
+        super::resource("/api/account/teams/{team}/services/{service}/integrations/")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
     .service(
-        web::resource("/api/account/teams/{team}/services/{service}/integrations/{integration}/")
+        super::resource("/api/account/teams/{team}/services/{service}/integrations/{integration}/")
             .route(web::get().to(get)),
     );
 }

@@ -39,5 +39,12 @@ pub async fn read_json(
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}.")))
 }
 
+/// An API resource: a method it does not serve answers 405 with a JSON `detail`.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|req: actix_web::HttpRequest| async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed(req.method().to_string()))
+    }))
+}
+
 /// Largest JSON body of the REST API.
 pub const MAX_JSON_BYTES: usize = 512 * 1024;

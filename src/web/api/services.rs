@@ -13,12 +13,12 @@ use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/account/teams/{team}/services/")
+        super::resource("/api/account/teams/{team}/services/")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
     .service(
-        web::resource("/api/account/teams/{team}/services/{service}/")
+        super::resource("/api/account/teams/{team}/services/{service}/")
             .route(web::get().to(get))
             .route(web::put().to(update))
             .route(web::patch().to(update))

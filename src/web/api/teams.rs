@@ -13,11 +13,11 @@ use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/account/teams/")
+        super::resource("/api/account/teams/")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
-    .service(web::resource("/api/account/teams/{team}/").route(web::get().to(get)));
+    .service(super::resource("/api/account/teams/{team}/").route(web::get().to(get)));
 }
 
 fn team_json(record: &TeamRecord, account: &str) -> Value {
