@@ -935,3 +935,41 @@ pub async fn alerts(
     })
     .await
 }
+
+/// One page of incidents as the API shows them, loaded in one go (services looked up once each).
+pub async fn list_records(
+    db: &Db,
+    actor: &User,
+    query: &ListQuery,
+    per_page: i64,
+) -> Result<Page<IncidentRecord>, DomainError> {
+    let (actor, query) = (actor.clone(), query.clone());
+    let page = query.page();
+    let records = db
+        .run(move |conn| {
+            let filter = filter_for(conn, &actor, &query)?;
+            let rows = incidents::list(
+                conn,
+                &filter,
+                Page::<()>::offset(page, per_page),
+                per_page + 1,
+            )?;
+            let mut services_seen: std::collections::HashMap<i64, Service> =
+                std::collections::HashMap::new();
+            let mut records = Vec::with_capacity(rows.len());
+            for (row, _, service_unique_id, _, _) in rows {
+                let service = match services_seen.get(&row.service_id) {
+                    Some(service) => service.clone(),
+                    None => {
+                        let service = services::find_visible(conn, &actor, &service_unique_id)?;
+                        services_seen.insert(row.service_id, service.clone());
+                        service
+                    }
+                };
+                records.push(load_record(conn, row, service)?);
+            }
+            Ok::<_, DomainError>(records)
+        })
+        .await?;
+    Ok(Page::from_overfetch(records, page, per_page))
+}

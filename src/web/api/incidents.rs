@@ -205,14 +205,9 @@ async fn listing(
     query: ListQuery,
     size: i64,
 ) -> Result<HttpResponse, ApiError> {
-    let page = incidents::list(&state.db, me, &query, size).await?;
+    let page = incidents::list_records(&state.db, me, &query, size).await?;
     let count = incidents::count(&state.db, me, &query).await?;
-    let mut items = Vec::new();
-    for view in &page.items {
-        items.push(incident_json(
-            &incidents::record(&state.db, me, &view.row.incident_number.to_string()).await?,
-        ));
-    }
+    let items = page.items.iter().map(incident_json).collect();
     Ok(HttpResponse::Ok().json(page_json(req, &page, count, items)))
 }
 
