@@ -13,7 +13,7 @@ use anyhow::Context;
 use base64::Engine;
 
 use crate::config::Config;
-use crate::db::{app_settings, Db, DbError};
+use crate::db::{app_settings, Db};
 use std::sync::Arc;
 
 use crate::delivery::destination::DestinationPolicy;
@@ -153,18 +153,9 @@ async fn session_key(db: &Db, configured: Option<&str>) -> anyhow::Result<Key> {
     }
     let encoded = db
         .run(|conn| {
-            if let Some(existing) = app_settings::get(conn, SESSION_KEY_SETTING)? {
-                return Ok(existing);
-            }
-            let fresh = base64::engine::general_purpose::STANDARD.encode(ids::random_bytes::<64>());
-            match app_settings::insert(conn, SESSION_KEY_SETTING, &fresh).map_err(DbError::from) {
-                Ok(()) => Ok(fresh),
-                // Another instance stored its key first: use that one.
-                Err(e) if e.is_unique_violation() => {
-                    app_settings::get(conn, SESSION_KEY_SETTING)?.ok_or(e)
-                }
-                Err(e) => Err(e),
-            }
+            app_settings::get_or_insert(conn, SESSION_KEY_SETTING, || {
+                base64::engine::general_purpose::STANDARD.encode(ids::random_bytes::<64>())
+            })
         })
         .await
         .context("cannot load the session key")?;

@@ -401,6 +401,15 @@ pub async fn sign_in(
     }
 }
 
+/// Active users by name (at most 1000), for pickers such as assignee and team member.
+pub fn active_users(conn: &mut db::DbConn) -> Result<Vec<User>, DbError> {
+    Ok(users::list_page(conn, 0, 1000)?
+        .into_iter()
+        .filter(|u| u.is_active)
+        .map(User::from)
+        .collect())
+}
+
 /// The active user behind a session, if the account still exists and is enabled.
 pub async fn find_active_user(db: &Db, id: i64) -> Result<Option<User>, AccountsError> {
     let row = db
@@ -474,18 +483,9 @@ const ACCOUNT_ID_SETTING: &str = "account_id";
 pub async fn account_id(db: &Db) -> Result<String, AccountsError> {
     Ok(db
         .run(|conn| {
-            if let Some(id) = app_settings::get(conn, ACCOUNT_ID_SETTING)? {
-                return Ok(id);
-            }
-            let fresh = uuid::Uuid::new_v4().to_string();
-            match app_settings::insert(conn, ACCOUNT_ID_SETTING, &fresh).map_err(DbError::from) {
-                Ok(()) => Ok(fresh),
-                // Another request stored one first: use it.
-                Err(e) if e.is_unique_violation() => {
-                    app_settings::get(conn, ACCOUNT_ID_SETTING)?.ok_or(e)
-                }
-                Err(e) => Err(e),
-            }
+            app_settings::get_or_insert(conn, ACCOUNT_ID_SETTING, || {
+                uuid::Uuid::new_v4().to_string()
+            })
         })
         .await?)
 }

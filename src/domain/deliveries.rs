@@ -37,11 +37,7 @@ impl DeliveryQuery {
     }
 
     pub fn page(&self) -> i64 {
-        self.page
-            .as_deref()
-            .and_then(|p| p.parse().ok())
-            .filter(|n| (1..=1_000_000).contains(n))
-            .unwrap_or(1)
+        Page::<()>::number_from(self.page.as_deref())
     }
 }
 

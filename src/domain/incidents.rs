@@ -436,7 +436,7 @@ pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail
             None => None,
         };
         let timeline = timeline::for_incident(conn, row.id, 1000)?;
-        let assignable = active_users(conn)?;
+        let assignable = super::accounts::active_users(conn)?;
         let delivery_ids = deliveries::for_incident(conn, row.id)?
             .into_iter()
             .map(|d| (d.id, d.unique_id))
@@ -456,14 +456,6 @@ pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail
     .await
 }
 
-fn active_users(conn: &mut DbConn) -> Result<Vec<User>, DomainError> {
-    Ok(users::list_page(conn, 0, 1000)?
-        .into_iter()
-        .filter(|u| u.is_active)
-        .map(User::from)
-        .collect())
-}
-
 /// What the trigger form offers: visible services and people to assign.
 pub async fn trigger_choices(
     db: &Db,
@@ -481,7 +473,7 @@ pub async fn trigger_choices(
                 open_incidents: 0,
             })
             .collect();
-        Ok((services, active_users(conn)?))
+        Ok((services, super::accounts::active_users(conn)?))
     })
     .await
 }
@@ -621,11 +613,7 @@ impl ListQuery {
     }
 
     pub fn page(&self) -> i64 {
-        self.page
-            .as_deref()
-            .and_then(|p| p.parse().ok())
-            .filter(|n| (1..=1_000_000).contains(n))
-            .unwrap_or(1)
+        Page::<()>::number_from(self.page.as_deref())
     }
 
     fn statuses(&self) -> Vec<i32> {

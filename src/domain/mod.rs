@@ -77,6 +77,13 @@ impl<T> Page<T> {
         self.number + 1
     }
 
+    /// The 1-based page number in a query string value; anything unusable is the first page.
+    pub fn number_from(raw: Option<&str>) -> i64 {
+        raw.and_then(|p| p.parse::<i64>().ok())
+            .filter(|n| (1..=1_000_000).contains(n))
+            .unwrap_or(1)
+    }
+
     /// Offset of the page `number` (1-based).
     pub fn offset(number: i64, per_page: i64) -> i64 {
         (number.max(1) - 1) * per_page

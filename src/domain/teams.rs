@@ -95,15 +95,7 @@ pub async fn list_teams(
     let actor = actor.clone();
     let offset = Page::<Team>::offset(page, per_page);
     let rows = db
-        .run(move |conn| {
-            let rows = match Visibility::of(conn, &actor)? {
-                Visibility::AllTeams => teams::list_all(conn, offset, per_page + 1)?,
-                Visibility::Teams(_) => {
-                    teams::list_for_member(conn, actor.id, offset, per_page + 1)?
-                }
-            };
-            Ok::<_, DomainError>(rows)
-        })
+        .run(move |conn| visible_rows(conn, &actor, offset, per_page + 1))
         .await?;
     Ok(Page::from_overfetch(
         rows.into_iter().map(Team::from).collect(),
@@ -146,10 +138,9 @@ pub async fn team_detail(
             .collect();
         let can_manage = access::can_manage_team(conn, &actor, team.id)?;
         let candidates = if can_manage {
-            users::list_page(conn, 0, 1000)?
+            super::accounts::active_users(conn)?
                 .into_iter()
-                .filter(|u| u.is_active && !members.iter().any(|m| m.user.id == u.id))
-                .map(User::from)
+                .filter(|u| !members.iter().any(|m| m.user.id == u.id))
                 .collect()
         } else {
             Vec::new()
@@ -242,13 +233,25 @@ pub async fn remove_member(
     .await
 }
 
+/// The teams the actor sees, by name: all of them for owners and admins, otherwise their own.
+fn visible_rows(
+    conn: &mut DbConn,
+    actor: &User,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<TeamRow>, DomainError> {
+    Ok(match Visibility::of(conn, actor)? {
+        Visibility::AllTeams => teams::list_all(conn, offset, limit)?,
+        Visibility::Teams(_) => teams::list_for_member(conn, actor.id, offset, limit)?,
+    })
+}
+
 /// Teams a user may put a service in, by name (all teams for owners and admins).
 pub fn selectable_teams(conn: &mut DbConn, actor: &User) -> Result<Vec<Team>, DomainError> {
-    let rows = match Visibility::of(conn, actor)? {
-        Visibility::AllTeams => teams::list_all(conn, 0, 1000)?,
-        Visibility::Teams(_) => teams::list_for_member(conn, actor.id, 0, 1000)?,
-    };
-    Ok(rows.into_iter().map(Team::from).collect())
+    Ok(visible_rows(conn, actor, 0, 1000)?
+        .into_iter()
+        .map(Team::from)
+        .collect())
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Team, DomainError> {
@@ -286,10 +289,7 @@ fn record(conn: &mut DbConn, row: TeamRow) -> Result<TeamRecord, DomainError> {
 pub async fn records(db: &Db, actor: &User) -> Result<Vec<TeamRecord>, DomainError> {
     let actor = actor.clone();
     db.run(move |conn| {
-        let rows = match Visibility::of(conn, &actor)? {
-            Visibility::AllTeams => teams::list_all(conn, 0, 1000)?,
-            Visibility::Teams(_) => teams::list_for_member(conn, actor.id, 0, 1000)?,
-        };
+        let rows = visible_rows(conn, &actor, 0, 1000)?;
         rows.into_iter().map(|row| record(conn, row)).collect()
     })
     .await

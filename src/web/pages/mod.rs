@@ -64,10 +64,6 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn number(&self) -> i64 {
-        self.page
-            .as_deref()
-            .and_then(|p| p.parse::<i64>().ok())
-            .filter(|n| (1..=1_000_000).contains(n))
-            .unwrap_or(1)
+        crate::domain::Page::<()>::number_from(self.page.as_deref())
     }
 }
