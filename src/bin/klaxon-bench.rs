@@ -27,6 +27,10 @@ struct Args {
     /// Seconds of the open-loop run at half the measured delivery rate.
     #[arg(long, default_value_t = 10)]
     open_loop_secs: u64,
+    /// Transitions per second offered in the open-loop run; half the measured delivery rate
+    /// when not given.
+    #[arg(long)]
+    open_loop_rate: Option<f64>,
     /// Then add this many incidents straight into the database and time the incidents list.
     #[arg(long, default_value_t = 100_000)]
     list_incidents: usize,
@@ -323,6 +327,32 @@ fn latencies(receipts: &Receipts, sent: &[(i64, [(&'static str, Instant); 3])]) 
     out
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line; 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -383,6 +413,7 @@ async fn run(
     // Closed loop: `concurrency` sessions, each running incident lifecycles back to back.
     let per_worker = args.incidents.div_ceil(args.concurrency);
     let mut workers = Vec::new();
+    let (server_cpu, bench_cpu) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
     let started = Instant::now();
     for _ in 0..args.concurrency {
         let browser = signed_in(base).await?;
@@ -409,6 +440,8 @@ async fn run(
     let delivered = last_receipt.duration_since(started);
     let deliveries_per_sec = transitions as f64 / delivered.as_secs_f64();
     let closed = latencies(receipts, &sent);
+    let server_cpu = cpu_seconds(&pid.to_string()) - server_cpu;
+    let bench_cpu = cpu_seconds("self") - bench_cpu;
     println!(
         "closed loop: {} incidents, {transitions} transitions, {} in flight",
         sent.len(),
@@ -426,8 +459,15 @@ async fn run(
         percentile(&closed, 0.99)
     );
 
-    // Open loop: new incidents arrive at a fixed rate, half the delivery rate just measured.
-    let rate = deliveries_per_sec / 2.0;
+    println!(
+        "  CPU per transition: server {:.2} ms, load generator and receiver {:.2} ms",
+        server_cpu * 1000.0 / transitions as f64,
+        bench_cpu * 1000.0 / transitions as f64
+    );
+
+    // Open loop: new incidents arrive at a fixed rate (by default half the delivery rate just
+    // measured).
+    let rate = args.open_loop_rate.unwrap_or(deliveries_per_sec / 2.0);
     let incidents_per_sec = rate / 3.0;
     let interval = Duration::from_secs_f64(1.0 / incidents_per_sec);
     let count = (incidents_per_sec * args.open_loop_secs as f64) as usize;

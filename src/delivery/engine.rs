@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use rand::Rng;
-use tokio::sync::{watch, Notify, Semaphore};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::client::{AttemptResult, ErrorKind, WebhookClient};
@@ -60,6 +62,7 @@ struct Inner {
     wake: Notify,
     metrics: Arc<Metrics>,
     instance: String,
+    recorder: Recorder,
 }
 
 #[derive(Clone)]
@@ -111,6 +114,7 @@ impl DeliveryEngine {
                 wake: Notify::new(),
                 metrics,
                 instance,
+                recorder: Recorder::default(),
             }),
         })
     }
@@ -239,12 +243,16 @@ impl DeliveryEngine {
             },
             result.duration.as_secs_f64(),
         );
-        let log_status = result.status;
-        let delivery = row.unique_id.clone();
-        match self
-            .record(token, row, started_at, headers, result, outcome)
-            .await
-        {
+        let (log_status, delivery) = (result.status, row.unique_id.clone());
+        let finished = Finished {
+            token: token.to_owned(),
+            row,
+            started_at,
+            headers,
+            result,
+            outcome,
+        };
+        match self.record(finished).await {
             Ok(true) => {
                 tracing::info!(%delivery, status = ?log_status, outcome = ?outcome, "webhook attempt")
             }
@@ -255,6 +263,57 @@ impl DeliveryEngine {
                 tracing::error!(%delivery, %error, "recording a webhook attempt failed; it will be retried when its lease expires")
             }
         }
+    }
+
+    /// Stores a finished attempt. Attempts that finish while an earlier batch is being written
+    /// wait and go into the next batch together, so a busy sender writes one transaction per
+    /// batch instead of one per attempt (group commit). Returns false when the lease was lost.
+    async fn record(&self, finished: Finished) -> Result<bool, String> {
+        let (done, result) = oneshot::channel();
+        let recorder = &self.inner.recorder;
+        recorder.queue.lock().unwrap().push((finished, done));
+        // Whoever finds no batch being written writes every queued attempt, its own included,
+        // until the queue is empty; the others only wait for their result.
+        while !recorder.queue.lock().unwrap().is_empty()
+            && !recorder.writing.swap(true, Ordering::AcqRel)
+        {
+            let _release = ReleaseOnDrop(&recorder.writing);
+            loop {
+                let batch = std::mem::take(&mut *recorder.queue.lock().unwrap());
+                if batch.is_empty() {
+                    break;
+                }
+                let (items, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let size = items.len();
+                let outcome = self.record_batch(items).await;
+                for (index, waiter) in waiters.into_iter().enumerate() {
+                    let _ = waiter.send(match &outcome {
+                        Ok(held) => Ok(held[index]),
+                        Err(error) => Err(error.to_string()),
+                    });
+                }
+                tracing::debug!(size, "recorded a batch of webhook attempts");
+            }
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err("the attempt recorder stopped".to_owned()))
+    }
+
+    /// Writes finished attempts in one transaction; per attempt, whether its lease still held.
+    async fn record_batch(&self, batch: Vec<Finished>) -> Result<Vec<bool>, DbError> {
+        self.inner
+            .db
+            .run(move |conn| {
+                db::write_transaction(conn, |conn| {
+                    batch
+                        .iter()
+                        .map(|finished| record_in(conn, finished))
+                        .collect::<diesel::QueryResult<Vec<bool>>>()
+                })
+                .map_err(DbError::from)
+            })
+            .await
     }
 
     /// The URL to send to, or why nothing is sent.
@@ -291,120 +350,134 @@ impl DeliveryEngine {
             _ => Outcome::Failed,
         }
     }
+}
 
-    async fn record(
-        &self,
-        token: &str,
-        row: ClaimedRow,
-        started_at: NaiveDateTime,
-        headers: Vec<(String, String)>,
-        result: AttemptResult,
-        outcome: Outcome,
-    ) -> Result<bool, DbError> {
-        let token = token.to_owned();
-        let url = row.url.clone().unwrap_or_default();
-        self.inner
-            .db
-            .run(move |conn| {
-                db::write_transaction(conn, |conn| -> diesel::QueryResult<bool> {
-                    let status = result.status.map(i32::from);
-                    let error_text = result.error.as_ref().map(|(_, message)| message.clone());
-                    deliveries::insert_attempt(
-                        conn,
-                        &NewAttemptRow {
-                            delivery_id: row.id,
-                            started_at,
-                            duration_ms: result.duration.as_millis() as i64,
-                            request_headers: serde_json::to_string(&headers).unwrap_or_default(),
-                            status_code: status,
-                            response_headers: serde_json::to_string(&result.response_headers)
-                                .unwrap_or_default(),
-                            response_body: result.body_excerpt.clone(),
-                            error_kind: result
-                                .error
-                                .as_ref()
-                                .map(|(kind, _)| kind.as_str().to_owned()),
-                            error_message: error_text.clone(),
-                        },
-                    )?;
-                    let now = db::now();
-                    let held = match outcome {
-                        Outcome::Succeeded => {
-                            deliveries::finish(conn, row.id, &token, SUCCEEDED, status, None, now)?
-                        }
-                        Outcome::Retry(at) => deliveries::schedule_retry(
-                            conn,
-                            row.id,
-                            &token,
-                            status,
-                            error_text.as_deref(),
-                            at,
-                        )?,
-                        Outcome::Failed => deliveries::finish(
-                            conn,
-                            row.id,
-                            &token,
-                            FAILED,
-                            status,
-                            error_text.as_deref(),
-                            now,
-                        )?,
-                    };
-                    if !held {
-                        return Ok(false);
-                    }
-                    if status == Some(410) && row.integration_enabled {
-                        integrations::set_enabled(conn, row.integration_id, false)?;
-                        integrations::record_audit(
-                            conn,
-                            row.integration_id,
-                            row.service_id,
-                            None,
-                            "disabled",
-                            "the receiver answered 410 Gone",
-                            now,
-                        )?;
-                    }
-                    if let (Some(incident_id), false) =
-                        (row.incident_id, matches!(outcome, Outcome::Retry(_)))
-                    {
-                        let (kind, detail) = match (outcome, status) {
-                            (Outcome::Succeeded, Some(code)) => (
-                                "webhook_delivered",
-                                format!("{} to {url}: HTTP {code}", row.event_type),
-                            ),
-                            (_, Some(code)) => (
-                                "webhook_failed",
-                                format!("{} to {url}: HTTP {code}", row.event_type),
-                            ),
-                            _ => (
-                                "webhook_failed",
-                                format!(
-                                    "{} to {url}: {}",
-                                    row.event_type,
-                                    error_text.unwrap_or_default()
-                                ),
-                            ),
-                        };
-                        timeline::append(
-                            conn,
-                            &NewTimelineRow {
-                                incident_id,
-                                kind,
-                                actor_user_id: None,
-                                actor_label: "Klaxon",
-                                detail: &detail,
-                                delivery_id: Some(row.id),
-                                created_at: now,
-                            },
-                        )?;
-                    }
-                    Ok(true)
-                })
-                .map_err(DbError::from)
-            })
-            .await
+/// An attempt that ended, waiting to be stored.
+struct Finished {
+    token: String,
+    row: ClaimedRow,
+    started_at: NaiveDateTime,
+    headers: Vec<(String, String)>,
+    result: AttemptResult,
+    outcome: Outcome,
+}
+
+/// Finished attempts waiting for the batch being written, and whether one is being written.
+#[derive(Default)]
+struct Recorder {
+    queue: Mutex<Vec<(Finished, oneshot::Sender<Result<bool, String>>)>>,
+    writing: AtomicBool,
+}
+
+/// Lets the next attempt write batches even if the writer's task is cancelled mid-write.
+struct ReleaseOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
+}
+
+/// Stores one attempt and moves its delivery on (succeeded, retry, failed), inside the
+/// caller's write transaction. False when the lease was lost: the attempt is kept, the
+/// delivery belongs to whoever holds it now.
+fn record_in(conn: &mut db::DbConn, finished: &Finished) -> diesel::QueryResult<bool> {
+    let Finished {
+        token,
+        row,
+        started_at,
+        headers,
+        result,
+        outcome,
+    } = finished;
+    let status = result.status.map(i32::from);
+    let error_text = result.error.as_ref().map(|(_, message)| message.clone());
+    deliveries::insert_attempt(
+        conn,
+        &NewAttemptRow {
+            delivery_id: row.id,
+            started_at: *started_at,
+            duration_ms: result.duration.as_millis() as i64,
+            request_headers: serde_json::to_string(headers).unwrap_or_default(),
+            status_code: status,
+            response_headers: serde_json::to_string(&result.response_headers).unwrap_or_default(),
+            response_body: result.body_excerpt.clone(),
+            error_kind: result
+                .error
+                .as_ref()
+                .map(|(kind, _)| kind.as_str().to_owned()),
+            error_message: error_text.clone(),
+        },
+    )?;
+    let now = db::now();
+    let held = match *outcome {
+        Outcome::Succeeded => {
+            deliveries::finish(conn, row.id, token, SUCCEEDED, status, None, now)?
+        }
+        Outcome::Retry(at) => {
+            deliveries::schedule_retry(conn, row.id, token, status, error_text.as_deref(), at)?
+        }
+        Outcome::Failed => deliveries::finish(
+            conn,
+            row.id,
+            token,
+            FAILED,
+            status,
+            error_text.as_deref(),
+            now,
+        )?,
+    };
+    if !held {
+        return Ok(false);
+    }
+    if status == Some(410) && row.integration_enabled {
+        integrations::set_enabled(conn, row.integration_id, false)?;
+        integrations::record_audit(
+            conn,
+            row.integration_id,
+            row.service_id,
+            None,
+            "disabled",
+            "the receiver answered 410 Gone",
+            now,
+        )?;
+    }
+    let Some(incident_id) = row.incident_id else {
+        return Ok(true);
+    };
+    let url = row.url.as_deref().unwrap_or_default();
+    let (kind, detail) = match (outcome, status) {
+        (Outcome::Retry(_), _) => return Ok(true),
+        (Outcome::Succeeded, Some(code)) => (
+            "webhook_delivered",
+            format!("{} to {url}: HTTP {code}", row.event_type),
+        ),
+        (_, Some(code)) => (
+            "webhook_failed",
+            format!("{} to {url}: HTTP {code}", row.event_type),
+        ),
+        _ => (
+            "webhook_failed",
+            format!(
+                "{} to {url}: {}",
+                row.event_type,
+                error_text.unwrap_or_default()
+            ),
+        ),
+    };
+    timeline::append(
+        conn,
+        &NewTimelineRow {
+            incident_id,
+            kind,
+            actor_user_id: None,
+            actor_label: "Klaxon",
+            detail: &detail,
+            delivery_id: Some(row.id),
+            created_at: now,
+        },
+    )?;
+    Ok(true)
 }
 
 /// ±20 % around the scheduled delay, so that many retries do not all land at once.
