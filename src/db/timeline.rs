@@ -58,3 +58,29 @@ pub fn count_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<i6
         .count()
         .get_result(conn)
 }
+
+/// The newest entry of any incident on the given teams' services (`None`: every team). Every
+/// change of an incident appends to its timeline, so this moves whenever the incidents list may
+/// show something new.
+pub fn latest_id_for_teams(conn: &mut DbConn, team_ids: Option<&[i64]>) -> QueryResult<i64> {
+    use super::schema::{incidents, services};
+    let latest = diesel::dsl::max(timeline_entries::id);
+    let newest: Option<i64> = match team_ids {
+        None => timeline_entries::table.select(latest).get_result(conn)?,
+        Some(ids) => timeline_entries::table
+            .inner_join(incidents::table.inner_join(services::table))
+            .filter(services::team_id.eq_any(ids.to_vec()))
+            .select(latest)
+            .get_result(conn)?,
+    };
+    Ok(newest.unwrap_or(0))
+}
+
+/// The newest entry of one incident's timeline (0 when it has none).
+pub fn latest_id_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<i64> {
+    let newest: Option<i64> = timeline_entries::table
+        .filter(timeline_entries::incident_id.eq(incident_id))
+        .select(diesel::dsl::max(timeline_entries::id))
+        .get_result(conn)?;
+    Ok(newest.unwrap_or(0))
+}

@@ -456,6 +456,37 @@ pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail
     .await
 }
 
+/// A short value that changes whenever an incident the user sees changes (every change appends
+/// to a timeline). The incidents list shows it and its script polls it to know when to refresh.
+pub async fn list_version(db: &Db, actor: &User) -> Result<String, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let visibility = Visibility::of(conn, &actor)?;
+        let latest = timeline::latest_id_for_teams(conn, visibility.team_ids())?;
+        Ok(format!("t{latest}"))
+    })
+    .await
+}
+
+/// Like [`list_version`] for one incident's page: its newest timeline entry, its status, and its
+/// title and summary (which the API changes without a timeline entry).
+pub async fn incident_version(db: &Db, actor: &User, number: i64) -> Result<String, DomainError> {
+    use sha2::{Digest, Sha256};
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let (row, _) = find_visible(conn, &actor, number)?;
+        let latest = timeline::latest_id_for_incident(conn, row.id)?;
+        let text = Sha256::new()
+            .chain_update(row.title.as_bytes())
+            .chain_update([0])
+            .chain_update(row.summary.as_bytes())
+            .finalize();
+        let short: String = text[..6].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("t{latest}-s{}-{short}", row.status))
+    })
+    .await
+}
+
 /// What the trigger form offers: visible services and people to assign.
 pub async fn trigger_choices(
     db: &Db,

@@ -4,15 +4,26 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 
 const STYLESHEET: &str = include_str!("../../../static/style.css");
+/// Optional: pages work without it (see the file's first lines).
+const LIVE_SCRIPT: &str = include_str!("../../../static/live.js");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(stylesheet);
+    cfg.service(stylesheet).service(live_script);
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
 }
 
 #[get("/static/style.css")]
 async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(STYLESHEET)
+    asset("text/css; charset=utf-8", STYLESHEET)
+}
+
+#[get("/static/live.js")]
+async fn live_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", LIVE_SCRIPT)
 }

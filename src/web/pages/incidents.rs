@@ -1,8 +1,8 @@
 //! Incidents: list with filters, trigger form, incident page with its timeline and actions.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{render, see_other};
@@ -24,8 +24,10 @@ const INCIDENTS_PER_PAGE: i64 = 50;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(new_form)
+        .service(list_changes)
         .service(create)
         .service(show)
+        .service(incident_changes)
         .service(acknowledge)
         .service(resolve)
         .service(add_note)
@@ -41,6 +43,8 @@ struct IncidentsPage {
     services: Vec<Service>,
     /// The list's URL with its filters, for the pager.
     base: String,
+    /// What `/incidents/changes` answered when the page was made (see `static/live.js`).
+    live_version: String,
 }
 
 #[get("/incidents")]
@@ -51,6 +55,8 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
+    // Read before the list: a change in between makes the page refresh once more, never less.
+    let live_version = incidents::list_version(&state.db, &me).await?;
     let incidents = incidents::list(&state.db, &me, &query, INCIDENTS_PER_PAGE).await?;
     let (services, _) = incidents::trigger_choices(&state.db, &me).await?;
     let base = format!(
@@ -65,8 +71,56 @@ async fn list(
         query,
         services,
         base,
+        live_version,
     };
     render(page, StatusCode::OK)
+}
+
+/// The answer of the endpoints the pages' script polls: `{"version": "..."}`, also as an ETag,
+/// so that an unchanged version costs a 304 and no body.
+fn version_response(req: &HttpRequest, version: &str) -> HttpResponse {
+    let etag = format!("\"{version}\"");
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if unchanged {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"));
+    if unchanged {
+        response.finish()
+    } else {
+        response.json(serde_json::json!({ "version": version }))
+    }
+}
+
+/// Changes whenever an incident the user sees changes; the incidents list polls it.
+#[get("/incidents/changes")]
+async fn list_changes(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let version = incidents::list_version(&state.db, &me).await?;
+    Ok(version_response(&req, &version))
+}
+
+/// Changes whenever the incident changes; its page polls it.
+#[get("/incidents/{number}/changes")]
+async fn incident_changes(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let version = incidents::incident_version(&state.db, &me, parse_number(&path)?).await?;
+    Ok(version_response(&req, &version))
 }
 
 #[derive(Template)]
@@ -160,6 +214,8 @@ struct IncidentPage {
     layout: Layout,
     detail: IncidentDetail,
     note_errors: FieldErrors,
+    /// What `/incidents/{number}/changes` answered when the page was made.
+    live_version: String,
 }
 
 fn parse_number(raw: &str) -> Result<i64, AppError> {
@@ -176,12 +232,15 @@ async fn show(
     session: Session,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let detail = incidents::detail(&state.db, &me, parse_number(&path)?).await?;
+    let number = parse_number(&path)?;
+    let live_version = incidents::incident_version(&state.db, &me, number).await?;
+    let detail = incidents::detail(&state.db, &me, number).await?;
     render(
         IncidentPage {
             layout: Layout::new(&session, Some(&me), Nav::Incidents),
             detail,
             note_errors: FieldErrors::new(),
+            live_version,
         },
         StatusCode::OK,
     )
@@ -251,12 +310,14 @@ async fn add_note(
             Ok(see_other(&format!("/incidents/{number}")))
         }
         Err(DomainError::Invalid(note_errors)) => {
+            let live_version = incidents::incident_version(&state.db, &me, number).await?;
             let detail = incidents::detail(&state.db, &me, number).await?;
             render(
                 IncidentPage {
                     layout: Layout::new(&session, Some(&me), Nav::Incidents),
                     detail,
                     note_errors,
+                    live_version,
                 },
                 StatusCode::BAD_REQUEST,
             )
