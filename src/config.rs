@@ -1,6 +1,8 @@
 //! Typed configuration, read from `KLAXON_*` environment variables or flags.
 
-use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -80,6 +82,34 @@ pub struct Config {
     /// Log filter in `tracing` syntax, e.g. `info` or `klaxon=debug,actix_web=info`.
     #[arg(long, env = "KLAXON_LOG", default_value = "info")]
     pub log_filter: String,
+}
+
+/// The command line: the settings, and optionally a command. Without one, Klaxon serves.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "klaxon", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write every table of the database at DATABASE_URL as one JSON document (to standard
+    /// output unless --output is given), from one consistent snapshot.
+    Export {
+        /// Write to this file (created readable by its owner only) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load a file written by `klaxon export` into the database at DATABASE_URL, which must
+    /// hold no data yet. Ids are kept; nothing is written if anything fails.
+    Import {
+        /// The exported file; `-` reads standard input.
+        file: PathBuf,
+    },
 }
 
 impl Config {

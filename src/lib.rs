@@ -8,4 +8,5 @@ pub mod domain;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;
+pub mod transfer;
 pub mod web;

@@ -1,5 +1,6 @@
 use clap::Parser;
-use klaxon::{config::Config, startup::Application, telemetry};
+use klaxon::config::{Cli, Command, Config};
+use klaxon::{startup::Application, telemetry, transfer};
 
 /// glibc raises its mmap threshold after a large block is freed, so the 19 MiB that each
 /// argon2 hash borrows would afterwards come from per-thread heaps and stay resident (one
@@ -18,11 +19,38 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("the tokio runtime starts")
-        .block_on(serve())
+        .block_on(run(Cli::parse()))
 }
 
-async fn serve() -> std::process::ExitCode {
-    let config = Config::parse();
+async fn run(cli: Cli) -> std::process::ExitCode {
+    // Export and import report on standard error: standard output may be the export itself.
+    let moved = match cli.command {
+        None => return serve(cli.config).await,
+        Some(Command::Export { output }) => transfer::export(&cli.config.database_url, output)
+            .await
+            .map(|summary| ("exported", "from", summary)),
+        Some(Command::Import { file }) => transfer::import(&cli.config.database_url, &file)
+            .await
+            .map(|summary| ("imported", "into", summary)),
+    };
+    match moved {
+        Ok((verb, preposition, summary)) => {
+            eprintln!(
+                "klaxon: {verb} {} rows of {} tables {preposition} {}",
+                summary.rows(),
+                summary.counts.len(),
+                summary.database
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("klaxon: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> std::process::ExitCode {
     telemetry::init(config.log_format, &config.log_filter);
     match Application::build(config).await {
         Ok(app) => {

@@ -14,6 +14,7 @@ pub mod schema;
 pub mod services;
 pub mod teams;
 pub mod timeline;
+pub mod transfer;
 pub mod users;
 
 use std::path::{Path, PathBuf};

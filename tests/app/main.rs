@@ -14,4 +14,5 @@ mod platform;
 mod receiver;
 mod sdk;
 mod services;
+mod transfer;
 mod users;

@@ -1,0 +1,300 @@
+//! Moving an install with the real binary: `klaxon export` from SQLite, `klaxon import` into
+//! PostgreSQL (and a new SQLite file), and the app on the copy.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use diesel::sql_types::Text;
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+use klaxon::db::users;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::api::create_api_key;
+use crate::events::api_integration;
+use crate::helpers::{
+    backends, location, submit_with, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+};
+use crate::incidents::{act, configured_webhook, query, trigger};
+use crate::receiver::Receiver;
+use crate::services::create_service;
+
+/// Runs `klaxon` with these arguments on the database and waits for it.
+fn klaxon(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_klaxon"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("run klaxon")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn export_to(database_url: &str, file: &Path) -> Value {
+    let output = klaxon(
+        database_url,
+        &["export", "--output", file.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "export: {}", stderr(&output));
+    assert!(
+        output.stdout.is_empty(),
+        "with --output nothing goes to stdout"
+    );
+    assert!(
+        stderr(&output).starts_with("klaxon: exported "),
+        "{}",
+        stderr(&output)
+    );
+    serde_json::from_slice(&std::fs::read(file).unwrap()).expect("the export is JSON")
+}
+
+fn import(database_url: &str, file: &Path) -> Output {
+    klaxon(database_url, &["import", file.to_str().unwrap()])
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// What SQLite itself says the tables and their columns are.
+fn sqlite_tables(database_url: &str) -> Vec<(String, Vec<String>)> {
+    let mut conn = SqliteConnection::establish(database_url.strip_prefix("sqlite://").unwrap())
+        .expect("open the SQLite file");
+    let tables: Vec<Name> = diesel::sql_query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name",
+    )
+    .load(&mut conn)
+    .unwrap();
+    tables
+        .into_iter()
+        .map(|table| {
+            let columns: Vec<Name> = diesel::sql_query(format!(
+                "SELECT name FROM pragma_table_info('{}') ORDER BY name",
+                table.name
+            ))
+            .load(&mut conn)
+            .unwrap();
+            (table.name, columns.into_iter().map(|c| c.name).collect())
+        })
+        .collect()
+}
+
+/// Fills a SQLite install through the app so that every table holds rows; returns the service
+/// id, the incident number, and a session cookie of the owner.
+async fn fill(source: &TestDatabase) -> (String, i64, String) {
+    let receiver = Receiver::start().await;
+    let app = TestApp::start_with(source, |config| {
+        config.webhook_sender = true;
+        config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    app.create_owner().await;
+    let service = create_service(&app, "Payments").await;
+    configured_webhook(&app, &service, &receiver.url).await;
+    let number = trigger(&app, &service, "Checkout is failing").await;
+    let page = format!("/incidents/{number}");
+    let response = app
+        .submit(
+            &page,
+            &format!("{page}/notes"),
+            &[("note", "Rolled back the deploy")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    act(&app, number, "acknowledge").await;
+    act(&app, number, "resolve").await;
+    receiver.wait_for(3, Duration::from_secs(20)).await;
+
+    let (_, _, events) = api_integration(&app).await;
+    let response = reqwest::Client::new()
+        .post(app.url(&events))
+        .json(&json!({"message": "CPU above 95%", "alert_type": "critical", "entity_id": "web-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    create_api_key(&app, "Deploy script").await;
+    let stranger = app.new_browser();
+    let refused = submit_with(
+        &stranger,
+        &app.address,
+        "/signin",
+        "/signin",
+        &[("email", OWNER_EMAIL), ("password", "not the password")],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // Every delivery finished: the copy is compared as it is now.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while query(&app, |conn| {
+        use diesel::prelude::*;
+        use klaxon::db::schema::deliveries;
+        deliveries::table
+            .filter(deliveries::state.eq("pending"))
+            .count()
+            .get_result::<i64>(conn)
+    })
+    .await
+        > 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "deliveries settle");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cookie = app.session_cookie();
+    app.stop().await;
+    (service, number, cookie)
+}
+
+#[tokio::test]
+async fn an_install_moves_from_sqlite_to_a_new_database_with_everything_in_it() {
+    let source = TestDatabase::create(Backend::Sqlite);
+    let (service, number, cookie) = fill(&source).await;
+    let files = tempfile::tempdir().unwrap();
+    let dump_file = files.path().join("dump.json");
+    let dump = export_to(&source.url, &dump_file);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dump_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the export holds secrets");
+    }
+    assert_eq!(dump["format"], "klaxon-export");
+    assert_eq!(dump["version"], 1);
+    let tables = dump["tables"].as_object().unwrap();
+    let exported: Vec<&str> = tables.keys().map(String::as_str).collect();
+    let mut known = klaxon::db::transfer::table_names();
+    known.sort_unstable();
+    assert_eq!(exported, known, "the export has every table it knows");
+    // ...and those are all the tables there are, each with every column.
+    let actual = sqlite_tables(&source.url);
+    assert_eq!(
+        actual.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        known
+    );
+    for (table, columns) in &actual {
+        let rows = tables[table].as_array().unwrap();
+        assert!(!rows.is_empty(), "{table}: the app filled every table");
+        let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            columns.iter().collect::<Vec<_>>(),
+            "{table}: every column"
+        );
+    }
+    assert_eq!(tables["users"].as_array().unwrap().len(), 1);
+    assert_eq!(tables["deliveries"].as_array().unwrap().len(), 3);
+    assert_eq!(tables["incidents"].as_array().unwrap().len(), 2);
+
+    // The same file goes into a new database of each backend.
+    for backend in backends() {
+        let target = TestDatabase::create(backend);
+        let output = import(&target.url, &dump_file);
+        assert!(output.status.success(), "{backend:?}: {}", stderr(&output));
+        let said = stderr(&output);
+        assert!(
+            said.starts_with("klaxon: imported ") && said.contains(" rows of 16 tables into "),
+            "{said}"
+        );
+        let again = export_to(&target.url, &files.path().join("again.json"));
+        assert_eq!(
+            again, dump,
+            "{backend:?}: every row and id came over as it was"
+        );
+
+        let app = TestApp::start(&target).await;
+        let response = app.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{backend:?}");
+        let incident = app.get(&format!("/incidents/{number}")).await;
+        assert_eq!(incident.status(), StatusCode::OK);
+        let incident = incident.text().await.unwrap();
+        assert!(
+            incident.contains("Checkout is failing") && incident.contains("Rolled back the deploy"),
+            "{backend:?}"
+        );
+        let page = app.get(&format!("/services/{service}")).await;
+        assert!(page.text().await.unwrap().contains("Payments"));
+        // The session key came along, so people stay signed in across the move.
+        let response = app.get_with_cookie("/incidents", &cookie).await;
+        assert_eq!(response.status(), StatusCode::OK, "{backend:?}");
+
+        // New rows get new ids and the next number (PostgreSQL's sequences were moved on).
+        let next = trigger(&app, &service, "After the move").await;
+        assert_eq!(next, 3, "{backend:?}");
+        let created = create_service(&app, "Search").await;
+        assert_ne!(created, service);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn import_refuses_a_database_with_data_and_keeps_nothing_of_a_broken_file() {
+    let source = TestDatabase::create(Backend::Sqlite);
+    let app = TestApp::start(&source).await;
+    app.create_owner().await;
+    let service = create_service(&app, "Payments").await;
+    let number = trigger(&app, &service, "Checkout is failing").await;
+    app.stop().await;
+    let files = tempfile::tempdir().unwrap();
+    let dump_file = files.path().join("dump.json");
+    export_to(&source.url, &dump_file);
+
+    for backend in backends() {
+        // Into the database it came from: refused, naming what is there.
+        let output = import(&source.url, &dump_file);
+        assert!(!output.status.success());
+        let said = stderr(&output);
+        assert!(
+            said.contains("the database is not empty (users: 1, ")
+                && said.contains("import only into a new database"),
+            "{said}"
+        );
+
+        // A file cut short: refused, and nothing of it stays.
+        let target = TestDatabase::create(backend);
+        let whole = std::fs::read_to_string(&dump_file).unwrap();
+        let cut = files.path().join("cut.json");
+        std::fs::write(&cut, &whole[..whole.rfind("\"incidents\"").unwrap() + 20]).unwrap();
+        let output = import(&target.url, &cut);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("not a usable export"),
+            "{}",
+            stderr(&output)
+        );
+        let other = files.path().join("other.json");
+        std::fs::write(&other, r#"{"format": "something-else", "tables": {}}"#).unwrap();
+        let output = import(&target.url, &other);
+        assert!(
+            stderr(&output).contains(r#"format is "something-else", expected "klaxon-export""#),
+            "{}",
+            stderr(&output)
+        );
+        // A server that started on the new database, and stopped, leaves it importable.
+        let target_app = TestApp::start(&target).await;
+        let people = query(&target_app, |conn| users::count(conn)).await;
+        assert_eq!(people, 0, "{backend:?}: the broken import left nothing");
+        assert_eq!(
+            location(&target_app.get("/signin").await),
+            "/setup",
+            "{backend:?}: still a new install"
+        );
+        target_app.stop().await;
+
+        let output = import(&target.url, &dump_file);
+        assert!(output.status.success(), "{backend:?}: {}", stderr(&output));
+        let target_app = TestApp::start(&target).await;
+        let response = target_app.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{backend:?}");
+        let page = target_app.get(&format!("/incidents/{number}")).await;
+        assert!(page.text().await.unwrap().contains("Checkout is failing"));
+        target_app.stop().await;
+    }
+}
