@@ -45,11 +45,20 @@ pub struct NewDeliveryRow<'a> {
     pub created_at: NaiveDateTime,
 }
 
+/// The PostgreSQL channel on which committed deliveries wake every instance's sender.
+pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
+
+/// Queues a delivery. On PostgreSQL it also notifies every instance's sender; the
+/// notification goes out when the transaction commits (several in one transaction arrive
+/// as one).
 pub fn insert(conn: &mut DbConn, row: &NewDeliveryRow<'_>) -> QueryResult<()> {
     diesel::insert_into(deliveries::table)
         .values(row)
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    if let DbConn::Postgres(pg) = conn {
+        diesel::sql_query(format!("NOTIFY {WAKE_CHANNEL}")).execute(pg)?;
+    }
+    Ok(())
 }
 
 /// Deliveries of an incident, in the order they were enqueued.

@@ -14,11 +14,12 @@ use tokio::task::JoinSet;
 
 use super::client::{AttemptResult, ErrorKind, WebhookClient};
 use super::destination::DestinationPolicy;
+use super::listener::{self, Listener};
 use super::signing;
 use crate::config::Config;
 use crate::db::deliveries::{self, ClaimedRow, NewAttemptRow, FAILED, SUCCEEDED};
 use crate::db::timeline::{self, NewTimelineRow};
-use crate::db::{self, integrations, Db, DbError};
+use crate::db::{self, integrations, DatabaseUrl, Db, DbError};
 use crate::metrics::Metrics;
 
 /// Header that marks a "Send test event" request.
@@ -74,6 +75,7 @@ pub struct DeliveryEngine {
 pub struct EngineHandle {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    _listener: Option<Listener>,
 }
 
 impl EngineHandle {
@@ -143,7 +145,21 @@ impl DeliveryEngine {
         let (stop, stopped) = watch::channel(false);
         let engine = self.clone();
         let task = tokio::spawn(async move { engine.run(stopped).await });
-        EngineHandle { stop, task }
+        // On PostgreSQL other instances commit deliveries too; their NOTIFY wakes this sender.
+        let listener = match self.inner.db.url() {
+            DatabaseUrl::Postgres(url) => {
+                let engine = self.clone();
+                listener::spawn(url.clone(), move || engine.wake())
+                    .map_err(|error| tracing::error!(%error, "cannot start the wake-up listener; relying on polling"))
+                    .ok()
+            }
+            DatabaseUrl::Sqlite(_) => None,
+        };
+        EngineHandle {
+            stop,
+            task,
+            _listener: listener,
+        }
     }
 
     async fn run(self, mut stopped: watch::Receiver<bool>) {
@@ -362,10 +378,13 @@ struct Finished {
     outcome: Outcome,
 }
 
+/// Tells a waiting attempt whether it was stored with its lease held, or why it was not.
+type RecordedSender = oneshot::Sender<Result<bool, String>>;
+
 /// Finished attempts waiting for the batch being written, and whether one is being written.
 #[derive(Default)]
 struct Recorder {
-    queue: Mutex<Vec<(Finished, oneshot::Sender<Result<bool, String>>)>>,
+    queue: Mutex<Vec<(Finished, RecordedSender)>>,
     writing: AtomicBool,
 }
 

@@ -9,8 +9,9 @@ use crate::incidents::{configured_webhook, deliveries_of, trigger};
 use crate::receiver::{Receiver, Reply};
 use crate::services::create_service;
 
-/// Starts `klaxon` as a child process on the database and returns it with its address.
-fn spawn_klaxon(database_url: &str) -> (Child, String) {
+/// Starts `klaxon` as a child process on the database, with quick webhook timeouts and
+/// retries plus `settings`, and returns it with its address.
+pub fn spawn_klaxon(database_url: &str, settings: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_klaxon"))
         .env("DATABASE_URL", database_url)
         .env("KLAXON_BIND", "127.0.0.1:0")
@@ -18,6 +19,7 @@ fn spawn_klaxon(database_url: &str) -> (Child, String) {
         .env("KLAXON_WEBHOOK_TIMEOUT_SECS", "2")
         .env("KLAXON_WEBHOOK_RETRY_SCHEDULE", "1,1,1")
         .env("KLAXON_LOG", "warn")
+        .envs(settings.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -38,7 +40,7 @@ async fn a_server_killed_mid_delivery_loses_nothing() {
     for backend in backends() {
         let database = TestDatabase::create(backend);
         let receiver = Receiver::start().await;
-        let (mut first, address) = spawn_klaxon(&database.url);
+        let (mut first, address) = spawn_klaxon(&database.url, &[]);
         let app = TestApp::attach(address, database.url.clone(), None);
         app.create_owner().await;
         let service = create_service(&app, "Crashy").await;
@@ -56,7 +58,7 @@ async fn a_server_killed_mid_delivery_loses_nothing() {
             "{backend:?}: the attempt never finished"
         );
 
-        let (mut second, _) = spawn_klaxon(&database.url);
+        let (mut second, _) = spawn_klaxon(&database.url, &[]);
         let received = receiver.wait_for(2, Duration::from_secs(30)).await;
         assert_eq!(
             received[0].header("webhook-id"),
@@ -86,7 +88,7 @@ async fn sigterm_lets_the_in_flight_attempt_finish() {
     for backend in backends() {
         let database = TestDatabase::create(backend);
         let receiver = Receiver::start().await;
-        let (mut child, address) = spawn_klaxon(&database.url);
+        let (mut child, address) = spawn_klaxon(&database.url, &[]);
         let app = TestApp::attach(address, database.url.clone(), None);
         app.create_owner().await;
         let service = create_service(&app, "Graceful").await;

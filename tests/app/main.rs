@@ -9,6 +9,7 @@ mod durability;
 mod events;
 mod helpers;
 mod incidents;
+mod instances;
 mod integrations;
 mod platform;
 mod receiver;

@@ -1,0 +1,69 @@
+//! Wake-ups across instances: every delivery committed on PostgreSQL sends a `NOTIFY` (see
+//! `db::deliveries::insert`), and each instance's listener wakes its own sender, so a
+//! transition committed on instance A is claimed at once even when A is busy.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+
+use crate::db::deliveries::WAKE_CHANNEL;
+
+/// How often the listening connection is checked. diesel offers no socket to wait on, so the
+/// listener reads whatever notifications arrived (a non-blocking read) at this interval.
+const CHECK_INTERVAL: Duration = Duration::from_millis(5);
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Stops the listener thread when dropped.
+pub struct Listener {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Listens on its own connection (outside the pool) and calls `wake` after notifications,
+/// and after every (re)connection, since notifications sent meanwhile were missed.
+pub fn spawn(database_url: String, wake: impl Fn() + Send + 'static) -> std::io::Result<Listener> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::Builder::new()
+        .name("klaxon-listen".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Acquire) {
+                if let Err(error) = listen(&database_url, &stopped, &wake) {
+                    tracing::warn!(%error, "delivery wake-up listener lost its connection; reconnecting");
+                    std::thread::sleep(RECONNECT_DELAY);
+                }
+            }
+        })?;
+    Ok(Listener { stop })
+}
+
+fn listen(
+    database_url: &str,
+    stopped: &AtomicBool,
+    wake: &impl Fn(),
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut conn = PgConnection::establish(database_url)?;
+    diesel::sql_query(format!("LISTEN {WAKE_CHANNEL}")).execute(&mut conn)?;
+    tracing::debug!("listening for committed deliveries");
+    wake();
+    while !stopped.load(Ordering::Acquire) {
+        let mut notified = false;
+        for notification in conn.notifications_iter() {
+            notification?;
+            notified = true;
+        }
+        if notified {
+            wake();
+        }
+        std::thread::sleep(CHECK_INTERVAL);
+    }
+    Ok(())
+}
