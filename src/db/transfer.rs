@@ -425,71 +425,16 @@ keyed_by_id!(api_keys, ApiKey);
 /// Runs `$body` once per table with `$t` naming its row type, in document order (every
 /// table after the tables it references).
 macro_rules! for_each_table {
-    ($t:ident => $body:expr) => {{
-        {
-            type $t = User;
+    ($t:ident => $body:expr) => {
+        for_each_table!(@rows $t => $body; User, AppSetting, LoginFailure, Team, TeamMember,
+            Service, Integration, IntegrationAudit, IncidentCounter, Incident, IncidentNote,
+            Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey)
+    };
+    (@rows $t:ident => $body:expr; $($row:ident),*) => {{
+        $({
+            type $t = $row;
             $body;
-        }
-        {
-            type $t = AppSetting;
-            $body;
-        }
-        {
-            type $t = LoginFailure;
-            $body;
-        }
-        {
-            type $t = Team;
-            $body;
-        }
-        {
-            type $t = TeamMember;
-            $body;
-        }
-        {
-            type $t = Service;
-            $body;
-        }
-        {
-            type $t = Integration;
-            $body;
-        }
-        {
-            type $t = IntegrationAudit;
-            $body;
-        }
-        {
-            type $t = IncidentCounter;
-            $body;
-        }
-        {
-            type $t = Incident;
-            $body;
-        }
-        {
-            type $t = IncidentNote;
-            $body;
-        }
-        {
-            type $t = Delivery;
-            $body;
-        }
-        {
-            type $t = DeliveryAttempt;
-            $body;
-        }
-        {
-            type $t = TimelineEntry;
-            $body;
-        }
-        {
-            type $t = Alert;
-            $body;
-        }
-        {
-            type $t = ApiKey;
-            $body;
-        }
+        })*
     }};
 }
 
