@@ -795,7 +795,7 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     browser.click_link("ZD Prod").await;
     browser.click_link("Integrations").await;
     browser.click_link("Configure").await;
-    browser.click_link("Deliveries").await;
+    browser.click_link("View deliveries").await;
     let rows = browser.table_rows().await;
     assert_eq!(rows.len(), 3, "{rows:?}");
     let events: BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -1127,4 +1127,53 @@ async fn browser_change_endpoints_move_with_every_change() {
         StatusCode::NOT_FOUND
     );
     app.stop().await;
+}
+
+/// The page check finds what it looks for (so its silence on Klaxon's pages means something).
+#[tokio::test]
+async fn browser_page_check_reports_each_kind_of_problem() {
+    let Some(browser) = Browser::start(
+        "browser_page_check_reports_each_kind_of_problem",
+        "",
+        Script::On,
+    )
+    .await
+    else {
+        return;
+    };
+    let page = "<!doctype html><html><body style='margin:0'>\
+        <h1>One</h1><h1>Two</h1>\
+        <input id='a' name='unlabelled'><label for='b'>B</label><input id='b'><p id='b'>again</p>\
+        <button></button><a href='/x'></a>\
+        <p style='color:#bbb;background:#fff'>faint</p>\
+        <div style='width:900px'>wide</div></body></html>";
+    browser
+        .client
+        .goto(&format!("data:text/html,{}", page.replace('#', "%23")))
+        .await
+        .unwrap();
+    browser
+        .client
+        .set_window_rect(0, 0, 390, 800)
+        .await
+        .unwrap();
+    let problems: Vec<String> =
+        serde_json::from_value(browser.run(PAGE_CHECK, vec![]).await).unwrap();
+    for expected in [
+        "<html> has no lang",
+        "2 h1 elements",
+        "id b is used twice",
+        "no label: <input id=\"a\" name=\"unlabelled\">",
+        "button without text",
+        "link without text",
+        "contrast",
+        "the page is 900px wide in 390px",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected:?} not in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 8, "nothing else: {problems:#?}");
+    browser.close().await;
 }
