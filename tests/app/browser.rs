@@ -65,7 +65,10 @@ fn tools(test: &str) -> Option<Tools> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI=true and the browser test {test} cannot run: {reason}");
             }
-            eprintln!("SKIPPED browser test {test}: {reason}");
+            // Straight to stderr: the test harness hides what `eprintln!` prints in a passing
+            // test, and a skip must be seen.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED browser test {test}: {reason}");
             None
         }
     }
@@ -703,6 +706,7 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     assert!(page.contains(TITLE));
     assert_eq!(browser.incident_status().await, "triggered");
     assert!(browser.timeline().await[0].contains("Dwight Schrute triggered the incident"));
+    browser.screenshots("06-incident-triggered").await;
 
     browser.press("Acknowledge").await;
     assert!(browser.text().await.contains("Incident #1 acknowledged."));
@@ -771,7 +775,7 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
             "{line}: {timeline:#?}"
         );
     }
-    browser.screenshots("06-incident").await;
+    browser.screenshots("06-incident-resolved").await;
 
     // The incidents list: the open list is quiet; "All" shows it resolved.
     browser.click_link("Incidents").await;
