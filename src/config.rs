@@ -38,6 +38,12 @@ pub struct Config {
     #[arg(long, env = "KLAXON_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
 
+    /// Comma-separated CIDR ranges of reverse proxies in front of Klaxon. A request whose
+    /// connection comes from one of them is taken to be from the address its
+    /// `X-Forwarded-For` names (sign-in throttling counts per address). Empty: the connection's.
+    #[arg(long, env = "KLAXON_TRUSTED_PROXIES", value_delimiter = ',', num_args = 0..)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Log format on standard output.
     #[arg(long, env = "KLAXON_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_address;
 pub mod error;
 pub mod format;
 pub mod layout;

@@ -5,6 +5,7 @@ mod accounts;
 mod api;
 mod browser;
 mod deliveries;
+mod deployment;
 mod durability;
 mod events;
 mod helpers;

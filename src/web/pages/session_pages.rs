@@ -9,6 +9,7 @@ use super::{render, see_other};
 use crate::domain::accounts::{self, AccountForm, AccountsError, FAILURE_WINDOW_MINUTES};
 use crate::domain::validation::FieldErrors;
 use crate::web::auth::{safe_next, signed_in_user};
+use crate::web::client_address;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
 use crate::web::session::{self, CsrfForm, FlashKind};
@@ -153,10 +154,7 @@ async fn signin_submit(
     session: Session,
     CsrfForm(form): CsrfForm<SignInForm>,
 ) -> Result<HttpResponse, AppError> {
-    let client_ip = req
-        .peer_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_default();
+    let client_ip = client_address::of(&req, &state.config.trusted_proxies);
     let next = safe_next(form.next.as_deref());
     let (status, message) = match accounts::sign_in(
         &state.db,
