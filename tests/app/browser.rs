@@ -236,12 +236,18 @@ impl Browser {
             .expect("run a script in the page")
     }
 
-    /// Clicks and waits until the next page has loaded.
-    async fn click_to_navigate(&self, element: Element) {
+    /// Clicks what `xpath` finds and waits until the next page has loaded. The live script may
+    /// swap the element for a fresh copy between finding and clicking; then it is found again.
+    async fn click_to_navigate(&self, xpath: &str) {
         let marker = uuid::Uuid::new_v4().to_string();
         self.run("document.klaxonPage = arguments[0];", vec![json!(marker)])
             .await;
-        element.click().await.expect("click");
+        let mut tries = 0;
+        while let Err(error) = self.find(xpath).await.click().await {
+            tries += 1;
+            assert!(tries < 5, "cannot click {xpath}: {error}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let state = self
@@ -263,33 +269,24 @@ impl Browser {
 
     /// Follows the link with this text.
     async fn click_link(&self, text: &str) {
-        let link = self
-            .find(&format!("//a[normalize-space()={}]", literal(text)))
+        self.click_to_navigate(&format!("//a[normalize-space()={}]", literal(text)))
             .await;
-        self.click_to_navigate(link).await;
     }
 
     /// Follows the link with this text in the section headed `heading`.
     async fn click_link_under(&self, heading: &str, text: &str) {
-        let link = self
-            .find(&format!(
-                "//section[.//h2[normalize-space()={}]]//a[normalize-space()={}]",
-                literal(heading),
-                literal(text)
-            ))
-            .await;
-        self.click_to_navigate(link).await;
+        self.click_to_navigate(&format!(
+            "//section[.//h2[normalize-space()={}]]//a[normalize-space()={}]",
+            literal(heading),
+            literal(text)
+        ))
+        .await;
     }
 
     /// Presses the button with this text (which submits its form).
     async fn press(&self, text: &str) {
-        let button = self.button(text).await;
-        self.click_to_navigate(button).await;
-    }
-
-    async fn button(&self, text: &str) -> Element {
-        self.find(&format!("//button[normalize-space()={}]", literal(text)))
-            .await
+        self.click_to_navigate(&format!("//button[normalize-space()={}]", literal(text)))
+            .await;
     }
 
     async fn has_button(&self, text: &str) -> bool {
@@ -406,13 +403,14 @@ impl Browser {
 
     /// The status label under the incident's title.
     async fn incident_status(&self) -> String {
-        self.client
-            .find(Locator::Id("incident-status"))
-            .await
-            .expect("status label")
-            .text()
-            .await
-            .unwrap()
+        let status = self
+            .run(
+                "const label = document.getElementById('incident-status');\
+                 return label && label.innerText;",
+                vec![],
+            )
+            .await;
+        status.as_str().expect("a status label").to_owned()
     }
 
     /// Photographs the whole page at each width into `target/screenshots/NAME-WIDTH.png` and
