@@ -822,6 +822,19 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     assert!(delivery.contains(&received[2].header("webhook-id").to_owned()));
     browser.screenshots("08-delivery").await;
 
+    // The other areas: teams, settings, people, API keys (photographed and checked too).
+    browser.click_link("Teams").await;
+    browser.screenshots("13-teams").await;
+    browser.click_link("Default").await;
+    browser.screenshots("14-team").await;
+    browser.click_link("Settings").await;
+    browser.screenshots("15-settings").await;
+    browser.click_link("Users").await;
+    browser.screenshots("16-users").await;
+    browser.click_link("Settings").await;
+    browser.click_link("API keys").await;
+    browser.screenshots("17-api-keys").await;
+
     // Sign out, and back in.
     browser.press("Sign out").await;
     assert_eq!(browser.path().await, "/signin");
