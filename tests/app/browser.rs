@@ -17,7 +17,9 @@ use klaxon::config::Config;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{location, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD};
+use crate::helpers::{
+    for_each_backend, location, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+};
 use crate::receiver::{signature_is_valid, Receiver, Reply};
 
 /// How long anything the user waits for may take.
@@ -1084,64 +1086,85 @@ async fn version(app: &TestApp, path: &str) -> String {
     version
 }
 
-/// The endpoints the pages poll: a version that moves with every change, as an ETag too.
+/// The endpoints the pages poll: a version that moves with every change the user may see, as
+/// an ETag too. On every backend (the queries differ for people who see only their teams).
 #[tokio::test]
 async fn browser_change_endpoints_move_with_every_change() {
-    let database = TestDatabase::create(Backend::Sqlite);
-    let app = TestApp::start(&database).await;
-    let signed_out = app.get("/incidents/changes").await;
-    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
-    assert!(location(&signed_out).starts_with("/signin"));
-    app.create_owner().await;
-    let service = crate::services::create_service(&app, "Checkout").await;
+    for_each_backend(|app| async move {
+        let signed_out = app.get("/incidents/changes").await;
+        assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+        assert!(location(&signed_out).starts_with("/signin"));
+        app.create_owner().await;
+        let service = crate::services::create_service(&app, "Checkout").await;
+        // A plain user outside the service's team.
+        let outsider = crate::services::user_browser(&app, "outsider@example.com").await;
+        let outsider_version = || async {
+            let response = outsider
+                .get(app.url("/incidents/changes"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()["version"].clone()
+        };
+        let outsider_quiet = outsider_version().await;
 
-    let quiet = version(&app, "/incidents/changes").await;
-    assert_eq!(
-        quiet,
-        version(&app, "/incidents/changes").await,
-        "stable when nothing changes"
-    );
-    let number = crate::incidents::trigger(&app, &service, "Checkout is down").await;
-    assert_eq!(number, 1);
-    let triggered = version(&app, "/incidents/changes").await;
-    assert_ne!(triggered, quiet);
-    let incident_triggered = version(&app, "/incidents/1/changes").await;
+        let quiet = version(&app, "/incidents/changes").await;
+        assert_eq!(
+            quiet,
+            version(&app, "/incidents/changes").await,
+            "stable when nothing changes"
+        );
+        let number = crate::incidents::trigger(&app, &service, "Checkout is down").await;
+        assert_eq!(number, 1);
+        let triggered = version(&app, "/incidents/changes").await;
+        assert_ne!(triggered, quiet);
+        let incident_triggered = version(&app, "/incidents/1/changes").await;
 
-    // Unchanged: 304 without a body.
-    let unchanged = app
-        .client
-        .get(app.url("/incidents/1/changes"))
-        .header("if-none-match", format!("\"{incident_triggered}\""))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
-    assert!(unchanged.bytes().await.unwrap().is_empty());
+        // Unchanged: 304 without a body.
+        let unchanged = app
+            .client
+            .get(app.url("/incidents/1/changes"))
+            .header("if-none-match", format!("\"{incident_triggered}\""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+        assert!(unchanged.bytes().await.unwrap().is_empty());
 
-    crate::incidents::act(&app, 1, "acknowledge").await;
-    let acknowledged = version(&app, "/incidents/1/changes").await;
-    assert_ne!(acknowledged, incident_triggered);
-    assert_ne!(version(&app, "/incidents/changes").await, triggered);
-    let stale = app
-        .client
-        .get(app.url("/incidents/1/changes"))
-        .header("if-none-match", format!("\"{incident_triggered}\""))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        stale.status(),
-        StatusCode::OK,
-        "a stale ETag gets the new version"
-    );
+        crate::incidents::act(&app, 1, "acknowledge").await;
+        let acknowledged = version(&app, "/incidents/1/changes").await;
+        assert_ne!(acknowledged, incident_triggered);
+        assert_ne!(version(&app, "/incidents/changes").await, triggered);
+        let stale = app
+            .client
+            .get(app.url("/incidents/1/changes"))
+            .header("if-none-match", format!("\"{incident_triggered}\""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            stale.status(),
+            StatusCode::OK,
+            "a stale ETag gets the new version"
+        );
+        let page = app.get("/incidents/1").await.text().await.unwrap();
+        assert!(page.contains(&format!(r#"data-live-version="{acknowledged}""#)));
+        assert_eq!(
+            app.get("/incidents/2/changes").await.status(),
+            StatusCode::NOT_FOUND
+        );
 
-    let page = app.get("/incidents/1").await.text().await.unwrap();
-    assert!(page.contains(&format!(r#"data-live-version="{acknowledged}""#)));
-    assert_eq!(
-        app.get("/incidents/2/changes").await.status(),
-        StatusCode::NOT_FOUND
-    );
-    app.stop().await;
+        // Someone who cannot see the service learns nothing of its incidents.
+        assert_eq!(outsider_version().await, outsider_quiet);
+        let hidden = outsider
+            .get(app.url("/incidents/1/changes"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+    })
+    .await;
 }
 
 /// The page check finds what it looks for (so its silence on Klaxon's pages means something).
