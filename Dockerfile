@@ -22,7 +22,9 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpq5 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /var/lib/klaxon --create-home klaxon \
+    && groupadd --gid 10001 klaxon \
+    && useradd --uid 10001 --gid 10001 --no-log-init --shell /usr/sbin/nologin \
+        --home-dir /var/lib/klaxon --create-home klaxon \
     && install -d -o klaxon -g klaxon -m 0750 /var/lib/klaxon/data
 COPY --from=build /src/target/release/klaxon /usr/local/bin/klaxon
 USER 10001:10001

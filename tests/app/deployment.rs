@@ -133,12 +133,13 @@ fn the_dockerfile_builds_in_one_stage_and_runs_the_binary_alone_as_a_user() {
 
     let user = find(2, "USER");
     assert_eq!(user.len(), 1);
-    let uid = user[0].split(':').next().unwrap();
+    let (uid, gid) = user[0].split_once(':').unwrap();
     assert!(uid != "0" && uid != "root", "USER {}", user[0]);
+    assert!(gid != "0" && gid != "root", "USER {}", user[0]);
     assert!(
         find(2, "RUN")
             .iter()
-            .any(|run| run.contains(&format!("useradd --system --uid {uid} "))),
+            .any(|run| run.contains(&format!("useradd --uid {uid} --gid {gid} "))),
         "the user exists in the image"
     );
 
