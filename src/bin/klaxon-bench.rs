@@ -3,7 +3,8 @@
 //! second, transition-to-receipt latency and the server's peak memory.
 //!
 //! Usage: `cargo build --release && target/release/klaxon-bench [--incidents N]
-//! [--concurrency C] [--database-url URL]` (SQLite in a temporary folder by default).
+//! [--concurrency C] [--database-url URL] [--instances N]` (SQLite in a temporary folder by
+//! default; several instances need PostgreSQL).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -34,6 +35,10 @@ struct Args {
     /// Then add this many incidents straight into the database and time the incidents list.
     #[arg(long, default_value_t = 100_000)]
     list_incidents: usize,
+    /// Klaxon processes sharing the database (more than one needs PostgreSQL); the load is
+    /// spread over them.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Database for the server; a fresh SQLite file when not given.
     #[arg(long)]
     database_url: Option<String>,
@@ -378,18 +383,17 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
     let receipts: Receipts = Arc::default();
     let receiver = start_receiver(receipts.clone())?;
-    let (mut child, base) = spawn_klaxon(&database_url)?;
-    let result = run(
-        &args,
-        &database_url,
-        &base,
-        &receiver,
-        &receipts,
-        child.id(),
-    )
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let mut servers = Vec::new();
+    for _ in 0..args.instances.max(1) {
+        servers.push(spawn_klaxon(&database_url)?);
+    }
+    let bases: Vec<String> = servers.iter().map(|(_, base)| base.clone()).collect();
+    let pids: Vec<u32> = servers.iter().map(|(child, _)| child.id()).collect();
+    let result = run(&args, &database_url, &bases, &receiver, &receipts, &pids).await;
+    for (mut child, _) in servers {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let backend = if database_url.starts_with("postgres") {
         "PostgreSQL"
@@ -403,20 +407,22 @@ async fn main() -> anyhow::Result<()> {
 async fn run(
     args: &Args,
     database_url: &str,
-    base: &str,
+    bases: &[String],
     receiver: &str,
     receipts: &Receipts,
-    pid: u32,
+    pids: &[u32],
 ) -> anyhow::Result<()> {
+    let base = bases[0].as_str();
     let service = set_up(base, receiver).await?;
+    let servers_cpu = || -> f64 { pids.iter().map(|pid| cpu_seconds(&pid.to_string())).sum() };
 
     // Closed loop: `concurrency` sessions, each running incident lifecycles back to back.
     let per_worker = args.incidents.div_ceil(args.concurrency);
     let mut workers = Vec::new();
-    let (server_cpu, bench_cpu) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
+    let (server_cpu, bench_cpu) = (servers_cpu(), cpu_seconds("self"));
     let started = Instant::now();
-    for _ in 0..args.concurrency {
-        let browser = signed_in(base).await?;
+    for worker in 0..args.concurrency {
+        let browser = signed_in(&bases[worker % bases.len()]).await?;
         let service = service.clone();
         workers.push(tokio::spawn(async move {
             let mut sent = Vec::new();
@@ -440,7 +446,7 @@ async fn run(
     let delivered = last_receipt.duration_since(started);
     let deliveries_per_sec = transitions as f64 / delivered.as_secs_f64();
     let closed = latencies(receipts, &sent);
-    let server_cpu = cpu_seconds(&pid.to_string()) - server_cpu;
+    let server_cpu = servers_cpu() - server_cpu;
     let bench_cpu = cpu_seconds("self") - bench_cpu;
     println!(
         "closed loop: {} incidents, {transitions} transitions, {} in flight",
@@ -460,7 +466,7 @@ async fn run(
     );
 
     println!(
-        "  CPU per transition: server {:.2} ms, load generator and receiver {:.2} ms",
+        "  CPU per transition: servers {:.2} ms, load generator and receiver {:.2} ms",
         server_cpu * 1000.0 / transitions as f64,
         bench_cpu * 1000.0 / transitions as f64
     );
@@ -473,8 +479,8 @@ async fn run(
     let count = (incidents_per_sec * args.open_loop_secs as f64) as usize;
     let browsers: Vec<Browser> = {
         let mut list = Vec::new();
-        for _ in 0..args.concurrency.max(4) {
-            list.push(signed_in(base).await?);
+        for i in 0..args.concurrency.max(4) {
+            list.push(signed_in(&bases[i % bases.len()]).await?);
         }
         list
     };
@@ -509,7 +515,9 @@ async fn run(
         percentile(&open, 0.95),
         percentile(&open, 0.99)
     );
-    println!("server peak RSS: {:.1} MiB", peak_rss_mib(pid));
+    for pid in pids {
+        println!("server peak RSS: {:.1} MiB", peak_rss_mib(*pid));
+    }
 
     if args.list_incidents > 0 {
         time_incident_lists(args.list_incidents as i64, database_url, base, &service).await?;

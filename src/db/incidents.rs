@@ -53,20 +53,17 @@ pub struct NewIncidentRow<'a> {
 /// The next incident number. Must run inside the transaction that inserts the incident: the
 /// counter row stays locked until it ends, and a rollback gives the number back.
 pub fn take_next_number(conn: &mut DbConn) -> QueryResult<i64> {
-    diesel::update(incident_counter::table.find(1))
+    let next = diesel::update(incident_counter::table.find(1))
         .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
-        .execute(conn)?;
-    incident_counter::table
-        .find(1)
-        .select(incident_counter::last_number)
-        .first(conn)
+        .returning(incident_counter::last_number);
+    on_backend!(conn, c => next.get_result(c))
 }
 
 pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<IncidentRow> {
-    diesel::insert_into(incidents::table)
+    on_backend!(conn, c => diesel::insert_into(incidents::table)
         .values(row)
-        .execute(conn)?;
-    find_by_number(conn, row.incident_number)?.ok_or(diesel::result::Error::NotFound)
+        .returning(IncidentRow::as_returning())
+        .get_result(c))
 }
 
 pub fn find_by_number(conn: &mut DbConn, number: i64) -> QueryResult<Option<IncidentRow>> {
@@ -96,18 +93,26 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>
 /// Moves the incident from one of `from` to `to`, stamping `date_column` with `at`. Returns
 /// false (and changes nothing) when the incident is not in one of `from` any more: the check
 /// and the change are one statement, so of two concurrent requests exactly one wins.
-pub fn transition_acknowledged(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> QueryResult<bool> {
-    let changed = diesel::update(incidents::table.find(id).filter(incidents::status.eq(1)))
-        .set((
-            incidents::status.eq(2),
-            incidents::acknowledged_date.eq(Some(at)),
-        ))
-        .execute(conn)?;
-    Ok(changed == 1)
+/// Triggered → acknowledged; the changed row, or None when the incident was not triggered.
+pub fn transition_acknowledged(
+    conn: &mut DbConn,
+    id: i64,
+    at: NaiveDateTime,
+) -> QueryResult<Option<IncidentRow>> {
+    let update = diesel::update(incidents::table.find(id).filter(incidents::status.eq(1))).set((
+        incidents::status.eq(2),
+        incidents::acknowledged_date.eq(Some(at)),
+    ));
+    on_backend!(conn, c => update.returning(IncidentRow::as_returning()).get_result(c).optional())
 }
 
-pub fn transition_resolved(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> QueryResult<bool> {
-    let changed = diesel::update(
+/// Triggered or acknowledged → resolved; the changed row, or None when it was resolved already.
+pub fn transition_resolved(
+    conn: &mut DbConn,
+    id: i64,
+    at: NaiveDateTime,
+) -> QueryResult<Option<IncidentRow>> {
+    let update = diesel::update(
         incidents::table
             .find(id)
             .filter(incidents::status.eq_any([1, 2])),
@@ -115,9 +120,8 @@ pub fn transition_resolved(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> Que
     .set((
         incidents::status.eq(3),
         incidents::resolved_date.eq(Some(at)),
-    ))
-    .execute(conn)?;
-    Ok(changed == 1)
+    ));
+    on_backend!(conn, c => update.returning(IncidentRow::as_returning()).get_result(c).optional())
 }
 
 pub fn set_assignee(conn: &mut DbConn, id: i64, user_id: Option<i64>) -> QueryResult<usize> {

@@ -3,6 +3,17 @@
 //! Each table has its own small module of named persistence functions; nothing outside
 //! `db` writes SQL.
 
+/// Runs the same query on whichever backend the connection is, for what `MultiConnection`
+/// cannot express itself (`RETURNING`, row locks).
+macro_rules! on_backend {
+    ($conn:expr, $backend:ident => $query:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgres($backend) => $query,
+            $crate::db::DbConn::Sqlite($backend) => $query,
+        }
+    };
+}
+
 pub mod alerts;
 pub mod api_keys;
 pub mod app_settings;

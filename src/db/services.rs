@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{services, teams};
+use super::schema::{services, teams, users};
 use super::DbConn;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -85,6 +85,25 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>>
     services::table
         .find(id)
         .select(ServiceRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A service with its team's `unique_id` and its creator's username, in one query (what a
+/// webhook payload needs).
+pub fn find_with_team_and_creator(
+    conn: &mut DbConn,
+    id: i64,
+) -> QueryResult<Option<(ServiceRow, String, Option<String>)>> {
+    services::table
+        .inner_join(teams::table)
+        .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
+        .filter(services::id.eq(id))
+        .select((
+            ServiceRow::as_select(),
+            teams::unique_id,
+            users::username.nullable(),
+        ))
         .first(conn)
         .optional()
 }

@@ -166,6 +166,7 @@ impl DeliveryEngine {
         let settings = &self.inner.settings;
         let slots = Arc::new(Semaphore::new(settings.concurrency));
         let mut in_flight = JoinSet::new();
+        let claim_floor = (settings.concurrency / 4).max(1);
         tracing::info!(instance = %self.inner.instance, concurrency = settings.concurrency, "webhook sender started");
         loop {
             if *stopped.borrow() {
@@ -173,7 +174,9 @@ impl DeliveryEngine {
             }
             while in_flight.try_join_next().is_some() {}
             let free = slots.available_permits();
-            if free > 0 {
+            // Under load, wait until a few slots are free and claim them in one transaction,
+            // rather than one claim per finished attempt.
+            if free >= claim_floor || (free > 0 && in_flight.is_empty()) {
                 match self.claim(free).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         for (token, row) in claimed {

@@ -13,6 +13,7 @@ use super::{DomainError, Page};
 use crate::db::deliveries::{self, NewDeliveryRow, PENDING};
 use crate::db::incidents::{IncidentFilter, IncidentRow, NewIncidentRow};
 use crate::db::integrations as integration_rows;
+use crate::db::services::ServiceRow;
 use crate::db::timeline::{self, NewTimelineRow, TimelineRow};
 use crate::db::{self, incidents, users, Db, DbConn, DbError};
 use crate::delivery::payload::{self, PayloadSource, UserJson};
@@ -170,12 +171,12 @@ pub fn transition_in(
     let moved = match target {
         Status::Acknowledged => incidents::transition_acknowledged(conn, incident_id, now)?,
         Status::Resolved => incidents::transition_resolved(conn, incident_id, now)?,
-        Status::Triggered => false,
+        Status::Triggered => None,
     };
-    let row = incidents::find_by_id(conn, incident_id)?.ok_or(DomainError::NotFound)?;
-    if !moved {
+    let Some(row) = moved else {
+        let row = incidents::find_by_id(conn, incident_id)?.ok_or(DomainError::NotFound)?;
         return Err(refusal(&row, target));
-    }
+    };
     append_timeline(conn, row.id, target.word(), actor, "", now)?;
     enqueue_webhooks(conn, &row, target)?;
     Ok(row)
@@ -245,11 +246,9 @@ pub fn build_payload(
     incident: &IncidentRow,
     status: Status,
 ) -> Result<payload::WebhookBody, DbError> {
-    let service = crate::db::services::find_by_id(conn, incident.service_id)?
-        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
-    let team = crate::db::teams::find_by_id(conn, service.team_id)?
-        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
-    let service_created_by = user_json(conn, service.created_by)?.map(|u| u.username);
+    let (service, team_unique_id, service_created_by) =
+        crate::db::services::find_with_team_and_creator(conn, incident.service_id)?
+            .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     let assignee = user_json(conn, incident.assigned_to)?;
     let merged_with = match incident.merged_with {
         Some(id) => incidents::find_by_id(conn, id)?.map(|other| other.unique_id),
@@ -260,7 +259,7 @@ pub fn build_payload(
         PayloadSource {
             incident,
             service: &service,
-            team_unique_id: &team.unique_id,
+            team_unique_id: &team_unique_id,
             service_created_by,
             assignee,
             merged_with,
@@ -316,7 +315,7 @@ fn validate_trigger(
     form: &TriggerForm,
 ) -> Result<NewIncident, DomainError> {
     let mut errors = FieldErrors::new();
-    let service = match services::find_visible(conn, actor, form.service.trim()) {
+    let service = match services::find_visible_row(conn, actor, form.service.trim()) {
         Ok(service) => Some(service),
         Err(DomainError::NotFound) => {
             errors.add("service", "Choose a service.");
@@ -352,7 +351,7 @@ fn validate_trigger(
     };
     errors.into_result(()).map_err(DomainError::Invalid)?;
     Ok(NewIncident {
-        service_id: service.map(|s| s.row.id).unwrap_or_default(),
+        service_id: service.map(|s| s.id).unwrap_or_default(),
         title,
         summary,
         urgency,
@@ -377,16 +376,28 @@ pub async fn trigger(
     .await
 }
 
-/// An incident the actor may see, by number.
+/// An incident the actor may see, by number, with its service and team.
 fn find_visible(
     conn: &mut DbConn,
     actor: &User,
     number: i64,
 ) -> Result<(IncidentRow, Service), DomainError> {
+    let (row, service) = find_visible_row(conn, actor, number)?;
+    Ok((row, services::with_team(conn, service)?))
+}
+
+/// An incident the actor may see, by number, with its service row only.
+fn find_visible_row(
+    conn: &mut DbConn,
+    actor: &User,
+    number: i64,
+) -> Result<(IncidentRow, ServiceRow), DomainError> {
     let row = incidents::find_by_number(conn, number)?.ok_or(DomainError::NotFound)?;
-    let service_row =
+    let service =
         crate::db::services::find_by_id(conn, row.service_id)?.ok_or(DomainError::NotFound)?;
-    let service = services::find_visible(conn, actor, &service_row.unique_id)?;
+    if !super::access::can_see_team(conn, actor, service.team_id)? {
+        return Err(DomainError::NotFound);
+    }
     Ok((row, service))
 }
 
@@ -400,7 +411,7 @@ pub async fn change_status(
     let actor = actor.clone();
     db.run(move |conn| {
         db::write_transaction(conn, |conn| {
-            let (row, _) = find_visible(conn, &actor, number)?;
+            let (row, _) = find_visible_row(conn, &actor, number)?;
             transition_in(conn, &Actor::User(actor.clone()), row.id, target)
         })
     })
@@ -534,7 +545,7 @@ pub async fn add_note(
     }
     db.run(move |conn| {
         db::write_transaction(conn, |conn| {
-            let (row, _) = find_visible(conn, &actor, number)?;
+            let (row, _) = find_visible_row(conn, &actor, number)?;
             let now = db::now();
             let unique_id = incidents::insert_note(conn, row.id, actor.id, &text, now)?;
             append_timeline(
@@ -566,7 +577,7 @@ pub async fn assign(
     let (actor, username) = (actor.clone(), form.assignee.trim().to_owned());
     db.run(move |conn| {
         db::write_transaction(conn, |conn| {
-            let (row, _) = find_visible(conn, &actor, number)?;
+            let (row, _) = find_visible_row(conn, &actor, number)?;
             let assignee = match username.as_str() {
                 "" => None,
                 name => Some(

@@ -200,7 +200,7 @@ fn number_in(
     }
 }
 
-fn with_team(conn: &mut DbConn, row: ServiceRow) -> Result<Service, DomainError> {
+pub(crate) fn with_team(conn: &mut DbConn, row: ServiceRow) -> Result<Service, DomainError> {
     let team = team_rules::find_by_id(conn, row.team_id)?;
     Ok(Service {
         row,
@@ -216,11 +216,21 @@ pub fn find_visible(
     actor: &User,
     unique_id: &str,
 ) -> Result<Service, DomainError> {
+    let row = find_visible_row(conn, actor, unique_id)?;
+    with_team(conn, row)
+}
+
+/// The row of a service the actor may see, without its team.
+pub fn find_visible_row(
+    conn: &mut DbConn,
+    actor: &User,
+    unique_id: &str,
+) -> Result<ServiceRow, DomainError> {
     let row = services::find_by_unique_id(conn, unique_id)?.ok_or(DomainError::NotFound)?;
     if !access::can_see_team(conn, actor, row.team_id)? {
         return Err(DomainError::NotFound);
     }
-    with_team(conn, row)
+    Ok(row)
 }
 
 pub async fn get(db: &Db, actor: &User, unique_id: &str) -> Result<Service, DomainError> {
