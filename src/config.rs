@@ -71,6 +71,11 @@ pub struct Config {
     #[arg(long, env = "KLAXON_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     pub webhook_timeout_secs: u64,
 
+    /// Seconds between looks for deliveries that became due without a wake-up (retries, and
+    /// anything missed). New deliveries wake the sender at once.
+    #[arg(long, env = "KLAXON_WEBHOOK_POLL_SECS", default_value_t = 1)]
+    pub webhook_poll_secs: u64,
+
     /// Seconds to wait before each retry after a failed attempt (±20 % jitter); after the last
     /// one the delivery fails for good.
     #[arg(

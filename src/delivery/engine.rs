@@ -45,7 +45,7 @@ impl EngineSettings {
                 .iter()
                 .map(|s| Duration::from_secs(*s))
                 .collect(),
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(config.webhook_poll_secs.max(1)),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         }
     }

@@ -234,8 +234,8 @@ async fn deliveries_of_a_killed_instance_are_finished_by_the_other() {
 async fn a_delivery_committed_on_one_instance_wakes_the_sender_of_another() {
     on_postgres(|database| async move {
         let receiver = Receiver::start().await;
-        // A only takes requests; B only sends. B polls once a second as a fallback, so quick
-        // receipts, time after time, come from A's NOTIFY.
+        // A only takes requests; B only sends and looks for due deliveries once an hour, so
+        // a delivery reaches the receiver within seconds only if A's NOTIFY wakes B.
         let (child, address_a) = spawn_klaxon(
             &database.url,
             &[
@@ -244,22 +244,15 @@ async fn a_delivery_committed_on_one_instance_wakes_the_sender_of_another() {
             ],
         );
         let _a = Instance(child);
-        let (_b, _) = start_instance(&database.url);
+        let (child, _) = spawn_klaxon(&database.url, &[("KLAXON_WEBHOOK_POLL_SECS", "3600")]);
+        let _b = Instance(child);
         let app = TestApp::attach(address_a.clone(), database.url.clone(), None);
         app.create_owner().await;
         let (service, _, events) = api_integration(&app).await;
         configured_webhook(&app, &service, &receiver.url).await;
-        // Let B's first poll after start-up pass.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
-        for i in 0..5 {
-            let sent = tokio::time::Instant::now();
+        for i in 0..3 {
             send_event(&address_a, &events, "critical", &format!("cache-{i}")).await;
-            receiver.wait_for(i + 1, Duration::from_secs(5)).await;
-            let waited = sent.elapsed();
-            assert!(
-                waited < Duration::from_millis(300),
-                "event {i} reached the receiver {waited:?} after it was sent"
-            );
+            receiver.wait_for(i + 1, Duration::from_secs(20)).await;
         }
     })
     .await;
