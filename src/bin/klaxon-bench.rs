@@ -564,7 +564,7 @@ async fn time_incident_lists(
             let html = browser.get(path).await?;
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             anyhow::ensure!(
-                html.contains("<table class=\"incidents\">"),
+                html.contains("<table class=\"incidents"),
                 "{path} did not list incidents"
             );
         }

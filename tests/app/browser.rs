@@ -644,23 +644,31 @@ async fn trigger_incident(browser: &Browser) -> String {
     path
 }
 
+/// A fresh app with the webhook sender on, a browser on it and a receiver; None when browser
+/// tests are skipped.
+async fn webhook_session(
+    test: &str,
+    script: Script,
+) -> Option<(TestDatabase, TestApp, Browser, Receiver)> {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let app = TestApp::start_with(&database, webhook_settings).await;
+    let browser = Browser::start(test, &app.address, script).await?;
+    Some((database, app, browser, Receiver::start().await))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
 #[tokio::test]
 async fn browser_walks_the_whole_flow_and_photographs_every_page() {
-    let database = TestDatabase::create(Backend::Sqlite);
-    let app = TestApp::start_with(&database, webhook_settings).await;
-    let Some(browser) = Browser::start(
+    let Some((_database, app, browser, receiver)) = webhook_session(
         "browser_walks_the_whole_flow_and_photographs_every_page",
-        &app.address,
         Script::On,
     )
     .await
     else {
         return;
     };
-    let receiver = Receiver::start().await;
 
     create_account_and_service(&browser, true).await;
     browser.click_link("Services").await;
@@ -853,18 +861,14 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
 /// The bad paths, with JavaScript off (so also: every page works without it).
 #[tokio::test]
 async fn browser_bad_paths_show_clear_messages_without_javascript() {
-    let database = TestDatabase::create(Backend::Sqlite);
-    let app = TestApp::start_with(&database, webhook_settings).await;
-    let Some(browser) = Browser::start(
+    let Some((_database, app, browser, receiver)) = webhook_session(
         "browser_bad_paths_show_clear_messages_without_javascript",
-        &app.address,
         Script::Off,
     )
     .await
     else {
         return;
     };
-    let receiver = Receiver::start().await;
 
     create_account_and_service(&browser, false).await;
     let live = browser

@@ -44,6 +44,39 @@ fn start_instance(database_url: &str) -> (Instance, String) {
     (Instance(child), address)
 }
 
+/// Two instances on one database, an owner, a service with an API integration (its events
+/// URL path in `events`) and an outgoing webhook to `receiver`.
+struct Pair {
+    receiver: Receiver,
+    a: Instance,
+    address_a: String,
+    b: Instance,
+    address_b: String,
+    app: TestApp,
+    events: String,
+}
+
+impl Pair {
+    async fn start(database: &TestDatabase) -> Pair {
+        let receiver = Receiver::start().await;
+        let (a, address_a) = start_instance(&database.url);
+        let (b, address_b) = start_instance(&database.url);
+        let app = TestApp::attach(address_a.clone(), database.url.clone(), None);
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        Pair {
+            receiver,
+            a,
+            address_a,
+            b,
+            address_b,
+            app,
+            events,
+        }
+    }
+}
+
 async fn send_event(address: &str, events: &str, alert_type: &str, entity: &str) {
     let response = reqwest::Client::new()
         .post(format!("{address}{events}"))
@@ -86,13 +119,15 @@ async fn succeeded_at(address: &str) -> u64 {
 #[tokio::test]
 async fn two_instances_deliver_every_webhook_once_and_in_order() {
     on_postgres(|database| async move {
-        let receiver = Receiver::start().await;
-        let (_a, address_a) = start_instance(&database.url);
-        let (_b, address_b) = start_instance(&database.url);
-        let app = TestApp::attach(address_a.clone(), database.url.clone(), None);
-        app.create_owner().await;
-        let (service, _, events) = api_integration(&app).await;
-        configured_webhook(&app, &service, &receiver.url).await;
+        let Pair {
+            receiver,
+            a: _a,
+            address_a,
+            b: _b,
+            address_b,
+            app,
+            events,
+        } = Pair::start(&database).await;
 
         // The session made on A is good on B: both take the key from the shared database.
         let on_b = TestApp::attach(address_b.clone(), database.url.clone(), None);
@@ -159,13 +194,15 @@ async fn two_instances_deliver_every_webhook_once_and_in_order() {
 #[tokio::test]
 async fn deliveries_of_a_killed_instance_are_finished_by_the_other() {
     on_postgres(|database| async move {
-        let receiver = Receiver::start().await;
-        let (a, address_a) = start_instance(&database.url);
-        let (_b, address_b) = start_instance(&database.url);
-        let app = TestApp::attach(address_a.clone(), database.url.clone(), None);
-        app.create_owner().await;
-        let (service, _, events) = api_integration(&app).await;
-        configured_webhook(&app, &service, &receiver.url).await;
+        let Pair {
+            receiver,
+            a,
+            address_a,
+            b: _b,
+            address_b,
+            app,
+            events,
+        } = Pair::start(&database).await;
 
         // A slow receiver keeps attempts in flight (the timeout is 2 s, so they succeed).
         const INCIDENTS: usize = 20;
