@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -121,6 +121,20 @@ pub enum Command {
         /// The exported file; `-` reads standard input.
         file: PathBuf,
     },
+}
+
+/// Removes every setting's variable that is present but empty (`KLAXON_SECRET_KEY=` in a
+/// `.env` file), so that it means "not set" and the default applies, as documented, instead of
+/// being parsed as an empty value. Changing the environment is only sound while no other
+/// thread runs: call it first thing in `main`.
+pub fn unset_empty_settings() {
+    for argument in Cli::command().get_arguments() {
+        if let Some(name) = argument.get_env() {
+            if std::env::var_os(name).is_some_and(|value| value.is_empty()) {
+                std::env::remove_var(name);
+            }
+        }
+    }
 }
 
 impl Config {

@@ -1,5 +1,5 @@
 use clap::Parser;
-use klaxon::config::{Cli, Command, Config};
+use klaxon::config::{unset_empty_settings, Cli, Command, Config};
 use klaxon::{startup::Application, telemetry, transfer};
 
 /// glibc raises its mmap threshold after a large block is freed, so the 19 MiB that each
@@ -15,6 +15,7 @@ fn keep_large_allocations_mmapped() {
 
 fn main() -> std::process::ExitCode {
     keep_large_allocations_mmapped();
+    unset_empty_settings();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -354,3 +354,23 @@ async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
+
+/// `.env` files and orchestrators often set a variable to nothing to mean "not set"; the
+/// binary then uses the default instead of refusing an empty value.
+#[tokio::test]
+async fn an_empty_setting_counts_as_not_set() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let (mut child, address) = crate::durability::spawn_klaxon(
+        &database.url,
+        &[
+            ("KLAXON_SECRET_KEY", ""),
+            ("KLAXON_WEBHOOK_ALLOWED_NETWORKS", ""),
+            ("KLAXON_WEBHOOK_CONCURRENCY", ""),
+            ("KLAXON_TRUSTED_PROXIES", ""),
+        ],
+    );
+    let health = reqwest::get(format!("{address}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
