@@ -542,3 +542,56 @@ async fn deliveries_of_another_team_are_not_visible() {
     })
     .await;
 }
+
+/// When the database refuses to store an attempt, the delivery keeps its lease and goes out
+/// again, with the same webhook-id, once the lease runs out: nothing is lost to a failed write.
+#[tokio::test]
+async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
+    with_webhook_app(|app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Forgetful").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let postgres = app.database_url.starts_with("postgres");
+        query(&app, move |conn| {
+            let sql = if postgres {
+                "CREATE FUNCTION refuse_attempts() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'attempts broken'; END; $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_attempts BEFORE INSERT ON delivery_attempts FOR EACH ROW EXECUTE FUNCTION refuse_attempts();"
+            } else {
+                "CREATE TRIGGER refuse_attempts BEFORE INSERT ON delivery_attempts BEGIN SELECT RAISE(ABORT, 'attempts broken'); END;"
+            };
+            diesel::connection::SimpleConnection::batch_execute(conn, sql)
+        })
+        .await;
+
+        let number = trigger(&app, &service, "Sent but not written down").await;
+        let first = receiver.wait_for(1, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rows = deliveries_of(&app, number).await;
+        assert_eq!(rows[0].state, "pending", "{rows:?}");
+        assert!(rows[0].locked_until.is_some(), "still leased: {rows:?}");
+
+        query(&app, move |conn| {
+            let sql = if postgres {
+                "DROP TRIGGER refuse_attempts ON delivery_attempts; DROP FUNCTION refuse_attempts();"
+            } else {
+                "DROP TRIGGER refuse_attempts;"
+            };
+            diesel::connection::SimpleConnection::batch_execute(conn, sql)
+        })
+        .await;
+        let rows = settled(&app, number, 1).await;
+        assert_eq!(rows[0].state, "succeeded");
+        let again = receiver.received();
+        assert_eq!(again.len(), 2, "sent once more after the lease");
+        assert_eq!(again[1].header("webhook-id"), first[0].header("webhook-id"));
+        assert_eq!(again[1].body, first[0].body);
+        let unique_id = rows[0].unique_id.clone();
+        let attempts = query(&app, move |conn| {
+            let row = deliveries::find_by_unique_id(conn, &unique_id)?.unwrap();
+            deliveries::attempts(conn, row.id)
+        })
+        .await;
+        assert_eq!(attempts.len(), 1, "the attempt that could be stored");
+    })
+    .await;
+}
