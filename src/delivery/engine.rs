@@ -2,13 +2,12 @@
 //! retries on schedule. `run_once` is one claim-and-send step; `start` runs steps forever,
 //! woken at once by committed transitions and polling only as a fallback.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use rand::Rng;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
