@@ -70,6 +70,17 @@ pub fn for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<Deli
         .load(conn)
 }
 
+/// The `webhook-id`s of the given deliveries, by row id.
+pub fn webhook_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    deliveries::table
+        .filter(deliveries::id.eq_any(ids))
+        .select((deliveries::id, deliveries::unique_id))
+        .load(conn)
+}
+
 /// A claimed delivery with what sending it needs from its integration.
 #[derive(Debug, Clone, Queryable)]
 pub struct ClaimedRow {

@@ -39,6 +39,22 @@ pub fn append(conn: &mut DbConn, entry: &NewTimelineRow<'_>) -> QueryResult<()> 
 }
 
 /// Oldest first.
+/// A page of an incident's timeline, newest first.
+pub fn newest_for_incident(
+    conn: &mut DbConn,
+    incident_id: i64,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<TimelineRow>> {
+    timeline_entries::table
+        .filter(timeline_entries::incident_id.eq(incident_id))
+        .order(timeline_entries::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .select(TimelineRow::as_select())
+        .load(conn)
+}
+
 pub fn for_incident(
     conn: &mut DbConn,
     incident_id: i64,

@@ -418,11 +418,16 @@ pub async fn change_status(
     .await
 }
 
+/// Timeline entries per page of the incident page.
+pub const TIMELINE_PER_PAGE: i64 = 100;
+
 pub struct IncidentDetail {
     pub incident: IncidentView,
-    pub timeline: Vec<TimelineRow>,
+    /// Page 1 holds the newest entries (a flapping monitor can add thousands of alerts); each
+    /// page's entries are in the order they happened.
+    pub timeline: Page<TimelineRow>,
     pub assignable: Vec<User>,
-    /// Webhook-ids of the incident's deliveries by row id, for the timeline's links.
+    /// Webhook-ids of the deliveries the timeline page links to, by row id.
     pub delivery_ids: Vec<(i64, String)>,
 }
 
@@ -436,7 +441,12 @@ impl IncidentDetail {
     }
 }
 
-pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail, DomainError> {
+pub async fn detail(
+    db: &Db,
+    actor: &User,
+    number: i64,
+    timeline_page: i64,
+) -> Result<IncidentDetail, DomainError> {
     let actor = actor.clone();
     db.run(move |conn| {
         let (row, service) = find_visible(conn, &actor, number)?;
@@ -446,12 +456,21 @@ pub async fn detail(db: &Db, actor: &User, number: i64) -> Result<IncidentDetail
             }
             None => None,
         };
-        let timeline = timeline::for_incident(conn, row.id, 1000)?;
-        let assignable = super::accounts::active_users(conn)?;
-        let delivery_ids = deliveries::for_incident(conn, row.id)?
-            .into_iter()
-            .map(|d| (d.id, d.unique_id))
+        let newest = timeline::newest_for_incident(
+            conn,
+            row.id,
+            Page::<TimelineRow>::offset(timeline_page, TIMELINE_PER_PAGE),
+            TIMELINE_PER_PAGE + 1,
+        )?;
+        let mut timeline = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
+        timeline.items.reverse();
+        let linked: Vec<i64> = timeline
+            .items
+            .iter()
+            .filter_map(|e| e.delivery_id)
             .collect();
+        let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
+        let assignable = super::accounts::active_users(conn)?;
         Ok(IncidentDetail {
             delivery_ids,
             incident: IncidentView {

@@ -615,3 +615,65 @@ async fn a_service_with_incidents_is_disabled_instead_of_deleted() {
     })
     .await;
 }
+
+/// A monitor that keeps firing adds an entry per alert; the incident page shows the newest
+/// entries first, in pages, so the latest changes are never cut off.
+#[tokio::test]
+async fn a_long_timeline_is_paged_with_the_newest_entries_first() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Chatty").await;
+        let number = trigger(&app, &service, "Flapping").await;
+        query(&app, move |conn| {
+            let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
+            for i in 1..=150 {
+                timeline::append(
+                    conn,
+                    &timeline::NewTimelineRow {
+                        incident_id: incident.id,
+                        kind: "alert",
+                        actor_user_id: None,
+                        actor_label: "Integration API",
+                        detail: &format!("critical: repeat {i:03}"),
+                        delivery_id: None,
+                        created_at: klaxon::db::now(),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+
+        let page = format!("/incidents/{number}");
+        let newest = app.get(&page).await.text().await.unwrap();
+        assert!(
+            newest.contains("repeat 150") && newest.contains("repeat 052"),
+            "the newest 100"
+        );
+        assert!(!newest.contains("repeat 050") && !newest.contains("triggered the incident"));
+        assert!(
+            newest.find("repeat 051") < newest.find("repeat 150"),
+            "oldest first within the page"
+        );
+        assert!(newest.contains(r#"href="?timeline=2">Earlier entries"#));
+        assert!(!newest.contains("Later entries"));
+
+        let earlier = app
+            .get(&format!("{page}?timeline=2"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(earlier.contains("triggered the incident") && earlier.contains("repeat 050"));
+        assert!(!earlier.contains("repeat 051"));
+        assert!(earlier.contains(r#"href="?timeline=1">Later entries"#));
+
+        let odd = app.get(&format!("{page}?timeline=zero")).await;
+        assert_eq!(
+            odd.status(),
+            StatusCode::OK,
+            "an unusable page number is the first page"
+        );
+    })
+    .await;
+}

@@ -225,16 +225,24 @@ fn parse_number(raw: &str) -> Result<i64, AppError> {
         .ok_or(AppError::NotFound)
 }
 
+#[derive(serde::Deserialize)]
+struct ShowQuery {
+    /// Timeline page; 1, the default, is the newest entries.
+    timeline: Option<String>,
+}
+
 #[get("/incidents/{number}")]
 async fn show(
     CurrentUser(me): CurrentUser,
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<String>,
+    query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, AppError> {
     let number = parse_number(&path)?;
+    let timeline_page = Page::<()>::number_from(query.timeline.as_deref());
     let live_version = incidents::incident_version(&state.db, &me, number).await?;
-    let detail = incidents::detail(&state.db, &me, number).await?;
+    let detail = incidents::detail(&state.db, &me, number, timeline_page).await?;
     render(
         IncidentPage {
             layout: Layout::new(&session, Some(&me), Nav::Incidents),
@@ -311,7 +319,7 @@ async fn add_note(
         }
         Err(DomainError::Invalid(note_errors)) => {
             let live_version = incidents::incident_version(&state.db, &me, number).await?;
-            let detail = incidents::detail(&state.db, &me, number).await?;
+            let detail = incidents::detail(&state.db, &me, number, 1).await?;
             render(
                 IncidentPage {
                     layout: Layout::new(&session, Some(&me), Nav::Incidents),
