@@ -278,8 +278,7 @@ async fn the_services_api_creates_reads_updates_and_deletes() {
         app.create_owner().await;
         let auth = format!("Token {}", create_api_key(&app, "SDK").await);
         let client = reqwest::Client::new();
-        let teams: Value = client.get(app.url("/api/account/teams/")).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
-        let team = teams[0]["unique_id"].as_str().unwrap().to_owned();
+        let team = first_team(&app, &auth).await;
         let services_url = app.url(&format!("/api/account/teams/{team}/services/"));
 
         let body = json!({"name": "ZD Prod", "summary": "", "description": "Main app", "auto_resolve_timeout": 0, "acknowledgement_timeout": 0, "status": 1,
@@ -484,8 +483,7 @@ async fn the_integrations_api_creates_lists_and_gets() {
         app.create_owner().await;
         let auth = format!("Token {}", create_api_key(&app, "SDK").await);
         let client = reqwest::Client::new();
-        let teams: Value = client.get(app.url("/api/account/teams/")).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
-        let team = teams[0]["unique_id"].as_str().unwrap().to_owned();
+        let team = first_team(&app, &auth).await;
         let service = crate::services::create_service(&app, "With integrations").await;
         let base = app.url(&format!("/api/account/teams/{team}/services/{service}/integrations/"));
 
@@ -556,4 +554,18 @@ async fn methods_an_endpoint_does_not_serve_get_a_json_405() {
         }
     })
     .await;
+}
+
+/// The `unique_id` of the first team the teams API lists for this key.
+async fn first_team(app: &TestApp, auth: &str) -> String {
+    let teams: Value = reqwest::Client::new()
+        .get(app.url("/api/account/teams/"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    teams[0]["unique_id"].as_str().unwrap().to_owned()
 }

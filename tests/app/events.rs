@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp};
 use crate::incidents::{configured_webhook, deliveries_of};
-use crate::integrations::add_integration;
+use crate::integrations::{add_integration, integration_key_on};
 use crate::services::create_service;
 
 /// A service with an "API" integration; returns (service id, integration id, events URL path).
@@ -18,12 +18,7 @@ pub async fn api_integration(app: &TestApp) -> (String, String, String) {
         .text()
         .await
         .unwrap();
-    let marker = r#"<code id="integration-key">"#;
-    let key = page[page.find(marker).unwrap() + marker.len()..]
-        .split('<')
-        .next()
-        .unwrap()
-        .to_owned();
+    let key = integration_key_on(&page);
     (service, integration, format!("/api/events/{key}/"))
 }
 

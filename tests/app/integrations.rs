@@ -411,12 +411,7 @@ async fn an_api_integration_gets_an_integration_key() {
             .text()
             .await
             .unwrap();
-        let marker = r#"<code id="integration-key">"#;
-        let key = page[page.find(marker).unwrap() + marker.len()..]
-            .split('<')
-            .next()
-            .unwrap()
-            .to_owned();
+        let key = integration_key_on(&page);
         assert!(
             uuid::Uuid::parse_str(&key).is_ok(),
             "keys are UUIDs, as Zenduty's"
@@ -428,4 +423,14 @@ async fn an_api_integration_gets_an_integration_key() {
         );
     })
     .await;
+}
+
+/// The integration key an API integration's page shows.
+pub fn integration_key_on(page: &str) -> String {
+    let marker = r#"<code id="integration-key">"#;
+    page[page.find(marker).expect("the page shows the key") + marker.len()..]
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned()
 }
