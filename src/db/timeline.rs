@@ -55,19 +55,6 @@ pub fn newest_for_incident(
         .load(conn)
 }
 
-pub fn for_incident(
-    conn: &mut DbConn,
-    incident_id: i64,
-    limit: i64,
-) -> QueryResult<Vec<TimelineRow>> {
-    timeline_entries::table
-        .filter(timeline_entries::incident_id.eq(incident_id))
-        .order(timeline_entries::id)
-        .limit(limit)
-        .select(TimelineRow::as_select())
-        .load(conn)
-}
-
 pub fn count_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<i64> {
     timeline_entries::table
         .filter(timeline_entries::incident_id.eq(incident_id))

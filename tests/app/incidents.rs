@@ -70,8 +70,9 @@ pub async fn deliveries_of(app: &TestApp, number: i64) -> Vec<DeliveryRow> {
 async fn timeline_kinds(app: &TestApp, number: i64) -> Vec<String> {
     query(app, move |conn| {
         let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
-        Ok(timeline::for_incident(conn, incident.id, 100)?
+        Ok(timeline::newest_for_incident(conn, incident.id, 0, 100)?
             .into_iter()
+            .rev()
             .map(|e| e.kind)
             .collect())
     })
