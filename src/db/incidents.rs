@@ -90,10 +90,9 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>
         .optional()
 }
 
-/// Moves the incident from one of `from` to `to`, stamping `date_column` with `at`. Returns
-/// false (and changes nothing) when the incident is not in one of `from` any more: the check
-/// and the change are one statement, so of two concurrent requests exactly one wins.
-/// Triggered → acknowledged; the changed row, or None when the incident was not triggered.
+/// Triggered → acknowledged; the changed row, or None (and nothing changed) when the incident
+/// was not triggered any more. The check and the change are one statement, so of two
+/// concurrent requests exactly one wins.
 pub fn transition_acknowledged(
     conn: &mut DbConn,
     id: i64,
