@@ -25,7 +25,7 @@ struct Args {
     /// Requests in flight in the closed-loop run.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Seconds of the open-loop run at half the measured delivery rate.
+    /// Seconds of the open-loop run.
     #[arg(long, default_value_t = 10)]
     open_loop_secs: u64,
     /// Transitions per second offered in the open-loop run; half the measured delivery rate
