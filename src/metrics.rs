@@ -63,6 +63,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Adds the SQLite writer thread's counters.
+    pub fn watch_database_writer(&mut self, counters: &crate::db::writer::WriterCounters) {
+        self.registry.register(
+            "db_write_transactions",
+            "Write transactions committed or rolled back by the SQLite writer",
+            counters.transactions.clone(),
+        );
+        self.registry.register(
+            "db_write_jobs",
+            "Pieces of write work run by the SQLite writer (several share a transaction under load)",
+            counters.jobs.clone(),
+        );
+    }
+
     pub fn record_attempt(&self, outcome: &'static str, seconds: f64) {
         self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
         self.attempt_seconds.observe(seconds);

@@ -54,7 +54,11 @@ impl Application {
         let local_addr = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;
         let destinations = DestinationPolicy::new(config.webhook_allowed_networks.clone());
-        let metrics = Arc::new(Metrics::default());
+        let mut metrics = Metrics::default();
+        if let Some(counters) = db.writer_counters() {
+            metrics.watch_database_writer(counters);
+        }
+        let metrics = Arc::new(metrics);
         let engine = DeliveryEngine::new(
             db.clone(),
             destinations.clone(),

@@ -46,7 +46,7 @@ pub fn insert(conn: &mut DbConn, row: &NewAlertRow<'_>) -> QueryResult<AlertRow>
     alerts::table
         .filter(alerts::unique_id.eq(row.unique_id))
         .select(AlertRow::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 /// An integration's alerts, newest first, with the number of the incident each belongs to.

@@ -61,7 +61,7 @@ pub fn find_active_by_hash(conn: &mut DbConn, key_hash: &str) -> QueryResult<Opt
         .filter(api_keys::key_hash.eq(key_hash))
         .filter(api_keys::revoked_at.is_null())
         .select(ApiKeyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

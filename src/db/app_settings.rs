@@ -9,7 +9,7 @@ pub fn get(conn: &mut DbConn, name: &str) -> QueryResult<Option<String>> {
     app_settings::table
         .find(name)
         .select(app_settings::value)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -285,14 +285,14 @@ pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<N
         .filter(deliveries::state.eq(PENDING))
         .filter(deliveries::next_attempt_at.le(now))
         .select(diesel::dsl::min(deliveries::next_attempt_at))
-        .first(conn)
+        .get_result(conn)
 }
 
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<DeliveryRow>> {
     deliveries::table
         .filter(deliveries::unique_id.eq(unique_id))
         .select(DeliveryRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -70,7 +70,7 @@ pub fn find_by_number(conn: &mut DbConn, number: i64) -> QueryResult<Option<Inci
     incidents::table
         .filter(incidents::incident_number.eq(number))
         .select(IncidentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -78,7 +78,7 @@ pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Opti
     incidents::table
         .filter(incidents::unique_id.eq(unique_id))
         .select(IncidentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -86,7 +86,7 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>
     incidents::table
         .find(id)
         .select(IncidentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -260,7 +260,7 @@ pub fn find_open_for_entity(
         .filter(incidents::entity_id.eq(entity_id))
         .filter(incidents::status.eq_any([1, 2]))
         .select(IncidentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

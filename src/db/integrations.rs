@@ -60,7 +60,7 @@ pub fn find_by_unique_id(
         .filter(integrations::unique_id.eq(unique_id))
         .filter(integrations::deleted_at.is_null())
         .select(IntegrationRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -69,7 +69,7 @@ pub fn find_any_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<Integrat
     integrations::table
         .find(id)
         .select(IntegrationRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -219,7 +219,7 @@ pub fn find_by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Integrati
         .filter(integrations::integration_key.eq(key))
         .filter(integrations::deleted_at.is_null())
         .select(IntegrationRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

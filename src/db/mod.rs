@@ -2,6 +2,10 @@
 //!
 //! Each table has its own small module of named persistence functions; nothing outside
 //! `db` writes SQL.
+//!
+//! Lookups by a unique key read with `get_result`, never `first`: `first` adds a bound
+//! `LIMIT ?`, and SQLite compiles a statement again whenever its LIMIT parameter is bound
+//! anew, which defeats the prepared-statement cache on every call.
 
 /// Runs the same query on whichever backend the connection is, for what `MultiConnection`
 /// cannot express itself (`RETURNING`, row locks).
@@ -27,6 +31,7 @@ pub mod teams;
 pub mod timeline;
 pub mod transfer;
 pub mod users;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -165,6 +170,8 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool,
     url: DatabaseUrl,
+    /// SQLite's writer thread; PostgreSQL writes from the pool.
+    writer: Option<writer::Writer>,
 }
 
 impl Db {
@@ -195,7 +202,13 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
-        Ok(Db { pool, url })
+        let writer = match first {
+            DbConn::Sqlite(_) => Some(writer::Writer::start(first).map_err(|e| {
+                anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
+            })?),
+            DbConn::Postgres(_) => None,
+        };
+        Ok(Db { pool, url, writer })
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -216,6 +229,25 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Worker(e.to_string())))?
+    }
+
+    /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back when it
+    /// returns `Err`. On SQLite the writer thread runs it (see `writer`).
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(work).await,
+            None => self.run(move |conn| write_transaction(conn, work)).await,
+        }
+    }
+
+    /// The SQLite writer thread's counters; `None` on PostgreSQL.
+    pub fn writer_counters(&self) -> Option<&writer::WriterCounters> {
+        self.writer.as_ref().map(writer::Writer::counters)
     }
 
     /// True when a connection can be had and answers.

@@ -85,7 +85,7 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>>
     services::table
         .find(id)
         .select(ServiceRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -104,7 +104,7 @@ pub fn find_with_team_and_creator(
             teams::unique_id,
             users::username.nullable(),
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -112,7 +112,7 @@ pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Opti
     services::table
         .filter(services::unique_id.eq(unique_id))
         .select(ServiceRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

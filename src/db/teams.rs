@@ -39,7 +39,7 @@ pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Opti
     teams::table
         .filter(teams::unique_id.eq(unique_id))
         .select(TeamRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -47,7 +47,7 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<TeamRow>> {
     teams::table
         .find(id)
         .select(TeamRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -84,7 +84,7 @@ pub fn member_role(conn: &mut DbConn, team_id: i64, user_id: i64) -> QueryResult
         .filter(team_members::team_id.eq(team_id))
         .filter(team_members::user_id.eq(user_id))
         .select(team_members::role)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

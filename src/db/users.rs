@@ -42,14 +42,14 @@ pub fn insert(conn: &mut DbConn, user: &NewUserRow<'_>) -> QueryResult<UserRow> 
     users::table
         .filter(users::username.eq(user.username))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -57,7 +57,7 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option
     users::table
         .filter(users::username.eq(username))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -65,7 +65,7 @@ pub fn find_by_email(conn: &mut DbConn, email_normalized: &str) -> QueryResult<O
     users::table
         .filter(users::email_normalized.eq(email_normalized))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

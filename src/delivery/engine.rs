@@ -227,12 +227,10 @@ impl DeliveryEngine {
         let rows = self
             .inner
             .db
-            .run(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    let now = db::now();
-                    deliveries::claim_due(conn, &claimed_token, now, now + lease, limit as i64)
-                })
-                .map_err(DbError::from)
+            .write(move |conn| {
+                let now = db::now();
+                deliveries::claim_due(conn, &claimed_token, now, now + lease, limit as i64)
+                    .map_err(DbError::from)
             })
             .await?;
         Ok(rows.into_iter().map(|row| (token.clone(), row)).collect())
@@ -322,14 +320,12 @@ impl DeliveryEngine {
     async fn record_batch(&self, batch: Vec<Finished>) -> Result<Vec<bool>, DbError> {
         self.inner
             .db
-            .run(move |conn| {
-                db::write_transaction(conn, |conn| {
-                    batch
-                        .iter()
-                        .map(|finished| record_in(conn, finished))
-                        .collect::<diesel::QueryResult<Vec<bool>>>()
-                })
-                .map_err(DbError::from)
+            .write(move |conn| {
+                batch
+                    .iter()
+                    .map(|finished| record_in(conn, finished))
+                    .collect::<Result<Vec<bool>, _>>()
+                    .map_err(DbError::from)
             })
             .await
     }

@@ -269,23 +269,17 @@ pub async fn create_first_owner(db: &Db, form: &AccountForm) -> Result<User, Acc
         return Err(AccountsError::AlreadySetUp);
     }
     let hash = hash_off_thread(account.password.clone()).await?;
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            app_settings::insert(conn, OWNER_CREATED_MARKER, &db::now().to_string()).map_err(
-                |e| match DbError::from(e) {
-                    e if e.is_unique_violation() => AccountsError::AlreadySetUp,
-                    e => AccountsError::Db(e),
-                },
-            )?;
-            let owner = insert_user(conn, &account, &hash)?;
-            // A new install can create a service at once: the owner gets a team to put it in.
-            super::teams::insert_team_with_manager(
-                conn,
-                super::teams::DEFAULT_TEAM_NAME,
-                owner.id,
-            )?;
-            Ok(owner)
-        })
+    db.write(move |conn| {
+        app_settings::insert(conn, OWNER_CREATED_MARKER, &db::now().to_string()).map_err(|e| {
+            match DbError::from(e) {
+                e if e.is_unique_violation() => AccountsError::AlreadySetUp,
+                e => AccountsError::Db(e),
+            }
+        })?;
+        let owner = insert_user(conn, &account, &hash)?;
+        // A new install can create a service at once: the owner gets a team to put it in.
+        super::teams::insert_team_with_manager(conn, super::teams::DEFAULT_TEAM_NAME, owner.id)?;
+        Ok(owner)
     })
     .await
 }
@@ -344,7 +338,7 @@ pub async fn create_user(db: &Db, actor: &User, form: &AccountForm) -> Result<Us
         return Err(AccountsError::Invalid(errors));
     }
     let hash = hash_off_thread(account.password.clone()).await?;
-    db.run(move |conn| db::write_transaction(conn, |conn| insert_user(conn, &account, &hash)))
+    db.write(move |conn| insert_user(conn, &account, &hash))
         .await
 }
 
@@ -389,7 +383,7 @@ pub async fn sign_in(
     match accepted {
         Some(user) => Ok(user.into()),
         None => {
-            db.run(move |conn| {
+            db.write(move |conn| {
                 let now = db::now();
                 login_failures::record(conn, &email_normalized, &ip, now)?;
                 login_failures::delete_before(conn, now - Duration::days(1))?;
@@ -444,34 +438,32 @@ pub async fn set_user_active(
         ));
     }
     let (actor, username) = (actor.clone(), username.to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let target: User = users::find_by_username(conn, &username)?
-                .ok_or(AccountsError::NotFound)?
-                .into();
-            if target.id == actor.id {
-                return Err(AccountsError::Forbidden(
-                    "You cannot disable your own account.",
-                ));
-            }
-            if target.role == Role::Owner && actor.role != Role::Owner {
-                return Err(AccountsError::Forbidden(
-                    "Only an owner can change another owner.",
-                ));
-            }
-            if !active
-                && target.role == Role::Owner
-                && users::count_active_with_role(conn, Role::Owner.code())? <= 1
-            {
-                return Err(AccountsError::Forbidden(
-                    "Klaxon needs at least one active owner.",
-                ));
-            }
-            users::set_active(conn, target.id, active)?;
-            Ok(User {
-                is_active: active,
-                ..target
-            })
+    db.write(move |conn| {
+        let target: User = users::find_by_username(conn, &username)?
+            .ok_or(AccountsError::NotFound)?
+            .into();
+        if target.id == actor.id {
+            return Err(AccountsError::Forbidden(
+                "You cannot disable your own account.",
+            ));
+        }
+        if target.role == Role::Owner && actor.role != Role::Owner {
+            return Err(AccountsError::Forbidden(
+                "Only an owner can change another owner.",
+            ));
+        }
+        if !active
+            && target.role == Role::Owner
+            && users::count_active_with_role(conn, Role::Owner.code())? <= 1
+        {
+            return Err(AccountsError::Forbidden(
+                "Klaxon needs at least one active owner.",
+            ));
+        }
+        users::set_active(conn, target.id, active)?;
+        Ok(User {
+            is_active: active,
+            ..target
         })
     })
     .await

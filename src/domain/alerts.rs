@@ -187,15 +187,13 @@ pub async fn receive(
     let key = integration_key.to_owned();
     let attempt = {
         let (key, event) = (key.clone(), event.clone());
-        db.run(move |conn| db::write_transaction(conn, |conn| receive_in(conn, &key, &event)))
-            .await
+        db.write(move |conn| receive_in(conn, &key, &event)).await
     };
     match attempt {
         // Two alerts for a new entity at once on PostgreSQL: the unique index let only one
         // incident open; this one now attaches to it.
         Err(DomainError::Db(e)) if e.is_unique_violation() => {
-            db.run(move |conn| db::write_transaction(conn, |conn| receive_in(conn, &key, &event)))
-                .await
+            db.write(move |conn| receive_in(conn, &key, &event)).await
         }
         other => other,
     }

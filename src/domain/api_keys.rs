@@ -41,7 +41,7 @@ pub async fn create(
     );
     let (stored_name, key_hash, prefix, user_id) =
         (name.clone(), hash(&key), key[..10].to_owned(), user.id);
-    db.run(move |conn| {
+    db.write(move |conn| {
         Ok::<_, DomainError>(api_keys::insert(
             conn,
             &stored_name,
@@ -78,7 +78,7 @@ pub async fn list(
 pub async fn revoke(db: &Db, user: &User, id: i64) -> Result<(), DomainError> {
     let user_id = user.id;
     let revoked = db
-        .run(move |conn| Ok::<_, DomainError>(api_keys::revoke(conn, id, user_id, db::now())?))
+        .write(move |conn| Ok::<_, DomainError>(api_keys::revoke(conn, id, user_id, db::now())?))
         .await?;
     if revoked {
         Ok(())
@@ -90,20 +90,26 @@ pub async fn revoke(db: &Db, user: &User, id: i64) -> Result<(), DomainError> {
 /// The active user a key belongs to; `None` for an unknown or revoked key or a disabled user.
 pub async fn authenticate(db: &Db, key: &str) -> Result<Option<User>, DomainError> {
     let key_hash = hash(key.trim());
-    db.run(move |conn| {
-        let Some(row) = api_keys::find_active_by_hash(conn, &key_hash)? else {
-            return Ok(None);
-        };
-        let now = db::now();
-        if row
-            .last_used_at
-            .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECONDS)
-        {
-            api_keys::touch(conn, row.id, now)?;
-        }
-        Ok(users::find_by_id(conn, row.user_id)?
-            .filter(|u| u.is_active)
-            .map(User::from))
-    })
-    .await
+    let found = db
+        .run(move |conn| {
+            let Some(key) = api_keys::find_active_by_hash(conn, &key_hash)? else {
+                return Ok::<_, DomainError>(None);
+            };
+            let user = users::find_by_id(conn, key.user_id)?.filter(|u| u.is_active);
+            Ok(user.map(|user| (key, User::from(user))))
+        })
+        .await?;
+    let Some((key, user)) = found else {
+        return Ok(None);
+    };
+    let now = db::now();
+    if key
+        .last_used_at
+        .is_none_or(|at| (now - at).num_seconds() >= TOUCH_EVERY_SECONDS)
+    {
+        let id = key.id;
+        db.write(move |conn| Ok::<_, DomainError>(api_keys::touch(conn, id, now)?))
+            .await?;
+    }
+    Ok(Some(user))
 }

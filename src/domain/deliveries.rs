@@ -173,17 +173,15 @@ pub async fn redeliver(db: &Db, actor: &User, webhook_id: &str) -> Result<String
         ));
     }
     let row = detail.delivery.row;
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            enqueue(
-                conn,
-                row.integration_id,
-                row.incident_id,
-                &row.event_type,
-                &row.payload,
-                row.is_test,
-            )
-        })
+    db.write(move |conn| {
+        enqueue(
+            conn,
+            row.integration_id,
+            row.incident_id,
+            &row.event_type,
+            &row.payload,
+            row.is_test,
+        )
     })
     .await
 }
@@ -201,56 +199,52 @@ pub async fn send_test_event(
         service_uid.to_owned(),
         integration_uid.to_owned(),
     );
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (service, integration) =
-                find_in_service(conn, &actor, &service_uid, &integration_uid)?;
-            if !integration.is_outgoing_webhook() || !integration.is_configured() {
-                return Err(DomainError::Conflict(
-                    "Set the URL first: there is nowhere to send a test event.".into(),
-                ));
-            }
-            if !integration.row.is_enabled {
-                return Err(DomainError::Conflict(
-                    "The integration is disabled: enable it before sending a test event.".into(),
-                ));
-            }
-            let now = db::now();
-            let sample = IncidentRow {
-                id: 0,
-                incident_number: 0,
-                unique_id: new_base57_id(),
-                incident_key: new_base57_id(),
-                service_id: service.row.id,
-                title: "Test event from Klaxon".into(),
-                summary:
-                    "This is a test event sent from the integration's page. No incident exists."
-                        .into(),
-                status: Status::Triggered as i32,
-                urgency: 1,
-                priority: 0,
-                assigned_to: None,
-                created_by: Some(actor.id),
-                creation_date: now,
-                acknowledged_date: None,
-                resolved_date: None,
-                context_window_start: now - chrono::Duration::minutes(30),
-                context_window_end: now,
-                merged_with: None,
-                entity_id: None,
-            };
-            let body = super::incidents::build_payload(conn, &sample, Status::Triggered)?;
-            let body = serde_json::to_string(&body)
-                .map_err(|e| DomainError::Db(crate::db::DbError::Worker(e.to_string())))?;
-            enqueue(
-                conn,
-                integration.row.id,
-                None,
-                Status::Triggered.word(),
-                &body,
-                true,
-            )
-        })
+    db.write(move |conn| {
+        let (service, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        if !integration.is_outgoing_webhook() || !integration.is_configured() {
+            return Err(DomainError::Conflict(
+                "Set the URL first: there is nowhere to send a test event.".into(),
+            ));
+        }
+        if !integration.row.is_enabled {
+            return Err(DomainError::Conflict(
+                "The integration is disabled: enable it before sending a test event.".into(),
+            ));
+        }
+        let now = db::now();
+        let sample = IncidentRow {
+            id: 0,
+            incident_number: 0,
+            unique_id: new_base57_id(),
+            incident_key: new_base57_id(),
+            service_id: service.row.id,
+            title: "Test event from Klaxon".into(),
+            summary: "This is a test event sent from the integration's page. No incident exists."
+                .into(),
+            status: Status::Triggered as i32,
+            urgency: 1,
+            priority: 0,
+            assigned_to: None,
+            created_by: Some(actor.id),
+            creation_date: now,
+            acknowledged_date: None,
+            resolved_date: None,
+            context_window_start: now - chrono::Duration::minutes(30),
+            context_window_end: now,
+            merged_with: None,
+            entity_id: None,
+        };
+        let body = super::incidents::build_payload(conn, &sample, Status::Triggered)?;
+        let body = serde_json::to_string(&body)
+            .map_err(|e| DomainError::Db(crate::db::DbError::Worker(e.to_string())))?;
+        enqueue(
+            conn,
+            integration.row.id,
+            None,
+            Status::Triggered.word(),
+            &body,
+            true,
+        )
     })
     .await
 }

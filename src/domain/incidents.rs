@@ -367,11 +367,9 @@ pub async fn trigger(
     form: &TriggerForm,
 ) -> Result<IncidentRow, DomainError> {
     let (actor, form) = (actor.clone(), form.clone());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let new = validate_trigger(conn, &actor, &form)?;
-            trigger_in(conn, &Actor::User(actor.clone()), &new)
-        })
+    db.write(move |conn| {
+        let new = validate_trigger(conn, &actor, &form)?;
+        trigger_in(conn, &Actor::User(actor.clone()), &new)
     })
     .await
 }
@@ -409,11 +407,9 @@ pub async fn change_status(
     target: Status,
 ) -> Result<IncidentRow, DomainError> {
     let actor = actor.clone();
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (row, _) = find_visible_row(conn, &actor, number)?;
-            transition_in(conn, &Actor::User(actor.clone()), row.id, target)
-        })
+    db.write(move |conn| {
+        let (row, _) = find_visible_row(conn, &actor, number)?;
+        transition_in(conn, &Actor::User(actor.clone()), row.id, target)
     })
     .await
 }
@@ -562,21 +558,19 @@ pub async fn add_note(
             format!("Use at most {MAX_NOTE_CHARS} characters."),
         ));
     }
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (row, _) = find_visible_row(conn, &actor, number)?;
-            let now = db::now();
-            let unique_id = incidents::insert_note(conn, row.id, actor.id, &text, now)?;
-            append_timeline(
-                conn,
-                row.id,
-                "note",
-                &Actor::User(actor.clone()),
-                &text,
-                now,
-            )?;
-            Ok(unique_id)
-        })
+    db.write(move |conn| {
+        let (row, _) = find_visible_row(conn, &actor, number)?;
+        let now = db::now();
+        let unique_id = incidents::insert_note(conn, row.id, actor.id, &text, now)?;
+        append_timeline(
+            conn,
+            row.id,
+            "note",
+            &Actor::User(actor.clone()),
+            &text,
+            now,
+        )?;
+        Ok(unique_id)
     })
     .await
 }
@@ -594,38 +588,33 @@ pub async fn assign(
     form: &AssignForm,
 ) -> Result<Option<String>, DomainError> {
     let (actor, username) = (actor.clone(), form.assignee.trim().to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (row, _) = find_visible_row(conn, &actor, number)?;
-            let assignee = match username.as_str() {
-                "" => None,
-                name => Some(
-                    users::find_by_username(conn, name)?
-                        .filter(|u| u.is_active)
-                        .ok_or_else(|| {
-                            DomainError::field(
-                                "assignee",
-                                "Choose someone from the list, or nobody.",
-                            )
-                        })?,
-                ),
-            };
-            incidents::set_assignee(conn, row.id, assignee.as_ref().map(|u| u.id))?;
-            let name = assignee.map(|u| format!("{} {}", u.first_name, u.last_name));
-            let detail = match &name {
-                Some(name) => format!("assigned to {name}"),
-                None => "unassigned".to_owned(),
-            };
-            append_timeline(
-                conn,
-                row.id,
-                "assigned",
-                &Actor::User(actor.clone()),
-                &detail,
-                db::now(),
-            )?;
-            Ok(name)
-        })
+    db.write(move |conn| {
+        let (row, _) = find_visible_row(conn, &actor, number)?;
+        let assignee = match username.as_str() {
+            "" => None,
+            name => Some(
+                users::find_by_username(conn, name)?
+                    .filter(|u| u.is_active)
+                    .ok_or_else(|| {
+                        DomainError::field("assignee", "Choose someone from the list, or nobody.")
+                    })?,
+            ),
+        };
+        incidents::set_assignee(conn, row.id, assignee.as_ref().map(|u| u.id))?;
+        let name = assignee.map(|u| format!("{} {}", u.first_name, u.last_name));
+        let detail = match &name {
+            Some(name) => format!("assigned to {name}"),
+            None => "unassigned".to_owned(),
+        };
+        append_timeline(
+            conn,
+            row.id,
+            "assigned",
+            &Actor::User(actor.clone()),
+            &detail,
+            db::now(),
+        )?;
+        Ok(name)
     })
     .await
 }
@@ -864,51 +853,49 @@ pub async fn update(
     changes: IncidentChanges,
 ) -> Result<(IncidentRecord, bool), DomainError> {
     let (actor, reference) = (actor.clone(), reference.to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (row, _) = find_by_reference(conn, &actor, &reference)?;
-            let mut errors = FieldErrors::new();
-            let title = required_text(
-                &mut errors,
-                "title",
-                changes.title.as_deref().unwrap_or(&row.title),
-                MAX_TITLE_CHARS,
+    db.write(move |conn| {
+        let (row, _) = find_by_reference(conn, &actor, &reference)?;
+        let mut errors = FieldErrors::new();
+        let title = required_text(
+            &mut errors,
+            "title",
+            changes.title.as_deref().unwrap_or(&row.title),
+            MAX_TITLE_CHARS,
+        );
+        let summary = changes
+            .summary
+            .clone()
+            .unwrap_or_else(|| row.summary.clone());
+        if summary.chars().count() > MAX_SUMMARY_CHARS {
+            errors.add(
+                "summary",
+                format!("Use at most {MAX_SUMMARY_CHARS} characters."),
             );
-            let summary = changes
-                .summary
-                .clone()
-                .unwrap_or_else(|| row.summary.clone());
-            if summary.chars().count() > MAX_SUMMARY_CHARS {
+        }
+        let target = match changes.status {
+            None => None,
+            Some(code @ 1..=3) => Some(Status::from_code(code)),
+            Some(_) => {
                 errors.add(
-                    "summary",
-                    format!("Use at most {MAX_SUMMARY_CHARS} characters."),
+                    "status",
+                    "must be 1 (triggered), 2 (acknowledged) or 3 (resolved)",
                 );
+                None
             }
-            let target = match changes.status {
-                None => None,
-                Some(code @ 1..=3) => Some(Status::from_code(code)),
-                Some(_) => {
-                    errors.add(
-                        "status",
-                        "must be 1 (triggered), 2 (acknowledged) or 3 (resolved)",
-                    );
-                    None
-                }
-            };
-            errors.into_result(()).map_err(DomainError::Invalid)?;
-            if title != row.title || summary != row.summary {
-                incidents::set_title_and_summary(conn, row.id, &title, &summary)?;
+        };
+        errors.into_result(()).map_err(DomainError::Invalid)?;
+        if title != row.title || summary != row.summary {
+            incidents::set_title_and_summary(conn, row.id, &title, &summary)?;
+        }
+        let moved = match target {
+            Some(target) if target as i32 != row.status => {
+                transition_in(conn, &Actor::User(actor.clone()), row.id, target)?;
+                true
             }
-            let moved = match target {
-                Some(target) if target as i32 != row.status => {
-                    transition_in(conn, &Actor::User(actor.clone()), row.id, target)?;
-                    true
-                }
-                _ => false,
-            };
-            let (row, service) = find_by_reference(conn, &actor, &reference)?;
-            Ok((load_record(conn, row, service)?, moved))
-        })
+            _ => false,
+        };
+        let (row, service) = find_by_reference(conn, &actor, &reference)?;
+        Ok((load_record(conn, row, service)?, moved))
     })
     .await
 }

@@ -274,12 +274,8 @@ pub async fn create(
     application: Application,
 ) -> Result<Integration, DomainError> {
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            create_in(conn, &actor, &service_uid, application)
-        })
-    })
-    .await
+    db.write(move |conn| create_in(conn, &actor, &service_uid, application))
+        .await
 }
 
 fn create_in(
@@ -385,17 +381,15 @@ where
         service_uid.to_owned(),
         integration_uid.to_owned(),
     );
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
-            if let Some((action, detail)) = change(conn, &integration)? {
-                audit(conn, &integration.row, &actor, action, &detail)?;
-            }
-            // A deleted integration is no longer found: the caller gets it as it was.
-            Ok(integrations::find_by_unique_id(conn, &integration_uid)?
-                .map(|row| Integration { row })
-                .unwrap_or(integration))
-        })
+    db.write(move |conn| {
+        let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        if let Some((action, detail)) = change(conn, &integration)? {
+            audit(conn, &integration.row, &actor, action, &detail)?;
+        }
+        // A deleted integration is no longer found: the caller gets it as it was.
+        Ok(integrations::find_by_unique_id(conn, &integration_uid)?
+            .map(|row| Integration { row })
+            .unwrap_or(integration))
     })
     .await
 }
@@ -623,16 +617,14 @@ pub async fn create_with_settings(
     settings: IntegrationSettings,
 ) -> Result<Integration, DomainError> {
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let integration = create_in(conn, &actor, &service_uid, application)?;
-            if let Some((action, detail)) = settings_change(conn, &integration, &settings)? {
-                audit(conn, &integration.row, &actor, action, &detail)?;
-            }
-            let row = integrations::find_by_unique_id(conn, &integration.row.unique_id)?
-                .ok_or(DomainError::NotFound)?;
-            Ok(Integration { row })
-        })
+    db.write(move |conn| {
+        let integration = create_in(conn, &actor, &service_uid, application)?;
+        if let Some((action, detail)) = settings_change(conn, &integration, &settings)? {
+            audit(conn, &integration.row, &actor, action, &detail)?;
+        }
+        let row = integrations::find_by_unique_id(conn, &integration.row.unique_id)?
+            .ok_or(DomainError::NotFound)?;
+        Ok(Integration { row })
     })
     .await
 }

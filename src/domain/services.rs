@@ -283,18 +283,16 @@ pub async fn teams_for_form(db: &Db, actor: &User) -> Result<Vec<Team>, DomainEr
 
 pub async fn create(db: &Db, actor: &User, form: &ServiceForm) -> Result<Service, DomainError> {
     let (actor, form) = (actor.clone(), form.clone());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let fields = form.validate(conn, &actor)?;
-            let row = services::insert(
-                conn,
-                &uuid::Uuid::new_v4().to_string(),
-                &fields,
-                actor.id,
-                db::now(),
-            )?;
-            with_team(conn, row)
-        })
+    db.write(move |conn| {
+        let fields = form.validate(conn, &actor)?;
+        let row = services::insert(
+            conn,
+            &uuid::Uuid::new_v4().to_string(),
+            &fields,
+            actor.id,
+            db::now(),
+        )?;
+        with_team(conn, row)
     })
     .await
 }
@@ -306,13 +304,11 @@ pub async fn update(
     form: &ServiceForm,
 ) -> Result<Service, DomainError> {
     let (actor, unique_id, form) = (actor.clone(), unique_id.to_owned(), form.clone());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let service = find_visible(conn, &actor, &unique_id)?;
-            let fields = form.validate(conn, &actor)?;
-            services::update(conn, service.row.id, &fields)?;
-            find_visible(conn, &actor, &unique_id)
-        })
+    db.write(move |conn| {
+        let service = find_visible(conn, &actor, &unique_id)?;
+        let fields = form.validate(conn, &actor)?;
+        services::update(conn, service.row.id, &fields)?;
+        find_visible(conn, &actor, &unique_id)
     })
     .await
 }
@@ -334,26 +330,24 @@ pub async fn delete(
     disable_instead: bool,
 ) -> Result<(Service, Removal), DomainError> {
     let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let service = find_visible(conn, &actor, &unique_id)?;
-            let reason = if incidents::count_for_service(conn, service.row.id)? > 0 {
-                Some("it has incidents, whose history is kept")
-            } else if integrations::count_for_service(conn, service.row.id)? > 0 {
-                Some("it has integrations, whose history is kept")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                if !disable_instead {
-                    return Ok((service, Removal::Kept(reason.to_owned())));
-                }
-                services::set_status(conn, service.row.id, STATUS_DISABLED)?;
-                return Ok((service, Removal::Disabled(reason.to_owned())));
+    db.write(move |conn| {
+        let service = find_visible(conn, &actor, &unique_id)?;
+        let reason = if incidents::count_for_service(conn, service.row.id)? > 0 {
+            Some("it has incidents, whose history is kept")
+        } else if integrations::count_for_service(conn, service.row.id)? > 0 {
+            Some("it has integrations, whose history is kept")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            if !disable_instead {
+                return Ok((service, Removal::Kept(reason.to_owned())));
             }
-            services::delete(conn, service.row.id)?;
-            Ok((service, Removal::Deleted))
-        })
+            services::set_status(conn, service.row.id, STATUS_DISABLED)?;
+            return Ok((service, Removal::Disabled(reason.to_owned())));
+        }
+        services::delete(conn, service.row.id)?;
+        Ok((service, Removal::Deleted))
     })
     .await
 }

@@ -78,12 +78,8 @@ pub async fn create_team(db: &Db, actor: &User, form: &TeamForm) -> Result<Team,
     let name = required_text(&mut errors, "name", &form.name, 100);
     errors.into_result(()).map_err(DomainError::Invalid)?;
     let actor_id = actor.id;
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            Ok(insert_team_with_manager(conn, &name, actor_id)?)
-        })
-    })
-    .await
+    db.write(move |conn| Ok(insert_team_with_manager(conn, &name, actor_id)?))
+        .await
 }
 
 pub async fn list_teams(
@@ -170,32 +166,30 @@ pub async fn add_member(
     form: &MemberForm,
 ) -> Result<User, DomainError> {
     let (actor, team_uid, form) = (actor.clone(), team_uid.to_owned(), form.clone());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let team = find_visible(conn, &actor, &team_uid)?;
-            if !access::can_manage_team(conn, &actor, team.id)? {
-                return Err(DomainError::Forbidden(
-                    "Only the team's managers, admins and owners can change its members.".into(),
-                ));
-            }
-            let role = match form.role.trim() {
-                "1" => TEAM_MANAGER,
-                "2" => TEAM_USER,
-                _ => return Err(DomainError::field("role", "Choose Manager or User.")),
-            };
-            let user: User = users::find_by_username(conn, form.username.trim())?
-                .filter(|u| u.is_active)
-                .ok_or_else(|| DomainError::field("username", "Choose a person to add."))?
-                .into();
-            if teams::member_role(conn, team.id, user.id)?.is_some() {
-                return Err(DomainError::field(
-                    "username",
-                    format!("{} is already a member.", user.full_name()),
-                ));
-            }
-            teams::add_member(conn, team.id, user.id, role, db::now())?;
-            Ok(user)
-        })
+    db.write(move |conn| {
+        let team = find_visible(conn, &actor, &team_uid)?;
+        if !access::can_manage_team(conn, &actor, team.id)? {
+            return Err(DomainError::Forbidden(
+                "Only the team's managers, admins and owners can change its members.".into(),
+            ));
+        }
+        let role = match form.role.trim() {
+            "1" => TEAM_MANAGER,
+            "2" => TEAM_USER,
+            _ => return Err(DomainError::field("role", "Choose Manager or User.")),
+        };
+        let user: User = users::find_by_username(conn, form.username.trim())?
+            .filter(|u| u.is_active)
+            .ok_or_else(|| DomainError::field("username", "Choose a person to add."))?
+            .into();
+        if teams::member_role(conn, team.id, user.id)?.is_some() {
+            return Err(DomainError::field(
+                "username",
+                format!("{} is already a member.", user.full_name()),
+            ));
+        }
+        teams::add_member(conn, team.id, user.id, role, db::now())?;
+        Ok(user)
     })
     .await
 }
@@ -207,28 +201,25 @@ pub async fn remove_member(
     username: &str,
 ) -> Result<User, DomainError> {
     let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
-    db.run(move |conn| {
-        db::write_transaction(conn, |conn| {
-            let team = find_visible(conn, &actor, &team_uid)?;
-            if !access::can_manage_team(conn, &actor, team.id)? {
-                return Err(DomainError::Forbidden(
-                    "Only the team's managers, admins and owners can change its members.".into(),
-                ));
-            }
-            let user: User = users::find_by_username(conn, &username)?
-                .ok_or(DomainError::NotFound)?
-                .into();
-            let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
-            if role == TEAM_MANAGER
-                && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
-            {
-                return Err(DomainError::Conflict(
-                    "A team keeps at least one manager: make someone else a manager first.".into(),
-                ));
-            }
-            teams::remove_member(conn, team.id, user.id)?;
-            Ok(user)
-        })
+    db.write(move |conn| {
+        let team = find_visible(conn, &actor, &team_uid)?;
+        if !access::can_manage_team(conn, &actor, team.id)? {
+            return Err(DomainError::Forbidden(
+                "Only the team's managers, admins and owners can change its members.".into(),
+            ));
+        }
+        let user: User = users::find_by_username(conn, &username)?
+            .ok_or(DomainError::NotFound)?
+            .into();
+        let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+        if role == TEAM_MANAGER && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
+        {
+            return Err(DomainError::Conflict(
+                "A team keeps at least one manager: make someone else a manager first.".into(),
+            ));
+        }
+        teams::remove_member(conn, team.id, user.id)?;
+        Ok(user)
     })
     .await
 }

@@ -1,0 +1,321 @@
+//! SQLite's one writer as a thread of its own.
+//!
+//! SQLite lets one transaction write at a time, so write transactions queue here instead of
+//! on a lock. The thread runs what has queued up as one database transaction, each piece of
+//! work in its own savepoint (a failing one is rolled back alone), and answers every caller
+//! only after the commit: a caller never hears "done" for work that could still be lost.
+//! Under load this turns many small commits into a few larger ones and keeps one
+//! connection's page cache warm; with a single caller it is one transaction as before.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::Connection;
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::oneshot;
+
+use super::{DbConn, DbError, SQLITE_WRITER};
+
+/// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
+/// for its commit.
+const MAX_BATCH: usize = 64;
+
+type Manager = <DbConn as Connection>::TransactionManager;
+
+/// One caller's work with the way back to it.
+trait Job: Send {
+    /// Runs the work inside the open transaction; true when it succeeded.
+    fn run(&mut self, conn: &mut DbConn) -> bool;
+    /// Answers the caller: its own result when the batch committed (or the work failed on its
+    /// own), otherwise why the batch was not kept.
+    fn answer(self: Box<Self>, batch_failure: Option<&str>);
+}
+
+struct Pending<F, T, E> {
+    work: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Pending<F, T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send,
+    T: Send,
+    E: From<DbError> + Send,
+{
+    fn run(&mut self, conn: &mut DbConn) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+            Ok(result) => result,
+            Err(_) => Err(E::from(DbError::Worker(
+                "database work panicked".to_owned(),
+            ))),
+        };
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
+    }
+
+    fn answer(self: Box<Self>, batch_failure: Option<&str>) {
+        let result = match (self.result, batch_failure) {
+            (Some(Ok(_)), Some(why)) | (None, Some(why)) => {
+                Err(E::from(DbError::Worker(why.to_owned())))
+            }
+            (Some(result), _) => result,
+            (None, None) => Err(E::from(DbError::Worker(
+                "database work did not run".to_owned(),
+            ))),
+        };
+        // The caller may have gone away (its request was cancelled); the work stands.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// What the writer thread has done, for `/metrics`; jobs per transaction is how much the
+/// batching saves.
+#[derive(Clone, Debug, Default)]
+pub struct WriterCounters {
+    pub transactions: Counter,
+    pub jobs: Counter,
+}
+
+/// The queue into the writer thread. Dropping every clone ends the thread.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    counters: WriterCounters,
+}
+
+impl Writer {
+    /// Starts the writer thread on its own connection.
+    pub fn start(conn: DbConn) -> std::io::Result<Writer> {
+        let (jobs, queue) = mpsc::channel();
+        let counters = WriterCounters::default();
+        let counted = counters.clone();
+        std::thread::Builder::new()
+            .name("klaxon-db-writer".to_owned())
+            .spawn(move || serve(conn, queue, counted))?;
+        Ok(Writer { jobs, counters })
+    }
+
+    pub fn counters(&self) -> &WriterCounters {
+        &self.counters
+    }
+
+    /// Runs `work` in a write transaction on the writer thread and returns its result once it
+    /// is committed (or rolled back, when `work` fails).
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(E::from(DbError::Worker(
+                "the database writer stopped".to_owned(),
+            )));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(E::from(DbError::Worker(
+                "the database writer stopped".to_owned(),
+            )))
+        })
+    }
+}
+
+fn serve(mut conn: DbConn, queue: mpsc::Receiver<Box<dyn Job>>, counters: WriterCounters) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        let failure = run_batch(&mut conn, &queue, &mut batch).err();
+        counters.transactions.inc();
+        counters.jobs.inc_by(batch.len() as u64);
+        if let Some(why) = &failure {
+            tracing::error!(error = %why, jobs = batch.len(), "database write batch failed");
+        }
+        for job in batch {
+            job.answer(failure.as_deref());
+        }
+    }
+}
+
+/// Runs `batch` and whatever queues up meanwhile (up to `MAX_BATCH`) in one transaction.
+fn run_batch(
+    conn: &mut DbConn,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    batch: &mut Vec<Box<dyn Job>>,
+) -> Result<(), String> {
+    // Other connections of this process (the import) still write through `write_transaction`.
+    let _turn = SQLITE_WRITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let begun = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConn::Postgres(_) => Manager::begin_transaction(conn),
+    };
+    begun.map_err(|e| format!("cannot begin a write transaction: {e}"))?;
+    let mut next = 0;
+    while next < batch.len() {
+        if let Err(e) = run_in_savepoint(conn, batch[next].as_mut()) {
+            let _ = Manager::rollback_transaction(conn);
+            return Err(e);
+        }
+        next += 1;
+        if batch.len() < MAX_BATCH {
+            if let Ok(more) = queue.try_recv() {
+                batch.push(more);
+            }
+        }
+    }
+    Manager::commit_transaction(conn).map_err(|e| {
+        let _ = Manager::rollback_transaction(conn);
+        format!("cannot commit a write transaction: {e}")
+    })
+}
+
+/// Runs one job in a savepoint, kept when it succeeds and rolled back when it fails. An error
+/// here means the savepoint itself failed and the whole transaction is in doubt.
+fn run_in_savepoint(conn: &mut DbConn, job: &mut dyn Job) -> Result<(), String> {
+    Manager::begin_transaction(conn).map_err(|e| format!("cannot open a savepoint: {e}"))?;
+    let end = if job.run(conn) {
+        Manager::commit_transaction(conn)
+    } else {
+        Manager::rollback_transaction(conn)
+    };
+    end.map_err(|e| format!("cannot close a savepoint: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{app_settings, Db, DbError};
+
+    fn sqlite_db(dir: &tempfile::TempDir) -> Db {
+        let url = format!("sqlite://{}", dir.path().join("writer.db").display());
+        Db::connect(&url, 2).expect("the test database opens")
+    }
+
+    fn stored(db: &Db, name: &str) -> Option<String> {
+        let mut conn = db.pool.get().expect("a read connection");
+        app_settings::get(&mut conn, name).expect("the read works")
+    }
+
+    /// Stores `name`, then fails when `fail` is set: the caller must find nothing stored.
+    async fn store(db: &Db, name: String, fail: bool) -> Result<(), DbError> {
+        db.write(move |conn| {
+            app_settings::insert(conn, &name, "value")?;
+            if fail {
+                return Err(DbError::Worker(format!("{name} changed its mind")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_share_a_transaction_and_a_failing_one_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        // Holds the writer while the others queue up behind it, so they run as one batch.
+        let slow = db.write(|_conn| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        });
+        let queued = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let writes = (0..20).map(|i| store(&db, format!("setting-{i}"), i % 3 == 0));
+            futures_util::future::join_all(writes).await
+        };
+        let (slow, results) = tokio::join!(slow, queued);
+        slow.unwrap();
+        for (i, result) in results.iter().enumerate() {
+            let name = format!("setting-{i}");
+            if i % 3 == 0 {
+                assert!(result.is_err(), "{name} should have failed");
+                assert_eq!(stored(&db, &name), None, "{name} was rolled back");
+            } else {
+                assert!(result.is_ok(), "{name}: {result:?}");
+                assert_eq!(
+                    stored(&db, &name).as_deref(),
+                    Some("value"),
+                    "{name} was kept"
+                );
+            }
+        }
+        let counters = db.writer_counters().unwrap();
+        assert_eq!(counters.jobs.get(), 21);
+        assert!(
+            counters.transactions.get() <= 3,
+            "20 queued writes should share a transaction or two, took {}",
+            counters.transactions.get()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_is_refused_and_the_writer_keeps_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        let panicked = db
+            .write(|conn| {
+                app_settings::insert(conn, "half-done", "value")?;
+                panic!("a bug in the middle of a write");
+                #[allow(unreachable_code)]
+                Ok::<_, DbError>(())
+            })
+            .await;
+        assert!(matches!(panicked, Err(DbError::Worker(_))), "{panicked:?}");
+        assert_eq!(stored(&db, "half-done"), None);
+        store(&db, "after".to_owned(), false).await.unwrap();
+        assert_eq!(stored(&db, "after").as_deref(), Some("value"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_fails_every_write_of_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        // A deferred constraint is checked at COMMIT, so the batch fails as a whole there.
+        db.write(|conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
+                 CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) \
+                     DEFERRABLE INITIALLY DEFERRED);",
+            )?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+        let slow = db.write(|_conn| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        });
+        let queued = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let good = store(&db, "innocent".to_owned(), false);
+            let orphan = db.write(|conn| {
+                use diesel::connection::SimpleConnection;
+                conn.batch_execute("INSERT INTO child (parent_id) VALUES (42)")?;
+                Ok::<_, DbError>(())
+            });
+            tokio::join!(good, orphan)
+        };
+        let (slow, (good, orphan)) = tokio::join!(slow, queued);
+        assert!(slow.is_err() && good.is_err() && orphan.is_err());
+        assert_eq!(
+            stored(&db, "innocent"),
+            None,
+            "nothing of the batch was kept"
+        );
+        store(&db, "later".to_owned(), false).await.unwrap();
+        assert_eq!(stored(&db, "later").as_deref(), Some("value"));
+    }
+}
