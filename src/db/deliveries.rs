@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::DbConn;
+use super::{DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -161,13 +161,13 @@ pub fn claim_due(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-        .set((
-            deliveries::locked_by.eq(token),
-            deliveries::locked_until.eq(lease_until),
-        ))
-        .execute(conn)?;
-    deliveries::table
+    let lease = diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids))).set((
+        deliveries::locked_by.eq(token),
+        deliveries::locked_until.eq(lease_until),
+    ));
+    let _: Vec<i64> =
+        on_backend!(&mut *conn, c => KeptPrepared(lease.returning(deliveries::id)).load(c))?;
+    let claimed = deliveries::table
         .inner_join(integrations::table)
         .filter(deliveries::id.eq_any(&ids))
         .order((deliveries::next_attempt_at, deliveries::id))
@@ -187,8 +187,8 @@ pub fn claim_due(
             integrations::is_enabled,
             integrations::deleted_at,
             integrations::service_id,
-        ))
-        .load(conn)
+        ));
+    on_backend!(conn, c => KeptPrepared(claimed).load(c))
 }
 
 /// What an attempt ended with, as stored.
@@ -213,7 +213,8 @@ pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttemptRow) -> QueryResult
         .map(drop)
 }
 
-/// The leased row by id, only while `token` still holds its lease.
+/// The leased row by id, only while `token` still holds its lease. (Updates through it
+/// return the id rather than count rows, so they stay prepared: see `KeptPrepared`.)
 fn leased(
     id: i64,
     token: &str,
@@ -236,18 +237,19 @@ pub fn finish(
     error: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let changed = diesel::update(leased(id, token))
-        .set((
-            deliveries::state.eq(state),
-            deliveries::attempt_count.eq(deliveries::attempt_count + 1),
-            deliveries::last_status_code.eq(status_code),
-            deliveries::last_error.eq(error),
-            deliveries::completed_at.eq(Some(at)),
-            deliveries::locked_by.eq(None::<String>),
-            deliveries::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    Ok(changed == 1)
+    let update = diesel::update(leased(id, token)).set((
+        deliveries::state.eq(state),
+        deliveries::attempt_count.eq(deliveries::attempt_count + 1),
+        deliveries::last_status_code.eq(status_code),
+        deliveries::last_error.eq(error),
+        deliveries::completed_at.eq(Some(at)),
+        deliveries::locked_by.eq(None::<String>),
+        deliveries::locked_until.eq(None::<NaiveDateTime>),
+    ));
+    let changed: Option<i64> = on_backend!(conn, c => KeptPrepared(update.returning(deliveries::id))
+        .get_result(c)
+        .optional())?;
+    Ok(changed.is_some())
 }
 
 /// Puts the delivery back in the queue for `next_attempt_at`. False when the lease was lost.
@@ -259,17 +261,18 @@ pub fn schedule_retry(
     error: Option<&str>,
     next_attempt_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let changed = diesel::update(leased(id, token))
-        .set((
-            deliveries::attempt_count.eq(deliveries::attempt_count + 1),
-            deliveries::last_status_code.eq(status_code),
-            deliveries::last_error.eq(error),
-            deliveries::next_attempt_at.eq(next_attempt_at),
-            deliveries::locked_by.eq(None::<String>),
-            deliveries::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    Ok(changed == 1)
+    let update = diesel::update(leased(id, token)).set((
+        deliveries::attempt_count.eq(deliveries::attempt_count + 1),
+        deliveries::last_status_code.eq(status_code),
+        deliveries::last_error.eq(error),
+        deliveries::next_attempt_at.eq(next_attempt_at),
+        deliveries::locked_by.eq(None::<String>),
+        deliveries::locked_until.eq(None::<NaiveDateTime>),
+    ));
+    let changed: Option<i64> = on_backend!(conn, c => KeptPrepared(update.returning(deliveries::id))
+        .get_result(c)
+        .optional())?;
+    Ok(changed.is_some())
 }
 
 pub fn count_pending(conn: &mut DbConn) -> QueryResult<i64> {

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{incident_counter, incident_notes, incidents, services, users};
-use super::DbConn;
+use super::{DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = incidents)]
@@ -102,7 +102,9 @@ pub fn transition_acknowledged(
         incidents::status.eq(2),
         incidents::acknowledged_date.eq(Some(at)),
     ));
-    on_backend!(conn, c => update.returning(IncidentRow::as_returning()).get_result(c).optional())
+    on_backend!(conn, c => KeptPrepared(update.returning(IncidentRow::as_returning()))
+        .get_result(c)
+        .optional())
 }
 
 /// Triggered or acknowledged → resolved; the changed row, or None when it was resolved already.
@@ -120,7 +122,9 @@ pub fn transition_resolved(
         incidents::status.eq(3),
         incidents::resolved_date.eq(Some(at)),
     ));
-    on_backend!(conn, c => update.returning(IncidentRow::as_returning()).get_result(c).optional())
+    on_backend!(conn, c => KeptPrepared(update.returning(IncidentRow::as_returning()))
+        .get_result(c)
+        .optional())
 }
 
 pub fn set_assignee(conn: &mut DbConn, id: i64, user_id: Option<i64>) -> QueryResult<usize> {

@@ -38,9 +38,10 @@ use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
+use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+use diesel::{Connection, QueryResult};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -328,10 +329,84 @@ where
     }
 }
 
+/// A statement diesel may keep prepared although it would not on its own: diesel compiles
+/// every UPDATE (and every `IN` list) afresh, because one Rust type can stand for different
+/// SQL. Keyed by its SQL text, a cached statement cannot be mixed up with another. For the
+/// statements every transition and every webhook attempt run. Run it on the backend's own
+/// connection (`on_backend!`) and read rows from it (`load`, `get_result`; an UPDATE with
+/// RETURNING): `MultiConnection` and `execute` hand diesel a reference to it, and a reference
+/// answers for the plain statement inside.
+#[derive(Debug, Clone, Copy)]
+pub struct KeptPrepared<Q>(pub Q);
+
+impl<Q, DB> QueryFragment<DB> for KeptPrepared<Q>
+where
+    Q: QueryFragment<DB>,
+    DB: diesel::backend::Backend,
+{
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for KeptPrepared<Q> {
+    type QueryId = ();
+    // Not a static id: the cache key is then the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for KeptPrepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for KeptPrepared<Q> {}
+
 /// Current UTC time at microsecond precision, the precision both backends store.
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::Timelike;
     let now = chrono::Utc::now().naive_utc();
     now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::InstrumentationEvent;
+
+    use super::*;
+
+    #[test]
+    fn the_statements_of_every_transition_and_attempt_stay_prepared() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("prepared.db").display());
+        let db = Db::connect(&url, 1).unwrap();
+        let mut conn = db.pool.get().unwrap();
+        let cached = Arc::new(Mutex::new(Vec::new()));
+        let seen = cached.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                seen.lock().unwrap().push(sql.to_owned());
+            }
+        });
+        for _ in 0..3 {
+            incidents::transition_acknowledged(&mut conn, 1, now()).unwrap();
+            incidents::transition_resolved(&mut conn, 1, now()).unwrap();
+            deliveries::finish(&mut conn, 1, "token", "succeeded", Some(200), None, now()).unwrap();
+            deliveries::schedule_retry(&mut conn, 1, "token", Some(500), Some("no"), now())
+                .unwrap();
+        }
+        // Each statement is compiled once, into the cache, and reused on the later rounds.
+        let cached = cached.lock().unwrap();
+        assert_eq!(cached.len(), 4, "{cached:#?}");
+        assert!(
+            cached.iter().all(|sql| sql.starts_with("UPDATE")),
+            "{cached:#?}"
+        );
+    }
 }

@@ -8,7 +8,7 @@
 //! connection's page cache warm; with a single caller it is one transaction as before.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
@@ -82,11 +82,27 @@ pub struct WriterCounters {
     pub jobs: Counter,
 }
 
-/// The queue into the writer thread. Dropping every clone ends the thread.
+/// The queue into the writer thread. Dropping the last clone ends the thread and waits for
+/// it, so the database file is closed (and its WAL checkpointed) when the `Db` is gone.
 #[derive(Clone)]
 pub struct Writer {
+    // Dropped before `_thread`: the thread ends once every sender is gone.
     jobs: mpsc::Sender<Box<dyn Job>>,
     counters: WriterCounters,
+    _thread: Arc<JoinOnDrop>,
+}
+
+struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            // A job holding the last `Db` handle drops it on the writer thread itself.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -95,10 +111,14 @@ impl Writer {
         let (jobs, queue) = mpsc::channel();
         let counters = WriterCounters::default();
         let counted = counters.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("klaxon-db-writer".to_owned())
             .spawn(move || serve(conn, queue, counted))?;
-        Ok(Writer { jobs, counters })
+        Ok(Writer {
+            jobs,
+            counters,
+            _thread: Arc::new(JoinOnDrop(Some(thread))),
+        })
     }
 
     pub fn counters(&self) -> &WriterCounters {
