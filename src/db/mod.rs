@@ -21,6 +21,7 @@ macro_rules! on_backend {
 pub mod alerts;
 pub mod api_keys;
 pub mod app_settings;
+mod checkpointer;
 pub mod deliveries;
 pub mod incidents;
 pub mod integrations;
@@ -197,17 +198,26 @@ impl Db {
             c.batch_execute("PRAGMA optimize=0x10002")
                 .map_err(|e| anyhow::anyhow!("cannot optimize database {shown}: {e}"))?;
         }
+        let checkpoint_conn =
+            match first {
+                DbConn::Sqlite(_) => Some(manager.open().map_err(|e| {
+                    anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
+                })?),
+                DbConn::Postgres(_) => None,
+            };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
-        let writer = match first {
-            DbConn::Sqlite(_) => Some(writer::Writer::start(first).map_err(|e| {
-                anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
-            })?),
-            DbConn::Postgres(_) => None,
+        let writer = match checkpoint_conn {
+            Some(checkpoint_conn) => {
+                Some(writer::Writer::start(first, checkpoint_conn).map_err(|e| {
+                    anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
+                })?)
+            }
+            None => None,
         };
         Ok(Db { pool, url, writer })
     }

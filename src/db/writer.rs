@@ -10,11 +10,12 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::Connection;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
+use super::checkpointer::Checkpointer;
 use super::{DbConn, DbError, SQLITE_WRITER};
 
 /// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
@@ -106,14 +107,28 @@ impl Drop for JoinOnDrop {
 }
 
 impl Writer {
-    /// Starts the writer thread on its own connection.
-    pub fn start(conn: DbConn) -> std::io::Result<Writer> {
+    /// Starts the writer thread on its own connection, and the checkpoint thread on
+    /// `checkpoint_conn` (without it, SQLite checkpoints inside the writer's commits).
+    pub fn start(mut conn: DbConn, checkpoint_conn: DbConn) -> std::io::Result<Writer> {
+        let checkpointer = match Checkpointer::start(checkpoint_conn) {
+            Ok(checkpointer) => match conn.batch_execute("PRAGMA wal_autocheckpoint = 0") {
+                Ok(()) => Some(checkpointer),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot hand WAL checkpoints to their own thread");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot start the WAL checkpoint thread");
+                None
+            }
+        };
         let (jobs, queue) = mpsc::channel();
         let counters = WriterCounters::default();
         let counted = counters.clone();
         let thread = std::thread::Builder::new()
             .name("klaxon-db-writer".to_owned())
-            .spawn(move || serve(conn, queue, counted))?;
+            .spawn(move || serve(conn, queue, counted, checkpointer))?;
         Ok(Writer {
             jobs,
             counters,
@@ -152,10 +167,18 @@ impl Writer {
     }
 }
 
-fn serve(mut conn: DbConn, queue: mpsc::Receiver<Box<dyn Job>>, counters: WriterCounters) {
+fn serve(
+    mut conn: DbConn,
+    queue: mpsc::Receiver<Box<dyn Job>>,
+    counters: WriterCounters,
+    checkpointer: Option<Checkpointer>,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let failure = run_batch(&mut conn, &queue, &mut batch).err();
+        if let Some(checkpointer) = &checkpointer {
+            checkpointer.committed();
+        }
         counters.transactions.inc();
         counters.jobs.inc_by(batch.len() as u64);
         if let Some(why) = &failure {
@@ -278,6 +301,28 @@ mod tests {
             "20 queued writes should share a transaction or two, took {}",
             counters.transactions.get()
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_copied_into_the_database_file_soon_after_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        let file = dir.path().join("writer.db");
+        let before = std::fs::metadata(&file).unwrap().len();
+        // Far below SQLite's own threshold (1 000 pages), so only the checkpoint thread
+        // copies it over.
+        let big = "x".repeat(200_000);
+        db.write(move |conn| Ok::<_, DbError>(app_settings::insert(conn, "big", &big)?))
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&file).unwrap().len() < before + 200_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the commit is still only in the WAL"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
