@@ -110,6 +110,12 @@ impl Writer {
     /// Starts the writer thread on its own connection, and the checkpoint thread on
     /// `checkpoint_conn` (without it, SQLite checkpoints inside the writer's commits).
     pub fn start(mut conn: DbConn, checkpoint_conn: DbConn) -> std::io::Result<Writer> {
+        // A savepoint keeps the pages it changes in a sub-journal, which SQLite moves to a
+        // temporary file past 64 KiB, about what one transition changes; in memory it is
+        // written nowhere. (Only this connection: readers' large sorts stay on disk.)
+        if let Err(error) = conn.batch_execute("PRAGMA temp_store = MEMORY") {
+            tracing::warn!(%error, "cannot keep the writer's savepoint journals in memory");
+        }
         let checkpointer = match Checkpointer::start(checkpoint_conn) {
             Ok(checkpointer) => match conn.batch_execute("PRAGMA wal_autocheckpoint = 0") {
                 Ok(()) => Some(checkpointer),
