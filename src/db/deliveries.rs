@@ -52,9 +52,8 @@ pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
 /// notification goes out when the transaction commits (several in one transaction arrive
 /// as one).
 pub fn insert(conn: &mut DbConn, row: &NewDeliveryRow<'_>) -> QueryResult<()> {
-    diesel::insert_into(deliveries::table)
-        .values(row)
-        .execute(conn)?;
+    let insert = diesel::insert_into(deliveries::table).values(row);
+    on_backend!(&mut *conn, c => insert.execute(c))?;
     if let DbConn::Postgres(pg) = conn {
         diesel::sql_query(format!("NOTIFY {WAKE_CHANNEL}")).execute(pg)?;
     }
@@ -215,10 +214,8 @@ pub struct NewAttemptRow {
 }
 
 pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttemptRow) -> QueryResult<()> {
-    diesel::insert_into(delivery_attempts::table)
-        .values(attempt)
-        .execute(conn)
-        .map(drop)
+    let insert = diesel::insert_into(delivery_attempts::table).values(attempt);
+    on_backend!(conn, c => insert.execute(c)).map(drop)
 }
 
 /// The leased row by id, only while `token` still holds its lease. (Updates through it

@@ -67,11 +67,10 @@ pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<Incide
 }
 
 pub fn find_by_number(conn: &mut DbConn, number: i64) -> QueryResult<Option<IncidentRow>> {
-    incidents::table
+    on_backend!(conn, c => incidents::table
         .filter(incidents::incident_number.eq(number))
         .select(IncidentRow::as_select())
-        .get_result(conn)
-        .optional()
+        .get_result(c).optional())
 }
 
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<IncidentRow>> {
@@ -83,11 +82,8 @@ pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Opti
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>> {
-    incidents::table
-        .find(id)
-        .select(IncidentRow::as_select())
-        .get_result(conn)
-        .optional()
+    on_backend!(conn, c => incidents::table.find(id).select(IncidentRow::as_select())
+        .get_result(c).optional())
 }
 
 /// Triggered → acknowledged; the changed row, or None (and nothing changed) when the incident

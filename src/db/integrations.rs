@@ -75,12 +75,12 @@ pub fn find_any_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<Integrat
 
 /// The live integrations of a service, oldest first.
 pub fn list_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<Vec<IntegrationRow>> {
-    integrations::table
+    on_backend!(conn, c => integrations::table
         .filter(integrations::service_id.eq(service_id))
         .filter(integrations::deleted_at.is_null())
         .order(integrations::id)
         .select(IntegrationRow::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn count_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<i64> {

@@ -82,11 +82,8 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>> {
-    services::table
-        .find(id)
-        .select(ServiceRow::as_select())
-        .get_result(conn)
-        .optional()
+    on_backend!(conn, c => services::table.find(id).select(ServiceRow::as_select())
+        .get_result(c).optional())
 }
 
 /// A service with its team's `unique_id` and its creator's username, in one query (what a
@@ -95,7 +92,7 @@ pub fn find_with_team_and_creator(
     conn: &mut DbConn,
     id: i64,
 ) -> QueryResult<Option<(ServiceRow, String, Option<String>)>> {
-    services::table
+    on_backend!(conn, c => services::table
         .inner_join(teams::table)
         .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
         .filter(services::id.eq(id))
@@ -104,8 +101,7 @@ pub fn find_with_team_and_creator(
             teams::unique_id,
             users::username.nullable(),
         ))
-        .get_result(conn)
-        .optional()
+        .get_result(c).optional())
 }
 
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<ServiceRow>> {

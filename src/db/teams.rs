@@ -80,12 +80,11 @@ pub fn list_for_member(
 
 /// The user's role in the team, if a member.
 pub fn member_role(conn: &mut DbConn, team_id: i64, user_id: i64) -> QueryResult<Option<i32>> {
-    team_members::table
+    on_backend!(conn, c => team_members::table
         .filter(team_members::team_id.eq(team_id))
         .filter(team_members::user_id.eq(user_id))
         .select(team_members::role)
-        .get_result(conn)
-        .optional()
+        .get_result(c).optional())
 }
 
 pub fn team_ids_of_member(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<i64>> {

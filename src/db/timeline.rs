@@ -32,10 +32,8 @@ pub struct NewTimelineRow<'a> {
 }
 
 pub fn append(conn: &mut DbConn, entry: &NewTimelineRow<'_>) -> QueryResult<()> {
-    diesel::insert_into(timeline_entries::table)
-        .values(entry)
-        .execute(conn)
-        .map(drop)
+    let insert = diesel::insert_into(timeline_entries::table).values(entry);
+    on_backend!(conn, c => insert.execute(c)).map(drop)
 }
 
 /// Oldest first.

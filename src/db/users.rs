@@ -46,11 +46,8 @@ pub fn insert(conn: &mut DbConn, user: &NewUserRow<'_>) -> QueryResult<UserRow> 
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .get_result(conn)
-        .optional()
+    on_backend!(conn, c => users::table.find(id).select(UserRow::as_select())
+        .get_result(c).optional())
 }
 
 pub fn find_by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<UserRow>> {
