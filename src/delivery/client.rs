@@ -120,6 +120,9 @@ impl WebhookClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
+            // Through a proxy the connection would go to the proxy, not to the address the
+            // destination check approved (and reqwest would read proxy settings per request).
+            .no_proxy()
             .dns_resolver(Arc::new(CheckedResolver {
                 policy: policy.clone(),
             }))

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::helpers::{backends, TestApp, TestDatabase};
+use crate::helpers::{backends, Backend, TestApp, TestDatabase};
 use crate::incidents::{configured_webhook, deliveries_of, trigger};
 use crate::receiver::{Receiver, Reply};
 use crate::services::create_service;
@@ -110,4 +110,29 @@ async fn sigterm_lets_the_in_flight_attempt_finish() {
         );
         assert_eq!(receiver.received().len(), 1);
     }
+}
+
+#[tokio::test]
+async fn webhooks_ignore_proxy_settings_and_go_to_the_checked_address() {
+    // Through a proxy the connection would go to the proxy, not to the address the
+    // destination check approved; this one would also refuse every connection.
+    let database = TestDatabase::create(Backend::Sqlite);
+    let receiver = Receiver::start().await;
+    let (mut child, address) = spawn_klaxon(
+        &database.url,
+        &[
+            ("HTTP_PROXY", "http://127.0.0.1:9"),
+            ("http_proxy", "http://127.0.0.1:9"),
+            ("ALL_PROXY", "http://127.0.0.1:9"),
+        ],
+    );
+    let app = TestApp::attach(address, database.url.clone(), None);
+    app.create_owner().await;
+    let service = create_service(&app, "Proxied").await;
+    configured_webhook(&app, &service, &receiver.url).await;
+    trigger(&app, &service, "Straight to the receiver").await;
+    let received = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(received.len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
