@@ -39,6 +39,10 @@ struct Args {
     /// spread over them.
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// The servers' log filter (`KLAXON_LOG`); Klaxon's own default logs every request. The
+    /// logs are read and dropped, as a log collector would read them.
+    #[arg(long, default_value = "info")]
+    server_log: String,
     /// Database for the server; a fresh SQLite file when not given.
     #[arg(long)]
     database_url: Option<String>,
@@ -90,14 +94,14 @@ fn start_receiver(receipts: Receipts) -> std::io::Result<String> {
     Ok(url)
 }
 
-fn spawn_klaxon(database_url: &str) -> anyhow::Result<(Child, String)> {
+fn spawn_klaxon(database_url: &str, log_filter: &str) -> anyhow::Result<(Child, String)> {
     let exe = std::env::current_exe()?.with_file_name("klaxon");
     let mut child = Command::new(&exe)
         .env("DATABASE_URL", database_url)
         .env("KLAXON_BIND", "127.0.0.1:0")
         .env("KLAXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
         .env("KLAXON_EVENTS_RATE_LIMIT", "0")
-        .env("KLAXON_LOG", "warn")
+        .env("KLAXON_LOG", log_filter)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| {
@@ -106,18 +110,23 @@ fn spawn_klaxon(database_url: &str) -> anyhow::Result<(Child, String)> {
                 exe.display()
             )
         })?;
+    // Log lines come first; the line announcing the address follows them.
+    let mut output = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    while !line.starts_with("Klaxon is running") {
+        line.clear();
+        if output.read_line(&mut line)? == 0 {
+            let _ = child.kill();
+            anyhow::bail!("klaxon stopped before it was ready");
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut output, &mut std::io::sink()));
     let address = line
         .trim()
         .rsplit(' ')
         .next()
         .unwrap_or_default()
         .to_owned();
-    anyhow::ensure!(
-        address.starts_with("http://"),
-        "klaxon did not start: {line:?}"
-    );
     Ok((child, address))
 }
 
@@ -385,7 +394,7 @@ async fn main() -> anyhow::Result<()> {
     let receiver = start_receiver(receipts.clone())?;
     let mut servers = Vec::new();
     for _ in 0..args.instances.max(1) {
-        servers.push(spawn_klaxon(&database_url)?);
+        servers.push(spawn_klaxon(&database_url, &args.server_log)?);
     }
     let bases: Vec<String> = servers.iter().map(|(_, base)| base.clone()).collect();
     let pids: Vec<u32> = servers.iter().map(|(child, _)| child.id()).collect();
