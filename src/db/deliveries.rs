@@ -232,6 +232,16 @@ fn leased(
         .filter(deliveries::locked_by.eq(token.to_owned()))
 }
 
+/// Runs an update of a leased row that returns its id; false when the lease no longer held.
+fn lease_held<'q, Q>(conn: &mut DbConn, update: Q) -> QueryResult<bool>
+where
+    KeptPrepared<Q>: diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, i64>
+        + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, i64>,
+{
+    let id: Option<i64> = on_backend!(conn, c => KeptPrepared(update).get_result(c).optional())?;
+    Ok(id.is_some())
+}
+
 /// Marks the delivery succeeded or finally failed. False when the lease was lost.
 pub fn finish(
     conn: &mut DbConn,
@@ -251,10 +261,7 @@ pub fn finish(
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ));
-    let changed: Option<i64> = on_backend!(conn, c => KeptPrepared(update.returning(deliveries::id))
-        .get_result(c)
-        .optional())?;
-    Ok(changed.is_some())
+    lease_held(conn, update.returning(deliveries::id))
 }
 
 /// Puts the delivery back in the queue for `next_attempt_at`. False when the lease was lost.
@@ -274,10 +281,7 @@ pub fn schedule_retry(
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ));
-    let changed: Option<i64> = on_backend!(conn, c => KeptPrepared(update.returning(deliveries::id))
-        .get_result(c)
-        .optional())?;
-    Ok(changed.is_some())
+    lease_held(conn, update.returning(deliveries::id))
 }
 
 pub fn count_pending(conn: &mut DbConn) -> QueryResult<i64> {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use klaxon::db::users;
@@ -61,13 +62,18 @@ struct Name {
     name: String,
 }
 
-fn sqlite_path(database_url: &str) -> &str {
-    database_url.strip_prefix("sqlite://").unwrap()
+/// A connection of the test's own to a SQLite file. It waits for locks: a stopped app's
+/// connections may still be closing, and the last one to close checkpoints the WAL.
+fn open_sqlite(database_url: &str) -> SqliteConnection {
+    let path = database_url.strip_prefix("sqlite://").unwrap();
+    let mut conn = SqliteConnection::establish(path).unwrap();
+    conn.batch_execute("PRAGMA busy_timeout = 5000").unwrap();
+    conn
 }
 
 /// What SQLite itself says the tables and their columns are.
 fn sqlite_tables(database_url: &str) -> Vec<(String, Vec<String>)> {
-    let mut conn = SqliteConnection::establish(sqlite_path(database_url)).unwrap();
+    let mut conn = open_sqlite(database_url);
     let tables: Vec<Name> = diesel::sql_query(
         "SELECT name FROM sqlite_master WHERE type = 'table' \
          AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY name",
@@ -153,7 +159,7 @@ async fn fill(source: &TestDatabase) -> (String, i64, String) {
     let cookie = app.session_cookie();
     app.stop().await;
     // A reference to a later row of the same table (nothing in the app merges incidents yet).
-    let mut conn = SqliteConnection::establish(sqlite_path(&source.url)).unwrap();
+    let mut conn = open_sqlite(&source.url);
     diesel::sql_query("UPDATE incidents SET merged_with = 2 WHERE id = 1")
         .execute(&mut conn)
         .unwrap();
