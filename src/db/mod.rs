@@ -341,6 +341,29 @@ where
     }
 }
 
+/// Reads that must agree with each other (a page showing a row and its children): one read-only
+/// transaction, so a commit landing between two of its queries cannot show half of itself.
+/// SQLite's deferred transaction reads one snapshot; PostgreSQL needs REPEATABLE READ for that.
+pub fn read_snapshot<T, E>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+    }
+    let result = work(conn);
+    // Nothing was written: ending the transaction either way keeps what was read.
+    <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+    result
+}
+
 /// A statement diesel may keep prepared although it would not on its own: diesel compiles
 /// every UPDATE (and every `IN` list) afresh, because one Rust type can stand for different
 /// SQL. Keyed by its SQL text, a cached statement cannot be mixed up with another. For the
@@ -392,6 +415,35 @@ mod tests {
     use diesel::connection::InstrumentationEvent;
 
     use super::*;
+
+    #[test]
+    fn a_snapshot_read_does_not_see_a_commit_made_during_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("snapshot.db").display());
+        let db = Db::connect(&url, 1).unwrap();
+        let mut reader = db.pool.get().unwrap();
+        let mut other = Manager {
+            url: db.url().clone(),
+        }
+        .open()
+        .unwrap();
+        app_settings::insert(&mut other, "before", "1").unwrap();
+        let (during, after_commit) = read_snapshot(&mut reader, |conn| {
+            let before = app_settings::get(conn, "before")?;
+            app_settings::insert(&mut other, "during", "2")?;
+            Ok::<_, diesel::result::Error>((before, app_settings::get(conn, "during")?))
+        })
+        .unwrap();
+        assert_eq!(during.as_deref(), Some("1"));
+        assert_eq!(
+            after_commit, None,
+            "the snapshot does not see the later commit"
+        );
+        assert_eq!(
+            app_settings::get(&mut reader, "during").unwrap().as_deref(),
+            Some("2")
+        );
+    }
 
     #[test]
     fn the_statements_of_every_transition_and_attempt_stay_prepared() {

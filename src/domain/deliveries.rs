@@ -117,24 +117,30 @@ pub async fn detail(
     webhook_id: &str,
 ) -> Result<DeliveryDetail, DomainError> {
     let (actor, webhook_id) = (actor.clone(), webhook_id.to_owned());
-    db.run(move |conn| {
-        let row = deliveries::find_by_unique_id(conn, &webhook_id)?.ok_or(DomainError::NotFound)?;
-        let integration_row =
-            integrations::find_any_by_id(conn, row.integration_id)?.ok_or(DomainError::NotFound)?;
-        let service_row = crate::db::services::find_by_id(conn, integration_row.service_id)?
-            .ok_or(DomainError::NotFound)?;
-        let service = services::find_visible(conn, &actor, &service_row.unique_id)?;
-        let attempts = deliveries::attempts(conn, row.id)?;
-        Ok(DeliveryDetail {
-            service,
-            integration: Integration {
-                row: integration_row,
-            },
-            delivery: view(conn, row)?,
-            attempts,
-        })
+    db.run(move |conn| db::read_snapshot(conn, |conn| detail_in(conn, &actor, &webhook_id)))
+        .await
+}
+
+fn detail_in(
+    conn: &mut DbConn,
+    actor: &User,
+    webhook_id: &str,
+) -> Result<DeliveryDetail, DomainError> {
+    let row = deliveries::find_by_unique_id(conn, webhook_id)?.ok_or(DomainError::NotFound)?;
+    let integration_row =
+        integrations::find_any_by_id(conn, row.integration_id)?.ok_or(DomainError::NotFound)?;
+    let service_row = crate::db::services::find_by_id(conn, integration_row.service_id)?
+        .ok_or(DomainError::NotFound)?;
+    let service = services::find_visible(conn, actor, &service_row.unique_id)?;
+    let attempts = deliveries::attempts(conn, row.id)?;
+    Ok(DeliveryDetail {
+        service,
+        integration: Integration {
+            row: integration_row,
+        },
+        delivery: view(conn, row)?,
+        attempts,
     })
-    .await
 }
 
 fn enqueue(
