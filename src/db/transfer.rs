@@ -20,14 +20,14 @@
 use std::io::{Read, Write};
 
 use chrono::NaiveDateTime;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::schema;
-use super::DbConn;
+use super::{read_snapshot, DbConn};
 
 /// Names the kind of document, so that any other JSON file is refused at once.
 pub const FORMAT: &str = "klaxon-export";
@@ -513,23 +513,6 @@ fn write_table<T: Table>(
     write!(out, "]")?;
     counts.push((T::NAME, written));
     Ok(())
-}
-
-/// Exports run in one read-only transaction, so every table comes from the same moment.
-fn read_snapshot<T>(
-    conn: &mut DbConn,
-    work: impl FnOnce(&mut DbConn) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN DEFERRED")?,
-        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction_sql(
-            c,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )?,
-    }
-    let result = work(conn);
-    <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
-    result
 }
 
 /// Tables that hold rows, leaving out the two that every database has rows in from its
