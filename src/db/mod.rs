@@ -200,26 +200,22 @@ impl Db {
             c.batch_execute("PRAGMA optimize=0x10002")
                 .map_err(|e| anyhow::anyhow!("cannot optimize database {shown}: {e}"))?;
         }
-        let checkpoint_conn =
-            match first {
-                DbConn::Sqlite(_) => Some(manager.open().map_err(|e| {
-                    anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
-                })?),
-                DbConn::Postgres(_) => None,
-            };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(manager)
+            .build(manager.clone())
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
-        let writer = match checkpoint_conn {
-            Some(checkpoint_conn) => {
+        let writer = match first {
+            DbConn::Sqlite(_) => {
+                let checkpoint_conn = manager.open().map_err(|e| {
+                    anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
+                })?;
                 Some(writer::Writer::start(first, checkpoint_conn).map_err(|e| {
                     anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
                 })?)
             }
-            None => None,
+            DbConn::Postgres(_) => None,
         };
         Ok(Db { pool, url, writer })
     }
@@ -300,8 +296,31 @@ fn run_migrations(conn: &mut DbConn) -> Result<(), MigrationError> {
     }
 }
 
-/// Taken by every SQLite write transaction of this process (see `write_transaction`).
+/// Taken by every SQLite write transaction of this process (see `begin_write`).
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Begins a read-write transaction; on SQLite, also takes this process's write turn, held
+/// until the returned guard is dropped.
+pub(crate) fn begin_write(
+    conn: &mut DbConn,
+) -> diesel::QueryResult<Option<std::sync::MutexGuard<'static, ()>>> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            // SQLite has one writer at a time. Waiting for the write lock in SQLite's busy
+            // handler means sleeping in steps of up to 100 ms; queueing on an in-process lock
+            // instead hands the turn over at once, which keeps tail latency low under load.
+            let turn = SQLITE_WRITER
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            Ok(Some(turn))
+        }
+        DbConn::Postgres(c) => {
+            AnsiTransactionManager::begin_transaction(c)?;
+            Ok(None)
+        }
+    }
+}
 
 /// A read-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write
 /// lock up front: a deferred transaction that reads and then writes can fail with
@@ -313,22 +332,7 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    // SQLite has one writer at a time. Waiting for the write lock in SQLite's busy handler
-    // means sleeping in steps of up to 100 ms; queueing on an in-process lock instead hands
-    // the turn over at once, which keeps tail latency low under load.
-    let _writer = match conn {
-        DbConn::Sqlite(c) => {
-            let turn = SQLITE_WRITER
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
-            Some(turn)
-        }
-        DbConn::Postgres(c) => {
-            AnsiTransactionManager::begin_transaction(c)?;
-            None
-        }
-    };
+    let _turn = begin_write(conn)?;
     match work(conn) {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
@@ -428,17 +432,14 @@ mod tests {
         .open()
         .unwrap();
         app_settings::insert(&mut other, "before", "1").unwrap();
-        let (during, after_commit) = read_snapshot(&mut reader, |conn| {
+        let (before, during) = read_snapshot(&mut reader, |conn| {
             let before = app_settings::get(conn, "before")?;
             app_settings::insert(&mut other, "during", "2")?;
             Ok::<_, diesel::result::Error>((before, app_settings::get(conn, "during")?))
         })
         .unwrap();
-        assert_eq!(during.as_deref(), Some("1"));
-        assert_eq!(
-            after_commit, None,
-            "the snapshot does not see the later commit"
-        );
+        assert_eq!(before.as_deref(), Some("1"));
+        assert_eq!(during, None, "the snapshot does not see the later commit");
         assert_eq!(
             app_settings::get(&mut reader, "during").unwrap().as_deref(),
             Some("2")

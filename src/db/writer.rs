@@ -10,13 +10,13 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::Connection;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
-use super::{DbConn, DbError, SQLITE_WRITER};
+use super::{begin_write, DbConn, DbError};
 
 /// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
 /// for its commit.
@@ -202,15 +202,9 @@ fn run_batch(
     queue: &mpsc::Receiver<Box<dyn Job>>,
     batch: &mut Vec<Box<dyn Job>>,
 ) -> Result<(), String> {
-    // Other connections of this process (the import) still write through `write_transaction`.
-    let _turn = SQLITE_WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let begun = match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-        DbConn::Postgres(_) => Manager::begin_transaction(conn),
-    };
-    begun.map_err(|e| format!("cannot begin a write transaction: {e}"))?;
+    // The write turn too: other connections of this process (the import) still write
+    // through `write_transaction`.
+    let _turn = begin_write(conn).map_err(|e| format!("cannot begin a write transaction: {e}"))?;
     let mut next = 0;
     while next < batch.len() {
         if let Err(e) = run_in_savepoint(conn, batch[next].as_mut()) {
