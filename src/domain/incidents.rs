@@ -445,42 +445,50 @@ pub async fn detail(
 ) -> Result<IncidentDetail, DomainError> {
     let actor = actor.clone();
     db.run(move |conn| {
-        db::read_snapshot(conn, |conn| {
-            let (row, service) = find_visible(conn, &actor, number)?;
-            let assignee_name = match row.assigned_to {
-                Some(id) => users::find_by_id(conn, id)?
-                    .map(|u| format!("{} {}", u.first_name, u.last_name)),
-                None => None,
-            };
-            let newest = timeline::newest_for_incident(
-                conn,
-                row.id,
-                Page::<TimelineRow>::offset(timeline_page, TIMELINE_PER_PAGE),
-                TIMELINE_PER_PAGE + 1,
-            )?;
-            let mut timeline = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
-            timeline.items.reverse();
-            let linked: Vec<i64> = timeline
-                .items
-                .iter()
-                .filter_map(|e| e.delivery_id)
-                .collect();
-            let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
-            let assignable = super::accounts::active_users(conn)?;
-            Ok(IncidentDetail {
-                delivery_ids,
-                incident: IncidentView {
-                    row,
-                    service_name: service.row.name,
-                    service_unique_id: service.row.unique_id,
-                    assignee_name,
-                },
-                timeline,
-                assignable,
-            })
-        })
+        db::read_snapshot(conn, |conn| detail_in(conn, &actor, number, timeline_page))
     })
     .await
+}
+
+fn detail_in(
+    conn: &mut DbConn,
+    actor: &User,
+    number: i64,
+    timeline_page: i64,
+) -> Result<IncidentDetail, DomainError> {
+    let (row, service) = find_visible(conn, actor, number)?;
+    let assignee_name = match row.assigned_to {
+        Some(id) => {
+            users::find_by_id(conn, id)?.map(|u| format!("{} {}", u.first_name, u.last_name))
+        }
+        None => None,
+    };
+    let newest = timeline::newest_for_incident(
+        conn,
+        row.id,
+        Page::<TimelineRow>::offset(timeline_page, TIMELINE_PER_PAGE),
+        TIMELINE_PER_PAGE + 1,
+    )?;
+    let mut timeline = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
+    timeline.items.reverse();
+    let linked: Vec<i64> = timeline
+        .items
+        .iter()
+        .filter_map(|e| e.delivery_id)
+        .collect();
+    let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
+    let assignable = super::accounts::active_users(conn)?;
+    Ok(IncidentDetail {
+        delivery_ids,
+        incident: IncidentView {
+            row,
+            service_name: service.row.name,
+            service_unique_id: service.row.unique_id,
+            assignee_name,
+        },
+        timeline,
+        assignable,
+    })
 }
 
 /// A short value that changes whenever an incident the user sees changes (every change appends
