@@ -286,14 +286,44 @@ type MigrationError = Box<dyn std::error::Error + Send + Sync>;
 
 fn run_migrations(conn: &mut DbConn) -> Result<(), MigrationError> {
     match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+        DbConn::Sqlite(c) => migrate(c, SQLITE_MIGRATIONS),
         DbConn::Postgres(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
+            let result = migrate(c, POSTGRES_MIGRATIONS);
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))?;
             result
         }
     }
+}
+
+/// Applies the pending migrations, after making sure the database holds none this binary does
+/// not know: an older binary on a newer schema would write rows without the newer columns'
+/// meaning, and its export would silently leave out what it cannot see.
+fn migrate<B, C>(conn: &mut C, migrations: EmbeddedMigrations) -> Result<(), MigrationError>
+where
+    B: diesel::backend::Backend,
+    C: MigrationHarness<B>,
+    EmbeddedMigrations: diesel::migration::MigrationSource<B>,
+{
+    let known: Vec<String> = diesel::migration::MigrationSource::<B>::migrations(&migrations)?
+        .iter()
+        .map(|migration| migration.name().version().to_string())
+        .collect();
+    let unknown: Vec<String> = conn
+        .applied_migrations()?
+        .iter()
+        .map(|version| version.to_string())
+        .filter(|version| !known.contains(version))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "a newer Klaxon has migrated it (migration {} is unknown to this version); run that \
+             version, or restore a backup taken before the upgrade",
+            unknown.join(", ")
+        )
+        .into());
+    }
+    conn.run_pending_migrations(migrations).map(drop)
 }
 
 /// Taken by every SQLite write transaction of this process (see `begin_write`).

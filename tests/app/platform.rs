@@ -1,6 +1,7 @@
 //! What every request gets: probes, security headers, error pages, body limits, migrations.
 
-use klaxon::db::{DatabaseUrl, Db};
+use diesel::RunQueryDsl;
+use klaxon::db::{DatabaseUrl, Db, DbError};
 use reqwest::StatusCode;
 
 use crate::helpers::{backends, for_each_backend, TestDatabase};
@@ -104,6 +105,42 @@ async fn migrations_apply_once_and_are_idempotent_on_every_backend() {
             "{backend:?}: reopening an up-to-date database works"
         );
         assert!(second.unwrap().is_reachable().await);
+    }
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_klaxon_is_refused_not_used() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let url = database.url.clone();
+        let db = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+            .await
+            .unwrap()
+            .unwrap();
+        db.write(|conn| {
+            diesel::sql_query(
+                "INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231000001')",
+            )
+            .execute(conn)
+            .map_err(DbError::from)
+        })
+        .await
+        .unwrap();
+        drop(db);
+
+        let url = database.url.clone();
+        let error = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+            .await
+            .unwrap()
+            .err()
+            .expect("a schema from a newer version is refused");
+        let message = format!("{error:#}");
+        assert!(
+            message.starts_with("cannot migrate database")
+                && message.contains("a newer Klaxon has migrated it (migration 20991231000001"),
+            "{backend:?}: {message}"
+        );
+        assert!(!message.contains('\n'));
     }
 }
 
