@@ -281,6 +281,11 @@ fn compose_runs_postgres_and_scalable_instances_behind_the_proxy() {
         caddyfile.contains(&format!("dynamic a klaxon {port} {{")),
         "{caddyfile}"
     );
+    // /metrics has no sign-in; the proxy keeps it inside the Compose network.
+    assert!(
+        caddyfile.contains("\n\trespond /metrics 404\n"),
+        "{caddyfile}"
+    );
 }
 
 #[test]
