@@ -21,6 +21,7 @@ pub struct Metrics {
     pub attempt_seconds: Histogram,
     pub pending: Gauge,
     pub oldest_due_seconds: Gauge<f64, AtomicU64>,
+    pub auto_resolved: Counter,
 }
 
 impl Default for Metrics {
@@ -52,8 +53,15 @@ impl Default for Metrics {
             "How long the oldest due delivery has been waiting",
             oldest_due_seconds.clone(),
         );
+        let auto_resolved = Counter::default();
+        registry.register(
+            "incidents_auto_resolved",
+            "Incidents this instance resolved because their service's auto-resolve time ran out",
+            auto_resolved.clone(),
+        );
         Metrics {
             registry,
+            auto_resolved,
             attempts,
             attempt_seconds,
             pending,

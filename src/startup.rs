@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::delivery::destination::DestinationPolicy;
 use crate::delivery::engine::{DeliveryEngine, EngineHandle, EngineSettings};
-use crate::domain::ids;
+use crate::domain::{auto_resolve, ids};
 use crate::metrics::Metrics;
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
@@ -30,6 +30,16 @@ pub struct Application {
     local_addr: SocketAddr,
     engine: DeliveryEngine,
     engine_handle: Option<EngineHandle>,
+    _auto_resolve: AbortOnDrop,
+}
+
+/// A background task that ends with the application.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -66,6 +76,14 @@ impl Application {
             metrics.clone(),
         )?;
         let engine_handle = config.webhook_sender.then(|| engine.start());
+        let auto_resolve = AbortOnDrop(tokio::spawn(auto_resolve::run(
+            db.clone(),
+            {
+                let engine = engine.clone();
+                move || engine.wake()
+            },
+            metrics.clone(),
+        )));
         let events_rate_limit =
             crate::web::api::rate_limit::EventsRateLimit::new(config.events_rate_limit);
         let state = web::Data::new(AppState {
@@ -105,6 +123,7 @@ impl Application {
             local_addr,
             engine,
             engine_handle,
+            _auto_resolve: auto_resolve,
         })
     }
 

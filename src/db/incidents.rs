@@ -123,6 +123,22 @@ pub fn transition_resolved(
         .optional())
 }
 
+/// Open incidents of services that resolve automatically: (incident id, creation date,
+/// the service's timeout in minutes).
+pub fn open_with_auto_resolve(conn: &mut DbConn) -> QueryResult<Vec<(i64, NaiveDateTime, i32)>> {
+    incidents::table
+        .inner_join(services::table)
+        .filter(incidents::status.eq_any([1, 2]))
+        .filter(services::auto_resolve_timeout.gt(0))
+        .order(incidents::id)
+        .select((
+            incidents::id,
+            incidents::creation_date,
+            services::auto_resolve_timeout,
+        ))
+        .load(conn)
+}
+
 pub fn set_assignee(conn: &mut DbConn, id: i64, user_id: Option<i64>) -> QueryResult<usize> {
     diesel::update(incidents::table.find(id))
         .set(incidents::assigned_to.eq(user_id))

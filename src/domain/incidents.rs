@@ -72,14 +72,20 @@ pub fn urgency_word(urgency: i32) -> &'static str {
 #[derive(Debug, Clone)]
 pub enum Actor {
     User(User),
-    Integration { name: String },
+    Integration {
+        name: String,
+    },
+    /// The service's auto-resolve time ran out.
+    AutoResolve {
+        minutes: i32,
+    },
 }
 
 impl Actor {
     fn user_id(&self) -> Option<i64> {
         match self {
             Actor::User(user) => Some(user.id),
-            Actor::Integration { .. } => None,
+            Actor::Integration { .. } | Actor::AutoResolve { .. } => None,
         }
     }
 
@@ -87,6 +93,17 @@ impl Actor {
         match self {
             Actor::User(user) => user.full_name(),
             Actor::Integration { name } => format!("Integration {name}"),
+            Actor::AutoResolve { .. } => "Klaxon".to_owned(),
+        }
+    }
+
+    /// Why the actor made the change, when it is not a person's choice.
+    fn reason(&self) -> String {
+        match self {
+            Actor::AutoResolve { minutes } => format!(
+                "Open for {minutes} min: the service resolves its incidents after {minutes} min."
+            ),
+            Actor::User(_) | Actor::Integration { .. } => String::new(),
         }
     }
 }
@@ -177,7 +194,7 @@ pub fn transition_in(
         let row = incidents::find_by_id(conn, incident_id)?.ok_or(DomainError::NotFound)?;
         return Err(refusal(&row, target));
     };
-    append_timeline(conn, row.id, target.word(), actor, "", now)?;
+    append_timeline(conn, row.id, target.word(), actor, &actor.reason(), now)?;
     enqueue_webhooks(conn, &row, target)?;
     Ok(row)
 }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
+pub mod auto_resolve;
 pub mod deliveries;
 pub mod ids;
 pub mod incidents;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod auto_resolve;
 mod browser;
 mod deliveries;
 mod deployment;

@@ -1,0 +1,84 @@
+//! A service can resolve its incidents automatically once they have been open for its
+//! `auto_resolve_timeout` (minutes; 0 is off). Every instance sweeps on its own: the resolution
+//! is the ordinary transition, whose check-and-change is one statement, so an incident two
+//! instances find overdue at once is resolved, and its webhooks enqueued, once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use super::incidents::{transition_in, Actor, Status};
+use super::DomainError;
+use crate::db::{incidents, Db, DbConn};
+use crate::metrics::Metrics;
+
+/// How often each instance looks for overdue incidents. Timeouts are whole minutes, so an
+/// incident is resolved at most this late.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Incidents resolved per write transaction, so that one sweep after a long outage does not
+/// hold the write lock for long; the rest follow in the next transactions of the same sweep.
+const PER_TRANSACTION: usize = 100;
+
+/// Open incidents whose service's auto-resolve time has run out at `now`, with that time.
+fn overdue(conn: &mut DbConn, now: NaiveDateTime) -> Result<Vec<(i64, i32)>, DomainError> {
+    Ok(incidents::open_with_auto_resolve(conn)?
+        .into_iter()
+        .filter(|(_, created, minutes)| {
+            *created + chrono::Duration::minutes(i64::from(*minutes)) <= now
+        })
+        .map(|(id, _, minutes)| (id, minutes))
+        .collect())
+}
+
+/// One sweep: resolves every incident overdue at `now` and returns their numbers.
+pub async fn resolve_overdue(db: &Db, now: NaiveDateTime) -> Result<Vec<i64>, DomainError> {
+    let mut resolved = Vec::new();
+    loop {
+        // Looking first with a read keeps the idle sweep off the write lock.
+        if db.run(move |conn| overdue(conn, now)).await?.is_empty() {
+            return Ok(resolved);
+        }
+        let batch = db
+            .write(move |conn| {
+                let mut numbers = Vec::new();
+                for (id, minutes) in overdue(conn, now)?.into_iter().take(PER_TRANSACTION) {
+                    let actor = Actor::AutoResolve { minutes };
+                    match transition_in(conn, &actor, id, Status::Resolved) {
+                        Ok(row) => numbers.push(row.incident_number),
+                        // Resolved meanwhile, by a person or another instance.
+                        Err(DomainError::Conflict(_)) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                Ok::<_, DomainError>(numbers)
+            })
+            .await?;
+        if batch.is_empty() {
+            return Ok(resolved);
+        }
+        resolved.extend(batch);
+    }
+}
+
+/// Sweeps every `SWEEP_INTERVAL` for as long as the task runs, and wakes the webhook sender
+/// when it resolved something.
+pub async fn run(db: Db, wake_sender: impl Fn(), metrics: Arc<Metrics>) {
+    let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match resolve_overdue(&db, crate::db::now()).await {
+            Ok(numbers) if numbers.is_empty() => {}
+            Ok(numbers) => {
+                wake_sender();
+                metrics.auto_resolved.inc_by(numbers.len() as u64);
+                tracing::info!(incidents = ?numbers, "incidents resolved automatically");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "auto-resolve sweep failed; the next sweep tries again");
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Services that resolve their incidents automatically after `auto_resolve_timeout` minutes.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+use klaxon::db::schema::incidents as incident_table;
+use klaxon::db::{incidents, timeline, DbError};
+use klaxon::domain::auto_resolve::resolve_overdue;
+use reqwest::StatusCode;
+
+use crate::helpers::{backends, for_each_backend, location, TestApp, TestDatabase};
+use crate::incidents::{act, configured_webhook, deliveries_of, query, trigger};
+use crate::receiver::Receiver;
+use crate::services::{create_service, default_team};
+
+/// Sets the service's auto-resolve time through its settings form.
+async fn set_auto_resolve(app: &TestApp, service: &str, minutes: &str) {
+    let team = default_team(app).await;
+    let edit = format!("/services/{service}/edit");
+    let response = app
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("team", team.as_str()),
+                ("name", "Checkout"),
+                ("auto_resolve_timeout", minutes),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), format!("/services/{service}"));
+}
+
+async fn status_of(app: &TestApp, number: i64) -> i32 {
+    query(app, move |conn| {
+        Ok(incidents::find_by_number(conn, number)?
+            .expect("incident exists")
+            .status)
+    })
+    .await
+}
+
+async fn created_at(app: &TestApp, number: i64) -> NaiveDateTime {
+    query(app, move |conn| {
+        Ok(incidents::find_by_number(conn, number)?
+            .expect("incident exists")
+            .creation_date)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_their_webhooks() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let auto = create_service(&app, "Checkout").await;
+        set_auto_resolve(&app, &auto, "60").await;
+        configured_webhook(&app, &auto, "https://hooks.example.com/klaxon").await;
+        let manual = create_service(&app, "Billing").await;
+
+        let triggered = trigger(&app, &auto, "Queue backing up").await;
+        let acknowledged = trigger(&app, &auto, "Slow checkout").await;
+        act(&app, acknowledged, "acknowledge").await;
+        let resolved_by_hand = trigger(&app, &auto, "Card declines").await;
+        act(&app, resolved_by_hand, "resolve").await;
+        let other_service = trigger(&app, &manual, "Invoices late").await;
+
+        let db = app.db().await;
+        let start = created_at(&app, other_service).await;
+        let early = start + chrono::Duration::minutes(59);
+        assert!(resolve_overdue(&db, early).await.unwrap().is_empty());
+        assert_eq!(status_of(&app, triggered).await, 1);
+
+        let late = start + chrono::Duration::minutes(61);
+        let mut numbers = resolve_overdue(&db, late).await.unwrap();
+        numbers.sort_unstable();
+        assert_eq!(numbers, vec![triggered, acknowledged]);
+        assert!(
+            resolve_overdue(&db, late).await.unwrap().is_empty(),
+            "a second sweep finds nothing left"
+        );
+        assert_eq!(status_of(&app, triggered).await, 3);
+        assert_eq!(status_of(&app, acknowledged).await, 3);
+        assert_eq!(status_of(&app, other_service).await, 1);
+
+        // The resolution is the ordinary transition: on the timeline, and its webhook queued.
+        let page = app
+            .get(&format!("/incidents/{triggered}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<strong>Klaxon</strong> resolved")
+                && page
+                    .contains("Open for 60 min: the service resolves its incidents after 60 min."),
+            "{page}"
+        );
+        let events: Vec<String> = deliveries_of(&app, acknowledged)
+            .await
+            .into_iter()
+            .map(|d| d.event_type)
+            .collect();
+        assert_eq!(events, ["triggered", "acknowledged", "resolved"]);
+        let resolutions = query(&app, move |conn| {
+            let incident = incidents::find_by_number(conn, resolved_by_hand)?.unwrap();
+            Ok(timeline::newest_for_incident(conn, incident.id, 0, 100)?
+                .into_iter()
+                .filter(|entry| entry.kind == "resolved")
+                .count())
+        })
+        .await;
+        assert_eq!(resolutions, 1, "an incident resolved by hand is left alone");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_instance_sweeps_in_the_background_and_the_webhook_goes_out() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let app = TestApp::start_with(&database, |config| {
+            config.webhook_sender = true;
+            config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        })
+        .await;
+        app.create_owner().await;
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Checkout").await;
+        set_auto_resolve(&app, &service, "1").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Queue backing up").await;
+        receiver.wait_for(1, Duration::from_secs(10)).await;
+
+        // As if it had been open for two minutes.
+        let db = app.db().await;
+        db.write(move |conn| {
+            diesel::update(incident_table::table.filter(incident_table::incident_number.eq(number)))
+                .set(
+                    incident_table::creation_date
+                        .eq(klaxon::db::now() - chrono::Duration::minutes(2)),
+                )
+                .execute(conn)
+                .map_err(DbError::from)
+        })
+        .await
+        .unwrap();
+
+        let received = receiver.wait_for(2, Duration::from_secs(30)).await;
+        assert_eq!(
+            received.len(),
+            2,
+            "{backend:?}: the resolved webhook arrived"
+        );
+        assert_eq!(received[1].json()["payload"]["event_type"], "resolved");
+        assert_eq!(status_of(&app, number).await, 3);
+        let metrics = app.get("/metrics").await;
+        assert_eq!(metrics.status(), StatusCode::OK);
+        assert!(metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("klaxon_incidents_auto_resolved_total 1\n"));
+        app.stop().await;
+    }
+}
