@@ -4,6 +4,7 @@
 
 use super::incidents::{self, new_base57_id, Actor, NewIncident, Status};
 use super::integrations::INCOMING;
+use super::services;
 use super::validation::FieldErrors;
 use super::{DomainError, Page};
 use crate::db::alerts::{AlertRow, NewAlertRow};
@@ -214,10 +215,18 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     let entity_id = event.entity_id.clone().unwrap_or_else(new_base57_id);
     let open =
         crate::db::incidents::find_open_for_entity(conn, integration.service_id, &entity_id)?;
+    let opens_incident = event
+        .alert_type
+        .creates_incident(integration.create_incidents_for)
+        && open.is_none();
+    // A service that is disabled or under maintenance pages nobody: an alert that would open
+    // an incident is kept, suppressed. Acknowledged and resolved alerts still move what is open.
+    let suppressed = event.suppressed
+        || (opens_incident && !services::opens_incidents(conn, integration.service_id)?);
     let (mut incident, mut created, mut changed) = (open, false, false);
-    if !event.suppressed {
+    if !suppressed {
         match event.alert_type {
-            t if t.creates_incident(integration.create_incidents_for) && incident.is_none() => {
+            _ if opens_incident => {
                 let new = NewIncident {
                     service_id: integration.service_id,
                     title: event
@@ -261,7 +270,7 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
             _ => {}
         }
     }
-    let attached = incident.filter(|_| event.alert_type != AlertType::Info && !event.suppressed);
+    let attached = incident.filter(|_| event.alert_type != AlertType::Info && !suppressed);
     let now = db::now();
     let alert = alerts::insert(
         conn,
@@ -273,7 +282,7 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
             message: &event.message,
             summary: &event.summary,
             entity_id: &entity_id,
-            suppressed: event.suppressed,
+            suppressed,
             payload: &event.payload.to_string(),
             urls: &serde_json::to_string(&event.urls).unwrap_or_else(|_| "[]".into()),
             creation_date: now,

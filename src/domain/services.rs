@@ -18,6 +18,16 @@ pub const STATUSES: [(i32, &str); 5] = [
 ];
 pub const STATUS_DISABLED: i32 = 0;
 pub const STATUS_ACTIVE: i32 = 1;
+pub const STATUS_UNDER_MAINTENANCE: i32 = 4;
+
+/// Whether alerts may open incidents on the service: not while it is disabled or under
+/// maintenance.
+pub fn opens_incidents(conn: &mut DbConn, service_id: i64) -> Result<bool, DomainError> {
+    let status = services::find_by_id(conn, service_id)?
+        .ok_or(DomainError::NotFound)?
+        .status;
+    Ok(![STATUS_DISABLED, STATUS_UNDER_MAINTENANCE].contains(&status))
+}
 
 pub fn status_label(code: i32) -> &'static str {
     STATUSES

@@ -9,27 +9,14 @@ use klaxon::db::{incidents, timeline, DbError};
 use klaxon::domain::auto_resolve::resolve_overdue;
 use reqwest::StatusCode;
 
-use crate::helpers::{backends, for_each_backend, location, TestApp, TestDatabase};
+use crate::helpers::{backends, for_each_backend, TestApp, TestDatabase};
 use crate::incidents::{act, configured_webhook, deliveries_of, query, trigger};
 use crate::receiver::Receiver;
-use crate::services::{create_service, default_team};
+use crate::services::{create_service, edit_service};
 
 /// Sets the service's auto-resolve time through its settings form.
 async fn set_auto_resolve(app: &TestApp, service: &str, minutes: &str) {
-    let team = default_team(app).await;
-    let edit = format!("/services/{service}/edit");
-    let response = app
-        .submit(
-            &edit,
-            &edit,
-            &[
-                ("team", team.as_str()),
-                ("name", "Checkout"),
-                ("auto_resolve_timeout", minutes),
-            ],
-        )
-        .await;
-    assert_eq!(location(&response), format!("/services/{service}"));
+    edit_service(app, service, &[("auto_resolve_timeout", minutes)]).await;
 }
 
 async fn status_of(app: &TestApp, number: i64) -> i32 {

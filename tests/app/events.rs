@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::helpers::{for_each_backend, TestApp};
 use crate::incidents::{configured_webhook, deliveries_of};
 use crate::integrations::{add_integration, integration_key_on};
-use crate::services::create_service;
+use crate::services::{create_service, edit_service};
 
 /// A service with an "API" integration; returns (service id, integration id, events URL path).
 pub async fn api_integration(app: &TestApp) -> (String, String, String) {
@@ -127,6 +127,81 @@ async fn info_suppressed_and_entityless_alerts() {
                 && list.matches("<tr>").count() == 1 + 4
         );
         assert!(list.contains(&format!(r#"<a href="/incidents/{}">"#, a["incident"])));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_disabled_or_under_maintenance_keeps_alerts_but_opens_no_incident() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        let (_, before) = post(
+            &app,
+            &events,
+            json!({"message": "db down", "alert_type": "critical", "entity_id": "db"}),
+        )
+        .await;
+        let open = before["incident"]
+            .as_i64()
+            .expect("an active service opens incidents");
+
+        edit_service(&app, &service, &[("status", "4")]).await;
+        let (status, quiet) = post(
+            &app,
+            &events,
+            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{quiet}");
+        assert_eq!(
+            (quiet["incident"].is_null(), quiet["suppressed"].as_bool()),
+            (true, Some(true)),
+            "{quiet}"
+        );
+        let (_, resolved) = post(
+            &app,
+            &events,
+            json!({"message": "db up", "alert_type": "resolved", "entity_id": "db"}),
+        )
+        .await;
+        assert_eq!(
+            resolved["incident"].as_i64(),
+            Some(open),
+            "what is open can still be resolved"
+        );
+        let page = app
+            .get(&format!("/incidents/{open}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(r#"id="incident-status">resolved</span>"#));
+
+        edit_service(&app, &service, &[("status", "0")]).await;
+        let (_, disabled) = post(
+            &app,
+            &events,
+            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
+        )
+        .await;
+        assert_eq!(
+            (
+                disabled["incident"].is_null(),
+                disabled["suppressed"].as_bool()
+            ),
+            (true, Some(true)),
+            "{disabled}"
+        );
+
+        edit_service(&app, &service, &[("status", "1")]).await;
+        let (_, active) = post(
+            &app,
+            &events,
+            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
+        )
+        .await;
+        assert_eq!(active["incident_created"], true, "{active}");
     })
     .await;
 }

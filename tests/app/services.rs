@@ -33,6 +33,16 @@ pub async fn create_service(app: &TestApp, name: &str) -> String {
         .to_owned()
 }
 
+/// Saves the service's settings form: the default team, the name "Checkout", and `fields`.
+pub async fn edit_service(app: &TestApp, service: &str, fields: &[(&str, &str)]) {
+    let team = default_team(app).await;
+    let edit = format!("/services/{service}/edit");
+    let mut form = vec![("team", team.as_str()), ("name", "Checkout")];
+    form.extend_from_slice(fields);
+    let response = app.submit(&edit, &edit, &form).await;
+    assert_eq!(location(&response), format!("/services/{service}"));
+}
+
 /// Adds a plain user and returns a browser signed in as them.
 pub async fn user_browser(app: &TestApp, email: &str) -> reqwest::Client {
     let password = "another long password";

@@ -45,7 +45,7 @@ fn service_json(service: &Service, created_by: &str) -> Value {
         "team": service.team_unique_id,
         "team_name": service.team_name,
         "sla": null,
-        "under_maintenance": row.status == 4,
+        "under_maintenance": row.status == crate::domain::services::STATUS_UNDER_MAINTENANCE,
         "collation": row.collation,
         "collation_time": row.collation_time,
     })
