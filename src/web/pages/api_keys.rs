@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other, PageQuery};
+use super::{redirect_with_flash, render, PageQuery};
 use crate::db::api_keys::ApiKeyRow;
 use crate::domain::api_keys::{self, NewKeyForm};
 use crate::domain::validation::FieldErrors;
@@ -13,7 +13,7 @@ use crate::domain::{DomainError, Page};
 use crate::web::auth::CurrentUser;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
-use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::session::{CsrfForm, FlashKind};
 use crate::web::AppState;
 
 const KEYS_PER_PAGE: i64 = 50;
@@ -127,10 +127,10 @@ async fn revoke(
     let id = path.parse::<i64>().map_err(|_| AppError::NotFound)?;
     api_keys::revoke(&state.db, &me, id).await?;
     tracing::info!(actor = %me.username, key = id, "API key revoked");
-    session::set_flash(
+    Ok(redirect_with_flash(
         &session,
         FlashKind::Success,
         "API key revoked: requests with it are refused from now on.",
-    );
-    Ok(see_other("/settings/api-keys"))
+        "/settings/api-keys",
+    ))
 }

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other};
+use super::{redirect_with_flash, render};
 use crate::domain::deliveries::{
     self, DeliveryDetail, DeliveryList, DeliveryQuery, EVENTS, STATES,
 };
@@ -14,7 +14,7 @@ use crate::domain::DomainError;
 use crate::web::auth::CurrentUser;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
-use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::session::{CsrfForm, FlashKind};
 use crate::web::AppState;
 
 const DELIVERIES_PER_PAGE: i64 = 50;
@@ -114,17 +114,19 @@ async fn redeliver(
     match deliveries::redeliver(&state.db, &me, &path).await {
         Ok(new_id) => {
             state.deliveries.wake();
-            session::set_flash(
+            Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
                 "Queued again as a new delivery.",
-            );
-            Ok(see_other(&format!("/deliveries/{new_id}")))
+                &format!("/deliveries/{new_id}"),
+            ))
         }
-        Err(DomainError::Conflict(message)) => {
-            session::set_flash(&session, FlashKind::Error, message);
-            Ok(see_other(&format!("/deliveries/{path}")))
-        }
+        Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Error,
+            message,
+            &format!("/deliveries/{path}"),
+        )),
         Err(other) => Err(other.into()),
     }
 }
@@ -141,15 +143,19 @@ async fn send_test_event(
     match deliveries::send_test_event(&state.db, &me, &service_uid, &integration_uid).await {
         Ok(id) => {
             state.deliveries.wake();
-            session::set_flash(&session, FlashKind::Success, "Test event queued.");
-            Ok(see_other(&format!("/deliveries/{id}")))
+            Ok(redirect_with_flash(
+                &session,
+                FlashKind::Success,
+                "Test event queued.",
+                &format!("/deliveries/{id}"),
+            ))
         }
-        Err(DomainError::Conflict(message)) => {
-            session::set_flash(&session, FlashKind::Error, message);
-            Ok(see_other(&format!(
-                "/services/{service_uid}/integrations/{integration_uid}"
-            )))
-        }
+        Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Error,
+            message,
+            &format!("/services/{service_uid}/integrations/{integration_uid}"),
+        )),
         Err(other) => Err(other.into()),
     }
 }

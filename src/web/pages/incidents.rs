@@ -5,7 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other};
+use super::{redirect_with_flash, render, see_other};
 use crate::domain::accounts::User;
 use crate::domain::incidents::{
     self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, Status, TriggerForm,
@@ -191,15 +191,12 @@ async fn create(
         Ok(incident) => {
             state.deliveries.wake();
             tracing::info!(actor = %me.username, incident = incident.incident_number, "incident triggered");
-            session::set_flash(
+            Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
                 format!("Incident #{} triggered.", incident.incident_number),
-            );
-            Ok(see_other(&format!(
-                "/incidents/{}",
-                incident.incident_number
-            )))
+                &format!("/incidents/{}", incident.incident_number),
+            ))
         }
         Err(DomainError::Invalid(errors)) => {
             trigger_page(&state, &session, &me, form, errors, StatusCode::BAD_REQUEST).await
@@ -313,10 +310,12 @@ async fn add_note(
 ) -> Result<HttpResponse, AppError> {
     let number = parse_number(&path)?;
     match incidents::add_note(&state.db, &me, number, &form).await {
-        Ok(_) => {
-            session::set_flash(&session, FlashKind::Success, "Note added.");
-            Ok(see_other(&format!("/incidents/{number}")))
-        }
+        Ok(_) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            "Note added.",
+            &format!("/incidents/{number}"),
+        )),
         Err(DomainError::Invalid(note_errors)) => {
             let live_version = incidents::incident_version(&state.db, &me, number).await?;
             let detail = incidents::detail(&state.db, &me, number, 1).await?;

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other};
+use super::{redirect_with_flash, render};
 use crate::domain::accounts::User;
 use crate::domain::integrations::{
     self, Application, ConfigureForm, Direction, IntegrationDetail, ServiceIntegrations,
@@ -15,7 +15,7 @@ use crate::domain::DomainError;
 use crate::web::auth::CurrentUser;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
-use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::session::{CsrfForm, FlashKind};
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -201,12 +201,12 @@ async fn create(
     } else {
         ""
     };
-    session::set_flash(
+    Ok(redirect_with_flash(
         &session,
         FlashKind::Success,
         format!("{} integration added.{next_step}", application.name()),
-    );
-    Ok(see_other(&format!("/services/{path}/integrations")))
+        &format!("/services/{path}/integrations"),
+    ))
 }
 
 #[derive(Template)]
@@ -313,8 +313,12 @@ async fn configure(
                 )
                 .await;
             }
-            session::set_flash(&session, FlashKind::Success, "Integration saved.");
-            Ok(see_other(&format!("/services/{service_uid}/integrations")))
+            Ok(redirect_with_flash(
+                &session,
+                FlashKind::Success,
+                "Integration saved.",
+                &format!("/services/{service_uid}/integrations"),
+            ))
         }
         Err(DomainError::Invalid(errors)) => {
             configure_view(
@@ -344,14 +348,12 @@ async fn rotate_secret(
 ) -> Result<HttpResponse, AppError> {
     let (service_uid, integration_uid) = path.into_inner();
     integrations::rotate_secret(&state.db, &me, &service_uid, &integration_uid).await?;
-    session::set_flash(
+    Ok(redirect_with_flash(
         &session,
         FlashKind::Success,
         "New signing secret created. The previous one keeps signing for 24 hours.",
-    );
-    Ok(see_other(&format!(
-        "/services/{service_uid}/integrations/{integration_uid}"
-    )))
+        &format!("/services/{service_uid}/integrations/{integration_uid}"),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -384,10 +386,12 @@ async fn set_enabled(
     } else {
         "Integration disabled: it sends and accepts nothing until enabled again."
     };
-    session::set_flash(&session, FlashKind::Success, message);
-    Ok(see_other(&format!(
-        "/services/{service_uid}/integrations/{integration_uid}"
-    )))
+    Ok(redirect_with_flash(
+        &session,
+        FlashKind::Success,
+        message,
+        &format!("/services/{service_uid}/integrations/{integration_uid}"),
+    ))
 }
 
 #[derive(Template)]
@@ -426,10 +430,10 @@ async fn delete(
     let (service_uid, integration_uid) = path.into_inner();
     let integration = integrations::delete(&state.db, &me, &service_uid, &integration_uid).await?;
     tracing::info!(actor = %me.username, integration = %integration.row.unique_id, "integration deleted");
-    session::set_flash(
+    Ok(redirect_with_flash(
         &session,
         FlashKind::Success,
         format!("Integration {} deleted.", integration.row.name),
-    );
-    Ok(see_other(&format!("/services/{service_uid}/integrations")))
+        &format!("/services/{service_uid}/integrations"),
+    ))
 }

@@ -45,6 +45,17 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// Sends the browser on to `location` (303), where `message` is shown once.
+pub fn redirect_with_flash(
+    session: &actix_session::Session,
+    kind: crate::web::session::FlashKind,
+    message: impl Into<String>,
+    location: &str,
+) -> HttpResponse {
+    crate::web::session::set_flash(session, kind, message);
+    see_other(location)
+}
+
 /// Renders a page with the given status (a form shown again with its errors is a 400).
 pub fn render(
     page: impl askama::Template,

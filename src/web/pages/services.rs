@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other, PageQuery};
+use super::{redirect_with_flash, render, PageQuery};
 use crate::domain::accounts::User;
 use crate::domain::services::{self, Removal, Service, ServiceForm, STATUSES};
 use crate::domain::teams::Team;
@@ -14,7 +14,7 @@ use crate::domain::{DomainError, Page};
 use crate::web::auth::CurrentUser;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
-use crate::web::session::{self, CsrfForm, FlashKind};
+use crate::web::session::{CsrfForm, FlashKind};
 use crate::web::AppState;
 
 const SERVICES_PER_PAGE: i64 = 50;
@@ -124,12 +124,12 @@ async fn create(
     match services::create(&state.db, &me, &form).await {
         Ok(service) => {
             tracing::info!(actor = %me.username, service = %service.row.unique_id, "service created");
-            session::set_flash(
+            Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
                 format!("Service {} created.", service.row.name),
-            );
-            Ok(see_other(&format!("/services/{}", service.row.unique_id)))
+                &format!("/services/{}", service.row.unique_id),
+            ))
         }
         Err(DomainError::Invalid(errors)) => {
             form_page(
@@ -201,10 +201,12 @@ async fn update(
     CsrfForm(form): CsrfForm<ServiceForm>,
 ) -> Result<HttpResponse, AppError> {
     match services::update(&state.db, &me, &path, &form).await {
-        Ok(service) => {
-            session::set_flash(&session, FlashKind::Success, "Service saved.");
-            Ok(see_other(&format!("/services/{}", service.row.unique_id)))
-        }
+        Ok(service) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            "Service saved.",
+            &format!("/services/{}", service.row.unique_id),
+        )),
         Err(DomainError::Invalid(errors)) => {
             let service = services::get(&state.db, &me, &path).await?;
             form_page(
@@ -257,24 +259,20 @@ async fn delete(
     let (service, removal) = services::delete(&state.db, &me, &path, true).await?;
     tracing::info!(actor = %me.username, service = %service.row.unique_id, "service removed");
     match removal {
-        Removal::Deleted => {
-            session::set_flash(
-                &session,
-                FlashKind::Success,
-                format!("Service {} deleted.", service.row.name),
-            );
-            Ok(see_other("/services"))
-        }
-        Removal::Disabled(reason) | Removal::Kept(reason) => {
-            session::set_flash(
-                &session,
-                FlashKind::Success,
-                format!(
-                    "Service {} was disabled instead of deleted: {reason}.",
-                    service.row.name
-                ),
-            );
-            Ok(see_other(&format!("/services/{}", service.row.unique_id)))
-        }
+        Removal::Deleted => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            format!("Service {} deleted.", service.row.name),
+            "/services",
+        )),
+        Removal::Disabled(reason) | Removal::Kept(reason) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            format!(
+                "Service {} was disabled instead of deleted: {reason}.",
+                service.row.name
+            ),
+            &format!("/services/{}", service.row.unique_id),
+        )),
     }
 }

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other};
+use super::{redirect_with_flash, render, see_other};
 use crate::domain::accounts::{self, AccountForm, AccountsError, FAILURE_WINDOW_MINUTES};
 use crate::domain::validation::FieldErrors;
 use crate::web::auth::{safe_next, signed_in_user};
@@ -72,12 +72,12 @@ async fn setup_submit(
         Ok(owner) => {
             tracing::info!(username = %owner.username, "first owner created");
             session::sign_in(&session, owner.id)?;
-            session::set_flash(
+            Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
                 "Welcome to Klaxon. Your account is the owner of this install.",
-            );
-            Ok(see_other(HOME))
+                HOME,
+            ))
         }
         Err(AccountsError::Invalid(errors)) => {
             let page = SetupPage {
@@ -90,14 +90,12 @@ async fn setup_submit(
             };
             render(page, StatusCode::BAD_REQUEST)
         }
-        Err(AccountsError::AlreadySetUp) => {
-            session::set_flash(
-                &session,
-                FlashKind::Error,
-                "Klaxon is already set up. Sign in, or ask an owner for an account.",
-            );
-            Ok(see_other("/signin"))
-        }
+        Err(AccountsError::AlreadySetUp) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Error,
+            "Klaxon is already set up. Sign in, or ask an owner for an account.",
+            "/signin",
+        )),
         Err(other) => Err(other.into()),
     }
 }

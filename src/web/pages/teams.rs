@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other, PageQuery};
+use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::domain::accounts::User;
 use crate::domain::teams::{self, MemberForm, Team, TeamDetail, TeamForm};
 use crate::domain::validation::FieldErrors;
@@ -82,12 +82,12 @@ async fn create(
     match teams::create_team(&state.db, &me, &form).await {
         Ok(team) => {
             tracing::info!(actor = %me.username, team = %team.unique_id, "team created");
-            session::set_flash(
+            Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
                 format!("Team {} created. You are its manager.", team.name),
-            );
-            Ok(see_other(&format!("/teams/{}", team.unique_id)))
+                &format!("/teams/{}", team.unique_id),
+            ))
         }
         Err(DomainError::Invalid(errors)) => {
             let page = NewTeamPage {
@@ -167,14 +167,12 @@ async fn add_member(
     CsrfForm(form): CsrfForm<MemberForm>,
 ) -> Result<HttpResponse, AppError> {
     match teams::add_member(&state.db, &me, &path, &form).await {
-        Ok(user) => {
-            session::set_flash(
-                &session,
-                FlashKind::Success,
-                format!("{} joined the team.", user.full_name()),
-            );
-            Ok(see_other(&format!("/teams/{path}")))
-        }
+        Ok(user) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            format!("{} joined the team.", user.full_name()),
+            &format!("/teams/{path}"),
+        )),
         Err(DomainError::Invalid(errors)) => {
             team_page(
                 &state,

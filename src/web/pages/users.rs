@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::{render, see_other, PageQuery};
+use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::domain::accounts::{self, AccountForm, AccountsError, Role, User};
 use crate::domain::validation::FieldErrors;
 use crate::domain::Page;
@@ -140,12 +140,12 @@ async fn create_user(
     match accounts::create_user(&state.db, &me, &form).await {
         Ok(user) => {
             tracing::info!(actor = %me.username, username = %user.username, role = user.role.label(), "user added");
-            session::set_flash(
+            Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
                 format!("{} can now sign in.", user.full_name()),
-            );
-            Ok(see_other("/settings/users"))
+                "/settings/users",
+            ))
         }
         Err(AccountsError::Invalid(errors)) => {
             let form = AccountForm {
