@@ -844,6 +844,18 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     browser.click_link("Settings").await;
     browser.click_link("API keys").await;
     browser.screenshots("17-api-keys").await;
+    browser.click_link("Services").await;
+    browser.click_link("ZD Prod").await;
+    browser
+        .click_to_navigate("//nav[@aria-label='Service']//a[normalize-space()='Settings']")
+        .await;
+    assert_eq!(
+        browser
+            .value_of("Auto-resolve after (minutes, 0 = off)")
+            .await,
+        "0"
+    );
+    browser.screenshots("18-service-settings").await;
 
     // Sign out, and back in.
     browser.press("Sign out").await;
