@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{incident_counter, incident_notes, incidents, services, users};
+use super::schema::{alerts, incident_counter, incident_notes, incidents, services, users};
 use super::{DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -278,6 +278,43 @@ pub fn find_open_for_entity(
         .select(IncidentRow::as_select())
         .get_result(conn)
         .optional()
+}
+
+/// The open incident of a service that an earlier alert of this entity was collated into (it
+/// was opened by another entity's alert), if any.
+pub fn find_open_collating_entity(
+    conn: &mut DbConn,
+    service_id: i64,
+    entity_id: &str,
+) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .filter(incidents::status.eq_any([1, 2]))
+        .filter(diesel::dsl::exists(
+            alerts::table
+                .filter(alerts::incident_id.eq(incidents::id.nullable()))
+                .filter(alerts::entity_id.eq(entity_id)),
+        ))
+        .order(incidents::id.desc())
+        .select(IncidentRow::as_select())
+        .load(conn)
+        .map(|rows| rows.into_iter().next())
+}
+
+/// The service's newest open incident opened at `since` or later, if any.
+pub fn newest_open_since(
+    conn: &mut DbConn,
+    service_id: i64,
+    since: NaiveDateTime,
+) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .filter(incidents::service_id.eq(service_id))
+        .filter(incidents::status.eq_any([1, 2]))
+        .filter(incidents::creation_date.ge(since))
+        .order(incidents::id.desc())
+        .select(IncidentRow::as_select())
+        .load(conn)
+        .map(|rows| rows.into_iter().next())
 }
 
 /// A note with its author's username, first and last name.

@@ -1,6 +1,9 @@
 //! Alerts from monitoring tools (the Events API): each may open an incident, attach to the
 //! open incident of its entity, or acknowledge or resolve it through the same transitions as
-//! the pages use, so webhooks go out the same way.
+//! the pages use, so webhooks go out the same way. On a service with time-based collation, an
+//! alert that would open an incident joins the one opened within the collation window instead.
+
+use chrono::NaiveDateTime;
 
 use super::incidents::{self, new_base57_id, Actor, NewIncident, Status};
 use super::integrations::INCOMING;
@@ -8,7 +11,9 @@ use super::services;
 use super::validation::FieldErrors;
 use super::{DomainError, Page};
 use crate::db::alerts::{AlertRow, NewAlertRow};
+use crate::db::incidents::{self as incident_rows, IncidentRow};
 use crate::db::integrations::IntegrationRow;
+use crate::db::services::{self as service_rows, ServiceRow};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, alerts, integrations, Db, DbConn, DbError};
 
@@ -212,18 +217,26 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     let actor = Actor::Integration {
         name: integration.name.clone(),
     };
+    let service =
+        service_rows::find_by_id(conn, integration.service_id)?.ok_or(DomainError::NotFound)?;
     let entity_id = event.entity_id.clone().unwrap_or_else(new_base57_id);
-    let open =
-        crate::db::incidents::find_open_for_entity(conn, integration.service_id, &entity_id)?;
-    let opens_incident = event
-        .alert_type
-        .creates_incident(integration.create_incidents_for)
-        && open.is_none();
+    let now = db::now();
+    // The incident this entity opened: its alerts acknowledge and resolve it.
+    let own = incident_rows::find_open_for_entity(conn, service.id, &entity_id)?;
+    let would_open = own.is_none()
+        && event
+            .alert_type
+            .creates_incident(integration.create_incidents_for);
+    let collated = match own {
+        Some(_) => None,
+        None => collating_incident(conn, &service, &entity_id, would_open, now)?,
+    };
+    let opens_incident = would_open && collated.is_none();
     // A service that is disabled or under maintenance pages nobody: an alert that would open
     // an incident is kept, suppressed. Acknowledged and resolved alerts still move what is open.
-    let suppressed = event.suppressed
-        || (opens_incident && !services::opens_incidents(conn, integration.service_id)?);
-    let (mut incident, mut created, mut changed) = (open, false, false);
+    let suppressed =
+        event.suppressed || (opens_incident && !services::opens_incidents(service.status));
+    let (mut incident, mut created, mut changed) = (own, false, false);
     if !suppressed {
         match event.alert_type {
             _ if opens_incident => {
@@ -270,8 +283,9 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
             _ => {}
         }
     }
-    let attached = incident.filter(|_| event.alert_type != AlertType::Info && !suppressed);
-    let now = db::now();
+    let attached = incident
+        .or(collated)
+        .filter(|_| event.alert_type != AlertType::Info && !suppressed);
     let alert = alerts::insert(
         conn,
         &NewAlertRow {
@@ -303,8 +317,6 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
         )
         .map_err(DbError::from)?;
     }
-    let service = crate::db::services::find_by_id(conn, integration.service_id)?
-        .ok_or(DomainError::NotFound)?;
     let team = crate::db::teams::find_by_id(conn, service.team_id)?.ok_or(DomainError::NotFound)?;
     Ok(Received {
         alert,
@@ -315,6 +327,28 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
         incident_created: created,
         changed_incident: changed,
     })
+}
+
+/// The open incident an alert joins although its entity did not open it: one that alerts of
+/// the entity were collated into before or, for an alert that would open an incident on a
+/// service with time-based collation, the service's newest incident opened within the
+/// collation window. The alert is attached there and changes nothing: the incident follows the
+/// entity that opened it.
+fn collating_incident(
+    conn: &mut DbConn,
+    service: &ServiceRow,
+    entity_id: &str,
+    would_open: bool,
+    now: NaiveDateTime,
+) -> Result<Option<IncidentRow>, DomainError> {
+    if let Some(joined) = incident_rows::find_open_collating_entity(conn, service.id, entity_id)? {
+        return Ok(Some(joined));
+    }
+    if !would_open || !services::collates(service) {
+        return Ok(None);
+    }
+    let since = now - chrono::Duration::seconds(i64::from(service.collation_time));
+    Ok(incident_rows::newest_open_since(conn, service.id, since)?)
 }
 
 /// An integration's alerts, newest first.

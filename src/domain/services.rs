@@ -20,13 +20,18 @@ pub const STATUS_DISABLED: i32 = 0;
 pub const STATUS_ACTIVE: i32 = 1;
 pub const STATUS_UNDER_MAINTENANCE: i32 = 4;
 
-/// Whether alerts may open incidents on the service: not while it is disabled or under
-/// maintenance.
-pub fn opens_incidents(conn: &mut DbConn, service_id: i64) -> Result<bool, DomainError> {
-    let status = services::find_by_id(conn, service_id)?
-        .ok_or(DomainError::NotFound)?
-        .status;
-    Ok(![STATUS_DISABLED, STATUS_UNDER_MAINTENANCE].contains(&status))
+pub const COLLATION_TIME_BASED: i32 = 1;
+
+/// Whether alerts may open incidents on a service with this status: not while it is disabled
+/// or under maintenance.
+pub fn opens_incidents(status: i32) -> bool {
+    ![STATUS_DISABLED, STATUS_UNDER_MAINTENANCE].contains(&status)
+}
+
+/// Whether alerts that would open an incident join the service's newest one while it is less
+/// than `collation_time` seconds old.
+pub fn collates(service: &ServiceRow) -> bool {
+    service.collation == COLLATION_TIME_BASED && service.collation_time > 0
 }
 
 pub fn status_label(code: i32) -> &'static str {

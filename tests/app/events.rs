@@ -1,10 +1,12 @@
 //! The Events API: alerts open, deduplicate, acknowledge and resolve incidents.
 
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+use klaxon::db::schema::incidents as incident_table;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp};
-use crate::incidents::{configured_webhook, deliveries_of};
+use crate::incidents::{configured_webhook, deliveries_of, query};
 use crate::integrations::{add_integration, integration_key_on};
 use crate::services::{create_service, edit_service};
 
@@ -202,6 +204,129 @@ async fn a_service_disabled_or_under_maintenance_keeps_alerts_but_opens_no_incid
         )
         .await;
         assert_eq!(active["incident_created"], true, "{active}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn time_based_collation_gathers_an_alert_storm_into_the_incident_that_opened_it() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        edit_service(
+            &app,
+            &service,
+            &[("collation", "1"), ("collation_time", "300")],
+        )
+        .await;
+
+        let (_, first) = post(
+            &app,
+            &events,
+            json!({"message": "db down", "alert_type": "critical", "entity_id": "db"}),
+        )
+        .await;
+        let number = first["incident"].as_i64().unwrap();
+        let (_, web) = post(
+            &app,
+            &events,
+            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
+        )
+        .await;
+        assert_eq!(
+            (web["incident"].as_i64(), web["incident_created"].as_bool()),
+            (Some(number), Some(false)),
+            "{web}"
+        );
+        let (_, web_again) = post(
+            &app,
+            &events,
+            json!({"message": "web still down", "alert_type": "error", "entity_id": "web"}),
+        )
+        .await;
+        assert_eq!(
+            web_again["incident"].as_i64(),
+            Some(number),
+            "the collated entity stays with the incident"
+        );
+
+        // The incident follows the entity that opened it.
+        let (_, web_ok) = post(
+            &app,
+            &events,
+            json!({"message": "web up", "alert_type": "resolved", "entity_id": "web"}),
+        )
+        .await;
+        assert_eq!(web_ok["incident"].as_i64(), Some(number));
+        let page = app
+            .get(&format!("/incidents/{number}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(r#"id="incident-status">triggered</span>"#),
+            "{page}"
+        );
+        assert!(page.contains("critical: web down") && page.contains("resolved: web up"));
+        let (_, db_ok) = post(
+            &app,
+            &events,
+            json!({"message": "db up", "alert_type": "resolved", "entity_id": "db"}),
+        )
+        .await;
+        assert_eq!(db_ok["incident"].as_i64(), Some(number));
+        let page = app
+            .get(&format!("/incidents/{number}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(r#"id="incident-status">resolved</span>"#),
+            "{page}"
+        );
+
+        // Outside the window, a new incident opens.
+        let (_, cache) = post(
+            &app,
+            &events,
+            json!({"message": "cache down", "alert_type": "critical", "entity_id": "cache"}),
+        )
+        .await;
+        let second = cache["incident"].as_i64().unwrap();
+        assert_ne!(second, number, "a resolved incident collects nothing");
+        query(&app, move |conn| {
+            diesel::update(incident_table::table.filter(incident_table::incident_number.eq(second)))
+                .set(
+                    incident_table::creation_date
+                        .eq(klaxon::db::now() - chrono::Duration::seconds(301)),
+                )
+                .execute(conn)
+        })
+        .await;
+        let (_, queue) = post(
+            &app,
+            &events,
+            json!({"message": "queue down", "alert_type": "critical", "entity_id": "queue"}),
+        )
+        .await;
+        assert_eq!(queue["incident_created"], true, "{queue}");
+
+        // With collation off, every new entity opens its own incident.
+        edit_service(
+            &app,
+            &service,
+            &[("collation", "0"), ("collation_time", "300")],
+        )
+        .await;
+        let (_, mail) = post(
+            &app,
+            &events,
+            json!({"message": "mail down", "alert_type": "critical", "entity_id": "mail"}),
+        )
+        .await;
+        assert_eq!(mail["incident_created"], true, "{mail}");
     })
     .await;
 }
