@@ -123,19 +123,19 @@ pub fn transition_resolved(
         .optional())
 }
 
-/// Open incidents of services that resolve automatically: (incident id, creation date,
-/// the service's timeout in minutes).
-pub fn open_with_auto_resolve(conn: &mut DbConn) -> QueryResult<Vec<(i64, NaiveDateTime, i32)>> {
+/// Open incidents opened before `before` on services whose auto-resolve time is `minutes`.
+pub fn open_auto_resolving_before(
+    conn: &mut DbConn,
+    minutes: i32,
+    before: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
     incidents::table
         .inner_join(services::table)
+        .filter(services::auto_resolve_timeout.eq(minutes))
         .filter(incidents::status.eq_any([1, 2]))
-        .filter(services::auto_resolve_timeout.gt(0))
+        .filter(incidents::creation_date.le(before))
         .order(incidents::id)
-        .select((
-            incidents::id,
-            incidents::creation_date,
-            services::auto_resolve_timeout,
-        ))
+        .select(incidents::id)
         .load(conn)
 }
 

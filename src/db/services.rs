@@ -81,6 +81,15 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
     diesel::delete(services::table.find(id)).execute(conn)
 }
 
+/// The different auto-resolve times services have, other than off.
+pub fn auto_resolve_times(conn: &mut DbConn) -> QueryResult<Vec<i32>> {
+    services::table
+        .filter(services::auto_resolve_timeout.gt(0))
+        .select(services::auto_resolve_timeout)
+        .distinct()
+        .load(conn)
+}
+
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>> {
     on_backend!(conn, c => services::table.find(id).select(ServiceRow::as_select())
         .get_result(c).optional())

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 
 use super::incidents::{transition_in, Actor, Status};
 use super::DomainError;
-use crate::db::{incidents, Db, DbConn};
+use crate::db::{incidents, services, Db, DbConn};
 use crate::metrics::Metrics;
 
 /// How often each instance looks for overdue incidents. Timeouts are whole minutes, so an
@@ -22,14 +22,16 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 const PER_TRANSACTION: usize = 100;
 
 /// Open incidents whose service's auto-resolve time has run out at `now`, with that time.
+/// Asked per distinct time (services use a handful), so that only overdue incidents are read.
 fn overdue(conn: &mut DbConn, now: NaiveDateTime) -> Result<Vec<(i64, i32)>, DomainError> {
-    Ok(incidents::open_with_auto_resolve(conn)?
-        .into_iter()
-        .filter(|(_, created, minutes)| {
-            *created + chrono::Duration::minutes(i64::from(*minutes)) <= now
-        })
-        .map(|(id, _, minutes)| (id, minutes))
-        .collect())
+    let mut due = Vec::new();
+    for minutes in services::auto_resolve_times(conn)? {
+        let before = now - chrono::Duration::minutes(i64::from(minutes));
+        for id in incidents::open_auto_resolving_before(conn, minutes, before)? {
+            due.push((id, minutes));
+        }
+    }
+    Ok(due)
 }
 
 /// One sweep: resolves every incident overdue at `now` and returns their numbers.

@@ -45,6 +45,8 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         set_auto_resolve(&app, &auto, "60").await;
         configured_webhook(&app, &auto, "https://hooks.example.com/klaxon").await;
         let manual = create_service(&app, "Billing").await;
+        let slower = create_service(&app, "Search").await;
+        set_auto_resolve(&app, &slower, "120").await;
 
         let triggered = trigger(&app, &auto, "Queue backing up").await;
         let acknowledged = trigger(&app, &auto, "Slow checkout").await;
@@ -52,6 +54,7 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         let resolved_by_hand = trigger(&app, &auto, "Card declines").await;
         act(&app, resolved_by_hand, "resolve").await;
         let other_service = trigger(&app, &manual, "Invoices late").await;
+        let later = trigger(&app, &slower, "Index stale").await;
 
         let db = app.db().await;
         let start = created_at(&app, other_service).await;
@@ -70,6 +73,12 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         assert_eq!(status_of(&app, triggered).await, 3);
         assert_eq!(status_of(&app, acknowledged).await, 3);
         assert_eq!(status_of(&app, other_service).await, 1);
+        assert_eq!(status_of(&app, later).await, 1, "its service waits 120 min");
+        let later_still = start + chrono::Duration::minutes(121);
+        assert_eq!(
+            resolve_overdue(&db, later_still).await.unwrap(),
+            vec![later]
+        );
 
         // The resolution is the ordinary transition: on the timeline, and its webhook queued.
         let page = app
