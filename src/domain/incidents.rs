@@ -442,6 +442,8 @@ pub struct IncidentDetail {
     pub assignable: Vec<User>,
     /// Webhook-ids of the deliveries the timeline page links to, by row id.
     pub delivery_ids: Vec<(i64, String)>,
+    /// When the service's auto-resolve will resolve the incident, while it is open.
+    pub auto_resolves_at: Option<NaiveDateTime>,
 }
 
 impl IncidentDetail {
@@ -495,8 +497,12 @@ fn detail_in(
         .collect();
     let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
     let assignable = super::accounts::active_users(conn)?;
+    let auto_resolves_at = (row.status != Status::Resolved as i32
+        && service.row.auto_resolve_timeout > 0)
+        .then(|| row.creation_date + Duration::minutes(service.row.auto_resolve_timeout.into()));
     Ok(IncidentDetail {
         delivery_ids,
+        auto_resolves_at,
         incident: IncidentView {
             row,
             service_name: service.row.name,

@@ -28,6 +28,21 @@ pub fn ago_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
     }
 }
 
+/// "in 4 min", "in 3 h", "in 2 days"; "any moment now" once the time has come.
+pub fn until(at: &NaiveDateTime) -> String {
+    until_from(at, &crate::db::now())
+}
+
+pub fn until_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
+    let seconds = (*at - *now).num_seconds();
+    match seconds {
+        s if s < 45 => "any moment now".to_owned(),
+        s if s < 3_600 => format!("in {} min", (s + 30) / 60),
+        s if s < 2 * 86_400 => format!("in {} h", s / 3_600),
+        s => format!("in {} days", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +58,17 @@ mod tests {
         assert_eq!(ago_from(&before(3 * 3600 + 5), &now), "3 h ago");
         assert_eq!(ago_from(&before(30 * 3600), &now), "yesterday");
         assert_eq!(ago_from(&before(5 * 86_400), &now), "5 days ago");
+    }
+
+    #[test]
+    fn times_to_come_read_naturally() {
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let after = |s: i64| now + chrono::Duration::seconds(s);
+        assert_eq!(until_from(&after(-5), &now), "any moment now");
+        assert_eq!(until_from(&after(240), &now), "in 4 min");
+        assert_eq!(until_from(&after(3 * 3600 + 5), &now), "in 3 h");
+        assert_eq!(until_from(&after(5 * 86_400), &now), "in 5 days");
     }
 }

@@ -56,6 +56,21 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         let other_service = trigger(&app, &manual, "Invoices late").await;
         let later = trigger(&app, &slower, "Index stale").await;
 
+        let page = |number: i64| {
+            let app = &app;
+            async move {
+                let path = format!("/incidents/{number}");
+                app.get(&path).await.text().await.unwrap()
+            }
+        };
+        let due = page(acknowledged).await;
+        assert!(
+            due.contains(r#"id="auto-resolve">auto-resolves <time"#)
+                && (due.contains(">in 60 min</time>") || due.contains(">in 59 min</time>")),
+            "the incident page says when: {due}"
+        );
+        assert!(!page(other_service).await.contains("auto-resolves"));
+
         let db = app.db().await;
         let start = created_at(&app, other_service).await;
         let early = start + chrono::Duration::minutes(59);
@@ -81,17 +96,13 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         );
 
         // The resolution is the ordinary transition: on the timeline, and its webhook queued.
-        let page = app
-            .get(&format!("/incidents/{triggered}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let resolved = page(triggered).await;
         assert!(
-            page.contains("<strong>Klaxon</strong> resolved")
-                && page
-                    .contains("Open for 60 min: the service resolves its incidents after 60 min."),
-            "{page}"
+            resolved.contains("<strong>Klaxon</strong> resolved")
+                && resolved
+                    .contains("Open for 60 min: the service resolves its incidents after 60 min.")
+                && !resolved.contains("auto-resolves"),
+            "{resolved}"
         );
         let events: Vec<String> = deliveries_of(&app, acknowledged)
             .await
