@@ -3,29 +3,20 @@
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use klaxon::db::schema::incidents as incident_table;
-use klaxon::db::{incidents, timeline, DbError};
+use klaxon::db::{incidents, timeline};
 use klaxon::domain::auto_resolve::resolve_overdue;
 use reqwest::StatusCode;
 
 use crate::helpers::{backends, for_each_backend, TestApp, TestDatabase};
-use crate::incidents::{act, configured_webhook, deliveries_of, query, trigger};
+use crate::incidents::{
+    act, backdate, configured_webhook, deliveries_of, query, status_of, trigger,
+};
 use crate::receiver::Receiver;
 use crate::services::{create_service, edit_service};
 
 /// Sets the service's auto-resolve time through its settings form.
 async fn set_auto_resolve(app: &TestApp, service: &str, minutes: &str) {
     edit_service(app, service, &[("auto_resolve_timeout", minutes)]).await;
-}
-
-async fn status_of(app: &TestApp, number: i64) -> i32 {
-    query(app, move |conn| {
-        Ok(incidents::find_by_number(conn, number)?
-            .expect("incident exists")
-            .status)
-    })
-    .await
 }
 
 async fn created_at(app: &TestApp, number: i64) -> NaiveDateTime {
@@ -140,19 +131,7 @@ async fn each_instance_sweeps_in_the_background_and_the_webhook_goes_out() {
         let number = trigger(&app, &service, "Queue backing up").await;
         receiver.wait_for(1, Duration::from_secs(10)).await;
 
-        // As if it had been open for two minutes.
-        let db = app.db().await;
-        db.write(move |conn| {
-            diesel::update(incident_table::table.filter(incident_table::incident_number.eq(number)))
-                .set(
-                    incident_table::creation_date
-                        .eq(klaxon::db::now() - chrono::Duration::minutes(2)),
-                )
-                .execute(conn)
-                .map_err(DbError::from)
-        })
-        .await
-        .unwrap();
+        backdate(&app, number, chrono::Duration::minutes(2)).await;
 
         let received = receiver.wait_for(2, Duration::from_secs(30)).await;
         assert_eq!(

@@ -1,12 +1,10 @@
 //! The Events API: alerts open, deduplicate, acknowledge and resolve incidents.
 
-use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use klaxon::db::schema::incidents as incident_table;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{for_each_backend, TestApp};
-use crate::incidents::{configured_webhook, deliveries_of, query};
+use crate::incidents::{backdate, configured_webhook, deliveries_of, status_of};
 use crate::integrations::{add_integration, integration_key_on};
 use crate::services::{create_service, edit_service};
 
@@ -133,76 +131,44 @@ async fn info_suppressed_and_entityless_alerts() {
     .await;
 }
 
+/// Posts an alert of this type for this entity; returns the answer's body (a 201 checked).
+async fn alert(app: &TestApp, events: &str, alert_type: &str, entity_id: &str) -> Value {
+    let message = format!("{entity_id} {alert_type}");
+    let body = json!({"message": message, "alert_type": alert_type, "entity_id": entity_id});
+    let (status, answer) = post(app, events, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    answer
+}
+
 #[tokio::test]
 async fn a_service_disabled_or_under_maintenance_keeps_alerts_but_opens_no_incident() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let (service, _, events) = api_integration(&app).await;
-        let (_, before) = post(
-            &app,
-            &events,
-            json!({"message": "db down", "alert_type": "critical", "entity_id": "db"}),
-        )
-        .await;
+        let before = alert(&app, &events, "critical", "db").await;
         let open = before["incident"]
             .as_i64()
             .expect("an active service opens incidents");
 
-        edit_service(&app, &service, &[("status", "4")]).await;
-        let (status, quiet) = post(
-            &app,
-            &events,
-            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{quiet}");
-        assert_eq!(
-            (quiet["incident"].is_null(), quiet["suppressed"].as_bool()),
-            (true, Some(true)),
-            "{quiet}"
-        );
-        let (_, resolved) = post(
-            &app,
-            &events,
-            json!({"message": "db up", "alert_type": "resolved", "entity_id": "db"}),
-        )
-        .await;
+        for (status, word) in [("4", "under maintenance"), ("0", "disabled")] {
+            edit_service(&app, &service, &[("status", status)]).await;
+            let quiet = alert(&app, &events, "critical", "web").await;
+            assert_eq!(
+                (quiet["incident"].is_null(), quiet["suppressed"].as_bool()),
+                (true, Some(true)),
+                "{word}: {quiet}"
+            );
+        }
+        let resolved = alert(&app, &events, "resolved", "db").await;
         assert_eq!(
             resolved["incident"].as_i64(),
             Some(open),
-            "what is open can still be resolved"
+            "what is open still moves"
         );
-        let page = app
-            .get(&format!("/incidents/{open}"))
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(page.contains(r#"id="incident-status">resolved</span>"#));
-
-        edit_service(&app, &service, &[("status", "0")]).await;
-        let (_, disabled) = post(
-            &app,
-            &events,
-            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
-        )
-        .await;
-        assert_eq!(
-            (
-                disabled["incident"].is_null(),
-                disabled["suppressed"].as_bool()
-            ),
-            (true, Some(true)),
-            "{disabled}"
-        );
+        assert_eq!(status_of(&app, open).await, 3);
 
         edit_service(&app, &service, &[("status", "1")]).await;
-        let (_, active) = post(
-            &app,
-            &events,
-            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
-        )
-        .await;
+        let active = alert(&app, &events, "critical", "web").await;
         assert_eq!(active["incident_created"], true, "{active}");
     })
     .await;
@@ -213,120 +179,51 @@ async fn time_based_collation_gathers_an_alert_storm_into_the_incident_that_open
     for_each_backend(|app| async move {
         app.create_owner().await;
         let (service, _, events) = api_integration(&app).await;
-        edit_service(
-            &app,
-            &service,
-            &[("collation", "1"), ("collation_time", "300")],
-        )
-        .await;
+        let collation = |on: &'static str| [("collation", on), ("collation_time", "300")];
+        edit_service(&app, &service, &collation("1")).await;
 
-        let (_, first) = post(
-            &app,
-            &events,
-            json!({"message": "db down", "alert_type": "critical", "entity_id": "db"}),
-        )
-        .await;
-        let number = first["incident"].as_i64().unwrap();
-        let (_, web) = post(
-            &app,
-            &events,
-            json!({"message": "web down", "alert_type": "critical", "entity_id": "web"}),
-        )
-        .await;
+        let number = alert(&app, &events, "critical", "db").await["incident"]
+            .as_i64()
+            .unwrap();
+        let web = alert(&app, &events, "critical", "web").await;
         assert_eq!(
             (web["incident"].as_i64(), web["incident_created"].as_bool()),
             (Some(number), Some(false)),
             "{web}"
         );
-        let (_, web_again) = post(
-            &app,
-            &events,
-            json!({"message": "web still down", "alert_type": "error", "entity_id": "web"}),
-        )
-        .await;
+        let again = alert(&app, &events, "error", "web").await;
         assert_eq!(
-            web_again["incident"].as_i64(),
+            again["incident"].as_i64(),
             Some(number),
-            "the collated entity stays with the incident"
+            "the entity stays with it"
         );
 
         // The incident follows the entity that opened it.
-        let (_, web_ok) = post(
-            &app,
-            &events,
-            json!({"message": "web up", "alert_type": "resolved", "entity_id": "web"}),
-        )
-        .await;
+        let web_ok = alert(&app, &events, "resolved", "web").await;
         assert_eq!(web_ok["incident"].as_i64(), Some(number));
+        assert_eq!(status_of(&app, number).await, 1, "still triggered");
         let page = app
             .get(&format!("/incidents/{number}"))
             .await
             .text()
             .await
             .unwrap();
-        assert!(
-            page.contains(r#"id="incident-status">triggered</span>"#),
-            "{page}"
-        );
-        assert!(page.contains("critical: web down") && page.contains("resolved: web up"));
-        let (_, db_ok) = post(
-            &app,
-            &events,
-            json!({"message": "db up", "alert_type": "resolved", "entity_id": "db"}),
-        )
-        .await;
-        assert_eq!(db_ok["incident"].as_i64(), Some(number));
-        let page = app
-            .get(&format!("/incidents/{number}"))
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            page.contains(r#"id="incident-status">resolved</span>"#),
-            "{page}"
-        );
+        assert!(page.contains("critical: web critical") && page.contains("resolved: web resolved"));
+        alert(&app, &events, "resolved", "db").await;
+        assert_eq!(status_of(&app, number).await, 3);
 
-        // Outside the window, a new incident opens.
-        let (_, cache) = post(
-            &app,
-            &events,
-            json!({"message": "cache down", "alert_type": "critical", "entity_id": "cache"}),
-        )
-        .await;
-        let second = cache["incident"].as_i64().unwrap();
-        assert_ne!(second, number, "a resolved incident collects nothing");
-        query(&app, move |conn| {
-            diesel::update(incident_table::table.filter(incident_table::incident_number.eq(second)))
-                .set(
-                    incident_table::creation_date
-                        .eq(klaxon::db::now() - chrono::Duration::seconds(301)),
-                )
-                .execute(conn)
-        })
-        .await;
-        let (_, queue) = post(
-            &app,
-            &events,
-            json!({"message": "queue down", "alert_type": "critical", "entity_id": "queue"}),
-        )
-        .await;
+        // A resolved incident collects nothing; nor does one opened before the window.
+        let second = alert(&app, &events, "critical", "cache").await["incident"]
+            .as_i64()
+            .unwrap();
+        assert_ne!(second, number);
+        backdate(&app, second, chrono::Duration::seconds(301)).await;
+        let queue = alert(&app, &events, "critical", "queue").await;
         assert_eq!(queue["incident_created"], true, "{queue}");
 
-        // With collation off, every new entity opens its own incident.
-        edit_service(
-            &app,
-            &service,
-            &[("collation", "0"), ("collation_time", "300")],
-        )
-        .await;
-        let (_, mail) = post(
-            &app,
-            &events,
-            json!({"message": "mail down", "alert_type": "critical", "entity_id": "mail"}),
-        )
-        .await;
-        assert_eq!(mail["incident_created"], true, "{mail}");
+        edit_service(&app, &service, &collation("0")).await;
+        let mail = alert(&app, &events, "critical", "mail").await;
+        assert_eq!(mail["incident_created"], true, "with collation off: {mail}");
     })
     .await;
 }

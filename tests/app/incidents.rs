@@ -1,6 +1,6 @@
 //! Incidents: trigger, lifecycle, refused and concurrent transitions, the outbox rows.
 
-use diesel::RunQueryDsl;
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use klaxon::db::deliveries::DeliveryRow;
 use klaxon::db::{deliveries, incidents, timeline, DbConn, DbError};
 use reqwest::StatusCode;
@@ -57,6 +57,30 @@ pub async fn query<T: Send + 'static>(
         .run(move |conn| work(conn).map_err(DbError::from))
         .await
         .unwrap()
+}
+
+/// The incident's status code (1 triggered, 2 acknowledged, 3 resolved).
+pub async fn status_of(app: &TestApp, number: i64) -> i32 {
+    query(app, move |conn| {
+        Ok(incidents::find_by_number(conn, number)?
+            .expect("incident exists")
+            .status)
+    })
+    .await
+}
+
+/// Moves the incident's opening back by `age`, as if it had been open that much longer.
+pub async fn backdate(app: &TestApp, number: i64, age: chrono::Duration) {
+    use klaxon::db::schema::incidents::dsl;
+    let db = app.db().await;
+    db.write(move |conn| {
+        diesel::update(dsl::incidents.filter(dsl::incident_number.eq(number)))
+            .set(dsl::creation_date.eq(klaxon::db::now() - age))
+            .execute(conn)
+            .map_err(DbError::from)
+    })
+    .await
+    .unwrap();
 }
 
 pub async fn deliveries_of(app: &TestApp, number: i64) -> Vec<DeliveryRow> {
