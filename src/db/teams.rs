@@ -138,12 +138,29 @@ pub struct MembershipRow {
     pub joined_at: NaiveDateTime,
 }
 
-/// Members with their team role, by name.
-pub fn members(conn: &mut DbConn, team_id: i64) -> QueryResult<Vec<(UserRow, i32)>> {
-    Ok(memberships(conn, team_id)?
-        .into_iter()
-        .map(|(user, membership)| (user, membership.role))
-        .collect())
+/// A page of members with their team role, by name.
+pub fn members_page(
+    conn: &mut DbConn,
+    team_id: i64,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<(UserRow, i32)>> {
+    team_members::table
+        .inner_join(users::table)
+        .filter(team_members::team_id.eq(team_id))
+        .order((users::first_name, users::last_name, users::id))
+        .offset(offset)
+        .limit(limit)
+        .select((UserRow::as_select(), team_members::role))
+        .load(conn)
+}
+
+/// The ids of a team's members.
+pub fn member_ids(conn: &mut DbConn, team_id: i64) -> QueryResult<Vec<i64>> {
+    team_members::table
+        .filter(team_members::team_id.eq(team_id))
+        .select(team_members::user_id)
+        .load(conn)
 }
 
 /// Members with their membership, by name.

@@ -109,9 +109,12 @@ pub fn find_visible(conn: &mut DbConn, actor: &User, unique_id: &str) -> Result<
     Ok(team.into())
 }
 
+/// Members per page of a team's page.
+pub const MEMBERS_PER_PAGE: i64 = 50;
+
 pub struct TeamDetail {
     pub team: Team,
-    pub members: Vec<Member>,
+    pub members: Page<Member>,
     pub can_manage: bool,
     /// Active users who are not members yet, for the "Add member" form.
     pub candidates: Vec<User>,
@@ -121,22 +124,29 @@ pub async fn team_detail(
     db: &Db,
     actor: &User,
     unique_id: &str,
+    page: i64,
 ) -> Result<TeamDetail, DomainError> {
     let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
     db.run(move |conn| {
         let team = find_visible(conn, &actor, &unique_id)?;
-        let members: Vec<Member> = teams::members(conn, team.id)?
-            .into_iter()
-            .map(|(user, role)| Member {
-                user: user.into(),
-                role,
-            })
-            .collect();
+        let offset = Page::<Member>::offset(page, MEMBERS_PER_PAGE);
+        let rows = teams::members_page(conn, team.id, offset, MEMBERS_PER_PAGE + 1)?;
+        let members = Page::from_overfetch(
+            rows.into_iter()
+                .map(|(user, role)| Member {
+                    user: user.into(),
+                    role,
+                })
+                .collect(),
+            page,
+            MEMBERS_PER_PAGE,
+        );
         let can_manage = access::can_manage_team(conn, &actor, team.id)?;
         let candidates = if can_manage {
+            let member_ids = teams::member_ids(conn, team.id)?;
             super::accounts::active_users(conn)?
                 .into_iter()
-                .filter(|u| !members.iter().any(|m| m.user.id == u.id))
+                .filter(|u| !member_ids.contains(&u.id))
                 .collect()
         } else {
             Vec::new()

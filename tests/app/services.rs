@@ -92,6 +92,34 @@ async fn a_new_install_has_a_default_team_managed_by_the_owner() {
 }
 
 #[tokio::test]
+async fn a_teams_members_are_paginated() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let team = default_team(&app).await;
+        let first = app
+            .get(&format!("/teams/{team}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(first.contains("<td>ada@example.com</td>"));
+        assert!(
+            !first.contains("page=2"),
+            "one member fits one page: no pager"
+        );
+        let beyond = app
+            .get(&format!("/teams/{team}?page=5"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!beyond.contains("<td>ada@example.com</td>"));
+        assert!(beyond.contains(&format!(r#"<a href="/teams/{team}?page=4">Previous</a>"#)));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn teams_are_created_and_keep_a_manager() {
     for_each_backend(|app| async move {
         app.create_owner().await;

@@ -111,21 +111,32 @@ struct TeamPage {
 }
 
 impl TeamPage {
+    /// Where the members' pager links to.
+    fn members_base(&self) -> String {
+        format!("/teams/{}", self.detail.team.unique_id)
+    }
+
     fn is_me(&self, user: &User) -> bool {
         self.layout.user.as_ref().is_some_and(|me| me.id == user.id)
     }
 }
 
+/// The team's page; with errors, the "Add member" form is shown again with them (a 400).
 async fn team_page(
     state: &AppState,
     session: &Session,
     me: &User,
     team_uid: &str,
+    members_page: i64,
     form: MemberForm,
     errors: FieldErrors,
-    status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let detail = teams::team_detail(&state.db, me, team_uid).await?;
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let detail = teams::team_detail(&state.db, me, team_uid, members_page).await?;
     let page = TeamPage {
         layout: Layout::new(session, Some(me), Nav::Teams),
         detail,
@@ -141,6 +152,7 @@ async fn show(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<String>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let form = MemberForm {
         username: String::new(),
@@ -151,9 +163,9 @@ async fn show(
         &session,
         &me,
         &path,
+        query.number(),
         form,
         FieldErrors::new(),
-        StatusCode::OK,
     )
     .await
 }
@@ -174,16 +186,7 @@ async fn add_member(
             &format!("/teams/{path}"),
         )),
         Err(DomainError::Invalid(errors)) => {
-            team_page(
-                &state,
-                &session,
-                &me,
-                &path,
-                form,
-                errors,
-                StatusCode::BAD_REQUEST,
-            )
-            .await
+            team_page(&state, &session, &me, &path, 1, form, errors).await
         }
         Err(other) => Err(other.into()),
     }
