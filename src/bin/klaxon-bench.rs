@@ -534,7 +534,6 @@ async fn run(
     Ok(())
 }
 
-/// Fills the database with incidents (one statement, no webhooks) and times list pages.
 /// Prints the median time of 20 requests of each page.
 async fn time_pages(browser: &Browser, paths: &[String]) -> anyhow::Result<()> {
     for path in paths {
@@ -554,6 +553,7 @@ async fn time_pages(browser: &Browser, paths: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fills the database with incidents (one statement, no webhooks) and times list pages.
 async fn time_incident_lists(
     count: i64,
     database_url: &str,

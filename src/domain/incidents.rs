@@ -497,9 +497,10 @@ fn detail_in(
         .collect();
     let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
     let assignable = super::accounts::active_users(conn)?;
-    let auto_resolves_at = (row.status != Status::Resolved as i32
-        && service.row.auto_resolve_timeout > 0)
-        .then(|| row.creation_date + Duration::minutes(service.row.auto_resolve_timeout.into()));
+    let auto_resolves_at =
+        (row.status != Status::Resolved as i32 && service.row.auto_resolve_timeout > 0).then(
+            || super::auto_resolve::deadline(row.creation_date, service.row.auto_resolve_timeout),
+        );
     Ok(IncidentDetail {
         delivery_ids,
         auto_resolves_at,
