@@ -16,14 +16,22 @@ use crate::db::deliveries::WAKE_CHANNEL;
 const CHECK_INTERVAL: Duration = Duration::from_millis(5);
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
-/// Stops the listener thread when dropped.
+/// How long dropping the listener waits for its thread to let go of its connection.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Stops the listener thread when dropped, and waits (briefly) until it has: a thread still
+/// inside libpq when the process exits races OpenSSL's exit-time clean-up, which crashed the
+/// process at exit.
 pub struct Listener {
     stop: Arc<AtomicBool>,
+    stopped: std::sync::mpsc::Receiver<()>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        // Bounded: a thread waiting on an unreachable database is left to finish on its own.
+        let _ = self.stopped.recv_timeout(STOP_WAIT);
     }
 }
 
@@ -32,6 +40,7 @@ impl Drop for Listener {
 pub fn spawn(database_url: String, wake: impl Fn() + Send + 'static) -> std::io::Result<Listener> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
+    let (done, done_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("klaxon-listen".into())
         .spawn(move || {
@@ -41,8 +50,12 @@ pub fn spawn(database_url: String, wake: impl Fn() + Send + 'static) -> std::io:
                     std::thread::sleep(RECONNECT_DELAY);
                 }
             }
+            let _ = done.send(());
         })?;
-    Ok(Listener { stop })
+    Ok(Listener {
+        stop,
+        stopped: done_rx,
+    })
 }
 
 fn listen(

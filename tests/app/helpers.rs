@@ -42,7 +42,13 @@ where
     for backend in backends() {
         let database = TestDatabase::create(backend);
         let app = TestApp::start(&database).await;
+        let server = app.handle.clone();
         test(app).await;
+        // Stopped here, the server lets go of its database before the next test needs the
+        // machine, and no connection of it is left open when the test process exits.
+        if let Some(server) = server {
+            server.stop(false).await;
+        }
         drop(database);
     }
 }
@@ -68,8 +74,9 @@ impl TestDatabase {
                 }
             }
             Backend::Postgres => {
-                let admin_url =
-                    std::env::var("KLAXON_TEST_POSTGRES_URL").expect("KLAXON_TEST_POSTGRES_URL");
+                let admin_url = without_tls(
+                    &std::env::var("KLAXON_TEST_POSTGRES_URL").expect("KLAXON_TEST_POSTGRES_URL"),
+                );
                 let name = format!("klaxon_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = diesel::PgConnection::establish(&admin_url)
                     .expect("connect to KLAXON_TEST_POSTGRES_URL");
@@ -87,6 +94,17 @@ impl TestDatabase {
             }
         }
     }
+}
+
+/// The URL with `sslmode=disable` unless it names a mode. Tests talk to a local server; with
+/// TLS, libpq brings in OpenSSL, whose clean-up at process exit crashed the test binary when a
+/// connection of a server still running in it was in use at that moment.
+fn without_tls(url: &str) -> String {
+    let mut url = url::Url::parse(url).expect("KLAXON_TEST_POSTGRES_URL is a URL");
+    if !url.query_pairs().any(|(key, _)| key == "sslmode") {
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+    }
+    url.to_string()
 }
 
 impl Drop for TestDatabase {
