@@ -6,6 +6,13 @@ use diesel::prelude::*;
 use super::schema::{alerts, incident_counter, incident_notes, incidents, services, users};
 use super::{DbConn, KeptPrepared};
 
+/// Status codes as stored (Zenduty's).
+const TRIGGERED: i32 = 1;
+const ACKNOWLEDGED: i32 = 2;
+const RESOLVED: i32 = 3;
+/// Triggered or acknowledged.
+const OPEN: [i32; 2] = [TRIGGERED, ACKNOWLEDGED];
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = incidents)]
 pub struct IncidentRow {
@@ -94,8 +101,13 @@ pub fn transition_acknowledged(
     id: i64,
     at: NaiveDateTime,
 ) -> QueryResult<Option<IncidentRow>> {
-    let update = diesel::update(incidents::table.find(id).filter(incidents::status.eq(1))).set((
-        incidents::status.eq(2),
+    let update = diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq(TRIGGERED)),
+    )
+    .set((
+        incidents::status.eq(ACKNOWLEDGED),
         incidents::acknowledged_date.eq(Some(at)),
     ));
     on_backend!(conn, c => KeptPrepared(update.returning(IncidentRow::as_returning()))
@@ -112,10 +124,10 @@ pub fn transition_resolved(
     let update = diesel::update(
         incidents::table
             .find(id)
-            .filter(incidents::status.eq_any([1, 2])),
+            .filter(incidents::status.eq_any(OPEN)),
     )
     .set((
-        incidents::status.eq(3),
+        incidents::status.eq(RESOLVED),
         incidents::resolved_date.eq(Some(at)),
     ));
     on_backend!(conn, c => KeptPrepared(update.returning(IncidentRow::as_returning()))
@@ -132,7 +144,7 @@ pub fn open_auto_resolving_before(
     incidents::table
         .inner_join(services::table)
         .filter(services::auto_resolve_timeout.eq(minutes))
-        .filter(incidents::status.eq_any([1, 2]))
+        .filter(incidents::status.eq_any(OPEN))
         .filter(incidents::creation_date.le(before))
         .order(incidents::id)
         .select(incidents::id)
@@ -220,7 +232,7 @@ pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<i64> {
 pub fn open_counts(conn: &mut DbConn, service_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
     incidents::table
         .filter(incidents::service_id.eq_any(service_ids.to_vec()))
-        .filter(incidents::status.eq_any([1, 2]))
+        .filter(incidents::status.eq_any(OPEN))
         .group_by(incidents::service_id)
         .select((incidents::service_id, diesel::dsl::count_star()))
         .load(conn)
@@ -274,7 +286,7 @@ pub fn find_open_for_entity(
     incidents::table
         .filter(incidents::service_id.eq(service_id))
         .filter(incidents::entity_id.eq(entity_id))
-        .filter(incidents::status.eq_any([1, 2]))
+        .filter(incidents::status.eq_any(OPEN))
         .select(IncidentRow::as_select())
         .get_result(conn)
         .optional()
@@ -289,7 +301,7 @@ pub fn find_open_collating_entity(
 ) -> QueryResult<Option<IncidentRow>> {
     incidents::table
         .filter(incidents::service_id.eq(service_id))
-        .filter(incidents::status.eq_any([1, 2]))
+        .filter(incidents::status.eq_any(OPEN))
         .filter(diesel::dsl::exists(
             alerts::table
                 .filter(alerts::incident_id.eq(incidents::id.nullable()))
@@ -309,7 +321,7 @@ pub fn newest_open_since(
 ) -> QueryResult<Option<IncidentRow>> {
     incidents::table
         .filter(incidents::service_id.eq(service_id))
-        .filter(incidents::status.eq_any([1, 2]))
+        .filter(incidents::status.eq_any(OPEN))
         .filter(incidents::creation_date.ge(since))
         .order(incidents::id.desc())
         .select(IncidentRow::as_select())
