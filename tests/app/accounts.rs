@@ -15,7 +15,7 @@ async fn a_new_install_sends_everyone_to_create_the_owner_account() {
         assert_eq!(location(&response), "/setup");
         assert_eq!(location(&app.get("/signin").await), "/setup");
 
-        let page = app.get("/setup").await.text().await.unwrap();
+        let page = app.page("/setup").await;
         assert!(page.contains("<h1>Create account</h1>"));
 
         app.create_owner().await;
@@ -116,11 +116,8 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_back_afterwards() {
         );
 
         let page = app
-            .get("/signin?next=%2Fsettings%2Fusers%3Fpage%3D1")
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page("/signin?next=%2Fsettings%2Fusers%3Fpage%3D1")
+            .await;
         let token = csrf_token(&page).unwrap();
         let response = app
             .client
@@ -154,12 +151,7 @@ async fn sign_in_never_redirects_off_site() {
             "//evil.example/",
             "/\\evil.example",
         ] {
-            let page = app
-                .get(&format!("/signin?next={}", urlencode(evil)))
-                .await
-                .text()
-                .await
-                .unwrap();
+            let page = app.page(&format!("/signin?next={}", urlencode(evil))).await;
             let token = csrf_token(&page).unwrap();
             let response = app
                 .client
@@ -246,7 +238,7 @@ async fn forms_without_the_right_csrf_token_are_refused() {
                 .unwrap()
                 .contains("This form has expired"));
         }
-        let users = app.get("/settings/users").await.text().await.unwrap();
+        let users = app.page("/settings/users").await;
         assert!(!users.contains("eve@example.com"), "nothing was created");
 
         // Sign-out is a form too: a cross-site post cannot sign anyone out.
@@ -318,18 +310,12 @@ async fn sign_out_ends_the_session() {
         assert_eq!(app.get("/settings").await.status(), StatusCode::OK);
         let response = app.submit("/settings", "/signout", &[]).await;
         assert_eq!(location(&response), "/signin");
-        let page = app.get("/signin").await.text().await.unwrap();
+        let page = app.page("/signin").await;
         assert!(
             page.contains("You have signed out."),
             "flash message shown once"
         );
-        assert!(!app
-            .get("/signin")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("You have signed out."));
+        assert!(!app.page("/signin").await.contains("You have signed out."));
         assert_eq!(app.get("/settings").await.status(), StatusCode::SEE_OTHER);
         let response = app.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await;
         assert_eq!(location(&response), "/");

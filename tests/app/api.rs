@@ -38,7 +38,7 @@ async fn a_key_is_shown_once_listed_by_prefix_and_revocable() {
 
         let key = create_api_key(&app, "Deploy script").await;
         assert!(key.starts_with("kx_") && key.len() > 40);
-        let list = app.get("/settings/api-keys").await.text().await.unwrap();
+        let list = app.page("/settings/api-keys").await;
         assert!(!list.contains(&key), "never shown again");
         assert!(list.contains(&format!("<code>{}…</code>", &key[..10])));
         assert!(
@@ -63,7 +63,7 @@ async fn a_key_is_shown_once_listed_by_prefix_and_revocable() {
             )
             .await;
         assert_eq!(location(&response), "/settings/api-keys");
-        let list = app.get("/settings/api-keys").await.text().await.unwrap();
+        let list = app.page("/settings/api-keys").await;
         assert!(list.contains("API key revoked") && list.contains(">Revoked</span>"));
 
         // Another user cannot revoke it (or see it).
@@ -243,7 +243,7 @@ async fn the_teams_api_answers_with_a_token_in_zendutys_shape() {
             "name: must be a string"
         );
 
-        let list = app.get("/settings/api-keys").await.text().await.unwrap();
+        let list = app.page("/settings/api-keys").await;
         assert!(!list.contains("Never"), "the key's last use is recorded");
 
         // Revoked: refused from then on.

@@ -47,20 +47,16 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         let other_service = trigger(&app, &manual, "Invoices late").await;
         let later = trigger(&app, &slower, "Index stale").await;
 
-        let page = |number: i64| {
-            let app = &app;
-            async move {
-                let path = format!("/incidents/{number}");
-                app.get(&path).await.text().await.unwrap()
-            }
-        };
-        let due = page(acknowledged).await;
+        let due = app.page(&format!("/incidents/{acknowledged}")).await;
         assert!(
             due.contains(r#"id="auto-resolve">auto-resolves <time"#)
                 && (due.contains(">in 60 min</time>") || due.contains(">in 59 min</time>")),
             "the incident page says when: {due}"
         );
-        assert!(!page(other_service).await.contains("auto-resolves"));
+        assert!(!app
+            .page(&format!("/incidents/{other_service}"))
+            .await
+            .contains("auto-resolves"));
 
         let db = app.db().await;
         let start = created_at(&app, other_service).await;
@@ -87,7 +83,7 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         );
 
         // The resolution is the ordinary transition: on the timeline, and its webhook queued.
-        let resolved = page(triggered).await;
+        let resolved = app.page(&format!("/incidents/{triggered}")).await;
         assert!(
             resolved.contains("<strong>Klaxon</strong> resolved")
                 && resolved

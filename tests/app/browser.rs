@@ -1164,7 +1164,7 @@ async fn browser_change_endpoints_move_with_every_change() {
             StatusCode::OK,
             "a stale ETag gets the new version"
         );
-        let page = app.get("/incidents/1").await.text().await.unwrap();
+        let page = app.page("/incidents/1").await;
         assert!(page.contains(&format!(r#"data-live-version="{acknowledged}""#)));
         assert_eq!(
             app.get("/incidents/2/changes").await.status(),

@@ -65,11 +65,8 @@ async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
         let service = create_service(&app, "ZD Prod").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
         let secret = secret_on(
-            &app.get(&format!("/services/{service}/integrations/{integration}"))
-                .await
-                .text()
-                .await
-                .unwrap(),
+            &app.page(&format!("/services/{service}/integrations/{integration}"))
+                .await,
         );
 
         let number = trigger(&app, &service, "Free disk space is less than 20%").await;
@@ -113,12 +110,7 @@ async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
         assert!(rows.iter().all(|r| r.state == "succeeded"
             && r.attempt_count == 1
             && r.last_status_code == Some(200)));
-        let page = app
-            .get(&format!("/incidents/{number}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/incidents/{number}")).await;
         assert_eq!(
             page.matches("delivered a webhook").count(),
             3,
@@ -225,12 +217,7 @@ async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() 
                     "the first 4 KiB are kept"
                 );
             }
-            let page = app
-                .get(&format!("/incidents/{number}"))
-                .await
-                .text()
-                .await
-                .unwrap();
+            let page = app.page(&format!("/incidents/{number}")).await;
             assert!(
                 page.contains("could not deliver a webhook"),
                 "{url}: the final failure is on the timeline"
@@ -281,11 +268,8 @@ async fn gone_disables_the_integration() {
             "410 is final at once"
         );
         let page = app
-            .get(&format!("/services/{service}/integrations/{integration}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page(&format!("/services/{service}/integrations/{integration}"))
+            .await;
         assert!(page.contains("This integration is <strong>disabled</strong>"));
         assert!(page.contains("the receiver answered 410 Gone"));
         let next = trigger(&app, &service, "Not sent").await;
@@ -337,10 +321,10 @@ async fn the_old_secret_signs_too_after_a_rotation() {
         let service = create_service(&app, "Rotating").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
         let configure = format!("/services/{service}/integrations/{integration}");
-        let old = secret_on(&app.get(&configure).await.text().await.unwrap());
+        let old = secret_on(&app.page(&configure).await);
         app.submit(&configure, &format!("{configure}/rotate-secret"), &[])
             .await;
-        let new = secret_on(&app.get(&configure).await.text().await.unwrap());
+        let new = secret_on(&app.page(&configure).await);
         trigger(&app, &service, "Signed twice").await;
         let received = receiver.wait_for(1, WAIT).await;
         assert!(signature_is_valid(&old, &received[0]) && signature_is_valid(&new, &received[0]));
@@ -386,7 +370,7 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
         let webhook_id = rows[0].unique_id.clone();
 
         let list_path = format!("/services/{service}/integrations/{integration}/deliveries");
-        let list = app.get(&list_path).await.text().await.unwrap();
+        let list = app.page(&list_path).await;
         assert!(list.contains(&format!(
             r#"<a href="/deliveries/{webhook_id}">triggered</a>"#
         )));
@@ -397,26 +381,13 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
         );
         assert!(list.contains(&format!(r#"<a href="/incidents/{number}">#{number}</a>"#)));
         let failed_only = app
-            .get(&format!("{list_path}?state=failed&event=triggered"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page(&format!("{list_path}?state=failed&event=triggered"))
+            .await;
         assert!(failed_only.contains(&webhook_id));
-        let succeeded_only = app
-            .get(&format!("{list_path}?state=succeeded"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let succeeded_only = app.page(&format!("{list_path}?state=succeeded")).await;
         assert!(!succeeded_only.contains(&webhook_id));
 
-        let page = app
-            .get(&format!("/deliveries/{webhook_id}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/deliveries/{webhook_id}")).await;
         assert!(page.contains(r#"id="delivery-state">failed</span>"#));
         assert_eq!(
             page.matches("HTTP 500</span>").count(),
@@ -436,12 +407,7 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
                 || page.contains("&#34;event_type&#34;:&#34;triggered&#34;"),
             "the exact body"
         );
-        let timeline = app
-            .get(&format!("/incidents/{number}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let timeline = app.page(&format!("/incidents/{number}")).await;
         assert!(timeline.contains(&format!(
             r#"<a href="/deliveries/{webhook_id}">delivery</a>"#
         )));
@@ -460,7 +426,7 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
         assert_eq!(received[3].body, received[0].body);
         assert_ne!(received[3].header("webhook-id"), webhook_id);
         settled(&app, number, 2).await;
-        let page = app.get(&new_page).await.text().await.unwrap();
+        let page = app.page(&new_page).await;
         assert!(
             page.contains(r#"id="delivery-state">succeeded</span>"#)
                 && page.contains("HTTP 200</span>")
@@ -486,7 +452,7 @@ async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
         assert_eq!(body["payload"]["event_type"], "triggered");
         assert_eq!(body["payload"]["incident"]["service"]["name"], "Tested");
         assert!(body["payload"]["incident"]["service"]["created_by"].is_string());
-        let list = app.get("/incidents?status=all").await.text().await.unwrap();
+        let list = app.page("/incidents?status=all").await;
         assert!(
             list.contains("No incidents match."),
             "no incident was created"
@@ -499,13 +465,7 @@ async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
         let bare_page = format!("/services/{service}/integrations/{bare}");
         app.submit(&bare_page, &format!("{bare_page}/test-event"), &[])
             .await;
-        assert!(app
-            .get(&bare_page)
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("Set the URL first"));
+        assert!(app.page(&bare_page).await.contains("Set the URL first"));
     })
     .await;
 }

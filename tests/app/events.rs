@@ -13,11 +13,8 @@ pub async fn api_integration(app: &TestApp) -> (String, String, String) {
     let service = create_service(app, "Monitored").await;
     let integration = add_integration(app, &service, "incoming", "api").await;
     let page = app
-        .get(&format!("/services/{service}/integrations/{integration}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+        .page(&format!("/services/{service}/integrations/{integration}"))
+        .await;
     let key = integration_key_on(&page);
     (service, integration, format!("/api/events/{key}/"))
 }
@@ -58,7 +55,7 @@ async fn critical_then_acknowledged_then_resolved_moves_one_incident_and_its_web
         let (_, resolved) = post(&app, &events, json!({"message": "CPU normal", "alert_type": "resolved", "entity_id": "web-1-cpu"})).await;
         assert_eq!(resolved["alert_type"], 5);
 
-        let page = app.get(&format!("/incidents/{number}")).await.text().await.unwrap();
+        let page = app.page(&format!("/incidents/{number}")).await;
         assert!(page.contains(r#"id="incident-status">resolved</span>"#));
         assert!(page.contains("Integration API") && page.contains("critical: CPU above 95%"));
         let events_sent: Vec<String> = deliveries_of(&app, number).await.into_iter().map(|d| d.event_type).collect();
@@ -114,13 +111,10 @@ async fn info_suppressed_and_entityless_alerts() {
         );
 
         let list = app
-            .get(&format!(
+            .page(&format!(
                 "/services/{service}/integrations/{integration}/alerts"
             ))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .await;
         assert!(
             list.contains("deploy finished")
                 && list.contains("suppressed")
@@ -202,12 +196,7 @@ async fn time_based_collation_gathers_an_alert_storm_into_the_incident_that_open
         let web_ok = alert(&app, &events, "resolved", "web").await;
         assert_eq!(web_ok["incident"].as_i64(), Some(number));
         assert_eq!(status_of(&app, number).await, 1, "still triggered");
-        let page = app
-            .get(&format!("/incidents/{number}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/incidents/{number}")).await;
         assert!(page.contains("critical: web critical") && page.contains("resolved: web resolved"));
         alert(&app, &events, "resolved", "db").await;
         assert_eq!(status_of(&app, number).await, 3);

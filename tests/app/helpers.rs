@@ -210,6 +210,11 @@ impl TestApp {
         get_with(&self.client, &self.url(path)).await
     }
 
+    /// The page at `path` as this browser gets it, whatever its status.
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
     /// Opens the page at `page`, takes the CSRF token from its form, and posts `fields` to
     /// `action`, as a browser submitting that form would.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {

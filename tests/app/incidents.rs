@@ -45,7 +45,7 @@ pub async fn act(app: &TestApp, number: i64, action: &str) -> String {
     let page = format!("/incidents/{number}");
     let response = app.submit(&page, &format!("{page}/{action}"), &[]).await;
     assert_eq!(location(&response), page);
-    app.get(&page).await.text().await.unwrap()
+    app.page(&page).await
 }
 
 pub async fn query<T: Send + 'static>(
@@ -150,7 +150,7 @@ async fn the_trigger_form_explains_every_wrong_field() {
             .await
             .unwrap()
             .contains(r#"id="title-error">This field is required.</p>"#));
-        let list = app.get("/incidents?status=all").await.text().await.unwrap();
+        let list = app.page("/incidents?status=all").await;
         assert!(list.contains("No incidents match."));
     })
     .await;
@@ -164,11 +164,11 @@ async fn an_incident_is_triggered_acknowledged_and_resolved() {
         let number = trigger(&app, &service, "Disk almost full").await;
         assert_eq!(number, 1);
 
-        let page = app.get("/incidents/1").await.text().await.unwrap();
+        let page = app.page("/incidents/1").await;
         assert!(page.contains("Incident #1 triggered."));
         assert!(page.contains(r#"id="incident-status">triggered</span>"#));
         assert!(page.contains(">Acknowledge</button>") && page.contains(">Resolve</button>"));
-        let list = app.get("/incidents").await.text().await.unwrap();
+        let list = app.page("/incidents").await;
         assert!(
             list.contains("Disk almost full")
                 && list.contains(">High</span>")
@@ -312,7 +312,7 @@ async fn two_people_acknowledging_at_once_make_exactly_one_transition() {
         let number = trigger(&app, &service, "Everyone jumps on it").await;
 
         let page = format!("/incidents/{number}");
-        let html = app.get(&page).await.text().await.unwrap();
+        let html = app.page(&page).await;
         let token = crate::helpers::csrf_token(&html).unwrap();
         let presses: Vec<_> = (0..8)
             .map(|_| {
@@ -355,7 +355,7 @@ async fn incident_numbers_stay_unique_and_gap_free_under_concurrent_triggers() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let service = create_service(&app, "Busy").await;
-        let html = app.get("/incidents/new").await.text().await.unwrap();
+        let html = app.page("/incidents/new").await;
         let token = crate::helpers::csrf_token(&html).unwrap();
         let triggers: Vec<_> = (0..20)
             .map(|i| {
@@ -456,45 +456,29 @@ async fn the_incidents_list_filters_and_paginates() {
         let resolved = trigger(&app, &db, "Replica lag").await;
         act(&app, resolved, "resolve").await;
 
-        let first = app.get("/incidents").await.text().await.unwrap();
+        let first = app.page("/incidents").await;
         assert_eq!(first.matches("<tr>").count(), 1 + 50, "50 a page");
         assert!(first.contains("Slow query"), "newest first");
         assert!(!first.contains("Replica lag"), "open only by default");
         assert!(first.contains("page=2"));
         let second = app
-            .get("/incidents?status=open&service=&urgency=&page=2")
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page("/incidents?status=open&service=&urgency=&page=2")
+            .await;
         assert_eq!(second.matches("<tr>").count(), 1 + 3);
         assert!(second.contains("Web alert 0"));
 
-        let resolved_only = app
-            .get("/incidents?status=resolved")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let resolved_only = app.page("/incidents?status=resolved").await;
         assert!(resolved_only.contains("Replica lag") && !resolved_only.contains("Slow query"));
         let by_service = app
-            .get(&format!("/incidents?status=all&service={db}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page(&format!("/incidents?status=all&service={db}"))
+            .await;
         assert_eq!(by_service.matches("<tr>").count(), 1 + 2);
-        let low_only = app
-            .get("/incidents?urgency=low")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let low_only = app.page("/incidents?urgency=low").await;
         assert!(
             low_only.contains(&format!("#{low_number}<")) && low_only.matches("<tr>").count() == 2
         );
 
-        let services = app.get("/services").await.text().await.unwrap();
+        let services = app.page("/services").await;
         assert!(services.contains("52 open") && services.contains("1 open"));
     })
     .await;
@@ -523,7 +507,7 @@ async fn notes_and_assignment_go_on_the_timeline() {
             &[("note", "Restarted the <b>worker</b>")],
         )
         .await;
-        let html = app.get(&page).await.text().await.unwrap();
+        let html = app.page(&page).await;
         assert!(
             html.contains("Restarted the &#60;b&#62;worker&#60;/b&#62;")
                 || html.contains("Restarted the &lt;b&gt;worker&lt;/b&gt;"),
@@ -541,7 +525,7 @@ async fn notes_and_assignment_go_on_the_timeline() {
             .to_owned();
         app.submit(&page, &format!("{page}/assign"), &[("assignee", &owner)])
             .await;
-        let html = app.get(&page).await.text().await.unwrap();
+        let html = app.page(&page).await;
         assert!(
             html.contains("Assigned to Ada Lovelace.") && html.contains("assigned to Ada Lovelace")
         );
@@ -629,12 +613,7 @@ async fn a_service_with_incidents_is_disabled_instead_of_deleted() {
         trigger(&app, &service, "Once upon a time").await;
         let delete = format!("/services/{service}/delete");
         app.submit(&delete, &delete, &[]).await;
-        let page = app
-            .get(&format!("/services/{service}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/services/{service}")).await;
         assert!(page
             .contains("was disabled instead of deleted: it has incidents, whose history is kept."));
     })
@@ -670,7 +649,7 @@ async fn a_long_timeline_is_paged_with_the_newest_entries_first() {
         .await;
 
         let page = format!("/incidents/{number}");
-        let newest = app.get(&page).await.text().await.unwrap();
+        let newest = app.page(&page).await;
         assert!(
             newest.contains("repeat 150") && newest.contains("repeat 052"),
             "the newest 100"
@@ -683,12 +662,7 @@ async fn a_long_timeline_is_paged_with_the_newest_entries_first() {
         assert!(newest.contains(r#"href="?timeline=2">Earlier entries"#));
         assert!(!newest.contains("Later entries"));
 
-        let earlier = app
-            .get(&format!("{page}?timeline=2"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let earlier = app.page(&format!("{page}?timeline=2")).await;
         assert!(earlier.contains("triggered the incident") && earlier.contains("repeat 050"));
         assert!(!earlier.contains("repeat 051"));
         assert!(earlier.contains(r#"href="?timeline=1">Later entries"#));

@@ -25,7 +25,7 @@ async fn add_integration_and_read_tab(
     application: &str,
 ) -> (String, String) {
     let tab_path = format!("/services/{service}/integrations");
-    let before = configure_links(&app.get(&tab_path).await.text().await.unwrap(), service);
+    let before = configure_links(&app.page(&tab_path).await, service);
     let page = format!("{tab_path}/new?direction={direction}");
     let response = app
         .submit(
@@ -35,7 +35,7 @@ async fn add_integration_and_read_tab(
         )
         .await;
     assert_eq!(location(&response), tab_path);
-    let tab = app.get(&tab_path).await.text().await.unwrap();
+    let tab = app.page(&tab_path).await;
     let added: Vec<String> = configure_links(&tab, service)
         .into_iter()
         .filter(|id| !before.contains(id))
@@ -64,12 +64,7 @@ async fn the_seed_click_path_configures_an_outgoing_webhook() {
         let service = create_service(&app, "ZD Prod").await;
 
         // Service → Integrations: two sections, each with "Add integration".
-        let tab = app
-            .get(&format!("/services/{service}/integrations"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let tab = app.page(&format!("/services/{service}/integrations")).await;
         assert!(
             tab.contains("<h2>Incoming Integrations</h2>")
                 && tab.contains("<h2>Outgoing Integrations</h2>")
@@ -81,13 +76,10 @@ async fn the_seed_click_path_configures_an_outgoing_webhook() {
 
         // "Add integration" under Outgoing Integrations lists "Outgoing Webhooks".
         let picker = app
-            .get(&format!(
+            .page(&format!(
                 "/services/{service}/integrations/new?direction=outgoing"
             ))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .await;
         assert!(picker.contains(r#"<label for="app-outgoing-webhooks">Outgoing Webhooks</label>"#));
         assert!(
             !picker.contains(">API</label>"),
@@ -106,7 +98,7 @@ async fn the_seed_click_path_configures_an_outgoing_webhook() {
 
         // Configure → URL → Save.
         let configure = format!("/services/{service}/integrations/{integration}");
-        let page = app.get(&configure).await.text().await.unwrap();
+        let page = app.page(&configure).await;
         assert!(page.contains(r#"<label for="url">URL</label>"#));
         assert!(page.contains("whsec_"), "the signing secret is shown");
         let response = app
@@ -123,12 +115,7 @@ async fn the_seed_click_path_configures_an_outgoing_webhook() {
             location(&response),
             format!("/services/{service}/integrations")
         );
-        let tab = app
-            .get(&format!("/services/{service}/integrations"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let tab = app.page(&format!("/services/{service}/integrations")).await;
         assert!(tab.contains("Integration saved."));
         assert!(
             tab.contains("<strong>Ops webhook</strong>")
@@ -186,7 +173,7 @@ async fn bad_webhook_urls_get_a_message_next_to_the_field_and_are_kept() {
                 "{url} kept in the field"
             );
         }
-        let page = app.get(&configure).await.text().await.unwrap();
+        let page = app.page(&configure).await;
         assert!(page.contains("Not configured"), "no bad URL was saved");
     })
     .await;
@@ -217,12 +204,7 @@ async fn a_private_destination_is_saved_with_a_plain_warning() {
             );
             assert!(page.contains("KLAXON_WEBHOOK_ALLOWED_NETWORKS"));
         }
-        let tab = app
-            .get(&format!("/services/{service}/integrations"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let tab = app.page(&format!("/services/{service}/integrations")).await;
         assert!(
             tab.contains("<code>http://[::1]:8080/</code>"),
             "the URL is saved anyway"
@@ -288,13 +270,13 @@ async fn secrets_rotate_enabled_toggles_and_every_change_is_recorded() {
         )
         .await;
 
-        let before = secret_on(&app.get(&configure).await.text().await.unwrap());
+        let before = secret_on(&app.page(&configure).await);
         assert!(before.starts_with("whsec_"));
         let response = app
             .submit(&configure, &format!("{configure}/rotate-secret"), &[])
             .await;
         assert_eq!(location(&response), configure);
-        let page = app.get(&configure).await.text().await.unwrap();
+        let page = app.page(&configure).await;
         assert_ne!(secret_on(&page), before);
         assert!(page.contains("The previous secret also signs until"));
 
@@ -304,14 +286,9 @@ async fn secrets_rotate_enabled_toggles_and_every_change_is_recorded() {
             &[("enabled", "false")],
         )
         .await;
-        let page = app.get(&configure).await.text().await.unwrap();
+        let page = app.page(&configure).await;
         assert!(page.contains("This integration is <strong>disabled</strong>"));
-        let tab = app
-            .get(&format!("/services/{service}/integrations"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let tab = app.page(&format!("/services/{service}/integrations")).await;
         assert!(tab.contains(">Disabled</span>"));
         let response = app
             .submit(
@@ -322,7 +299,7 @@ async fn secrets_rotate_enabled_toggles_and_every_change_is_recorded() {
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
-        let page = app.get(&configure).await.text().await.unwrap();
+        let page = app.page(&configure).await;
         for action in ["created", "configured", "secret rotated", "disabled"] {
             assert!(
                 page.contains(&format!("Ada Lovelace · <strong>{action}</strong>")),
@@ -331,12 +308,7 @@ async fn secrets_rotate_enabled_toggles_and_every_change_is_recorded() {
         }
         assert!(page.contains("URL: https://1.1.1.1/hook"));
 
-        let confirm = app
-            .get(&format!("{configure}/delete"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let confirm = app.page(&format!("{configure}/delete")).await;
         assert!(confirm.contains("Delete Hook?"));
         let response = app
             .submit(
@@ -350,12 +322,7 @@ async fn secrets_rotate_enabled_toggles_and_every_change_is_recorded() {
             format!("/services/{service}/integrations")
         );
         assert_eq!(app.get(&configure).await.status(), StatusCode::NOT_FOUND);
-        let tab = app
-            .get(&format!("/services/{service}/integrations"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let tab = app.page(&format!("/services/{service}/integrations")).await;
         assert!(tab.contains("Integration Hook deleted."));
         assert!(
             tab.contains("<strong>deleted</strong>"),
@@ -372,13 +339,10 @@ async fn an_api_integration_gets_an_integration_key() {
         app.create_owner().await;
         let service = create_service(&app, "Monitored").await;
         let picker = app
-            .get(&format!(
+            .page(&format!(
                 "/services/{service}/integrations/new?direction=incoming"
             ))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .await;
         assert!(
             picker.contains(r#"<label for="app-api">API</label>"#)
                 && !picker.contains("Outgoing Webhooks</label>")
@@ -406,11 +370,8 @@ async fn an_api_integration_gets_an_integration_key() {
 
         let integration = add_integration(&app, &service, "incoming", "api").await;
         let page = app
-            .get(&format!("/services/{service}/integrations/{integration}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page(&format!("/services/{service}/integrations/{integration}"))
+            .await;
         let key = integration_key_on(&page);
         assert!(
             uuid::Uuid::parse_str(&key).is_ok(),

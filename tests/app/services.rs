@@ -6,7 +6,7 @@ use crate::helpers::{for_each_backend, location, submit_with, TestApp};
 
 /// The team the owner got with the install.
 pub async fn default_team(app: &TestApp) -> String {
-    let page = app.get("/teams").await.text().await.unwrap();
+    let page = app.page("/teams").await;
     let start = page.find("<a href=\"/teams/").expect("a team listed") + "<a href=\"/teams/".len();
     page[start..].split('"').next().unwrap().to_owned()
 }
@@ -78,12 +78,7 @@ async fn a_new_install_has_a_default_team_managed_by_the_owner() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let team = default_team(&app).await;
-        let page = app
-            .get(&format!("/teams/{team}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/teams/{team}")).await;
         assert!(page.contains("<h1>Default</h1>"));
         assert!(page.contains("<td>Ada Lovelace <span class=\"muted\">(you)</span></td>"));
         assert!(page.contains("<td>Manager</td>"));
@@ -96,23 +91,13 @@ async fn a_teams_members_are_paginated() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let team = default_team(&app).await;
-        let first = app
-            .get(&format!("/teams/{team}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let first = app.page(&format!("/teams/{team}")).await;
         assert!(first.contains("<td>ada@example.com</td>"));
         assert!(
             !first.contains("page=2"),
             "one member fits one page: no pager"
         );
-        let beyond = app
-            .get(&format!("/teams/{team}?page=5"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let beyond = app.page(&format!("/teams/{team}?page=5")).await;
         assert!(!beyond.contains("<td>ada@example.com</td>"));
         assert!(beyond.contains(&format!(r#"<a href="/teams/{team}?page=4">Previous</a>"#)));
     })
@@ -136,12 +121,12 @@ async fn teams_are_created_and_keep_a_manager() {
             .await;
         let team_page = location(&response);
         assert!(team_page.starts_with("/teams/"));
-        let page = app.get(&team_page).await.text().await.unwrap();
+        let page = app.page(&team_page).await;
         assert!(page.contains("Team Payments created. You are its manager."));
 
         // Add Grace as a user, then try to remove the only manager.
         let _grace = user_browser(&app, "grace@example.com").await;
-        let page = app.get(&team_page).await.text().await.unwrap();
+        let page = app.page(&team_page).await;
         let grace = option_value(&page, "Grace Hopper");
         let response = app
             .submit(
@@ -151,7 +136,7 @@ async fn teams_are_created_and_keep_a_manager() {
             )
             .await;
         assert_eq!(location(&response), team_page);
-        let page = app.get(&team_page).await.text().await.unwrap();
+        let page = app.page(&team_page).await;
         assert!(page.contains("Grace Hopper joined the team."));
 
         let response = app
@@ -180,7 +165,7 @@ async fn teams_are_created_and_keep_a_manager() {
             )
             .await;
         assert_eq!(location(&response), team_page);
-        let page = app.get(&team_page).await.text().await.unwrap();
+        let page = app.page(&team_page).await;
         assert!(
             page.contains("A team keeps at least one manager"),
             "the last manager stays"
@@ -240,13 +225,7 @@ async fn a_service_form_explains_every_wrong_field_and_keeps_the_input() {
         }
         assert!(page.contains(r#"value="kept summary""#));
         assert!(page.contains(r#"value="soon""#));
-        assert!(app
-            .get("/services")
-            .await
-            .text()
-            .await
-            .unwrap()
-            .contains("No services yet"));
+        assert!(app.page("/services").await.contains("No services yet"));
     })
     .await;
 }
@@ -261,21 +240,16 @@ async fn services_are_created_listed_edited_and_deleted() {
             "service ids are UUIDs: {id}"
         );
 
-        let list = app.get("/services").await.text().await.unwrap();
+        let list = app.page("/services").await;
         assert!(list.contains(&format!(r#"<a href="/services/{id}">Checkout API</a>"#)));
         assert!(list.contains("<td>Default</td>"));
         assert!(list.contains(">Active</span>"));
 
-        let page = app
-            .get(&format!("/services/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/services/{id}")).await;
         assert!(page.contains("<h1>Checkout API</h1>") && page.contains("Serves the app"));
 
         let edit = format!("/services/{id}/edit");
-        let page = app.get(&edit).await.text().await.unwrap();
+        let page = app.page(&edit).await;
         let team = page
             .split("<option value=\"")
             .nth(1)
@@ -297,24 +271,14 @@ async fn services_are_created_listed_edited_and_deleted() {
             )
             .await;
         assert_eq!(location(&response), format!("/services/{id}"));
-        let page = app
-            .get(&format!("/services/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/services/{id}")).await;
         assert!(
             page.contains("<h1>Checkout</h1>")
                 && page.contains("Under maintenance")
                 && page.contains("after 60 min")
         );
 
-        let confirm = app
-            .get(&format!("/services/{id}/delete"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let confirm = app.page(&format!("/services/{id}/delete")).await;
         assert!(confirm.contains("Delete Checkout?"));
         let response = app
             .submit(
@@ -346,12 +310,7 @@ async fn a_service_with_integrations_is_disabled_instead_of_deleted() {
             )
             .await;
         assert_eq!(location(&response), format!("/services/{id}"));
-        let page = app
-            .get(&format!("/services/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/services/{id}")).await;
         assert!(page.contains(
             "was disabled instead of deleted: it has integrations, whose history is kept."
         ));
@@ -422,11 +381,8 @@ async fn people_outside_a_team_cannot_see_or_change_its_services() {
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
         }
         let page = app
-            .get(&format!("/services/{id}/integrations/{integration}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+            .page(&format!("/services/{id}/integrations/{integration}"))
+            .await;
         assert!(
             page.contains("Not configured") && !page.contains("evil.example"),
             "nothing changed"
@@ -434,7 +390,7 @@ async fn people_outside_a_team_cannot_see_or_change_its_services() {
 
         // Made a member of the team, the same person sees the service.
         let team_page = format!("/teams/{}", default_team(&app).await);
-        let page = app.get(&team_page).await.text().await.unwrap();
+        let page = app.page(&team_page).await;
         let username = option_value(&page, "Grace Hopper");
         app.submit(
             &team_page,

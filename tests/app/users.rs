@@ -25,7 +25,7 @@ async fn an_owner_adds_a_user_who_can_then_sign_in() {
         app.create_owner().await;
         let response = add_user(&app, "grace@example.com", "3").await;
         assert_eq!(location(&response), "/settings/users");
-        let list = app.get("/settings/users").await.text().await.unwrap();
+        let list = app.page("/settings/users").await;
         assert!(list.contains("Grace Hopper can now sign in."));
         assert!(list.contains("grace@example.com"));
 
@@ -100,12 +100,12 @@ async fn admins_cannot_create_owners_or_disable_them() {
             .unwrap()
             .contains("Only an owner can add another owner."));
 
-        let list = app.get("/settings/users").await.text().await.unwrap();
+        let list = app.page("/settings/users").await;
         let owner_username = username_of(&list, "Ada Lovelace");
         let action = format!("/settings/users/{owner_username}/disable");
         let response = app.submit("/settings/users", &action, &[]).await;
         assert_eq!(location(&response), "/settings/users");
-        let list = app.get("/settings/users").await.text().await.unwrap();
+        let list = app.page("/settings/users").await;
         assert!(list.contains("Only an owner can change another owner."));
     })
     .await;
@@ -139,13 +139,13 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
             StatusCode::OK
         );
 
-        let list = app.get("/settings/users").await.text().await.unwrap();
+        let list = app.page("/settings/users").await;
         let action = format!(
             "/settings/users/{}/disable",
             username_of(&list, "Grace Hopper")
         );
         app.submit("/settings/users", &action, &[]).await;
-        let list = app.get("/settings/users").await.text().await.unwrap();
+        let list = app.page("/settings/users").await;
         assert!(list.contains("Grace Hopper is disabled."));
 
         assert_eq!(
@@ -174,11 +174,8 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
         let action = format!("/settings/users/{}/disable", my_username(&app).await);
         app.submit("/settings/users", &action, &[]).await;
         assert!(app
-            .get("/settings/users")
+            .page("/settings/users")
             .await
-            .text()
-            .await
-            .unwrap()
             .contains("You cannot disable your own account."));
         assert_eq!(
             app.get("/settings").await.status(),
@@ -193,17 +190,12 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
 async fn the_users_list_is_paginated() {
     for_each_backend(|app| async move {
         app.create_owner().await;
-        let first = app.get("/settings/users").await.text().await.unwrap();
+        let first = app.page("/settings/users").await;
         assert!(
             !first.contains("?page=2"),
             "one user fits one page: no pager"
         );
-        let beyond = app
-            .get("/settings/users?page=5")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let beyond = app.page("/settings/users?page=5").await;
         assert!(!beyond.contains("<td>ada@example.com</td>"));
         assert!(beyond.contains("Previous"));
     })
@@ -223,7 +215,7 @@ fn username_of(list: &str, name: &str) -> String {
 
 /// The signed-in user's username, as the settings page shows it.
 async fn my_username(app: &TestApp) -> String {
-    let page = app.get("/settings").await.text().await.unwrap();
+    let page = app.page("/settings").await;
     let start = page
         .find("<dt>Username</dt><dd><code>")
         .expect("username shown")
