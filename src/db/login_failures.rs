@@ -7,40 +7,69 @@ use diesel::prelude::*;
 use super::schema::login_failures;
 use super::DbConn;
 
+/// Makes concurrent sign-in attempts from one address take turns until the transaction ends
+/// (PostgreSQL; on SQLite one writer runs at a time anyway).
+pub fn lock_address(conn: &mut DbConn, ip: &str) -> QueryResult<()> {
+    match conn {
+        DbConn::Postgres(c) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+                .bind::<diesel::sql_types::Text, _>(ip)
+                .execute(c)
+                .map(drop)
+        }
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
+/// Records an attempt; returns its id, so that a successful one can be taken back.
 pub fn record(
     conn: &mut DbConn,
     email_normalized: &str,
     ip: &str,
     at: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<i64> {
     diesel::insert_into(login_failures::table)
         .values((
             login_failures::email_normalized.eq(email_normalized),
             login_failures::ip.eq(ip),
             login_failures::failed_at.eq(at),
         ))
-        .execute(conn)
-        .map(drop)
-}
-
-pub fn count_for_email_since(
-    conn: &mut DbConn,
-    email_normalized: &str,
-    since: NaiveDateTime,
-) -> QueryResult<i64> {
-    login_failures::table
-        .filter(login_failures::email_normalized.eq(email_normalized))
-        .filter(login_failures::failed_at.gt(since))
-        .count()
+        .returning(login_failures::id)
         .get_result(conn)
 }
 
-pub fn count_for_ip_since(conn: &mut DbConn, ip: &str, since: NaiveDateTime) -> QueryResult<i64> {
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<usize> {
+    diesel::delete(login_failures::table.find(id)).execute(conn)
+}
+
+/// When each failure for this account from this address since `since` happened, oldest first.
+pub fn since_for_email_and_ip(
+    conn: &mut DbConn,
+    email_normalized: &str,
+    ip: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<NaiveDateTime>> {
+    login_failures::table
+        .filter(login_failures::email_normalized.eq(email_normalized))
+        .filter(login_failures::ip.eq(ip))
+        .filter(login_failures::failed_at.gt(since))
+        .order(login_failures::failed_at)
+        .select(login_failures::failed_at)
+        .load(conn)
+}
+
+/// When each failure from this address since `since` happened, oldest first.
+pub fn since_for_ip(
+    conn: &mut DbConn,
+    ip: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<NaiveDateTime>> {
     login_failures::table
         .filter(login_failures::ip.eq(ip))
         .filter(login_failures::failed_at.gt(since))
-        .count()
-        .get_result(conn)
+        .order(login_failures::failed_at)
+        .select(login_failures::failed_at)
+        .load(conn)
 }
 
 /// Old rows no longer matter to the throttle window.

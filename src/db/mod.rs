@@ -33,6 +33,7 @@ pub mod services;
 pub mod teams;
 pub mod timeline;
 pub mod transfer;
+pub mod user_sessions;
 pub mod users;
 pub mod writer;
 

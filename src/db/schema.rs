@@ -233,6 +233,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(user_sessions -> users (user_id));
 diesel::joinable!(incidents -> services (service_id));
 diesel::joinable!(deliveries -> integrations (integration_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
@@ -256,4 +266,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     timeline_entries,
     alerts,
     api_keys,
+    user_sessions,
 );

@@ -132,6 +132,17 @@ row_type!(
 keyed_by_id!(users, User);
 
 row_type!(
+    user_sessions,
+    UserSession {
+        id: i64,
+        user_id: i64,
+        token_hash: String,
+        created_at: NaiveDateTime,
+    }
+);
+keyed_by_id!(user_sessions, UserSession);
+
+row_type!(
     app_settings,
     AppSetting {
         name: String,
@@ -426,7 +437,7 @@ keyed_by_id!(api_keys, ApiKey);
 /// table after the tables it references).
 macro_rules! for_each_table {
     ($t:ident => $body:expr) => {
-        for_each_table!(@rows $t => $body; User, AppSetting, LoginFailure, Team, TeamMember,
+        for_each_table!(@rows $t => $body; User, UserSession, AppSetting, LoginFailure, Team, TeamMember,
             Service, Integration, IntegrationAudit, IncidentCounter, Incident, IncidentNote,
             Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey)
     };

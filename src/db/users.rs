@@ -93,3 +93,9 @@ pub fn set_active(conn: &mut DbConn, id: i64, active: bool) -> QueryResult<usize
         .set(users::is_active.eq(active))
         .execute(conn)
 }
+
+pub fn set_password_hash(conn: &mut DbConn, id: i64, password_hash: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(password_hash))
+        .execute(conn)
+}

@@ -9,13 +9,15 @@ use chrono::Duration;
 use super::validation::{required_text, FieldErrors};
 use super::{ids, Page};
 use crate::db::users::{NewUserRow, UserRow};
-use crate::db::{self, app_settings, login_failures, users, Db, DbError};
+use crate::db::{self, app_settings, login_failures, user_sessions, users, Db, DbError};
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Long enough for any passphrase, short enough that hashing it is no denial of service.
 pub const MAX_PASSWORD_CHARS: usize = 256;
-/// Failed sign-ins allowed per email and per client address in one window.
-pub const MAX_FAILURES_PER_WINDOW: i64 = 10;
+/// Failed sign-ins allowed in one window for one account from one client address.
+pub const MAX_FAILURES_PER_ACCOUNT: i64 = 10;
+/// Failed sign-ins allowed in one window from one client address, whatever the account.
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 50;
 pub const FAILURE_WINDOW_MINUTES: i64 = 15;
 
 /// Marker row whose primary key makes "first owner" creation happen once, even when two
@@ -100,8 +102,8 @@ pub enum AccountsError {
     Forbidden(&'static str),
     #[error("no such user")]
     NotFound,
-    #[error("too many failed sign-ins; wait {FAILURE_WINDOW_MINUTES} minutes and try again")]
-    Throttled,
+    #[error("too many failed sign-ins; try again in {} minutes", retry_after_secs.div_ceil(60))]
+    Throttled { retry_after_secs: u64 },
     #[error("email or password is incorrect")]
     BadCredentials,
     #[error(transparent)]
@@ -154,7 +156,8 @@ impl AccountForm {
                 String::new()
             }
         };
-        if let Err(message) = check_password(&self.password) {
+        let personal = [self.email.as_str(), &self.first_name, &self.last_name];
+        if let Err(message) = check_password(&self.password, &personal) {
             errors.add("password", message);
         }
         let role = if with_role {
@@ -212,15 +215,31 @@ pub fn normalize_email(email: &str) -> Result<String, &'static str> {
     }
 }
 
-fn check_password(password: &str) -> Result<(), String> {
+/// A password people can keep: long enough, not all spaces, and not among the common or easily
+/// guessed ones (zxcvbn's estimate, which also penalises the person's own name and email).
+pub fn check_password(password: &str, personal: &[&str]) -> Result<(), String> {
     let chars = password.chars().count();
     if chars < MIN_PASSWORD_CHARS {
-        Err(format!("Use at least {MIN_PASSWORD_CHARS} characters."))
-    } else if chars > MAX_PASSWORD_CHARS {
-        Err(format!("Use at most {MAX_PASSWORD_CHARS} characters."))
-    } else {
-        Ok(())
+        return Err(format!("Use at least {MIN_PASSWORD_CHARS} characters."));
     }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(format!("Use at most {MAX_PASSWORD_CHARS} characters."));
+    }
+    if password.trim().is_empty() {
+        return Err("A password of only spaces is too easy to guess.".to_owned());
+    }
+    let estimate = zxcvbn::zxcvbn(password, personal);
+    if estimate.score() < zxcvbn::Score::Three {
+        let why = estimate
+            .feedback()
+            .and_then(|feedback| feedback.warning())
+            .map(|warning| format!(" ({warning})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "This password is too easy to guess{why}. Add a few uncommon words."
+        ));
+    }
+    Ok(())
 }
 
 /// argon2id with the crate's defaults, which are OWASP's recommendation (19 MiB, t=2, p=1).
@@ -343,8 +362,12 @@ pub async fn create_user(db: &Db, actor: &User, form: &AccountForm) -> Result<Us
 }
 
 /// Checks an email and password. Unknown email, wrong password and disabled account give the
-/// same error after the same work; too many failures for the email or the client address in
-/// the window give `Throttled` before any password is checked.
+/// same error after the same work.
+///
+/// The attempt is counted before any password is checked, in the same write that reads the
+/// counts: of any number of concurrent attempts, at most the limit reach the check. A
+/// successful attempt is uncounted afterwards. Counts are per (email, address) and per address,
+/// so guesses from elsewhere cannot lock a person out of their own account.
 pub async fn sign_in(
     db: &Db,
     email: &str,
@@ -353,17 +376,8 @@ pub async fn sign_in(
 ) -> Result<User, AccountsError> {
     let email_normalized = normalize_email(email).unwrap_or_else(|_| email.trim().to_lowercase());
     let ip = client_ip.to_owned();
-    let (lookup_email, lookup_ip) = (email_normalized.clone(), ip.clone());
-    let user = db
-        .run(move |conn| {
-            let since = db::now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
-            let failures = login_failures::count_for_email_since(conn, &lookup_email, since)?
-                .max(login_failures::count_for_ip_since(conn, &lookup_ip, since)?);
-            if failures >= MAX_FAILURES_PER_WINDOW {
-                return Err(AccountsError::Throttled);
-            }
-            Ok(users::find_by_email(conn, &lookup_email)?)
-        })
+    let (user, attempt_id) = db
+        .write(move |conn| count_attempt(conn, &email_normalized, &ip))
         .await?;
 
     let password = password.to_owned();
@@ -381,18 +395,104 @@ pub async fn sign_in(
     .map_err(|e| AccountsError::Hashing(e.to_string()))?;
 
     match accepted {
-        Some(user) => Ok(user.into()),
-        None => {
+        Some(user) => {
             db.write(move |conn| {
-                let now = db::now();
-                login_failures::record(conn, &email_normalized, &ip, now)?;
-                login_failures::delete_before(conn, now - Duration::days(1))?;
+                login_failures::delete(conn, attempt_id)?;
                 Ok::<_, AccountsError>(())
             })
             .await?;
-            Err(AccountsError::BadCredentials)
+            Ok(user.into())
         }
+        None => Err(AccountsError::BadCredentials),
     }
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PasswordChangeForm {
+    #[serde(default)]
+    pub current_password: String,
+    #[serde(default)]
+    pub new_password: String,
+}
+
+/// Changes the actor's own password. The current password is checked as a sign-in attempt is
+/// (counted and throttled alike), and every other session of the actor ends; the one of
+/// `keep_session` (a token) goes on.
+pub async fn change_password(
+    db: &Db,
+    actor: &User,
+    form: &PasswordChangeForm,
+    client_ip: &str,
+    keep_session: &str,
+) -> Result<(), AccountsError> {
+    let personal = [actor.email.as_str(), &actor.first_name, &actor.last_name];
+    if let Err(message) = check_password(&form.new_password, &personal) {
+        let mut errors = FieldErrors::new();
+        errors.add("new_password", message);
+        return Err(AccountsError::Invalid(errors));
+    }
+    let email_normalized = actor.email.to_lowercase();
+    let ip = client_ip.to_owned();
+    let (row, attempt_id) = db
+        .write(move |conn| count_attempt(conn, &email_normalized, &ip))
+        .await?;
+    let row = row
+        .filter(|row| row.id == actor.id)
+        .ok_or(AccountsError::NotFound)?;
+    let (current, new) = (form.current_password.clone(), form.new_password.clone());
+    let new_hash = tokio::task::spawn_blocking(move || {
+        if verify_password(&current, &row.password_hash) {
+            hash_password(&new).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await
+    .map_err(|e| AccountsError::Hashing(e.to_string()))??;
+    let Some(new_hash) = new_hash else {
+        let mut errors = FieldErrors::new();
+        errors.add("current_password", "This is not your current password.");
+        return Err(AccountsError::Invalid(errors));
+    };
+    let (user_id, keep) = (actor.id, ids::token_hash(keep_session));
+    db.write(move |conn| {
+        users::set_password_hash(conn, user_id, &new_hash)?;
+        user_sessions::delete_for_user(conn, user_id, Some(&keep))?;
+        login_failures::delete(conn, attempt_id)?;
+        Ok::<_, AccountsError>(())
+    })
+    .await
+}
+
+/// Refuses the attempt when the window's limit is reached; otherwise records it (as a failure
+/// until proven otherwise) and returns the account it names, if any.
+fn count_attempt(
+    conn: &mut db::DbConn,
+    email_normalized: &str,
+    ip: &str,
+) -> Result<(Option<UserRow>, i64), AccountsError> {
+    // Concurrent attempts from one address take turns here (SQLite's writer already runs one
+    // write at a time).
+    login_failures::lock_address(conn, ip)?;
+    let now = db::now();
+    let since = now - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    let for_account = login_failures::since_for_email_and_ip(conn, email_normalized, ip, since)?;
+    let for_address = login_failures::since_for_ip(conn, ip, since)?;
+    let limit_reached_at = if for_account.len() as i64 >= MAX_FAILURES_PER_ACCOUNT {
+        for_account.first().copied()
+    } else if for_address.len() as i64 >= MAX_FAILURES_PER_ADDRESS {
+        for_address.first().copied()
+    } else {
+        None
+    };
+    if let Some(oldest) = limit_reached_at {
+        let frees_at = oldest + Duration::minutes(FAILURE_WINDOW_MINUTES);
+        let retry_after_secs = (frees_at - now).num_seconds().max(1) as u64;
+        return Err(AccountsError::Throttled { retry_after_secs });
+    }
+    let attempt_id = login_failures::record(conn, email_normalized, ip, now)?;
+    login_failures::delete_before(conn, now - Duration::days(1))?;
+    Ok((users::find_by_email(conn, email_normalized)?, attempt_id))
 }
 
 /// Active users by name (at most 1000), for pickers such as assignee and team member.
@@ -402,14 +502,6 @@ pub fn active_users(conn: &mut db::DbConn) -> Result<Vec<User>, DbError> {
         .filter(|u| u.is_active)
         .map(User::from)
         .collect())
-}
-
-/// The active user behind a session, if the account still exists and is enabled.
-pub async fn find_active_user(db: &Db, id: i64) -> Result<Option<User>, AccountsError> {
-    let row = db
-        .run(move |conn| users::find_by_id(conn, id).map_err(DbError::from))
-        .await?;
-    Ok(row.filter(|row| row.is_active).map(User::from))
 }
 
 pub async fn list_users(db: &Db, page: i64, per_page: i64) -> Result<Page<User>, AccountsError> {
@@ -461,6 +553,9 @@ pub async fn set_user_active(
             ));
         }
         users::set_active(conn, target.id, active)?;
+        if !active {
+            user_sessions::delete_for_user(conn, target.id, None)?;
+        }
         Ok(User {
             is_active: active,
             ..target
@@ -480,4 +575,45 @@ pub async fn account_id(db: &Db) -> Result<String, AccountsError> {
             })
         })
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_password;
+
+    #[test]
+    fn common_and_blank_passwords_are_refused() {
+        for password in [
+            "          ",
+            "\t\t\t\t\t\t\t\t\t\t\t",
+            "password1234",
+            "Password123!",
+            "qwertyuiop",
+            "1234567890",
+            "iloveyou12",
+            "aaaaaaaaaaaa",
+        ] {
+            assert!(
+                check_password(password, &[]).is_err(),
+                "{password:?} is refused"
+            );
+        }
+        let refused = check_password("ada.lovelace", &["ada.lovelace@example.com"]);
+        assert!(refused.is_err(), "the person's own email is refused");
+        assert!(check_password("Password123!", &[])
+            .unwrap_err()
+            .contains("too easy to guess"));
+    }
+
+    #[test]
+    fn uncommon_passphrases_are_accepted() {
+        for password in [
+            "correct horse battery",
+            "long enough password",
+            "another long password",
+            "velvet comet harbour 41",
+        ] {
+            assert_eq!(check_password(password, &[]), Ok(()), "{password:?}");
+        }
+    }
 }

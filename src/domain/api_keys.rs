@@ -1,7 +1,6 @@
 //! API keys: created by a user, shown once, act with that user's permissions.
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use super::accounts::User;
 use super::validation::{required_text, FieldErrors};
@@ -12,13 +11,6 @@ use crate::db::{self, users, Db};
 const KEY_PREFIX: &str = "kx_";
 /// How often a key's "last used" time is written, at most.
 const TOUCH_EVERY_SECONDS: i64 = 60;
-
-fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct NewKeyForm {
@@ -39,8 +31,12 @@ pub async fn create(
         "{KEY_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ids::random_bytes::<32>())
     );
-    let (stored_name, key_hash, prefix, user_id) =
-        (name.clone(), hash(&key), key[..10].to_owned(), user.id);
+    let (stored_name, key_hash, prefix, user_id) = (
+        name.clone(),
+        ids::token_hash(&key),
+        key[..10].to_owned(),
+        user.id,
+    );
     db.write(move |conn| {
         Ok::<_, DomainError>(api_keys::insert(
             conn,
@@ -89,7 +85,7 @@ pub async fn revoke(db: &Db, user: &User, id: i64) -> Result<(), DomainError> {
 
 /// The active user a key belongs to; `None` for an unknown or revoked key or a disabled user.
 pub async fn authenticate(db: &Db, key: &str) -> Result<Option<User>, DomainError> {
-    let key_hash = hash(key.trim());
+    let key_hash = ids::token_hash(key.trim());
     let found = db
         .run(move |conn| {
             let Some(key) = api_keys::find_active_by_hash(conn, &key_hash)? else {

@@ -9,6 +9,21 @@ pub fn new_username() -> String {
     id
 }
 
+/// A secret token as it travels: 32 random bytes, URL-safe base64.
+pub fn new_token() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
+
+/// What is stored of a secret token (API keys, sessions): its SHA-256, in hex.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Random bytes from the operating system's generator, for keys and tokens.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod incidents;
 pub mod integrations;
 pub mod services;
+pub mod sessions;
 pub mod teams;
 pub mod validation;
 

@@ -11,7 +11,8 @@ use super::error::AppError;
 use super::session;
 use super::AppState;
 use crate::db::Db;
-use crate::domain::accounts::{self, User};
+use crate::domain::accounts::User;
+use crate::domain::sessions;
 
 pub struct CurrentUser(pub User);
 
@@ -37,13 +38,13 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// The active user this session belongs to. A session whose user was disabled or deleted
-/// since signing in ends here.
+/// The active user this session belongs to. A cookie whose session ended (signed out, password
+/// changed, user disabled) or expired is cleared here.
 pub async fn signed_in_user(db: &Db, session: &Session) -> Result<Option<User>, AppError> {
-    let Some(user_id) = session::user_id(session) else {
+    let Some(token) = session::session_token(session) else {
         return Ok(None);
     };
-    let user = accounts::find_active_user(db, user_id).await?;
+    let user = sessions::user_of(db, &token).await?;
     if user.is_none() {
         session::sign_out(session);
     }

@@ -55,7 +55,7 @@ impl From<AccountsError> for AppError {
         match error {
             AccountsError::NotFound => AppError::NotFound,
             AccountsError::Forbidden(message) => AppError::Forbidden(message.to_owned()),
-            AccountsError::Throttled => AppError::TooManyRequests(error.to_string()),
+            AccountsError::Throttled { .. } => AppError::TooManyRequests(error.to_string()),
             AccountsError::Invalid(errors) => AppError::BadRequest(errors.to_string()),
             AccountsError::AlreadySetUp | AccountsError::BadCredentials => {
                 AppError::BadRequest(error.to_string())

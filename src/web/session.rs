@@ -1,5 +1,5 @@
-//! What Klaxon keeps in the session cookie: the signed-in user, the CSRF token and one flash
-//! message. The cookie is encrypted and signed (actix-session's private cookie store).
+//! What Klaxon keeps in the session cookie: the signed-in session's token, the CSRF token and
+//! one flash message. The cookie is encrypted and signed (actix-session's private cookie store).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,14 +7,13 @@ use std::pin::Pin;
 use actix_session::{Session, SessionExt};
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
-use base64::Engine;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use super::error::AppError;
 use crate::domain::ids;
 
-const USER_ID: &str = "uid";
+const SESSION_TOKEN: &str = "sid";
 const CSRF_TOKEN: &str = "csrf";
 const FLASH: &str = "flash";
 
@@ -42,16 +41,18 @@ impl FlashKind {
     }
 }
 
-pub fn user_id(session: &Session) -> Option<i64> {
-    session.get::<i64>(USER_ID).ok().flatten()
+/// The token of the signed-in session this cookie carries (see `domain::sessions`).
+pub fn session_token(session: &Session) -> Option<String> {
+    session.get::<String>(SESSION_TOKEN).ok().flatten()
 }
 
-/// Signs a user in: a fresh session (against fixation) holding only the user id and a new token.
-pub fn sign_in(session: &Session, user_id: i64) -> Result<(), AppError> {
+/// Signs a user in: a fresh cookie (against fixation) holding only the session's token and a
+/// new CSRF token.
+pub fn sign_in(session: &Session, token: &str) -> Result<(), AppError> {
     session.renew();
     session.remove(CSRF_TOKEN);
     session
-        .insert(USER_ID, user_id)
+        .insert(SESSION_TOKEN, token)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
 }
 
@@ -66,7 +67,7 @@ pub fn csrf_token(session: &Session) -> String {
     if let Ok(Some(token)) = session.get::<String>(CSRF_TOKEN) {
         return token;
     }
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ids::random_bytes::<32>());
+    let token = ids::new_token();
     // An insert only fails to serialise a String, which cannot happen.
     let _ = session.insert(CSRF_TOKEN, &token);
     token

@@ -290,15 +290,165 @@ async fn more_than_ten_failures_in_fifteen_minutes_are_throttled() {
             StatusCode::TOO_MANY_REQUESTS,
             "even the right password waits"
         );
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (850..=900).contains(&retry_after),
+            "until the oldest failure leaves the window: {retry_after}"
+        );
         let page = response.text().await.unwrap();
-        assert!(page.contains("Too many failed sign-ins. Wait 15 minutes and try again."));
+        assert!(page.contains("Too many failed sign-ins. Try again in 15 minutes."));
         assert_eq!(app.get("/settings").await.status(), StatusCode::SEE_OTHER);
+    })
+    .await;
+}
 
-        // The same client address is throttled for other emails too.
-        let response = app
-            .sign_in("someone.else@example.com", "whatever it is")
-            .await;
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+/// Starts an app that reads client addresses from `X-Forwarded-For` (as behind a proxy), so
+/// that a test can sign in from several addresses.
+async fn behind_proxy(database: &TestDatabase) -> TestApp {
+    TestApp::start_with(database, |config| {
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+}
+
+/// One sign-in attempt in a fresh browser, from `address`.
+async fn sign_in_from(app: &TestApp, address: &str, email: &str, password: &str) -> StatusCode {
+    let browser = app.new_browser();
+    let page = browser
+        .get(app.url("/signin"))
+        .header("x-forwarded-for", address)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_token(&page).expect("sign-in form");
+    let response = browser
+        .post(app.url("/signin"))
+        .header("x-forwarded-for", address)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        assert!(response.headers().contains_key("retry-after"));
+    }
+    response.status()
+}
+
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_checked_at_most_ten_times() {
+    for backend in crate::helpers::backends() {
+        let database = TestDatabase::create(backend);
+        let app = behind_proxy(&database).await;
+        app.create_owner().await;
+
+        // 40 at once: the count is taken before any password is checked.
+        let attempts =
+            (0..40).map(|_| sign_in_from(&app, "198.51.100.7", OWNER_EMAIL, "wrong guess"));
+        let statuses = futures_util::future::join_all(attempts).await;
+        let checked = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        let throttled = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!((checked, throttled), (10, 30), "{backend:?}: {statuses:?}");
+
+        // The right password hidden among 29 wrong ones, from a fresh address: at most ten
+        // are checked, so whether it gets in depends only on its turn among the first ten.
+        let mut passwords = vec!["wrong guess"; 29];
+        passwords.insert(17, OWNER_PASSWORD);
+        let attempts = passwords
+            .iter()
+            .map(|password| sign_in_from(&app, "198.51.100.8", OWNER_EMAIL, password));
+        let statuses = futures_util::future::join_all(attempts).await;
+        let reached_the_check = statuses
+            .iter()
+            .filter(|s| **s != StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!(reached_the_check, 10, "{backend:?}: {statuses:?}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn guesses_from_elsewhere_do_not_lock_a_person_out() {
+    for backend in crate::helpers::backends() {
+        let database = TestDatabase::create(backend);
+        let app = behind_proxy(&database).await;
+        app.create_owner().await;
+        for _ in 0..10 {
+            let status = sign_in_from(&app, "203.0.113.9", OWNER_EMAIL, "wrong guess").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            sign_in_from(&app, "203.0.113.9", OWNER_EMAIL, OWNER_PASSWORD).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{backend:?}: the guessing address is throttled for that account"
+        );
+        assert_eq!(
+            sign_in_from(&app, "192.0.2.44", OWNER_EMAIL, OWNER_PASSWORD).await,
+            StatusCode::SEE_OTHER,
+            "{backend:?}: the owner, elsewhere, signs in"
+        );
+
+        // One address spraying many accounts is stopped after 50 failures in all.
+        for n in 0..40 {
+            let email = format!("someone{n}@example.com");
+            let status = sign_in_from(&app, "203.0.113.9", &email, "wrong guess").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{backend:?}: failure {n}");
+        }
+        assert_eq!(
+            sign_in_from(&app, "203.0.113.9", "fresh@example.com", "wrong guess").await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{backend:?}"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn blank_and_common_passwords_are_refused_next_to_the_field() {
+    for_each_backend(|app| async move {
+        for (password, message) in [
+            (
+                "            ",
+                "A password of only spaces is too easy to guess.",
+            ),
+            ("password1234", "This password is too easy to guess"),
+        ] {
+            let response = app
+                .submit(
+                    "/setup",
+                    "/setup",
+                    &[
+                        ("first_name", "Ada"),
+                        ("last_name", "Lovelace"),
+                        ("email", OWNER_EMAIL),
+                        ("password", password),
+                    ],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains(&format!(r#"id="password-error">{message}"#)),
+                "{password:?}: {page}"
+            );
+            assert!(page.contains(OWNER_EMAIL), "the other fields are kept");
+        }
     })
     .await;
 }

@@ -17,5 +17,6 @@ mod platform;
 mod receiver;
 mod sdk;
 mod services;
+mod sessions;
 mod transfer;
 mod users;

@@ -1,12 +1,13 @@
 //! First-run owner sign-up, sign-in and sign-out.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other};
-use crate::domain::accounts::{self, AccountForm, AccountsError, FAILURE_WINDOW_MINUTES};
+use crate::domain::accounts::{self, AccountForm, AccountsError};
+use crate::domain::sessions;
 use crate::domain::validation::FieldErrors;
 use crate::web::auth::{safe_next, signed_in_user};
 use crate::web::client_address;
@@ -71,7 +72,8 @@ async fn setup_submit(
     match accounts::create_first_owner(&state.db, &form).await {
         Ok(owner) => {
             tracing::info!(username = %owner.username, "first owner created");
-            session::sign_in(&session, owner.id)?;
+            let token = sessions::start(&state.db, owner.id).await?;
+            session::sign_in(&session, &token)?;
             Ok(redirect_with_flash(
                 &session,
                 FlashKind::Success,
@@ -154,47 +156,65 @@ async fn signin_submit(
 ) -> Result<HttpResponse, AppError> {
     let client_ip = client_address::of(&req, &state.config.trusted_proxies);
     let next = safe_next(form.next.as_deref());
-    let (status, message) = match accounts::sign_in(
-        &state.db,
-        &form.email,
-        &form.password,
-        &client_ip,
-    )
-    .await
-    {
-        Ok(user) => {
-            tracing::info!(username = %user.username, "signed in");
-            session::sign_in(&session, user.id)?;
-            return Ok(see_other(&next));
-        }
-        Err(AccountsError::BadCredentials) => {
-            tracing::info!(%client_ip, "sign-in failed");
-            (
-                StatusCode::UNAUTHORIZED,
-                "Email or password is incorrect.".to_owned(),
-            )
-        }
-        Err(AccountsError::Throttled) => {
-            tracing::warn!(%client_ip, "sign-in throttled");
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many failed sign-ins. Wait {FAILURE_WINDOW_MINUTES} minutes and try again."),
-            )
-        }
-        Err(other) => return Err(other.into()),
-    };
+    let mut retry_after = None;
+    let (status, message) =
+        match accounts::sign_in(&state.db, &form.email, &form.password, &client_ip).await {
+            Ok(user) => {
+                tracing::info!(username = %user.username, "signed in");
+                let token = sessions::start(&state.db, user.id).await?;
+                session::sign_in(&session, &token)?;
+                return Ok(see_other(&next));
+            }
+            Err(AccountsError::BadCredentials) => {
+                tracing::info!(%client_ip, "sign-in failed");
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "Email or password is incorrect.".to_owned(),
+                )
+            }
+            Err(AccountsError::Throttled { retry_after_secs }) => {
+                tracing::warn!(%client_ip, "sign-in throttled");
+                retry_after = Some(retry_after_secs);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "Too many failed sign-ins. Try again in {} minutes.",
+                        retry_after_secs.div_ceil(60)
+                    ),
+                )
+            }
+            Err(other) => return Err(other.into()),
+        };
     let page = SignInPage {
         layout: Layout::new(&session, None, Nav::None),
         email: form.email,
         next,
         error: Some(message),
     };
-    render(page, status)
+    let mut response = render(page, status)?;
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
+    Ok(response)
 }
 
+/// Ends this session, for every copy of its cookie.
 #[post("/signout")]
-async fn signout(session: Session, CsrfForm(_): CsrfForm<serde::de::IgnoredAny>) -> HttpResponse {
+async fn signout(
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(token) = session::session_token(&session) {
+        sessions::end(&state.db, &token).await?;
+    }
     session::sign_out(&session);
-    session::set_flash(&session, FlashKind::Success, "You have signed out.");
-    see_other("/signin")
+    Ok(redirect_with_flash(
+        &session,
+        FlashKind::Success,
+        "You have signed out.",
+        "/signin",
+    ))
 }

@@ -2,14 +2,16 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
-use crate::domain::accounts::{self, AccountForm, AccountsError, Role, User};
+use crate::domain::accounts::{self, AccountForm, AccountsError, PasswordChangeForm, Role, User};
+use crate::domain::sessions;
 use crate::domain::validation::FieldErrors;
 use crate::domain::Page;
 use crate::web::auth::CurrentUser;
+use crate::web::client_address;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
 use crate::web::session::{self, CsrfForm, FlashKind};
@@ -19,6 +21,8 @@ const USERS_PER_PAGE: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(settings_page)
+        .service(change_password)
+        .service(sign_out_everywhere)
         .service(users_page)
         .service(new_user_page)
         .service(create_user)
@@ -30,18 +34,86 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct SettingsPage {
     layout: Layout,
     me: User,
+    /// Browsers (and other copies of a cookie) signed in as this user.
+    sessions: i64,
+    errors: FieldErrors,
+}
+
+async fn settings(
+    state: &AppState,
+    session: &Session,
+    me: User,
+    errors: FieldErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let page = SettingsPage {
+        layout: Layout::new(session, Some(&me), Nav::Settings),
+        sessions: sessions::count(&state.db, me.id).await?,
+        me,
+        errors,
+    };
+    render(page, status)
 }
 
 #[get("/settings")]
 async fn settings_page(
+    state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
     session: Session,
 ) -> Result<HttpResponse, AppError> {
-    let page = SettingsPage {
-        layout: Layout::new(&session, Some(&me), Nav::Settings),
-        me,
-    };
-    render(page, StatusCode::OK)
+    settings(&state, &session, me, FieldErrors::new(), StatusCode::OK).await
+}
+
+#[post("/settings/password")]
+async fn change_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+    CsrfForm(form): CsrfForm<PasswordChangeForm>,
+) -> Result<HttpResponse, AppError> {
+    let client_ip = client_address::of(&req, &state.config.trusted_proxies);
+    let token = session::session_token(&session).unwrap_or_default();
+    let (errors, status) =
+        match accounts::change_password(&state.db, &me, &form, &client_ip, &token).await {
+            Ok(()) => {
+                tracing::info!(username = %me.username, "password changed");
+                return Ok(redirect_with_flash(
+                    &session,
+                    FlashKind::Success,
+                    "Your password was changed. Every other session of yours has ended.",
+                    "/settings",
+                ));
+            }
+            Err(AccountsError::Invalid(errors)) => (errors, StatusCode::BAD_REQUEST),
+            Err(throttled @ AccountsError::Throttled { .. }) => {
+                let mut errors = FieldErrors::new();
+                errors.add("current_password", format!("Not checked: {throttled}."));
+                (errors, StatusCode::TOO_MANY_REQUESTS)
+            }
+            Err(other) => return Err(other.into()),
+        };
+    settings(&state, &session, me, errors, status).await
+}
+
+/// Ends every session of the signed-in user, this one included: every browser, and every
+/// copy of a cookie, must sign in again.
+#[post("/settings/sign-out-everywhere")]
+async fn sign_out_everywhere(
+    state: web::Data<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let ended = sessions::end_all(&state.db, me.id, None).await?;
+    tracing::info!(username = %me.username, ended, "signed out everywhere");
+    session::sign_out(&session);
+    Ok(redirect_with_flash(
+        &session,
+        FlashKind::Success,
+        "You have signed out everywhere.",
+        "/signin",
+    ))
 }
 
 fn require_admin(user: &User) -> Result<(), AppError> {
