@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{alerts, incident_counter, incident_notes, incidents, services, users};
+use super::schema::{
+    collated_entities, incident_counter, incident_notes, incidents, services, users,
+};
 use super::{DbConn, KeptPrepared};
 
 /// Status codes as stored (Zenduty's).
@@ -12,6 +14,41 @@ const ACKNOWLEDGED: i32 = 2;
 const RESOLVED: i32 = 3;
 /// Triggered or acknowledged.
 const OPEN: [i32; 2] = [TRIGGERED, ACKNOWLEDGED];
+
+/// `status IN (1, 2)` (triggered or acknowledged) written into the SQL rather than bound: a
+/// partial index on open incidents (`WHERE status IN (1, 2)`) is used only where the query states
+/// its condition in so many words, which bound parameters do not (SQLite; PostgreSQL's generic
+/// plans). Its SQL never changes, so statements using it stay prepared.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub struct IsOpen;
+
+impl diesel::expression::Expression for IsOpen {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for IsOpen {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("\"incidents\".\"status\" IN (1, 2)");
+        Ok(())
+    }
+}
+
+impl<QS> diesel::expression::AppearsOnTable<QS> for IsOpen where
+    incidents::status: diesel::expression::AppearsOnTable<QS>
+{
+}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for IsOpen where
+    incidents::status: diesel::expression::SelectableExpression<QS>
+{
+}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for IsOpen {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = incidents)]
@@ -232,7 +269,7 @@ pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<i64> {
 pub fn open_counts(conn: &mut DbConn, service_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
     incidents::table
         .filter(incidents::service_id.eq_any(service_ids.to_vec()))
-        .filter(incidents::status.eq_any(OPEN))
+        .filter(IsOpen)
         .group_by(incidents::service_id)
         .select((incidents::service_id, diesel::dsl::count_star()))
         .load(conn)
@@ -277,56 +314,78 @@ pub fn insert_note(
     Ok(unique_id)
 }
 
-/// The open (triggered or acknowledged) incident of a service for an entity, if any.
+/// The open (triggered or acknowledged) incident of a service for an entity, if any (the
+/// partial unique index `incidents_open_entity`).
 pub fn find_open_for_entity(
     conn: &mut DbConn,
     service_id: i64,
     entity_id: &str,
 ) -> QueryResult<Option<IncidentRow>> {
-    incidents::table
+    on_backend!(conn, c => incidents::table
         .filter(incidents::service_id.eq(service_id))
         .filter(incidents::entity_id.eq(entity_id))
-        .filter(incidents::status.eq_any(OPEN))
+        .filter(IsOpen)
         .select(IncidentRow::as_select())
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
-/// The open incident of a service that an earlier alert of this entity was collated into (it
-/// was opened by another entity's alert), if any.
-pub fn find_open_collating_entity(
+/// The service's newest open incident: the first entry of the partial index
+/// `incidents_open_by_service`, however many are open.
+pub fn newest_open(conn: &mut DbConn, service_id: i64) -> QueryResult<Option<IncidentRow>> {
+    macro_rules! newest_first {
+        () => {
+            incidents::table
+                .filter(incidents::service_id.eq(service_id))
+                .filter(IsOpen)
+                .order(incidents::id.desc())
+                .select(IncidentRow::as_select())
+        };
+    }
+    match conn {
+        DbConn::Postgres(pg) => newest_first!().limit(1).get_result(pg).optional(),
+        // Stepping to the first row, instead of a bound LIMIT, keeps the statement prepared.
+        DbConn::Sqlite(sqlite) => newest_first!()
+            .load_iter::<IncidentRow, diesel::connection::DefaultLoadingMode>(sqlite)?
+            .next()
+            .transpose(),
+    }
+}
+
+/// The incident an entity's alerts were last collated into (by key), whatever its state now.
+pub fn collated_into(
     conn: &mut DbConn,
     service_id: i64,
     entity_id: &str,
 ) -> QueryResult<Option<IncidentRow>> {
-    incidents::table
-        .filter(incidents::service_id.eq(service_id))
-        .filter(incidents::status.eq_any(OPEN))
-        .filter(diesel::dsl::exists(
-            alerts::table
-                .filter(alerts::incident_id.eq(incidents::id.nullable()))
-                .filter(alerts::entity_id.eq(entity_id)),
-        ))
-        .order(incidents::id.desc())
+    on_backend!(conn, c => collated_entities::table
+        .inner_join(incidents::table)
+        .filter(collated_entities::service_id.eq(service_id))
+        .filter(collated_entities::entity_id.eq(entity_id))
         .select(IncidentRow::as_select())
-        .load(conn)
-        .map(|rows| rows.into_iter().next())
+        .get_result(c)
+        .optional())
 }
 
-/// The service's newest open incident opened at `since` or later, if any.
-pub fn newest_open_since(
+/// Records that the entity's alerts now go to `incident_id`, an incident another entity opened.
+pub fn record_collated(
     conn: &mut DbConn,
     service_id: i64,
-    since: NaiveDateTime,
-) -> QueryResult<Option<IncidentRow>> {
-    incidents::table
-        .filter(incidents::service_id.eq(service_id))
-        .filter(incidents::status.eq_any(OPEN))
-        .filter(incidents::creation_date.ge(since))
-        .order(incidents::id.desc())
-        .select(IncidentRow::as_select())
-        .load(conn)
-        .map(|rows| rows.into_iter().next())
+    entity_id: &str,
+    incident_id: i64,
+) -> QueryResult<()> {
+    let row = (
+        collated_entities::service_id.eq(service_id),
+        collated_entities::entity_id.eq(entity_id),
+        collated_entities::incident_id.eq(incident_id),
+    );
+    on_backend!(conn, c => diesel::insert_into(collated_entities::table)
+        .values(row)
+        .on_conflict((collated_entities::service_id, collated_entities::entity_id))
+        .do_update()
+        .set(collated_entities::incident_id.eq(incident_id))
+        .execute(c))
+    .map(drop)
 }
 
 /// A note with its author's username, first and last name.

@@ -242,7 +242,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    collated_entities (id) {
+        id -> BigInt,
+        service_id -> BigInt,
+        entity_id -> Text,
+        incident_id -> BigInt,
+    }
+}
+
 diesel::joinable!(user_sessions -> users (user_id));
+diesel::joinable!(collated_entities -> incidents (incident_id));
 diesel::joinable!(incidents -> services (service_id));
 diesel::joinable!(deliveries -> integrations (integration_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
@@ -267,4 +277,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     api_keys,
     user_sessions,
+    collated_entities,
 );

@@ -433,13 +433,24 @@ row_type!(api_keys, ApiKey {
 });
 keyed_by_id!(api_keys, ApiKey);
 
+row_type!(
+    collated_entities,
+    CollatedEntity {
+        id: i64,
+        service_id: i64,
+        entity_id: String,
+        incident_id: i64,
+    }
+);
+keyed_by_id!(collated_entities, CollatedEntity);
+
 /// Runs `$body` once per table with `$t` naming its row type, in document order (every
 /// table after the tables it references).
 macro_rules! for_each_table {
     ($t:ident => $body:expr) => {
         for_each_table!(@rows $t => $body; User, UserSession, AppSetting, LoginFailure, Team, TeamMember,
             Service, Integration, IntegrationAudit, IncidentCounter, Incident, IncidentNote,
-            Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey)
+            Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey, CollatedEntity)
     };
     (@rows $t:ident => $body:expr; $($row:ident),*) => {{
         $({

@@ -232,6 +232,8 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
         None => collating_incident(conn, &service, &entity_id, would_open, now)?,
     };
     let opens_incident = would_open && collated.is_none();
+    let remember_collation = collated.as_ref().is_some_and(|c| c.new);
+    let collated = collated.map(|c| c.incident);
     // A service that is disabled or under maintenance pages nobody: an alert that would open
     // an incident is kept, suppressed. Acknowledged and resolved alerts still move what is open.
     let suppressed =
@@ -302,6 +304,9 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
             creation_date: now,
         },
     )?;
+    if let (Some(incident), true) = (&attached, remember_collation) {
+        incident_rows::record_collated(conn, service.id, &entity_id, incident.id)?;
+    }
     if let Some(incident) = &attached {
         timeline::append(
             conn,
@@ -329,26 +334,43 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     })
 }
 
-/// The open incident an alert joins although its entity did not open it: one that alerts of
+/// An open incident an alert joins although its entity did not open it.
+struct Collation {
+    incident: IncidentRow,
+    /// First joined now (not by an earlier alert of the entity): to be remembered.
+    new: bool,
+}
+
+/// The open incident an alert joins although its entity did not open it: the one that alerts of
 /// the entity were collated into before or, for an alert that would open an incident on a
-/// service with time-based collation, the service's newest incident opened within the
-/// collation window. The alert is attached there and changes nothing: the incident follows the
-/// entity that opened it.
+/// service with time-based collation, the service's newest open incident if it was opened
+/// within the collation window. The alert is attached there and changes nothing: the incident
+/// follows the entity that opened it.
 fn collating_incident(
     conn: &mut DbConn,
     service: &ServiceRow,
     entity_id: &str,
     would_open: bool,
     now: NaiveDateTime,
-) -> Result<Option<IncidentRow>, DomainError> {
-    if let Some(joined) = incident_rows::find_open_collating_entity(conn, service.id, entity_id)? {
-        return Ok(Some(joined));
+) -> Result<Option<Collation>, DomainError> {
+    let is_open = |incident: &IncidentRow| incident.status != Status::Resolved as i32;
+    if let Some(joined) = incident_rows::collated_into(conn, service.id, entity_id)?.filter(is_open)
+    {
+        return Ok(Some(Collation {
+            incident: joined,
+            new: false,
+        }));
     }
     if !would_open || !services::collates(service) {
         return Ok(None);
     }
     let since = now - chrono::Duration::seconds(i64::from(service.collation_time));
-    Ok(incident_rows::newest_open_since(conn, service.id, since)?)
+    Ok(incident_rows::newest_open(conn, service.id)?
+        .filter(|newest| newest.creation_date >= since)
+        .map(|incident| Collation {
+            incident,
+            new: true,
+        }))
 }
 
 /// An integration's alerts, newest first.

@@ -14,6 +14,7 @@ mod incidents;
 mod instances;
 mod integrations;
 mod platform;
+mod query_plans;
 mod receiver;
 mod sdk;
 mod services;

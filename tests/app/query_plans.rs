@@ -1,0 +1,321 @@
+//! The Events API's statements reach their rows through indexes whose walk does not grow with
+//! open or resolved incidents, or with alerts. The test records every statement the server runs
+//! while it takes alerts of every kind (on a service with 20 000 incidents and 20 000 alerts, with
+//! fresh planner statistics), then asks each backend for each statement's plan: SQLite's
+//! `EXPLAIN QUERY PLAN`, PostgreSQL's generic plan (the one a prepared statement keeps).
+
+use std::sync::{Mutex, Once};
+
+use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
+use diesel::sql_types::Text;
+use diesel::{QueryableByName, RunQueryDsl};
+use klaxon::db::{DbConn, DbError};
+use serde_json::json;
+
+use crate::events::api_integration;
+use crate::helpers::{backends, Backend, TestApp, TestDatabase};
+use crate::incidents::{configured_webhook, query};
+use crate::services::edit_service;
+
+/// Tables that grow with an install's history: no statement of the event path may walk them.
+const GROWING: [&str; 6] = [
+    "incidents",
+    "alerts",
+    "timeline_entries",
+    "deliveries",
+    "delivery_attempts",
+    "collated_entities",
+];
+/// Indexes that reach all of a service's incidents, or all of a status: a statement of the event
+/// path that searches through them grows with the service's history.
+const UNBOUNDED_INDEXES: [&str; 2] = ["incidents_by_service", "incidents_by_status"];
+
+/// What is being recorded: statements run on connections to the database named by `marker`.
+static RECORDING: Mutex<Option<(String, Vec<String>)>> = Mutex::new(None);
+
+/// Sees every connection the process opens; records the statements of the recorded database's.
+struct StatementRecorder {
+    url: String,
+}
+
+impl Instrumentation for StatementRecorder {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                self.url = url.to_owned();
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let mut recording = RECORDING.lock().unwrap();
+                if let Some((marker, statements)) = recording.as_mut() {
+                    if self.url.contains(marker.as_str()) {
+                        statements.push(query.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn record_statements_of(marker: &str) {
+    *RECORDING.lock().unwrap() = Some((marker.to_owned(), Vec::new()));
+}
+
+fn recorded() -> Vec<String> {
+    let (_, statements) = RECORDING.lock().unwrap().take().unwrap_or_default();
+    statements
+}
+
+/// A service's history: 10 000 open incidents, 10 000 resolved, an alert for each, and an entity
+/// collated into each.
+fn seed_history(conn: &mut DbConn, service: &str, integration: &str) -> diesel::QueryResult<()> {
+    let count = 20_000;
+    diesel::sql_query(format!(
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {count}) \
+         INSERT INTO incidents (incident_number, unique_id, incident_key, service_id, title, summary, \
+             status, urgency, priority, creation_date, context_window_start, context_window_end, entity_id) \
+         SELECT 1000000 + seq.n, 'seeded' || seq.n, 'key' || seq.n, s.id, 'Seeded', '', \
+             CASE seq.n % 4 WHEN 0 THEN 1 WHEN 1 THEN 2 ELSE 3 END, 1, 0, \
+             '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'seeded-' || seq.n \
+         FROM seq, services s WHERE s.unique_id = '{service}'"
+    ))
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO alerts (unique_id, integration_id, incident_id, alert_type, message, summary, \
+             entity_id, suppressed, payload, urls, creation_date) \
+         SELECT 'alert-' || i.unique_id, g.id, i.id, 3, 'Seeded', '', i.entity_id, false, '{{}}', '[]', \
+             i.creation_date \
+         FROM incidents i, integrations g WHERE g.unique_id = '{integration}' AND i.entity_id LIKE 'seeded-%'"
+    ))
+    .execute(conn)?;
+    // Entities collated into the incident another entity opened.
+    diesel::sql_query(
+        "INSERT INTO collated_entities (service_id, entity_id, incident_id) \
+         SELECT service_id, 'collated-' || entity_id, id FROM incidents WHERE entity_id LIKE 'seeded-%'",
+    )
+    .execute(conn)?;
+    diesel::sql_query("ANALYZE").execute(conn)?;
+    Ok(())
+}
+
+/// Every kind of alert: one that opens an incident, one that attaches to it, acknowledges and
+/// resolves it, an info alert, alerts collated into another entity's incident (first and later),
+/// and one suppressed by maintenance.
+async fn send_every_kind_of_alert(app: &TestApp, service: &str, events: &str) {
+    let send = |body: serde_json::Value| {
+        let (client, url) = (reqwest::Client::new(), app.url(events));
+        async move {
+            let response = client.post(url).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), 201, "{body}");
+        }
+    };
+    for alert_type in ["critical", "critical", "acknowledged", "resolved"] {
+        send(json!({"message": "Disk full", "alert_type": alert_type, "entity_id": "fresh-1"}))
+            .await;
+    }
+    send(json!({"message": "Deploy done", "alert_type": "info", "entity_id": "fresh-2"})).await;
+    pause_recording_for(edit_service(
+        app,
+        service,
+        &[("collation", "1"), ("collation_time", "300")],
+    ))
+    .await;
+    send(json!({"message": "Errors", "alert_type": "critical", "entity_id": "fresh-3"})).await;
+    for alert_type in ["critical", "critical", "acknowledged"] {
+        send(json!({"message": "Errors too", "alert_type": alert_type, "entity_id": "fresh-4"}))
+            .await;
+    }
+    pause_recording_for(edit_service(app, service, &[("status", "4")])).await;
+    send(
+        json!({"message": "During maintenance", "alert_type": "critical", "entity_id": "fresh-5"}),
+    )
+    .await;
+}
+
+/// Runs `work` (a page the test uses to set things up) without recording its statements.
+async fn pause_recording_for(work: impl std::future::Future<Output = ()>) {
+    let paused = RECORDING.lock().unwrap().take();
+    work.await;
+    *RECORDING.lock().unwrap() = paused;
+}
+
+/// The SQL of a recorded statement whose plan matters (reads and writes of rows), without the
+/// binds diesel lists after it.
+fn planned_sql(recorded: &str) -> Option<&str> {
+    let sql = recorded
+        .split(" -- binds:")
+        .next()
+        .unwrap_or(recorded)
+        .trim();
+    let verb = sql.split_whitespace().next()?.to_ascii_uppercase();
+    let is_lock = sql.contains("pg_advisory");
+    (["SELECT", "INSERT", "UPDATE", "DELETE", "WITH"].contains(&verb.as_str()) && !is_lock)
+        .then_some(sql)
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+#[derive(QueryableByName)]
+struct PostgresPlanLine {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// The plan of `sql` as lines of text. On PostgreSQL the generic plan: the statement is
+/// prepared and explained with every parameter unknown.
+fn plan_of(conn: &mut DbConn, sql: &str) -> diesel::QueryResult<Vec<String>> {
+    match conn {
+        DbConn::Sqlite(c) => Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<SqlitePlanLine>(c)?
+            .into_iter()
+            .map(|l| l.detail)
+            .collect()),
+        DbConn::Postgres(c) => {
+            let parameters = (1..)
+                .take_while(|n| sql.contains(&format!("${n}")))
+                .map(|_| "NULL")
+                .collect::<Vec<_>>();
+            diesel::sql_query("SET plan_cache_mode = force_generic_plan").execute(c)?;
+            diesel::sql_query(format!("PREPARE planned AS {sql}")).execute(c)?;
+            let explain = if parameters.is_empty() {
+                "EXPLAIN EXECUTE planned".to_owned()
+            } else {
+                format!("EXPLAIN EXECUTE planned({})", parameters.join(", "))
+            };
+            let lines = diesel::sql_query(explain).load::<PostgresPlanLine>(c);
+            diesel::sql_query("DEALLOCATE planned").execute(c)?;
+            Ok(lines?.into_iter().map(|l| l.line).collect())
+        }
+    }
+}
+
+/// What in a plan line walks a growing table, if anything.
+/// A search through an index of all a service's (or a status's) incidents is bounded only when
+/// its `condition` also pins the incident's id. A sort is a fault only in a plan that reads a
+/// growing table (a service's few integrations may be sorted).
+fn unbounded_walk(
+    backend: Backend,
+    line: &str,
+    condition: &str,
+    touches_growing: bool,
+) -> Option<String> {
+    let walks = |table: &str| match backend {
+        Backend::Sqlite => {
+            line.starts_with(&format!("SCAN {table} ")) || line == format!("SCAN {table}")
+        }
+        Backend::Postgres => line.contains(&format!("Seq Scan on {table} ")),
+    };
+    if let Some(table) = GROWING.into_iter().find(|table| walks(table)) {
+        return Some(format!("a full scan of {table}"));
+    }
+    let pins_id = condition.contains("id=?") || condition.contains("(id = ");
+    if let Some(index) = UNBOUNDED_INDEXES.into_iter().find(|i| line.contains(i)) {
+        if !pins_id {
+            return Some(format!("a search through {index}"));
+        }
+    }
+    let sorts = match backend {
+        Backend::Sqlite => line.contains("USE TEMP B-TREE"),
+        Backend::Postgres => line
+            .trim_start()
+            .trim_start_matches("->  ")
+            .starts_with("Sort "),
+    };
+    (sorts && touches_growing).then(|| "a sort of every matching row".to_owned())
+}
+
+#[tokio::test]
+async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_index() {
+    static INSTRUMENT: Once = Once::new();
+    INSTRUMENT.call_once(|| {
+        set_default_instrumentation(|| Some(Box::new(StatementRecorder { url: String::new() })))
+            .expect("instrumentation installed");
+    });
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let app = TestApp::start(&database).await;
+        app.create_owner().await;
+        let (service, integration, events) = api_integration(&app).await;
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        let (seed_service, seed_integration) = (service.clone(), integration.clone());
+        query(&app, move |conn| {
+            seed_history(conn, &seed_service, &seed_integration)
+        })
+        .await;
+
+        let marker = database_marker(&database.url);
+        record_statements_of(&marker);
+        send_every_kind_of_alert(&app, &service, &events).await;
+        let statements = recorded();
+
+        let mut planned: Vec<&str> = statements.iter().filter_map(|s| planned_sql(s)).collect();
+        planned.sort_unstable();
+        planned.dedup();
+        assert!(
+            planned.len() >= 10,
+            "{backend:?}: the event path's statements were recorded: {statements:#?}"
+        );
+        let owned: Vec<String> = planned.iter().map(|s| (*s).to_owned()).collect();
+        let plans = app
+            .db()
+            .await
+            .run(move |conn| {
+                owned
+                    .iter()
+                    .map(|sql| Ok((sql.clone(), plan_of(conn, sql)?)))
+                    .collect::<Result<Vec<_>, DbError>>()
+            })
+            .await
+            .unwrap();
+        let mut faults = Vec::new();
+        for (sql, plan) in &plans {
+            if backend == Backend::Sqlite && sql.starts_with("INSERT") && sql.contains(" VALUES ") {
+                // SQLite lists, for a row added to a table that others reference, a search of
+                // each referencing table; it runs only while a deferred foreign-key violation
+                // is outstanding (never here: every constraint is immediate).
+                continue;
+            }
+            let touches_growing = plan.iter().any(|line| {
+                GROWING
+                    .iter()
+                    .any(|table| line.contains(&format!(" {table} ")) || line.ends_with(table))
+            });
+            for (n, line) in plan.iter().enumerate() {
+                // PostgreSQL states an index's condition on the line after the index.
+                let condition = match backend {
+                    Backend::Sqlite => line.as_str(),
+                    Backend::Postgres => plan.get(n + 1).map_or("", String::as_str),
+                };
+                if let Some(fault) = unbounded_walk(backend, line, condition, touches_growing) {
+                    faults.push(format!("{fault}:\n  {sql}\n  plan: {}", plan.join(" | ")));
+                }
+            }
+        }
+        assert!(
+            faults.is_empty(),
+            "{backend:?}: statements on the event path that grow with history:\n{}",
+            faults.join("\n")
+        );
+        app.stop().await;
+    }
+}
+
+/// The part of a test database's URL that the server's connections also carry.
+fn database_marker(url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => path.to_owned(),
+        None => url
+            .rsplit('/')
+            .next()
+            .unwrap_or(url)
+            .split('?')
+            .next()
+            .unwrap_or(url)
+            .to_owned(),
+    }
+}
