@@ -27,7 +27,7 @@ impl Summary {
 /// Writes every table of the database to `output`, or to standard output when `None`. The
 /// file is created readable by its owner only: it holds password hashes and secrets.
 pub async fn export(database_url: &str, output: Option<PathBuf>) -> anyhow::Result<Summary> {
-    let url = DatabaseUrl::parse(database_url);
+    let url = DatabaseUrl::parse(database_url)?;
     let shown = url.redacted();
     if let DatabaseUrl::Sqlite(path) = &url {
         // Opening a missing SQLite file would create an empty database and export that.
@@ -67,7 +67,7 @@ pub async fn export(database_url: &str, output: Option<PathBuf>) -> anyhow::Resu
 /// Reads a file written by `export` (`-`: standard input) into the database, which must be
 /// new: migrated, or not even that, but without data. Nothing is kept when anything fails.
 pub async fn import(database_url: &str, input: &Path) -> anyhow::Result<Summary> {
-    let shown = DatabaseUrl::parse(database_url).redacted();
+    let shown = DatabaseUrl::parse(database_url)?.redacted();
     // The file first: a mistyped name should not leave a new, empty database behind.
     let reader: Box<dyn Read + Send> = if input == Path::new("-") {
         Box::new(std::io::stdin())

@@ -92,16 +92,32 @@ pub enum DatabaseUrl {
     Postgres(String),
 }
 
+/// The forms of `DATABASE_URL` Klaxon accepts, for error messages.
+pub const DATABASE_URL_FORMS: &str =
+    "sqlite://path/to/file.db, a plain file path, or postgres://user:password@host/database";
+
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> Self {
+    /// A URL with any other scheme is refused: a typo such as `postgress://` must not quietly
+    /// become a SQLite file in a folder named after it.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return DatabaseUrl::Postgres(url.to_owned());
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
         }
-        let path = url
+        if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        DatabaseUrl::Sqlite(PathBuf::from(path))
+        {
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            anyhow::bail!(
+                "DATABASE_URL has the unknown scheme `{scheme}://`; use {DATABASE_URL_FORMS}"
+            );
+        }
+        if url.trim().is_empty() {
+            anyhow::bail!("DATABASE_URL is empty; use {DATABASE_URL_FORMS}");
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(url)))
     }
 
     /// The URL as it may be shown in logs and error messages: without a password.
@@ -183,7 +199,7 @@ impl Db {
     /// Opens the database (creating a SQLite file and its folder if needed) and applies
     /// pending migrations. The error is one line naming the URL without its password.
     pub fn connect(database_url: &str, pool_size: u32) -> anyhow::Result<Db> {
-        let url = DatabaseUrl::parse(database_url);
+        let url = DatabaseUrl::parse(database_url)?;
         let shown = url.redacted();
         if let DatabaseUrl::Sqlite(path) = &url {
             create_parent_dir(path)

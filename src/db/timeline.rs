@@ -65,14 +65,30 @@ pub fn count_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<i6
 /// show something new.
 pub fn latest_id_for_teams(conn: &mut DbConn, team_ids: Option<&[i64]>) -> QueryResult<i64> {
     use super::schema::{incidents, services};
-    let latest = diesel::dsl::max(timeline_entries::id);
-    let newest: Option<i64> = match team_ids {
-        None => timeline_entries::table.select(latest).get_result(conn)?,
-        Some(ids) => timeline_entries::table
-            .inner_join(incidents::table.inner_join(services::table))
-            .filter(services::team_id.eq_any(ids.to_vec()))
-            .select(latest)
-            .get_result(conn)?,
+    let Some(ids) = team_ids else {
+        let newest: Option<i64> = timeline_entries::table
+            .select(diesel::dsl::max(timeline_entries::id))
+            .get_result(conn)?;
+        return Ok(newest.unwrap_or(0));
+    };
+    // Newest first, stopping at the first entry of a visible team: the walk is as long as the
+    // entries other teams added since this team's last change, not the whole timeline (a MAX
+    // over the join reads every entry of the visible teams).
+    macro_rules! newest_first {
+        () => {
+            timeline_entries::table
+                .inner_join(incidents::table.inner_join(services::table))
+                .filter(services::team_id.eq_any(ids))
+                .order(timeline_entries::id.desc())
+                .select(timeline_entries::id)
+        };
+    }
+    let newest = match conn {
+        DbConn::Postgres(pg) => newest_first!().limit(1).get_result(pg).optional()?,
+        DbConn::Sqlite(sqlite) => newest_first!()
+            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
+            .next()
+            .transpose()?,
     };
     Ok(newest.unwrap_or(0))
 }

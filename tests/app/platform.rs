@@ -174,16 +174,42 @@ async fn an_unreachable_database_gives_one_line_naming_it_without_the_password()
 #[test]
 fn database_urls_pick_their_backend() {
     assert_eq!(
-        DatabaseUrl::parse("sqlite://data/klaxon.db"),
+        DatabaseUrl::parse("sqlite://data/klaxon.db").unwrap(),
         DatabaseUrl::Sqlite("data/klaxon.db".into())
     );
     assert_eq!(
-        DatabaseUrl::parse("./k.db"),
+        DatabaseUrl::parse("./k.db").unwrap(),
         DatabaseUrl::Sqlite("./k.db".into())
     );
-    assert!(DatabaseUrl::parse("postgresql://h/db").is_postgres());
+    assert!(DatabaseUrl::parse("postgresql://h/db")
+        .unwrap()
+        .is_postgres());
     assert_eq!(
-        DatabaseUrl::parse("postgres://u@h/db").redacted(),
+        DatabaseUrl::parse("postgres://u@h/db").unwrap().redacted(),
         "postgres://u@h/db"
     );
+}
+
+#[tokio::test]
+async fn a_mistyped_database_scheme_stops_the_binary_and_creates_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_klaxon"))
+        .current_dir(folder.path())
+        .env("DATABASE_URL", "postgress://klaxon@db/klaxon")
+        .env("KLAXON_BIND", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("unknown scheme `postgress://`")
+            && said.contains("sqlite://path/to/file.db, a plain file path, or postgres://"),
+        "{said}"
+    );
+    let left: Vec<_> = std::fs::read_dir(folder.path()).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "no SQLite folder named after the URL: {left:?}"
+    );
+    assert!(DatabaseUrl::parse("").is_err());
 }
