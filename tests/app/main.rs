@@ -9,6 +9,7 @@ mod deliveries;
 mod deployment;
 mod durability;
 mod events;
+mod hardening;
 mod helpers;
 mod incidents;
 mod instances;

@@ -1,0 +1,329 @@
+//! Items of the security audit: input bounds on the JSON API, the unknown-key throttle of the
+//! Events API and the `/metrics` token. (SSRF ranges: `delivery::destination`'s unit tests and
+//! `integrations::ipv6_spellings_of_private_addresses_warn_too`; the fuzz test: `fuzz.rs`.)
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::api::create_api_key;
+use crate::helpers::{for_each_backend, TestApp};
+
+/// A signed-in owner with an API key: (the key's `Authorization` value, a service id).
+async fn owner_with_key(app: &TestApp) -> (String, String) {
+    app.create_owner().await;
+    let auth = format!("Token {}", create_api_key(app, "Bounds").await);
+    let service = crate::services::create_service(app, "Bounded").await;
+    (auth, service)
+}
+
+async fn call(
+    app: &TestApp,
+    auth: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("authorization", auth);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
+    (status, body)
+}
+
+fn detail(body: &Value) -> &str {
+    body["detail"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn page_sizes_and_page_numbers_out_of_range_answer_400() {
+    for_each_backend(|app| async move {
+        let (auth, service) = owner_with_key(&app).await;
+        for title in ["One", "Two", "Three"] {
+            let (status, _) = call(
+                &app,
+                &auth,
+                Method::POST,
+                "/api/incidents/",
+                Some(json!({"title": title, "service": service})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let (status, _) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/1/note/",
+            Some(json!({"note": "a note"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+
+        // A negative or zero page size returned every row (SQLite reads LIMIT -1 as none).
+        for body in [
+            json!({"page_size": -2}),
+            json!({"page_size": -1}),
+            json!({"page_size": 0}),
+            json!({"page_size": 101}),
+            json!({"page_size": 4294967297_i64}),
+        ] {
+            let (status, answer) = call(
+                &app,
+                &auth,
+                Method::POST,
+                "/api/incidents/filter/",
+                Some(body.clone()),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            assert_eq!(
+                detail(&answer),
+                "page_size: must be a whole number from 1 to 100"
+            );
+        }
+        for path in [
+            "/api/incidents/filter/?page_size=-2",
+            "/api/incidents/filter/?page_size=0",
+            "/api/incidents/filter/?page_size=1000",
+            "/api/incidents/filter/?page_size=ten",
+        ] {
+            let (status, answer) = call(&app, &auth, Method::POST, path, Some(json!({}))).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+            assert!(
+                detail(&answer).starts_with("page_size: "),
+                "{path}: {answer}"
+            );
+        }
+        // A page number that wrapped round (or fell back) to page 1.
+        for path in [
+            "/api/incidents/1/note/?page=9223372036854775807",
+            "/api/incidents/1/note/?page=-9223372036854775808",
+            "/api/incidents/1/note/?page=0",
+            "/api/incidents/1/note/?page=1000001",
+            "/api/incidents/1/note/?page_size=-1",
+            "/api/incidents/?page=9223372036854775807",
+            "/api/incidents/?page=99999999999999999999",
+            "/api/incidents/?page=abc",
+            "/api/incidents/?page_size=-1",
+            "/api/incidents/?page_size=0",
+        ] {
+            let (status, answer) = call(&app, &auth, Method::GET, path, None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+            assert!(detail(&answer).starts_with("page"), "{path}: {answer}");
+        }
+        for body in [
+            json!({"page": 0}),
+            json!({"page": -5}),
+            json!({"page": 9223372036854775807_i64}),
+        ] {
+            let (status, answer) = call(
+                &app,
+                &auth,
+                Method::POST,
+                "/api/incidents/filter/",
+                Some(body.clone()),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            assert_eq!(
+                detail(&answer),
+                "page: must be a whole number from 1 to 1000000"
+            );
+        }
+        // In range, paging works as before.
+        let (status, page) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/filter/?page=2&page_size=1",
+            Some(json!({"status": 1})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (
+                page["count"].as_i64(),
+                page["results"].as_array().unwrap().len()
+            ),
+            (Some(3), 1)
+        );
+        assert_eq!(page["results"][0]["title"], "Two");
+        let (status, page) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/filter/",
+            Some(json!({"page": 3, "page_size": 1})),
+        )
+        .await;
+        assert_eq!(
+            (status, page["results"][0]["title"].as_str()),
+            (StatusCode::OK, Some("One"))
+        );
+        let (status, page) = call(
+            &app,
+            &auth,
+            Method::GET,
+            "/api/incidents/?page=1000000&page_size=100",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, page["results"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0))
+        );
+        let (status, notes) = call(
+            &app,
+            &auth,
+            Method::GET,
+            "/api/incidents/1/note/?page=1&page_size=1",
+            None,
+        )
+        .await;
+        assert_eq!((status, notes["count"].as_i64()), (StatusCode::OK, Some(1)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn integers_that_do_not_fit_their_field_answer_400_and_change_nothing() {
+    for_each_backend(|app| async move {
+        let (auth, service) = owner_with_key(&app).await;
+        let (_, teams) = call(&app, &auth, Method::GET, "/api/account/teams/", None).await;
+        let team = teams[0]["unique_id"].as_str().unwrap().to_owned();
+        let integrations = format!("/api/account/teams/{team}/services/{service}/integrations/");
+        let api = "aa1dbb12-9901-4369-a384-017d5e5d5b89";
+        // 4294967297 is 2^32 + 1: `as i32` stored it as 1.
+        for (field, value) in [
+            ("default_urgency", json!(4294967297_i64)),
+            ("default_urgency", json!(-4294967295_i64)),
+            ("create_incidents_for", json!(4294967299_i64)),
+            ("create_incidents_for", json!(9223372036854775807_i64)),
+        ] {
+            let (status, answer) = call(
+                &app,
+                &auth,
+                Method::POST,
+                &integrations,
+                Some(json!({"application": api, "name": "Wide", field: value})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{field} {value}: {answer}");
+            assert!(
+                detail(&answer).starts_with(&format!("{field}: must be")),
+                "{answer}"
+            );
+        }
+        let (_, listed) = call(&app, &auth, Method::GET, &integrations, None).await;
+        assert_eq!(listed.as_array().unwrap().len(), 0, "nothing was created");
+
+        let (status, incident) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/",
+            Some(json!({"title": "Wide", "service": service})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let number = incident["incident_number"].as_i64().unwrap();
+        let path = format!("/api/incidents/{number}/");
+        for status_value in [4294967297_i64, 4294967298, -4294967295] {
+            let (status, answer) = call(
+                &app,
+                &auth,
+                Method::PATCH,
+                &path,
+                Some(json!({"status": status_value})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{status_value}: {answer}");
+            assert_eq!(
+                detail(&answer),
+                format!("status: {status_value} is out of range")
+            );
+        }
+        let (_, unchanged) = call(&app, &auth, Method::GET, &path, None).await;
+        assert_eq!(unchanged["status"], 1);
+        let (status, answer) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/",
+            Some(json!({"title": "x", "service": service, "urgency": 4294967297_i64})),
+        )
+        .await;
+        assert_eq!(
+            (status, detail(&answer)),
+            (
+                StatusCode::BAD_REQUEST,
+                "urgency: 4294967297 is out of range"
+            )
+        );
+        let (status, answer) = call(
+            &app,
+            &auth,
+            Method::PATCH,
+            &format!("/api/account/teams/{team}/services/{service}/"),
+            Some(json!({"auto_resolve_timeout": 4294967297_i64})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        let (_, service_now) = call(
+            &app,
+            &auth,
+            Method::GET,
+            &format!("/api/account/teams/{team}/services/{service}/"),
+            None,
+        )
+        .await;
+        assert_eq!(service_now["auto_resolve_timeout"], 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn service_id_lists_are_capped() {
+    for_each_backend(|app| async move {
+        let (auth, service) = owner_with_key(&app).await;
+        let many: Vec<String> = (0..12_000)
+            .map(|i| format!("{i:08}-0000-4000-8000-000000000000"))
+            .collect();
+        let started = std::time::Instant::now();
+        let (status, answer) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/filter/",
+            Some(json!({"service_ids": many})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            detail(&answer),
+            "service_ids: name at most 100 services (12000 given)"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "refused before any lookup"
+        );
+        let mut hundred: Vec<String> = many[..99].to_vec();
+        hundred.push(service);
+        let (status, _) = call(
+            &app,
+            &auth,
+            Method::POST,
+            "/api/incidents/filter/",
+            Some(json!({"service_ids": hundred})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "100 is still fine");
+    })
+    .await;
+}
