@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::api::create_api_key;
-use crate::helpers::{for_each_backend, TestApp};
+use crate::helpers::{backends, for_each_backend, TestApp, TestDatabase};
 
 /// A signed-in owner with an API key: (the key's `Authorization` value, a service id).
 async fn owner_with_key(app: &TestApp) -> (String, String) {
@@ -326,4 +326,84 @@ async fn service_id_lists_are_capped() {
         assert_eq!(status, StatusCode::OK, "100 is still fine");
     })
     .await;
+}
+
+/// Posts an event from the client at `forwarded_for` (the test server trusts loopback as a
+/// proxy, so that each test client can have an address of its own).
+async fn post_event(app: &TestApp, path: &str, forwarded_for: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url(path))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({"message": "disk full", "alert_type": "critical"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_integration_keys_are_throttled_per_client_without_slowing_known_keys() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let app = TestApp::start_with(&database, |config| {
+            config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        })
+        .await;
+        app.create_owner().await;
+        let (_, _, known) = crate::events::api_integration(&app).await;
+        let guesser = "203.0.113.50";
+        for i in 0..20 {
+            let response = post_event(&app, &format!("/api/events/guess-{i}/"), guesser).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "{backend:?}: guess {i}"
+            );
+        }
+        let response = post_event(&app, "/api/events/guess-20/", guesser).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{backend:?}"
+        );
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3).contains(&retry_after), "{retry_after}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            detail(&body),
+            format!(
+                "Too many unknown integration keys from this address; retry after {retry_after} s."
+            )
+        );
+        let response = post_event(&app, "/api/events/guess-21/", guesser).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "still waiting"
+        );
+        // The key that exists still works from that address, and every time.
+        for _ in 0..5 {
+            let response = post_event(&app, &known, guesser).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::CREATED,
+                "{backend:?}: a known key"
+            );
+        }
+        // Another client is not held back.
+        let response = post_event(&app, "/api/events/typo/", "198.51.100.9").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        // After the wait, one more guess is looked up.
+        tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+        let response = post_event(&app, "/api/events/guess-22/", guesser).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "{backend:?}: after the wait"
+        );
+        app.stop().await;
+    }
 }
