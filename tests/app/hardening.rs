@@ -407,3 +407,63 @@ async fn unknown_integration_keys_are_throttled_per_client_without_slowing_known
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn metrics_need_the_bearer_token_when_one_is_set() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let open = TestApp::start(&database).await;
+        let response = reqwest::get(open.url("/metrics")).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "no token set: no session needed either"
+        );
+        open.stop().await;
+
+        let token = "scrape-me-0123456789abcdef";
+        let app = TestApp::start_with(&database, |config| {
+            config.metrics_token = Some(token.to_owned())
+        })
+        .await;
+        let client = reqwest::Client::new();
+        for header in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer scrape-me"),
+            Some("Token scrape-me-0123456789abcdef"),
+            Some("Bearer scrape-me-0123456789abcdef0"),
+            Some("Bearer "),
+        ] {
+            let mut request = client.get(app.url("/metrics"));
+            if let Some(header) = header {
+                request = request.header("authorization", header);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header:?}");
+            assert!(response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer"));
+            assert!(
+                !response.text().await.unwrap().contains("klaxon_"),
+                "no metrics shown"
+            );
+        }
+        for header in [format!("Bearer {token}"), format!("bearer  {token} ")] {
+            let response = client
+                .get(app.url("/metrics"))
+                .header("authorization", &header)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{header}");
+            assert!(response
+                .text()
+                .await
+                .unwrap()
+                .contains("klaxon_webhook_pending"));
+        }
+        app.stop().await;
+    }
+}
