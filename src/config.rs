@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "KLAXON_EVENTS_RATE_LIMIT", default_value_t = 100)]
     pub events_rate_limit: u32,
 
+    /// Token that `/metrics` requires as `Authorization: Bearer <token>`. When unset,
+    /// `/metrics` answers anyone who reaches it.
+    #[arg(long, env = "KLAXON_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// How many webhook requests may be in flight at once (per instance).
     #[arg(long, env = "KLAXON_WEBHOOK_CONCURRENCY", default_value_t = 32)]
     pub webhook_concurrency: usize,

@@ -110,6 +110,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
+                .wrap(from_fn(crate::web::input::refuse_nul))
                 .wrap(session)
                 .wrap(security_headers())
                 .wrap(from_fn(request_id::middleware))

@@ -223,6 +223,15 @@ pub fn find_by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<Integrati
         .optional()
 }
 
+/// Every live integration key (the Events API's memory of keys that exist).
+pub fn live_keys(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    integrations::table
+        .filter(integrations::integration_key.is_not_null())
+        .filter(integrations::deleted_at.is_null())
+        .select(integrations::integration_key.assume_not_null())
+        .load(conn)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn set_settings(
     conn: &mut DbConn,

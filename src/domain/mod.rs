@@ -47,6 +47,10 @@ impl DomainError {
     }
 }
 
+/// Highest page number a list is asked for (pages and API alike); with at most 100 rows a page,
+/// offsets stay far from overflowing.
+pub const MAX_PAGE_NUMBER: i64 = 1_000_000;
+
 /// One page of a list, with whether another follows.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
@@ -58,8 +62,9 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from a query that fetched `per_page + 1` rows.
     pub fn from_overfetch(mut rows: Vec<T>, number: i64, per_page: i64) -> Self {
-        let has_more = rows.len() as i64 > per_page;
-        rows.truncate(per_page as usize);
+        let per_page = usize::try_from(per_page).unwrap_or(0);
+        let has_more = rows.len() > per_page;
+        rows.truncate(per_page);
         Page {
             items: rows,
             number,
@@ -72,22 +77,26 @@ impl<T> Page<T> {
     }
 
     pub fn previous_number(&self) -> i64 {
-        self.number - 1
+        self.number.saturating_sub(1).max(1)
     }
 
     pub fn next_number(&self) -> i64 {
-        self.number + 1
+        self.number.saturating_add(1)
     }
 
     /// The 1-based page number in a query string value; anything unusable is the first page.
     pub fn number_from(raw: Option<&str>) -> i64 {
         raw.and_then(|p| p.parse::<i64>().ok())
-            .filter(|n| (1..=1_000_000).contains(n))
+            .filter(|n| (1..=MAX_PAGE_NUMBER).contains(n))
             .unwrap_or(1)
     }
 
-    /// Offset of the page `number` (1-based).
+    /// Offset of the page `number` (1-based). Callers bound both (`MAX_PAGE_NUMBER`, their page
+    /// size); should one not, the offset saturates instead of wrapping round to another page.
     pub fn offset(number: i64, per_page: i64) -> i64 {
-        (number.max(1) - 1) * per_page
+        number
+            .clamp(1, MAX_PAGE_NUMBER)
+            .saturating_sub(1)
+            .saturating_mul(per_page.max(0))
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client_address;
 pub mod error;
 pub mod format;
+pub mod input;
 pub mod layout;
 pub mod pages;
 pub mod request_id;

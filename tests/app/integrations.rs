@@ -213,6 +213,45 @@ async fn a_private_destination_is_saved_with_a_plain_warning() {
     .await;
 }
 
+/// IPv6 spellings of IPv4 addresses (IPv4-compatible, SIIT, NAT64, 6to4, Teredo) and the
+/// other special-purpose blocks warn like loopback does (see `delivery::destination`).
+#[tokio::test]
+async fn ipv6_spellings_of_private_addresses_warn_too() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Sneaky").await;
+        let integration = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        for url in [
+            "http://[::a9fe:a9fe]/",
+            "http://[::127.0.0.1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:7f00:1::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+            "http://[2001:db8::1]/",
+            "http://[3fff::1]/",
+            "http://[5f00::1]/",
+            "http://100.64.0.1/",
+            "http://198.18.0.1/",
+            "http://0.0.0.0/",
+        ] {
+            let response = app
+                .submit(&configure, &configure, &[("name", "Hook"), ("url", url)])
+                .await;
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains("Saved, but:")
+                    && page.contains("a private or otherwise non-public address"),
+                "{url} must warn"
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn allowed_networks_silence_the_warning() {
     for backend in crate::helpers::backends() {

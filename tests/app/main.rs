@@ -9,6 +9,8 @@ mod deliveries;
 mod deployment;
 mod durability;
 mod events;
+mod fuzz;
+mod hardening;
 mod helpers;
 mod incidents;
 mod instances;

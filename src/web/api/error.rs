@@ -22,10 +22,17 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("Too many events for this integration key; retry after {} s.", .0.as_secs().max(1))]
     TooManyRequests(std::time::Duration),
+    #[error("Too many unknown integration keys from this address; retry after {} s.", retry_after_secs(.0))]
+    UnknownKeysThrottled(std::time::Duration),
     #[error("The body is larger than {0} KiB.")]
     PayloadTooLarge(usize),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Whole seconds, rounded up, at least 1: what `Retry-After` says.
+fn retry_after_secs(wait: &std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl From<DomainError> for ApiError {
@@ -50,7 +57,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) | ApiError::UnknownKeysThrottled(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,7 +74,7 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::TooManyRequests(wait) = self {
+        if let ApiError::TooManyRequests(wait) | ApiError::UnknownKeysThrottled(wait) = self {
             // Whole seconds, rounded up, as Retry-After needs.
             response.insert_header((
                 "retry-after",

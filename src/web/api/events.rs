@@ -1,8 +1,9 @@
 //! The Events API: monitoring tools post alerts to `/api/events/{integration_key}/`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
+use crate::db::DbError;
 use crate::domain::alerts::{self, Event, Received};
 use crate::web::format::utc;
 use crate::web::AppState;
@@ -20,25 +21,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn receive(
+    req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .events_rate_limit
-        .check(&path)
-        .map_err(ApiError::TooManyRequests)?;
+    let limits = &state.events_rate_limit;
+    // A client that keeps trying keys no integration has is refused before the lookup.
+    let client = crate::web::client_address::of(&req, &state.config.trusted_proxies);
+    if let Err(wait) = limits.admit(&path, &client) {
+        // Held back: unless the key exists after all (one reload of every key, now and then).
+        if limits.claim_reload() {
+            let keys = state
+                .db
+                .run(|conn| crate::db::integrations::live_keys(conn).map_err(DbError::from))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            limits.set_known(keys);
+        }
+        if !limits.is_known(&path) {
+            return Err(ApiError::UnknownKeysThrottled(wait));
+        }
+    }
+    limits.check(&path).map_err(ApiError::TooManyRequests)?;
     let body = super::read_json(payload, MAX_EVENT_BYTES).await?;
     let event =
         Event::from_json(&body).map_err(|errors| ApiError::BadRequest(errors.to_string()))?;
-    let received = alerts::receive(&state.db, &path, event)
-        .await
-        .map_err(|error| match error {
-            crate::domain::DomainError::NotFound => {
-                ApiError::NotFound("No integration has this key.".into())
+    let received = match alerts::receive(&state.db, &path, event).await {
+        Ok(received) => received,
+        Err(crate::domain::DomainError::NotFound) => {
+            return Err(match limits.not_found(&path, &client) {
+                Some(wait) => ApiError::UnknownKeysThrottled(wait),
+                None => ApiError::NotFound("No integration has this key.".into()),
+            })
+        }
+        Err(other) => {
+            if matches!(other, crate::domain::DomainError::Forbidden(_)) {
+                limits.found(&path);
             }
-            other => other.into(),
-        })?;
+            return Err(other.into());
+        }
+    };
+    limits.found(&path);
     if received.changed_incident {
         state.deliveries.wake();
     }

@@ -10,11 +10,14 @@ use super::{read_json, MAX_JSON_BYTES};
 use crate::domain::incidents::{
     self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, TriggerForm,
 };
-use crate::domain::{DomainError, Page};
+use crate::domain::{DomainError, Page, MAX_PAGE_NUMBER};
 use crate::web::format::utc;
 use crate::web::AppState;
 
-const MAX_PAGE_SIZE: i64 = 100;
+/// Largest page of a list.
+pub const MAX_PAGE_SIZE: i64 = 100;
+/// Most services one filter may name.
+pub const MAX_FILTER_SERVICES: usize = 100;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -131,6 +134,16 @@ fn int_field(body: &Value, field: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// A whole number that must fit an `i32` column: out of range is a 400, never a truncation.
+fn i32_field(body: &Value, field: &str) -> Result<Option<i32>, ApiError> {
+    int_field(body, field)?
+        .map(|n| {
+            i32::try_from(n)
+                .map_err(|_| ApiError::BadRequest(format!("{field}: {n} is out of range")))
+        })
+        .transpose()
+}
+
 async fn create(
     ApiUser(me): ApiUser,
     state: web::Data<AppState>,
@@ -141,7 +154,7 @@ async fn create(
         service: string_field(&body, "service")?.unwrap_or_default(),
         title: string_field(&body, "title")?.unwrap_or_default(),
         summary: string_field(&body, "summary")?.unwrap_or_default(),
-        urgency: int_field(&body, "urgency")?.unwrap_or(1).to_string(),
+        urgency: i32_field(&body, "urgency")?.unwrap_or(1).to_string(),
         assignee: string_field(&body, "assigned_to")?.unwrap_or_default(),
     };
     let record = incidents::trigger_record(&state.db, &me, &form).await?;
@@ -169,8 +182,7 @@ async fn update(
     let changes = IncidentChanges {
         title: string_field(&body, "title")?,
         summary: string_field(&body, "summary")?,
-        status: int_field(&body, "status")?
-            .map(|s| s.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+        status: i32_field(&body, "status")?,
     };
     let (record, moved) = incidents::update(&state.db, &me, &path, changes).await?;
     if moved {
@@ -179,8 +191,10 @@ async fn update(
     Ok(HttpResponse::Ok().json(incident_json(&record)))
 }
 
-/// Page and page size from the query string (page size at most 100).
-fn paging(req: &HttpRequest, default_size: i64) -> (i64, i64) {
+/// Page and page size from the query string: a page number from 1 to `MAX_PAGE_NUMBER` and a
+/// page size from 1 to `MAX_PAGE_SIZE`; anything else answers 400 (never a silent first page,
+/// never an unbounded one).
+fn paging(req: &HttpRequest, default_size: i64) -> Result<(i64, i64), ApiError> {
     let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
@@ -188,14 +202,39 @@ fn paging(req: &HttpRequest, default_size: i64) -> (i64, i64) {
         query
             .iter()
             .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.parse::<i64>().ok())
+            .map(|(_, v)| v.as_str())
     };
-    let page = get("page").filter(|p| *p >= 1).unwrap_or(1);
-    let size = get("page_size")
-        .filter(|s| *s >= 1)
-        .unwrap_or(default_size)
-        .min(MAX_PAGE_SIZE);
-    (page, size)
+    let page = match get("page") {
+        None => 1,
+        Some(raw) => page_number(raw.trim().parse().ok())?,
+    };
+    let size = match get("page_size") {
+        None => page_size(Some(default_size))?,
+        Some(raw) => page_size(raw.trim().parse().ok())?,
+    };
+    Ok((page, size))
+}
+
+/// A page number in range, or the 400 that says what range is.
+fn page_number(value: Option<i64>) -> Result<i64, ApiError> {
+    value
+        .filter(|n| (1..=MAX_PAGE_NUMBER).contains(n))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "page: must be a whole number from 1 to {MAX_PAGE_NUMBER}"
+            ))
+        })
+}
+
+/// A page size in range, or the 400 that says what range is.
+fn page_size(value: Option<i64>) -> Result<i64, ApiError> {
+    value
+        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "page_size: must be a whole number from 1 to {MAX_PAGE_SIZE}"
+            ))
+        })
 }
 
 async fn listing(
@@ -217,7 +256,7 @@ async fn list(
     ApiUser(me): ApiUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, size) = paging(&req, 10);
+    let (page, size) = paging(&req, 10)?;
     let status = url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "status")
         .map(|(_, v)| status_name(v.parse().ok()));
@@ -246,12 +285,23 @@ async fn filter(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_json(payload, MAX_JSON_BYTES).await?;
-    let (page, size) = paging(&req, int_field(&body, "page_size")?.unwrap_or(10));
-    let page = int_field(&body, "page")?
-        .filter(|p| *p >= 1 && !req.query_string().contains("page="))
-        .unwrap_or(page);
+    let body_size = int_field(&body, "page_size")?
+        .map(Some)
+        .map(page_size)
+        .transpose()?;
+    let (page, size) = paging(&req, body_size.unwrap_or(10))?;
+    let page = match int_field(&body, "page")? {
+        Some(number) if !query_has(&req, "page") => page_number(Some(number))?,
+        _ => page,
+    };
     let service_ids = match body.get("service_ids") {
         None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ids)) if ids.len() > MAX_FILTER_SERVICES => {
+            return Err(ApiError::BadRequest(format!(
+                "service_ids: name at most {MAX_FILTER_SERVICES} services ({} given)",
+                ids.len()
+            )))
+        }
         Some(Value::Array(ids)) => ids
             .iter()
             .map(|id| {
@@ -273,6 +323,11 @@ async fn filter(
         ..ListQuery::default()
     };
     listing(&req, &state, &me, query, size).await
+}
+
+/// Whether the query string names this parameter.
+fn query_has(req: &HttpRequest, name: &str) -> bool {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(k, _)| k == name)
 }
 
 fn note_json(
@@ -297,7 +352,7 @@ async fn notes(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (page, size) = paging(&req, 50);
+    let (page, size) = paging(&req, 50)?;
     let (incident, notes, total) =
         incidents::notes(&state.db, &me, &path, None, page, size).await?;
     let items = notes

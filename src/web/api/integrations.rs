@@ -134,14 +134,15 @@ async fn create(
         default_urgency: optional(
             &body,
             "default_urgency",
-            |v| v.as_i64().map(|n| n as i32),
-            "a whole number",
+            // Out of an i32's range is wrong, not truncated (4294967297 is not 1).
+            |v| v.as_i64().and_then(|n| i32::try_from(n).ok()),
+            "0 (low) or 1 (high)",
         )?,
         create_incidents_for: optional(
             &body,
             "create_incidents_for",
-            |v| v.as_i64().map(|n| n as i32),
-            "a whole number",
+            |v| v.as_i64().and_then(|n| i32::try_from(n).ok()),
+            "a whole number from 0 to 3",
         )?,
         is_enabled: optional(&body, "is_enabled", Value::as_bool, "true or false")?,
     };

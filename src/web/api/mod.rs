@@ -36,7 +36,36 @@ pub async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}.")))
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}.")))?;
+    if holds_nul(&value) {
+        // PostgreSQL cannot store it in text; refused on both backends (see `web::input`).
+        return Err(ApiError::BadRequest(
+            "Strings may not contain NUL characters (\\u0000).".into(),
+        ));
+    }
+    Ok(value)
+}
+
+/// Whether any string (or object key) in the value has a NUL character.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    // Iteratively: nesting is bounded by serde_json's recursion limit, but no need to recurse.
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(s) if s.contains('\0') => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    return true;
+                }
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// An API resource: a method it does not serve answers 405 with a JSON `detail`.

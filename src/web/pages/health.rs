@@ -1,6 +1,8 @@
 //! Liveness and readiness probes for orchestrators and load balancers.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::db::{deliveries, DbError};
 use crate::web::AppState;
@@ -9,9 +11,45 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz).service(metrics);
 }
 
+/// Whether the request may read `/metrics`: always when no `KLAXON_METRICS_TOKEN` is set,
+/// otherwise only with `Authorization: Bearer <token>`. The comparison is of SHA-256 digests in
+/// constant time, so neither the token's content nor its length shows in response times.
+fn metrics_allowed(req: &HttpRequest, token: Option<&str>) -> bool {
+    let Some(token) = token.filter(|token| !token.is_empty()) else {
+        return true;
+    };
+    let Some(given) = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, credentials) = value.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| credentials.trim())
+        })
+    else {
+        return false;
+    };
+    let (expected, given) = (
+        Sha256::digest(token.as_bytes()),
+        Sha256::digest(given.as_bytes()),
+    );
+    bool::from(expected.ct_eq(&given))
+}
+
 /// Prometheus text format. Queue figures are read from the database at scrape time.
 #[get("/metrics")]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !metrics_allowed(&req, state.config.metrics_token.as_deref()) {
+        return HttpResponse::Unauthorized()
+            .insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                r#"Bearer realm="klaxon-metrics""#,
+            ))
+            .content_type("text/plain; charset=utf-8")
+            .body("/metrics needs Authorization: Bearer <KLAXON_METRICS_TOKEN>.\n");
+    }
     let queue = state
         .db
         .run(|conn| {
