@@ -43,6 +43,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/signout"),
     // users.rs
     ("GET", "/settings"),
+    ("POST", "/settings/password"),
+    ("POST", "/settings/sign-out-everywhere"),
     ("GET", "/settings/users"),
     ("GET", "/settings/users/new"),
     ("POST", "/settings/users"),
@@ -220,6 +222,8 @@ fn shape(method: &str, pattern: &str) -> &'static [(&'static str, Valid)] {
             ("password", Password),
         ],
         ("POST", "/signin") => &[("email", Email), ("password", Password), ("next", Text)],
+        // Never the actor's own password: the fuzz signs its users in again with it.
+        ("POST", "/settings/password") => &[("current_password", Text), ("new_password", Password)],
         ("POST", "/settings/users") => &[
             ("first_name", Text),
             ("last_name", Text),
