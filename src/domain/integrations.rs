@@ -128,29 +128,23 @@ impl Direction {
 #[derive(Debug, Clone)]
 pub struct Integration {
     pub row: IntegrationRow,
-    /// Whether it had a URL to send to (an outgoing webhook needs one), kept apart from the row
-    /// so that it survives [`Integration::redacted`].
-    configured: bool,
 }
 
 impl From<IntegrationRow> for Integration {
     fn from(row: IntegrationRow) -> Self {
-        let configured = row.application != Application::OutgoingWebhooks.name()
-            || row.url.as_deref().is_some_and(|u| !u.is_empty());
-        Integration { row, configured }
+        Integration { row }
     }
 }
 
 impl Integration {
-    /// The integration as someone who may not change it sees it: without its integration key,
-    /// signing secrets and webhook URL (a receiver's URL often carries a credential of its own,
-    /// like a chat service's webhook token). What it is, its name and its state stay.
+    /// The integration as someone who may not change it sees it: without its integration key
+    /// (which lets anyone post alerts) and signing secrets (which let anyone forge webhooks).
+    /// What it is, its name, URL and state stay.
     pub fn redacted(mut self) -> Self {
         self.row.integration_key = None;
         self.row.secret = None;
         self.row.previous_secret = None;
         self.row.previous_secret_expires_at = None;
-        self.row.url = None;
         self
     }
 
@@ -173,7 +167,7 @@ impl Integration {
 
     /// An outgoing webhook without a URL sends nothing.
     pub fn is_configured(&self) -> bool {
-        self.configured
+        !self.is_outgoing_webhook() || self.row.url.as_deref().is_some_and(|u| !u.is_empty())
     }
 
     pub fn url(&self) -> &str {
@@ -215,21 +209,6 @@ impl From<AuditEntryRow> for AuditEntry {
             detail: row.detail,
             at: row.created_at,
             actor,
-        }
-    }
-}
-
-impl AuditEntry {
-    /// The entry as someone who may not change the integration sees it: what was done, by whom
-    /// and when, without the values (a "configured" entry names the new URL).
-    fn as_seen(self, can_manage: bool) -> Self {
-        if can_manage {
-            self
-        } else {
-            AuditEntry {
-                detail: String::new(),
-                ..self
-            }
         }
     }
 }
@@ -307,7 +286,7 @@ pub async fn for_service(
         let (incoming, outgoing) = all.into_iter().partition(|i| i.is_incoming());
         let activity = integrations::audit_for_service(conn, service.row.id, 20)?
             .into_iter()
-            .map(|row| AuditEntry::from(row).as_seen(can_manage))
+            .map(AuditEntry::from)
             .collect();
         Ok(ServiceIntegrations {
             service,
@@ -436,7 +415,7 @@ async fn detail_for(
         let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
         let audit = integrations::audit_for_integration(conn, integration.row.id, 50)?
             .into_iter()
-            .map(|row| AuditEntry::from(row).as_seen(can_manage))
+            .map(AuditEntry::from)
             .collect();
         Ok(IntegrationDetail {
             service,
