@@ -280,11 +280,7 @@ pub async fn get_with_access(
 }
 
 /// A service for its settings or delete page: only for those who may change it.
-pub async fn get_to_change(
-    db: &Db,
-    actor: &User,
-    unique_id: &str,
-) -> Result<Service, DomainError> {
+pub async fn get_to_change(db: &Db, actor: &User, unique_id: &str) -> Result<Service, DomainError> {
     let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
     db.run(move |conn| find_managed(conn, &actor, &unique_id))
         .await

@@ -15,6 +15,7 @@ mod instances;
 mod integrations;
 mod platform;
 mod receiver;
+mod roles;
 mod sdk;
 mod services;
 mod transfer;
