@@ -346,9 +346,14 @@ pub async fn teams_for_form(db: &Db, actor: &User) -> Result<Vec<Team>, DomainEr
     .await
 }
 
+/// Creates a service in a team the actor manages. Someone who manages no team is refused
+/// before anything is checked; a team they do not see is "Choose a team.".
 pub async fn create(db: &Db, actor: &User, form: &ServiceForm) -> Result<Service, DomainError> {
     let (actor, form) = (actor.clone(), form.clone());
     db.write(move |conn| {
+        if !access::can_create_services(conn, &actor)? {
+            return Err(access::not_a_manager());
+        }
         let fields = form.validate(conn, &actor)?;
         let row = services::insert(
             conn,
