@@ -493,7 +493,7 @@ async fn a_team_user_cannot_redeliver_or_send_a_test_event() {
 }
 
 #[tokio::test]
-async fn a_team_user_triggers_acknowledges_resolves_notes_and_assigns() {
+async fn a_team_user_responds_to_incidents_but_cannot_silence_the_service() {
     for_each_backend(|app| async move {
         let s = Setup::new(&app).await;
         let user = &s.user;
@@ -574,6 +574,23 @@ async fn a_team_user_triggers_acknowledges_resolves_notes_and_assigns() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
+
+        // Responding is not configuring: putting the service under maintenance is refused.
+        let response = user
+            .api(&app, Method::PATCH, &s.api_service())
+            .json(&json!({"under_maintenance": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_forbidden_json(response, "maintenance").await;
+        let response = user
+            .post(
+                &app,
+                &format!("/services/{}/edit", s.service),
+                &[("team", &s.team), ("name", "Checkout"), ("status", "4")],
+            )
+            .await;
+        assert_forbidden_page(response, "maintenance").await;
     })
     .await;
 }
@@ -735,12 +752,16 @@ async fn a_team_manager_changes_their_teams_services_integrations_and_secrets() 
         let s = Setup::new(&app).await;
         let mary = &s.manager;
         let other = create_team(&app, "Other").await;
+        // A team she only uses is not one to put services in.
+        let ops = create_team(&app, "Ops").await;
+        join(&app, &ops, "Mary Manager", "2").await;
 
         let (_, list) = mary.page(&app, "/services").await;
         assert!(list.contains("New service"));
         let (status, form) = mary.page(&app, "/services/new").await;
         assert_eq!(status, StatusCode::OK);
-        assert!(form.contains(&s.team) && !form.contains(&other), "only her teams");
+        assert!(form.contains(&s.team), "the team she manages");
+        assert!(!form.contains(&other) && !form.contains(&ops), "only the teams she manages");
         let response = mary
             .submit(&app, "/services/new", "/services", &[("team", &s.team), ("name", "Payments")])
             .await;
@@ -980,9 +1001,21 @@ async fn owners_and_admins_change_every_teams_configuration() {
             .await
             .unwrap();
         assert_eq!(one["integration_key"].as_str(), Some(s.key.as_str()));
-        // Admins pick members from the list of every account.
-        let (_, team) = admin.page(&app, &format!("/teams/{}", s.team)).await;
+        // Admins pick members from the list of every account, or type an address.
+        let team_page = format!("/teams/{}", s.team);
+        let (_, team) = admin.page(&app, &team_page).await;
         assert!(team.contains(r#"<select id="username""#) && team.contains("(alma@example.com)"));
+        let response = admin
+            .submit(
+                &app,
+                &team_page,
+                &format!("{team_page}/members"),
+                &[("email", "alma@example.com"), ("role", "1")],
+            )
+            .await;
+        assert_eq!(location(&response), team_page);
+        let (_, team) = admin.page(&app, &team_page).await;
+        assert!(team.contains("Alma Admin joined the team."));
 
         // The owner sees the same.
         assert!(app.page("/services").await.contains("New service"));
