@@ -6,7 +6,7 @@
 //! - A team's managers change its members and its configuration: services, integrations, signing
 //!   secrets and integration keys, webhook redeliveries and test events.
 //! - A team's users see its services and respond to its incidents (trigger, acknowledge,
-//!   resolve, notes, assign); they see that an integration exists, not its key, secret or URL.
+//!   resolve, notes, assign); they see that an integration exists, not its key or secrets.
 //! - Everyone else does not see the team at all: its ids answer "not found", not "forbidden".
 
 use crate::db::{teams, DbConn};

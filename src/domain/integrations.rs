@@ -373,8 +373,8 @@ pub fn find_managed_in_service(
     Ok(found)
 }
 
-/// An integration's page: everyone in its team sees it; its key, secret and URL only those who
-/// may change it.
+/// An integration's page: everyone in its team sees it; its key and secrets only those who may
+/// change it.
 pub async fn detail(
     db: &Db,
     actor: &User,
