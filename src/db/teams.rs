@@ -94,6 +94,25 @@ pub fn team_ids_of_member(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<i6
         .load(conn)
 }
 
+/// Teams in which the user has `role`, by name, one page at a time.
+pub fn list_for_member_with_role(
+    conn: &mut DbConn,
+    user_id: i64,
+    role: i32,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<TeamRow>> {
+    teams::table
+        .inner_join(team_members::table)
+        .filter(team_members::user_id.eq(user_id))
+        .filter(team_members::role.eq(role))
+        .order((teams::name, teams::id))
+        .offset(offset)
+        .limit(limit)
+        .select(TeamRow::as_select())
+        .load(conn)
+}
+
 pub fn add_member(
     conn: &mut DbConn,
     team_id: i64,

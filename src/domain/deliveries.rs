@@ -1,9 +1,10 @@
 //! What people see and do with webhook deliveries: lists, the exact request and every attempt,
 //! "Redeliver" and "Send test event".
 
+use super::access;
 use super::accounts::User;
 use super::incidents::{new_base57_id, Status};
-use super::integrations::{find_in_service, Integration};
+use super::integrations::{find_in_service, find_managed_in_service, Integration};
 use super::services::{self, Service};
 use super::{DomainError, Page};
 use crate::db::deliveries::{AttemptRow, DeliveryRow, NewDeliveryRow, PENDING};
@@ -81,6 +82,8 @@ pub async fn list(
     );
     db.run(move |conn| {
         let (service, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
+        let integration = integration.as_seen(can_manage);
         let page = query.page();
         let rows = deliveries::list_for_integration(
             conn,
@@ -105,7 +108,10 @@ pub async fn list(
 
 pub struct DeliveryDetail {
     pub service: Service,
+    /// As the actor may see it: [`Integration::redacted`] unless they may change it.
     pub integration: Integration,
+    /// Whether the actor may redeliver it.
+    pub can_manage: bool,
     pub delivery: DeliveryView,
     pub attempts: Vec<AttemptRow>,
 }
@@ -132,12 +138,12 @@ fn detail_in(
     let service_row = crate::db::services::find_by_id(conn, integration_row.service_id)?
         .ok_or(DomainError::NotFound)?;
     let service = services::find_visible(conn, actor, &service_row.unique_id)?;
+    let can_manage = access::can_manage_team(conn, actor, service.row.team_id)?;
     let attempts = deliveries::attempts(conn, row.id)?;
     Ok(DeliveryDetail {
         service,
-        integration: Integration {
-            row: integration_row,
-        },
+        integration: Integration::from(integration_row).as_seen(can_manage),
+        can_manage,
         delivery: view(conn, row)?,
         attempts,
     })
@@ -170,9 +176,13 @@ fn enqueue(
     Ok(id)
 }
 
-/// Sends the same body again as a new delivery (a new webhook-id). Returns its webhook-id.
+/// Sends the same body again as a new delivery (a new webhook-id), for those who manage the
+/// integration's team. Returns its webhook-id.
 pub async fn redeliver(db: &Db, actor: &User, webhook_id: &str) -> Result<String, DomainError> {
     let detail = detail(db, actor, webhook_id).await?;
+    if !detail.can_manage {
+        return Err(access::not_a_manager());
+    }
     if !detail.integration.row.is_enabled || detail.integration.row.deleted_at.is_some() {
         return Err(DomainError::Conflict(
             "The integration is disabled: enable it before redelivering.".into(),
@@ -193,7 +203,7 @@ pub async fn redeliver(db: &Db, actor: &User, webhook_id: &str) -> Result<String
 }
 
 /// Queues a seed-shaped sample "triggered" payload for the integration, marked as a test; no
-/// incident is touched. Returns its webhook-id.
+/// incident is touched. For those who manage the integration's team. Returns its webhook-id.
 pub async fn send_test_event(
     db: &Db,
     actor: &User,
@@ -206,7 +216,8 @@ pub async fn send_test_event(
         integration_uid.to_owned(),
     );
     db.write(move |conn| {
-        let (service, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        let (service, integration) =
+            find_managed_in_service(conn, &actor, &service_uid, &integration_uid)?;
         if !integration.is_outgoing_webhook() || !integration.is_configured() {
             return Err(DomainError::Conflict(
                 "Set the URL first: there is nowhere to send a test event.".into(),

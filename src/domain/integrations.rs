@@ -4,6 +4,7 @@
 use base64::Engine;
 use chrono::{Duration, NaiveDateTime};
 
+use super::access;
 use super::accounts::User;
 use super::services::{self, Service};
 use super::validation::{required_text, FieldErrors};
@@ -129,7 +130,33 @@ pub struct Integration {
     pub row: IntegrationRow,
 }
 
+impl From<IntegrationRow> for Integration {
+    fn from(row: IntegrationRow) -> Self {
+        Integration { row }
+    }
+}
+
 impl Integration {
+    /// The integration as someone who may not change it sees it: without its integration key
+    /// (which lets anyone post alerts) and signing secrets (which let anyone forge webhooks).
+    /// What it is, its name, URL and state stay.
+    pub fn redacted(mut self) -> Self {
+        self.row.integration_key = None;
+        self.row.secret = None;
+        self.row.previous_secret = None;
+        self.row.previous_secret_expires_at = None;
+        self
+    }
+
+    /// Itself for those who manage its team, [`Integration::redacted`] for everyone else.
+    pub fn as_seen(self, can_manage: bool) -> Self {
+        if can_manage {
+            self
+        } else {
+            self.redacted()
+        }
+    }
+
     pub fn is_outgoing_webhook(&self) -> bool {
         self.row.application == Application::OutgoingWebhooks.name()
     }
@@ -235,6 +262,9 @@ fn audit(
 
 pub struct ServiceIntegrations {
     pub service: Service,
+    /// Whether the actor may add and change integrations; if not, the integrations come
+    /// [`Integration::redacted`].
+    pub can_manage: bool,
     pub incoming: Vec<Integration>,
     pub outgoing: Vec<Integration>,
     pub activity: Vec<AuditEntry>,
@@ -248,9 +278,10 @@ pub async fn for_service(
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
     db.run(move |conn| {
         let service = services::find_visible(conn, &actor, &service_uid)?;
+        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
         let all: Vec<Integration> = integrations::list_for_service(conn, service.row.id)?
             .into_iter()
-            .map(|row| Integration { row })
+            .map(|row| Integration::from(row).as_seen(can_manage))
             .collect();
         let (incoming, outgoing) = all.into_iter().partition(|i| i.is_incoming());
         let activity = integrations::audit_for_service(conn, service.row.id, 20)?
@@ -259,6 +290,7 @@ pub async fn for_service(
             .collect();
         Ok(ServiceIntegrations {
             service,
+            can_manage,
             incoming,
             outgoing,
             activity,
@@ -284,7 +316,7 @@ fn create_in(
     service_uid: &str,
     application: Application,
 ) -> Result<Integration, DomainError> {
-    let service = services::find_visible(conn, actor, service_uid)?;
+    let service = services::find_managed(conn, actor, service_uid)?;
     let unique_id = uuid::Uuid::new_v4().to_string();
     let key = (application == Application::Api).then(|| uuid::Uuid::new_v4().to_string());
     let secret = (application == Application::OutgoingWebhooks).then(new_signing_secret);
@@ -304,12 +336,14 @@ fn create_in(
         },
     )?;
     audit(conn, &row, actor, "created", application.name())?;
-    Ok(Integration { row })
+    Ok(Integration::from(row))
 }
 
 pub struct IntegrationDetail {
     pub service: Service,
+    /// As the actor may see it: [`Integration::redacted`] unless they may change it.
     pub integration: Integration,
+    pub can_manage: bool,
     pub audit: Vec<AuditEntry>,
 }
 
@@ -324,14 +358,49 @@ pub fn find_in_service(
     let row = integrations::find_by_unique_id(conn, integration_uid)?
         .filter(|row| row.service_id == service.row.id)
         .ok_or(DomainError::NotFound)?;
-    Ok((service, Integration { row }))
+    Ok((service, Integration::from(row)))
 }
 
+/// An integration the actor may change (see [`access::require_manager`]).
+pub fn find_managed_in_service(
+    conn: &mut DbConn,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<(Service, Integration), DomainError> {
+    let found = find_in_service(conn, actor, service_uid, integration_uid)?;
+    access::require_manager(conn, actor, found.0.row.team_id)?;
+    Ok(found)
+}
+
+/// An integration's page: everyone in its team sees it; its key and secrets only those who may
+/// change it.
 pub async fn detail(
     db: &Db,
     actor: &User,
     service_uid: &str,
     integration_uid: &str,
+) -> Result<IntegrationDetail, DomainError> {
+    detail_for(db, actor, service_uid, integration_uid, false).await
+}
+
+/// An integration for a page that changes it (its delete confirmation): `Forbidden` for the
+/// team's users.
+pub async fn detail_to_change(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+) -> Result<IntegrationDetail, DomainError> {
+    detail_for(db, actor, service_uid, integration_uid, true).await
+}
+
+async fn detail_for(
+    db: &Db,
+    actor: &User,
+    service_uid: &str,
+    integration_uid: &str,
+    to_change: bool,
 ) -> Result<IntegrationDetail, DomainError> {
     let (actor, service_uid, integration_uid) = (
         actor.clone(),
@@ -340,13 +409,18 @@ pub async fn detail(
     );
     db.run(move |conn| {
         let (service, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        if to_change {
+            access::require_manager(conn, &actor, service.row.team_id)?;
+        }
+        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
         let audit = integrations::audit_for_integration(conn, integration.row.id, 50)?
             .into_iter()
             .map(AuditEntry::from)
             .collect();
         Ok(IntegrationDetail {
             service,
-            integration,
+            integration: integration.as_seen(can_manage),
+            can_manage,
             audit,
         })
     })
@@ -382,13 +456,14 @@ where
         integration_uid.to_owned(),
     );
     db.write(move |conn| {
-        let (_, integration) = find_in_service(conn, &actor, &service_uid, &integration_uid)?;
+        let (_, integration) =
+            find_managed_in_service(conn, &actor, &service_uid, &integration_uid)?;
         if let Some((action, detail)) = change(conn, &integration)? {
             audit(conn, &integration.row, &actor, action, &detail)?;
         }
         // A deleted integration is no longer found: the caller gets it as it was.
         Ok(integrations::find_by_unique_id(conn, &integration_uid)?
-            .map(|row| Integration { row })
+            .map(Integration::from)
             .unwrap_or(integration))
     })
     .await
@@ -624,12 +699,13 @@ pub async fn create_with_settings(
         }
         let row = integrations::find_by_unique_id(conn, &integration.row.unique_id)?
             .ok_or(DomainError::NotFound)?;
-        Ok(Integration { row })
+        Ok(Integration::from(row))
     })
     .await
 }
 
-/// The live integrations of a service the actor may see.
+/// The live integrations of a service the actor may see, [`Integration::redacted`] unless they
+/// may change them.
 pub async fn list(
     db: &Db,
     actor: &User,
@@ -638,10 +714,13 @@ pub async fn list(
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
     db.run(move |conn| {
         let service = services::find_visible(conn, &actor, &service_uid)?;
+        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
         let rows = integrations::list_for_service(conn, service.row.id)?;
         Ok((
             service,
-            rows.into_iter().map(|row| Integration { row }).collect(),
+            rows.into_iter()
+                .map(|row| Integration::from(row).as_seen(can_manage))
+                .collect(),
         ))
     })
     .await

@@ -120,11 +120,15 @@ impl ServiceForm {
         }
     }
 
-    /// Checks every field; the team must be one the actor may use.
+    /// Checks every field; the team must be one the actor manages (a team they only see is
+    /// refused as `Forbidden`, before any field is checked).
     fn validate(&self, conn: &mut DbConn, actor: &User) -> Result<ServiceFields, DomainError> {
         let mut errors = FieldErrors::new();
         let team = match super::teams::find_visible(conn, actor, self.team.trim()) {
-            Ok(team) => Some(team),
+            Ok(team) => {
+                access::require_manager(conn, actor, team.id)?;
+                Some(team)
+            }
             Err(DomainError::NotFound) => {
                 errors.add("team", "Choose a team.");
                 None
@@ -225,7 +229,7 @@ pub(crate) fn with_team(conn: &mut DbConn, row: ServiceRow) -> Result<Service, D
     })
 }
 
-/// A service the actor may see (and so change), by its public id; otherwise `NotFound`.
+/// A service the actor may see, by its public id; otherwise `NotFound`.
 pub fn find_visible(
     conn: &mut DbConn,
     actor: &User,
@@ -246,6 +250,47 @@ pub fn find_visible_row(
         return Err(DomainError::NotFound);
     }
     Ok(row)
+}
+
+/// A service whose configuration the actor may change: `NotFound` if they do not see it,
+/// `Forbidden` if they are one of its team's users.
+pub fn find_managed(
+    conn: &mut DbConn,
+    actor: &User,
+    unique_id: &str,
+) -> Result<Service, DomainError> {
+    let service = find_visible(conn, actor, unique_id)?;
+    access::require_manager(conn, actor, service.row.team_id)?;
+    Ok(service)
+}
+
+/// A service with whether the actor may change its configuration (what its pages offer).
+pub async fn get_with_access(
+    db: &Db,
+    actor: &User,
+    unique_id: &str,
+) -> Result<(Service, bool), DomainError> {
+    let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
+    db.run(move |conn| {
+        let service = find_visible(conn, &actor, &unique_id)?;
+        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
+        Ok((service, can_manage))
+    })
+    .await
+}
+
+/// A service for its settings or delete page: only for those who may change it.
+pub async fn get_to_change(db: &Db, actor: &User, unique_id: &str) -> Result<Service, DomainError> {
+    let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
+    db.run(move |conn| find_managed(conn, &actor, &unique_id))
+        .await
+}
+
+/// Whether the actor may create a service in some team (the "New service" button).
+pub async fn can_create(db: &Db, actor: &User) -> Result<bool, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| Ok(access::can_create_services(conn, &actor)?))
+        .await
 }
 
 pub async fn get(db: &Db, actor: &User, unique_id: &str) -> Result<Service, DomainError> {
@@ -289,16 +334,26 @@ pub async fn list(
     Ok(Page::from_overfetch(services, page, per_page))
 }
 
-/// Teams the actor may put a service in.
+/// Teams the actor may put a service in; `Forbidden` for someone who manages no team.
 pub async fn teams_for_form(db: &Db, actor: &User) -> Result<Vec<Team>, DomainError> {
     let actor = actor.clone();
-    db.run(move |conn| team_rules::selectable_teams(conn, &actor))
-        .await
+    db.run(move |conn| {
+        if !access::can_create_services(conn, &actor)? {
+            return Err(access::not_a_manager());
+        }
+        team_rules::selectable_teams(conn, &actor)
+    })
+    .await
 }
 
+/// Creates a service in a team the actor manages. Someone who manages no team is refused
+/// before anything is checked; a team they do not see is "Choose a team.".
 pub async fn create(db: &Db, actor: &User, form: &ServiceForm) -> Result<Service, DomainError> {
     let (actor, form) = (actor.clone(), form.clone());
     db.write(move |conn| {
+        if !access::can_create_services(conn, &actor)? {
+            return Err(access::not_a_manager());
+        }
         let fields = form.validate(conn, &actor)?;
         let row = services::insert(
             conn,
@@ -320,7 +375,7 @@ pub async fn update(
 ) -> Result<Service, DomainError> {
     let (actor, unique_id, form) = (actor.clone(), unique_id.to_owned(), form.clone());
     db.write(move |conn| {
-        let service = find_visible(conn, &actor, &unique_id)?;
+        let service = find_managed(conn, &actor, &unique_id)?;
         let fields = form.validate(conn, &actor)?;
         services::update(conn, service.row.id, &fields)?;
         find_visible(conn, &actor, &unique_id)
@@ -346,7 +401,7 @@ pub async fn delete(
 ) -> Result<(Service, Removal), DomainError> {
     let (actor, unique_id) = (actor.clone(), unique_id.to_owned());
     db.write(move |conn| {
-        let service = find_visible(conn, &actor, &unique_id)?;
+        let service = find_managed(conn, &actor, &unique_id)?;
         let reason = if incidents::count_for_service(conn, service.row.id)? > 0 {
             Some("it has incidents, whose history is kept")
         } else if integrations::count_for_service(conn, service.row.id)? > 0 {

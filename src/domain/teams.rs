@@ -72,8 +72,9 @@ pub struct TeamForm {
     pub name: String,
 }
 
-/// Anyone signed in may start a team; they become its manager.
+/// Owners and admins create teams; they become the new team's first manager.
 pub async fn create_team(db: &Db, actor: &User, form: &TeamForm) -> Result<Team, DomainError> {
+    access::require_team_creator(actor)?;
     let mut errors = FieldErrors::new();
     let name = required_text(&mut errors, "name", &form.name, 100);
     errors.into_result(()).map_err(DomainError::Invalid)?;
@@ -116,7 +117,10 @@ pub struct TeamDetail {
     pub team: Team,
     pub members: Page<Member>,
     pub can_manage: bool,
-    /// Active users who are not members yet, for the "Add member" form.
+    /// Whether "Add member" picks from every active account (owners and admins); team managers
+    /// type the person's email address instead.
+    pub pick_from_list: bool,
+    /// Active users who are not members yet, for the "Add member" list (owners and admins).
     pub candidates: Vec<User>,
 }
 
@@ -142,7 +146,8 @@ pub async fn team_detail(
             MEMBERS_PER_PAGE,
         );
         let can_manage = access::can_manage_team(conn, &actor, team.id)?;
-        let candidates = if can_manage {
+        let pick_from_list = can_manage && access::sees_all_users(&actor);
+        let candidates = if pick_from_list {
             let member_ids = teams::member_ids(conn, team.id)?;
             super::accounts::active_users(conn)?
                 .into_iter()
@@ -155,6 +160,7 @@ pub async fn team_detail(
             team,
             members,
             can_manage,
+            pick_from_list,
             candidates,
         })
     })
@@ -163,10 +169,46 @@ pub async fn team_detail(
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct MemberForm {
+    /// The person picked from the list (owners and admins).
     #[serde(default)]
     pub username: String,
+    /// The person's email address, as typed (anyone who manages the team).
+    #[serde(default)]
+    pub email: String,
     #[serde(default)]
     pub role: String,
+}
+
+/// The answer to an email address that names no active account: the same whether there is no
+/// such account or it is disabled.
+pub const NO_ACCOUNT_WITH_EMAIL: &str = "No active account has this email address.";
+
+/// The person a "Add member" form names: owners and admins may pick from the list (by
+/// username) or type an email address; team managers type the exact email address.
+fn person_to_add(conn: &mut DbConn, actor: &User, form: &MemberForm) -> Result<User, DomainError> {
+    let username = form.username.trim();
+    if !username.is_empty() && access::sees_all_users(actor) {
+        return Ok(users::find_by_username(conn, username)?
+            .filter(|u| u.is_active)
+            .ok_or_else(|| DomainError::field("username", "Choose a person to add."))?
+            .into());
+    }
+    let email = match super::accounts::normalize_email(&form.email) {
+        Ok(email) => email,
+        Err(_) if form.email.trim().is_empty() => {
+            let (field, message) = if access::sees_all_users(actor) {
+                ("username", "Choose a person to add.")
+            } else {
+                ("email", "Enter the email address of the person to add.")
+            };
+            return Err(DomainError::field(field, message));
+        }
+        Err(message) => return Err(DomainError::field("email", message)),
+    };
+    Ok(users::find_by_email(conn, &email)?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| DomainError::field("email", NO_ACCOUNT_WITH_EMAIL))?
+        .into())
 }
 
 pub async fn add_member(
@@ -178,23 +220,21 @@ pub async fn add_member(
     let (actor, team_uid, form) = (actor.clone(), team_uid.to_owned(), form.clone());
     db.write(move |conn| {
         let team = find_visible(conn, &actor, &team_uid)?;
-        if !access::can_manage_team(conn, &actor, team.id)? {
-            return Err(DomainError::Forbidden(
-                "Only the team's managers, admins and owners can change its members.".into(),
-            ));
-        }
+        access::require_member_manager(conn, &actor, team.id)?;
         let role = match form.role.trim() {
             "1" => TEAM_MANAGER,
             "2" => TEAM_USER,
             _ => return Err(DomainError::field("role", "Choose Manager or User.")),
         };
-        let user: User = users::find_by_username(conn, form.username.trim())?
-            .filter(|u| u.is_active)
-            .ok_or_else(|| DomainError::field("username", "Choose a person to add."))?
-            .into();
+        let user = person_to_add(conn, &actor, &form)?;
         if teams::member_role(conn, team.id, user.id)?.is_some() {
+            let field = if form.username.trim().is_empty() {
+                "email"
+            } else {
+                "username"
+            };
             return Err(DomainError::field(
-                "username",
+                field,
                 format!("{} is already a member.", user.full_name()),
             ));
         }
@@ -213,11 +253,7 @@ pub async fn remove_member(
     let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
     db.write(move |conn| {
         let team = find_visible(conn, &actor, &team_uid)?;
-        if !access::can_manage_team(conn, &actor, team.id)? {
-            return Err(DomainError::Forbidden(
-                "Only the team's managers, admins and owners can change its members.".into(),
-            ));
-        }
+        access::require_member_manager(conn, &actor, team.id)?;
         let user: User = users::find_by_username(conn, &username)?
             .ok_or(DomainError::NotFound)?
             .into();
@@ -247,12 +283,15 @@ fn visible_rows(
     })
 }
 
-/// Teams a user may put a service in, by name (all teams for owners and admins).
+/// Teams a user may put a service in, by name: all teams for owners and admins, the teams they
+/// manage for everyone else.
 pub fn selectable_teams(conn: &mut DbConn, actor: &User) -> Result<Vec<Team>, DomainError> {
-    Ok(visible_rows(conn, actor, 0, 1000)?
-        .into_iter()
-        .map(Team::from)
-        .collect())
+    let rows = if actor.role.is_admin() {
+        teams::list_all(conn, 0, 1000)?
+    } else {
+        teams::list_for_member_with_role(conn, actor.id, TEAM_MANAGER, 0, 1000)?
+    };
+    Ok(rows.into_iter().map(Team::from).collect())
 }
 
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> Result<Team, DomainError> {

@@ -18,6 +18,7 @@ mod integrations;
 mod platform;
 mod query_plans;
 mod receiver;
+mod roles;
 mod sdk;
 mod services;
 mod sessions;

@@ -120,16 +120,21 @@ async fn creator(state: &AppState, service: &Service) -> Result<String, ApiError
     Ok(username.unwrap_or_default())
 }
 
-/// A service of the team in the path, visible to the caller.
+/// A service of the team in the path, visible to the caller (and, `to_change`, one they may
+/// change: a team user gets 403 before the body is read).
 async fn find(
     state: &AppState,
     me: &crate::domain::accounts::User,
     team: &str,
     service: &str,
+    to_change: bool,
 ) -> Result<Service, ApiError> {
     let found = services::get(&state.db, me, service).await?;
     if found.team_unique_id != team {
         return Err(ApiError::NotFound("Not found.".into()));
+    }
+    if to_change {
+        return Ok(services::get_to_change(&state.db, me, service).await?);
     }
     Ok(found)
 }
@@ -167,7 +172,7 @@ async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (team, service) = path.into_inner();
-    let service = find(&state, &me, &team, &service).await?;
+    let service = find(&state, &me, &team, &service, false).await?;
     let created_by = creator(&state, &service).await?;
     Ok(HttpResponse::Ok().json(service_json(&service, &created_by)))
 }
@@ -179,7 +184,7 @@ async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (team, service) = path.into_inner();
-    let current = find(&state, &me, &team, &service).await?;
+    let current = find(&state, &me, &team, &service, true).await?;
     let body = read_json(payload, MAX_JSON_BYTES).await?;
     let form = form_from_json(&body, &team, Some(&current))?;
     let updated = services::update(&state.db, &me, &service, &form).await?;
@@ -193,7 +198,7 @@ async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (team, service) = path.into_inner();
-    find(&state, &me, &team, &service).await?;
+    find(&state, &me, &team, &service, true).await?;
     match services::delete(&state.db, &me, &service, false).await?.1 {
         Removal::Deleted => Ok(HttpResponse::NoContent().finish()),
         Removal::Kept(reason) | Removal::Disabled(reason) => Err(ApiError::Conflict(format!(

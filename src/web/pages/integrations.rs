@@ -126,7 +126,7 @@ async fn new_page(
     errors: FieldErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let service = crate::domain::services::get(&state.db, me, service_uid).await?;
+    let service = crate::domain::services::get_to_change(&state.db, me, service_uid).await?;
     let page = NewIntegrationPage {
         layout: Layout::new(session, Some(me), Nav::Services),
         service_uid: service.row.unique_id,
@@ -409,7 +409,8 @@ async fn delete_confirm(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (service_uid, integration_uid) = path.into_inner();
-    let detail = integrations::detail(&state.db, &me, &service_uid, &integration_uid).await?;
+    let detail =
+        integrations::detail_to_change(&state.db, &me, &service_uid, &integration_uid).await?;
     render(
         DeleteIntegrationPage {
             layout: Layout::new(&session, Some(&me), Nav::Services),

@@ -35,6 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct ServicesPage {
     layout: Layout,
     services: Page<Service>,
+    /// Whether "New service" is offered (owners, admins and team managers).
+    can_create: bool,
 }
 
 #[get("/services")]
@@ -45,10 +47,12 @@ async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let services = services::list(&state.db, &me, query.number(), SERVICES_PER_PAGE).await?;
+    let can_create = services::can_create(&state.db, &me).await?;
     render(
         ServicesPage {
             layout: Layout::new(&session, Some(&me), Nav::Services),
             services,
+            can_create,
         },
         StatusCode::OK,
     )
@@ -152,6 +156,8 @@ async fn create(
 struct ServicePage {
     layout: Layout,
     service: Service,
+    /// Whether the Settings tab is offered.
+    can_manage: bool,
 }
 
 #[get("/services/{service}")]
@@ -161,11 +167,12 @@ async fn show(
     session: Session,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let service = services::get(&state.db, &me, &path).await?;
+    let (service, can_manage) = services::get_with_access(&state.db, &me, &path).await?;
     render(
         ServicePage {
             layout: Layout::new(&session, Some(&me), Nav::Services),
             service,
+            can_manage,
         },
         StatusCode::OK,
     )
@@ -178,7 +185,7 @@ async fn edit_form(
     session: Session,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let service = services::get(&state.db, &me, &path).await?;
+    let service = services::get_to_change(&state.db, &me, &path).await?;
     let form = ServiceForm::from_service(&service);
     form_page(
         &state,
@@ -238,7 +245,7 @@ async fn delete_confirm(
     session: Session,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let service = services::get(&state.db, &me, &path).await?;
+    let service = services::get_to_change(&state.db, &me, &path).await?;
     render(
         DeleteServicePage {
             layout: Layout::new(&session, Some(&me), Nav::Services),

@@ -6,6 +6,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
+use crate::domain::access;
 use crate::domain::accounts::User;
 use crate::domain::teams::{self, MemberForm, Team, TeamDetail, TeamForm};
 use crate::domain::validation::FieldErrors;
@@ -32,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct TeamsPage {
     layout: Layout,
     teams: Page<Team>,
+    /// Whether "New team" is offered (owners and admins).
+    can_create: bool,
 }
 
 #[get("/teams")]
@@ -46,6 +49,7 @@ async fn list(
         TeamsPage {
             layout: Layout::new(&session, Some(&me), Nav::Teams),
             teams,
+            can_create: access::can_create_teams(&me),
         },
         StatusCode::OK,
     )
@@ -64,6 +68,7 @@ async fn new_form(
     CurrentUser(me): CurrentUser,
     session: Session,
 ) -> Result<HttpResponse, AppError> {
+    access::require_team_creator(&me)?;
     let page = NewTeamPage {
         layout: Layout::new(&session, Some(&me), Nav::Teams),
         form: TeamForm::default(),
@@ -155,8 +160,8 @@ async fn show(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let form = MemberForm {
-        username: String::new(),
         role: "2".to_owned(),
+        ..MemberForm::default()
     };
     team_page(
         &state,

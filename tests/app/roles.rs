@@ -1,0 +1,1026 @@
+//! Roles, cell by cell of docs/roles.md: team users respond to incidents and read their team's
+//! services; team managers (and owners and admins) change the team's configuration; only
+//! owners and admins create teams and see every account. In pages and API alike.
+
+use diesel::{QueryDsl, RunQueryDsl};
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{for_each_backend, location, submit_with, TestApp};
+use crate::incidents::{configured_webhook, query, status_of};
+use crate::integrations::{add_integration, integration_key_on, secret_on};
+use crate::services::{create_service, default_team};
+
+const PASSWORD: &str = "another long password";
+const WEBHOOK_URL: &str = "https://1.1.1.1/hook";
+/// What a team user is told when they try to change their team's configuration (as the pages
+/// show it, where the apostrophe before it is escaped).
+const NOT_A_MANAGER: &str = "managers, admins and owners can change its services, integrations";
+const ONLY_ADMINS_CREATE_TEAMS: &str = "Only owners and admins can create teams.";
+
+/// Someone with their own browser (signed in) and API key.
+struct Person {
+    browser: Client,
+    auth: String,
+}
+
+impl Person {
+    async fn get(&self, app: &TestApp, path: &str) -> Response {
+        self.browser.get(app.url(path)).send().await.unwrap()
+    }
+
+    /// The status and body of a page.
+    async fn page(&self, app: &TestApp, path: &str) -> (StatusCode, String) {
+        let response = self.get(app, path).await;
+        (response.status(), response.text().await.unwrap())
+    }
+
+    /// Submits a form as the page at `page` would.
+    async fn submit(
+        &self,
+        app: &TestApp,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        submit_with(&self.browser, &app.address, page, action, fields).await
+    }
+
+    /// Posts to `action` with a valid CSRF token, as a crafted form would (the page with the
+    /// form may not be theirs to open).
+    async fn post(&self, app: &TestApp, action: &str, fields: &[(&str, &str)]) -> Response {
+        self.submit(app, "/settings", action, fields).await
+    }
+
+    fn api(&self, app: &TestApp, method: Method, path: &str) -> RequestBuilder {
+        Client::new()
+            .request(method, app.url(path))
+            .header("authorization", &self.auth)
+    }
+}
+
+/// The owner (signed in as `app`'s browser) adds an account; the person signs in and makes
+/// an API key.
+async fn person(app: &TestApp, first: &str, last: &str, email: &str, role: &str) -> Person {
+    let response = app
+        .submit(
+            "/settings/users/new",
+            "/settings/users",
+            &[
+                ("first_name", first),
+                ("last_name", last),
+                ("email", email),
+                ("password", PASSWORD),
+                ("role", role),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} added");
+    let browser = app.new_browser();
+    let response = submit_with(
+        &browser,
+        &app.address,
+        "/signin",
+        "/signin",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} signs in");
+    let response = submit_with(
+        &browser,
+        &app.address,
+        "/settings/api-keys",
+        "/settings/api-keys",
+        &[("name", "Script")],
+    )
+    .await;
+    let page = response.text().await.unwrap();
+    let marker = r#"<code class="secret" id="new-api-key">"#;
+    let start = page.find(marker).expect("the new key is shown") + marker.len();
+    let key = page[start..].split('<').next().unwrap();
+    Person {
+        browser,
+        auth: format!("Token {key}"),
+    }
+}
+
+/// The value of the `<option>` whose text starts with `text`.
+fn option_value(page: &str, text: &str) -> String {
+    let end = page
+        .find(&format!(">{text}"))
+        .unwrap_or_else(|| panic!("option {text} listed"));
+    let start = page[..end].rfind("value=\"").unwrap() + "value=\"".len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The owner adds someone to a team by picking them from the list.
+async fn join(app: &TestApp, team: &str, name: &str, role: &str) {
+    let team_page = format!("/teams/{team}");
+    let username = option_value(&app.page(&team_page).await, &format!("{name} ("));
+    let response = app
+        .submit(
+            &team_page,
+            &format!("{team_page}/members"),
+            &[("username", &username), ("role", role)],
+        )
+        .await;
+    assert_eq!(location(&response), team_page, "{name} joins");
+}
+
+/// The owner creates a team and returns its id.
+async fn create_team(app: &TestApp, name: &str) -> String {
+    let response = app.submit("/teams/new", "/teams", &[("name", name)]).await;
+    location(&response)
+        .strip_prefix("/teams/")
+        .expect("redirect to the team")
+        .to_owned()
+}
+
+/// The Default team with a service, a configured outgoing webhook and an API integration, and
+/// two plain accounts in it: Mary, its manager, and Uma, a team user.
+struct Setup {
+    team: String,
+    service: String,
+    webhook: String,
+    api: String,
+    secret: String,
+    key: String,
+    manager: Person,
+    user: Person,
+}
+
+impl Setup {
+    async fn new(app: &TestApp) -> Setup {
+        app.create_owner().await;
+        let team = default_team(app).await;
+        let service = create_service(app, "Checkout").await;
+        let webhook = configured_webhook(app, &service, WEBHOOK_URL).await;
+        let api = add_integration(app, &service, "incoming", "api").await;
+        let secret = secret_on(
+            &app.page(&format!("/services/{service}/integrations/{webhook}"))
+                .await,
+        );
+        let key = integration_key_on(
+            &app.page(&format!("/services/{service}/integrations/{api}"))
+                .await,
+        );
+        let manager = person(app, "Mary", "Manager", "mary@example.com", "3").await;
+        join(app, &team, "Mary Manager", "1").await;
+        let user = person(app, "Uma", "User", "uma@example.com", "3").await;
+        join(app, &team, "Uma User", "2").await;
+        Setup {
+            team,
+            service,
+            webhook,
+            api,
+            secret,
+            key,
+            manager,
+            user,
+        }
+    }
+
+    fn integration_page(&self, integration: &str) -> String {
+        format!("/services/{}/integrations/{integration}", self.service)
+    }
+
+    fn api_services(&self) -> String {
+        format!("/api/account/teams/{}/services/", self.team)
+    }
+
+    fn api_service(&self) -> String {
+        format!("{}{}/", self.api_services(), self.service)
+    }
+
+    fn api_integrations(&self) -> String {
+        format!("{}integrations/", self.api_service())
+    }
+}
+
+async fn deliveries_count(app: &TestApp) -> i64 {
+    query(app, |conn| {
+        klaxon::db::schema::deliveries::table
+            .count()
+            .get_result::<i64>(conn)
+    })
+    .await
+}
+
+async fn assert_forbidden_page(response: Response, what: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(NOT_A_MANAGER), "{what}: {page}");
+}
+
+async fn assert_forbidden_json(response: Response, what: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains(NOT_A_MANAGER),
+        "{what}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_team_user_reads_the_teams_services_and_is_offered_no_configuration() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let user = &s.user;
+
+        let (status, list) = user.page(&app, "/services").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(list.contains(&format!(
+            r#"<a href="/services/{}">Checkout</a>"#,
+            s.service
+        )));
+        assert!(!list.contains("New service"));
+
+        let (status, page) = user.page(&app, &format!("/services/{}", s.service)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("<h1>Checkout</h1>") && page.contains("Trigger incident"));
+        assert!(!page.contains("/edit\""), "no Settings tab");
+
+        let tab_path = format!("/services/{}/integrations", s.service);
+        let (status, tab) = user.page(&app, &tab_path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(tab.contains("<strong>Hook</strong>") && tab.contains("<strong>API</strong>"));
+        assert!(!tab.contains("Add integration") && !tab.contains(">Configure</a>"));
+        assert!(!tab.contains("/edit\""), "no Settings tab");
+        assert!(tab.contains(">View</a>"));
+
+        let (status, hook) = user.page(&app, &s.integration_page(&s.webhook)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(hook.contains("<h1>Hook</h1>") && hook.contains("Outgoing Webhooks"));
+        for hidden in [
+            s.secret.as_str(),
+            "whsec_",
+            "Signing secret",
+            "Rotate secret",
+            "Send test event",
+            ">Disable</button>",
+            "Delete integration",
+            r#"name="url""#,
+            "/enabled\"",
+        ] {
+            assert!(!hook.contains(hidden), "{hidden} not shown");
+        }
+        assert!(hook.contains("View deliveries"), "deliveries can be read");
+
+        let (status, api) = user.page(&app, &s.integration_page(&s.api)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!api.contains(&s.key) && !api.contains("integration-key"));
+        assert!(api.contains("/alerts\""), "alerts can be read");
+        let (status, _) = user
+            .page(&app, &format!("{}/alerts", s.integration_page(&s.api)))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = user
+            .page(
+                &app,
+                &format!("{}/deliveries", s.integration_page(&s.webhook)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+
+        // The API lets them read services and integrations, without keys or secrets.
+        let services: Value = user
+            .api(&app, Method::GET, &s.api_services())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(services[0]["name"], "Checkout");
+        let response = user
+            .api(&app, Method::GET, &s.api_service())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let list: Value = user
+            .api(&app, Method::GET, &s.api_integrations())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        for integration in list.as_array().unwrap() {
+            assert!(integration["integration_key"].is_null(), "{integration}");
+        }
+        let one: Value = user
+            .api(
+                &app,
+                Method::GET,
+                &format!("{}{}/", s.api_integrations(), s.api),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["name"], "API");
+        assert!(one["integration_key"].is_null());
+        assert!(!one.to_string().contains(&s.key));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_user_cannot_create_change_or_delete_services() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let user = &s.user;
+        let service_page = format!("/services/{}", s.service);
+
+        assert_forbidden_page(user.get(&app, "/services/new").await, "new form").await;
+        let response = user
+            .post(&app, "/services", &[("team", &s.team), ("name", "Rogue")])
+            .await;
+        assert_forbidden_page(response, "create").await;
+        let edit = format!("{service_page}/edit");
+        assert_forbidden_page(user.get(&app, &edit).await, "edit form").await;
+        let response = user
+            .post(&app, &edit, &[("team", &s.team), ("name", "Renamed")])
+            .await;
+        assert_forbidden_page(response, "edit").await;
+        let delete = format!("{service_page}/delete");
+        assert_forbidden_page(user.get(&app, &delete).await, "delete page").await;
+        assert_forbidden_page(user.post(&app, &delete, &[]).await, "delete").await;
+
+        let response = user
+            .api(&app, Method::POST, &s.api_services())
+            .json(&json!({"name": "Rogue"}))
+            .send()
+            .await
+            .unwrap();
+        assert_forbidden_json(response, "API create").await;
+        for method in [Method::PATCH, Method::PUT] {
+            let response = user
+                .api(&app, method.clone(), &s.api_service())
+                .json(&json!({"name": "Renamed", "status": 0}))
+                .send()
+                .await
+                .unwrap();
+            assert_forbidden_json(response, &format!("API {method}")).await;
+        }
+        let response = user
+            .api(&app, Method::DELETE, &s.api_service())
+            .send()
+            .await
+            .unwrap();
+        assert_forbidden_json(response, "API delete").await;
+
+        let page = app.page(&service_page).await;
+        assert!(page.contains("<h1>Checkout</h1>") && page.contains(">Active</span>"));
+        assert!(!app.page("/services").await.contains("Rogue"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_user_cannot_add_configure_toggle_or_delete_integrations_nor_rotate_secrets() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let user = &s.user;
+        let tab = format!("/services/{}/integrations", s.service);
+        let hook = s.integration_page(&s.webhook);
+
+        for direction in ["incoming", "outgoing"] {
+            let response = user
+                .get(&app, &format!("{tab}/new?direction={direction}"))
+                .await;
+            assert_forbidden_page(response, "add form").await;
+        }
+        let response = user
+            .post(
+                &app,
+                &tab,
+                &[
+                    ("direction", "outgoing"),
+                    ("application", "outgoing-webhooks"),
+                ],
+            )
+            .await;
+        assert_forbidden_page(response, "add").await;
+        let response = user
+            .post(
+                &app,
+                &hook,
+                &[("name", "Mine"), ("url", "https://evil.example/")],
+            )
+            .await;
+        assert_forbidden_page(response, "configure").await;
+        let response = user.post(&app, &format!("{hook}/rotate-secret"), &[]).await;
+        assert_forbidden_page(response, "rotate").await;
+        let response = user
+            .post(&app, &format!("{hook}/enabled"), &[("enabled", "false")])
+            .await;
+        assert_forbidden_page(response, "disable").await;
+        let delete = format!("{hook}/delete");
+        assert_forbidden_page(user.get(&app, &delete).await, "delete page").await;
+        assert_forbidden_page(user.post(&app, &delete, &[]).await, "delete").await;
+        let response = user
+            .post(&app, &format!("{}/delete", s.integration_page(&s.api)), &[])
+            .await;
+        assert_forbidden_page(response, "delete the API integration").await;
+
+        let response = user
+            .api(&app, Method::POST, &s.api_integrations())
+            .json(&json!({"name": "Mine", "application": "aa1dbb12-9901-4369-a384-017d5e5d5b89"}))
+            .send()
+            .await
+            .unwrap();
+        assert_forbidden_json(response, "API create").await;
+
+        // Nothing changed: same name, URL, secret and key, still enabled, nothing added.
+        let page = app.page(&hook).await;
+        assert_eq!(secret_on(&page), s.secret);
+        assert!(page.contains("<h1>Hook</h1>") && page.contains(WEBHOOK_URL));
+        assert!(page.contains(">Disable</button>") && !page.contains("evil.example"));
+        let page = app.page(&s.integration_page(&s.api)).await;
+        assert_eq!(integration_key_on(&page), s.key);
+        let tab_page = app.page(&tab).await;
+        assert_eq!(tab_page.matches(">Configure</a>").count(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_user_cannot_redeliver_or_send_a_test_event() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let user = &s.user;
+        let number = crate::incidents::trigger(&app, &s.service, "Checkout is down").await;
+        let rows = crate::incidents::deliveries_of(&app, number).await;
+        assert_eq!(rows.len(), 1);
+        let before = deliveries_count(&app).await;
+
+        let delivery = format!("/deliveries/{}", rows[0].unique_id);
+        let (status, page) = user.page(&app, &delivery).await;
+        assert_eq!(status, StatusCode::OK, "a team user reads a delivery");
+        assert!(!page.contains("Redeliver"));
+        let response = user.post(&app, &format!("{delivery}/redeliver"), &[]).await;
+        assert_forbidden_page(response, "redeliver").await;
+        let response = user
+            .post(
+                &app,
+                &format!("{}/test-event", s.integration_page(&s.webhook)),
+                &[],
+            )
+            .await;
+        assert_forbidden_page(response, "test event").await;
+        assert_eq!(deliveries_count(&app).await, before, "nothing queued");
+
+        // The team's manager may do both.
+        let response = s
+            .manager
+            .submit(&app, &delivery, &format!("{delivery}/redeliver"), &[])
+            .await;
+        assert!(location(&response).starts_with("/deliveries/msg_"));
+        let hook = s.integration_page(&s.webhook);
+        let response = s
+            .manager
+            .submit(&app, &hook, &format!("{hook}/test-event"), &[])
+            .await;
+        assert!(location(&response).starts_with("/deliveries/msg_"));
+        assert_eq!(deliveries_count(&app).await, before + 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_user_responds_to_incidents_but_cannot_silence_the_service() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let user = &s.user;
+
+        let response = user
+            .submit(
+                &app,
+                "/incidents/new",
+                "/incidents",
+                &[
+                    ("service", &s.service),
+                    ("title", "Payments fail"),
+                    ("urgency", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let page = location(&response);
+        let number: i64 = page.strip_prefix("/incidents/").unwrap().parse().unwrap();
+        let response = user
+            .submit(&app, &page, &format!("{page}/acknowledge"), &[])
+            .await;
+        assert_eq!(location(&response), page);
+        assert_eq!(status_of(&app, number).await, 2);
+        let response = user
+            .submit(
+                &app,
+                &page,
+                &format!("{page}/notes"),
+                &[("note", "Looking at the database")],
+            )
+            .await;
+        assert_eq!(location(&response), page);
+        let (_, shown) = user.page(&app, &page).await;
+        let mary = option_value(&shown, "Mary Manager</option>");
+        let response = user
+            .submit(
+                &app,
+                &page,
+                &format!("{page}/assign"),
+                &[("assignee", &mary)],
+            )
+            .await;
+        assert_eq!(location(&response), page);
+        let response = user
+            .submit(&app, &page, &format!("{page}/resolve"), &[])
+            .await;
+        assert_eq!(location(&response), page);
+        assert_eq!(status_of(&app, number).await, 3);
+        let (_, shown) = user.page(&app, &page).await;
+        assert!(shown.contains("Looking at the database"));
+        assert!(shown.contains("assigned to Mary Manager"));
+
+        // And over the API.
+        let response = user
+            .api(&app, Method::POST, "/api/incidents/")
+            .json(&json!({"title": "Queue backed up", "service": s.service}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let incident: Value = response.json().await.unwrap();
+        let path = format!("/api/incidents/{}/", incident["incident_number"]);
+        for (status, method) in [(2, Method::PUT), (3, Method::PATCH)] {
+            let response = user
+                .api(&app, method, &path)
+                .json(&json!({"status": status}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.json::<Value>().await.unwrap()["status"], status);
+        }
+        let response = user
+            .api(&app, Method::POST, &format!("{path}note/"))
+            .json(&json!({"note": "A stuck consumer"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+
+        // Responding is not configuring: putting the service under maintenance is refused.
+        let response = user
+            .api(&app, Method::PATCH, &s.api_service())
+            .json(&json!({"under_maintenance": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_forbidden_json(response, "maintenance").await;
+        let response = user
+            .post(
+                &app,
+                &format!("/services/{}/edit", s.service),
+                &[("team", &s.team), ("name", "Checkout"), ("status", "4")],
+            )
+            .await;
+        assert_forbidden_page(response, "maintenance").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_create_teams() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        for (who, person) in [("team user", &s.user), ("team manager", &s.manager)] {
+            let (status, teams) = person.page(&app, "/teams").await;
+            assert_eq!(status, StatusCode::OK, "{who}");
+            assert!(!teams.contains("New team"), "{who}");
+            let (status, page) = person.page(&app, "/teams/new").await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
+            assert!(page.contains(ONLY_ADMINS_CREATE_TEAMS), "{who}");
+            let response = person.post(&app, "/teams", &[("name", "Rogue")]).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{who}");
+            let response = person
+                .api(&app, Method::POST, "/api/account/teams/")
+                .json(&json!({"name": "Rogue"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{who}");
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(ONLY_ADMINS_CREATE_TEAMS),
+                "{who}: {body}"
+            );
+        }
+        assert!(!app.page("/teams").await.contains("Rogue"));
+
+        let admin = person(&app, "Alma", "Admin", "alma@example.com", "2").await;
+        let (_, teams) = admin.page(&app, "/teams").await;
+        assert!(teams.contains("New team"));
+        let response = admin
+            .submit(&app, "/teams/new", "/teams", &[("name", "Payments")])
+            .await;
+        assert!(location(&response).starts_with("/teams/"));
+        let response = admin
+            .api(&app, Method::POST, "/api/account/teams/")
+            .json(&json!({"name": "Search"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert!(
+            app.page("/teams").await.contains("New team"),
+            "the owner too"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_manager_adds_members_by_exact_email_without_a_list_of_every_account() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let _olga = person(&app, "Olga", "Outsider", "olga@example.com", "3").await;
+        let _dora = person(&app, "Dora", "Disabled", "dora@example.com", "3").await;
+        query(&app, |conn| {
+            let dora = klaxon::db::users::find_by_email(conn, "dora@example.com")?.unwrap();
+            klaxon::db::users::set_active(conn, dora.id, false)
+        })
+        .await;
+        let team_page = format!("/teams/{}", s.team);
+        let members = format!("{team_page}/members");
+        // Owners (and admins) pick from the list of every active account.
+        let owners_view = app.page(&team_page).await;
+        assert!(owners_view.contains(r#"<select id="username""#));
+        assert!(owners_view.contains("Olga Outsider (olga@example.com)"));
+
+        let (status, page) = s.manager.page(&app, &team_page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Add member") && page.contains(r#"name="email""#));
+        assert!(
+            !page.contains(r#"<select id="username""#),
+            "no list of accounts"
+        );
+        assert!(!page.contains("olga@example.com") && !page.contains("Olga Outsider"));
+        assert!(!page.contains("dora@example.com"));
+
+        // An unknown and a disabled address get the same answer.
+        let mut answers = Vec::new();
+        for email in ["nobody@example.com", "dora@example.com"] {
+            let response = s
+                .manager
+                .submit(
+                    &app,
+                    &team_page,
+                    &members,
+                    &[("email", email), ("role", "2")],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{email}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains(r#"id="email-error">No active account has this email address.</p>"#)
+            );
+            answers.push(page.replace(email, "EMAIL"));
+        }
+        assert_eq!(answers[0], answers[1]);
+        // The list path is for owners and admins: a manager's username is not read.
+        let olga = option_value(&app.page(&team_page).await, "Olga Outsider (");
+        let response = s
+            .manager
+            .submit(
+                &app,
+                &team_page,
+                &members,
+                &[("username", &olga), ("role", "2")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        let response = s
+            .manager
+            .submit(
+                &app,
+                &team_page,
+                &members,
+                &[("email", " OLGA@example.com "), ("role", "2")],
+            )
+            .await;
+        assert_eq!(location(&response), team_page);
+        let (_, page) = s.manager.page(&app, &team_page).await;
+        assert!(page.contains("Olga Outsider joined the team."));
+
+        // A team user changes no members and sees no form for it.
+        let (_, page) = s.user.page(&app, &team_page).await;
+        assert!(!page.contains("Add member") && !page.contains("/remove\""));
+        let response = s
+            .user
+            .post(
+                &app,
+                &members,
+                &[("email", "nobody@example.com"), ("role", "1")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        // Neither sees the users list of the account.
+        for person in [&s.user, &s.manager] {
+            assert_eq!(
+                person.get(&app, "/settings/users").await.status(),
+                StatusCode::FORBIDDEN
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_manager_changes_their_teams_services_integrations_and_secrets() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let mary = &s.manager;
+        let other = create_team(&app, "Other").await;
+        // A team she only uses is not one to put services in.
+        let ops = create_team(&app, "Ops").await;
+        join(&app, &ops, "Mary Manager", "2").await;
+
+        let (_, list) = mary.page(&app, "/services").await;
+        assert!(list.contains("New service"));
+        let (status, form) = mary.page(&app, "/services/new").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(form.contains(&s.team), "the team she manages");
+        assert!(!form.contains(&other) && !form.contains(&ops), "only the teams she manages");
+        let response = mary
+            .submit(&app, "/services/new", "/services", &[("team", &s.team), ("name", "Payments")])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let payments = location(&response).strip_prefix("/services/").unwrap().to_owned();
+
+        let (_, page) = mary.page(&app, &format!("/services/{}", s.service)).await;
+        assert!(page.contains(&format!(r#"href="/services/{}/edit""#, s.service)));
+        let edit = format!("/services/{}/edit", s.service);
+        let response = mary
+            .submit(&app, &edit, &edit, &[("team", &s.team), ("name", "Checkout"), ("summary", "Hers")])
+            .await;
+        assert_eq!(location(&response), format!("/services/{}", s.service));
+
+        let tab = format!("/services/{}/integrations", s.service);
+        let (_, page) = mary.page(&app, &tab).await;
+        assert!(page.contains("Add integration") && page.contains(">Configure</a>"));
+        let new = format!("{tab}/new?direction=outgoing");
+        let response = mary
+            .submit(&app, &new, &tab, &[("direction", "outgoing"), ("application", "outgoing-webhooks")])
+            .await;
+        assert_eq!(location(&response), tab);
+
+        let hook = s.integration_page(&s.webhook);
+        let (_, page) = mary.page(&app, &hook).await;
+        assert_eq!(secret_on(&page), s.secret, "she sees the secret");
+        let response = mary
+            .submit(&app, &hook, &hook, &[("name", "Pager hook"), ("url", WEBHOOK_URL)])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let response = mary.submit(&app, &hook, &format!("{hook}/rotate-secret"), &[]).await;
+        assert_eq!(location(&response), hook);
+        let (_, page) = mary.page(&app, &hook).await;
+        assert_ne!(secret_on(&page), s.secret, "rotated");
+        for enabled in ["false", "true"] {
+            let response = mary
+                .submit(&app, &hook, &format!("{hook}/enabled"), &[("enabled", enabled)])
+                .await;
+            assert_eq!(location(&response), hook);
+        }
+        let (_, page) = mary.page(&app, &s.integration_page(&s.api)).await;
+        assert_eq!(integration_key_on(&page), s.key, "she sees the key");
+        let api_page = s.integration_page(&s.api);
+        let response = mary
+            .submit(&app, &format!("{api_page}/delete"), &format!("{api_page}/delete"), &[])
+            .await;
+        assert_eq!(location(&response), tab);
+
+        // Over the API too, with keys shown.
+        let list: Value = mary
+            .api(&app, Method::GET, &s.api_integrations())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(list.as_array().unwrap().iter().all(|i| i["integration_type"] == 1));
+        let response = mary
+            .api(&app, Method::POST, &s.api_integrations())
+            .json(&json!({"name": "Prometheus", "application": "aa1dbb12-9901-4369-a384-017d5e5d5b89"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert!(response.json::<Value>().await.unwrap()["integration_key"].is_string());
+        let response = mary
+            .api(&app, Method::PATCH, &s.api_service())
+            .json(&json!({"summary": "Patched"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let created: Value = mary
+            .api(&app, Method::POST, &s.api_services())
+            .json(&json!({"name": "Temporary"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let temporary = format!("{}{}/", s.api_services(), created["unique_id"].as_str().unwrap());
+        let response = mary.api(&app, Method::DELETE, &temporary).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+        let delete = format!("/services/{payments}/delete");
+        let response = mary.submit(&app, &delete, &delete, &[]).await;
+        assert_eq!(location(&response), "/services");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_team_manager_is_a_stranger_to_other_teams_and_a_user_where_only_a_user() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let mary = &s.manager;
+        let other = create_team(&app, "Other").await;
+        let response = app
+            .submit(
+                "/services/new",
+                "/services",
+                &[("team", &other), ("name", "Elsewhere")],
+            )
+            .await;
+        let elsewhere = location(&response)
+            .strip_prefix("/services/")
+            .unwrap()
+            .to_owned();
+
+        for path in [
+            format!("/teams/{other}"),
+            format!("/services/{elsewhere}"),
+            format!("/services/{elsewhere}/edit"),
+            format!("/services/{elsewhere}/integrations"),
+            format!("/services/{elsewhere}/integrations/new?direction=incoming"),
+        ] {
+            assert_eq!(
+                mary.get(&app, &path).await.status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        for (action, fields) in [
+            (
+                format!("/services/{elsewhere}/edit"),
+                vec![("team", other.as_str()), ("name", "Mine")],
+            ),
+            (format!("/services/{elsewhere}/delete"), vec![]),
+            (
+                format!("/teams/{other}/members"),
+                vec![("email", "mary@example.com"), ("role", "1")],
+            ),
+        ] {
+            let response = mary.post(&app, &action, &fields).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+        }
+        let response = mary
+            .post(&app, "/services", &[("team", &other), ("name", "Mine")])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "not a team she can choose"
+        );
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"id="team-error">Choose a team.</p>"#));
+        let api_other = format!("/api/account/teams/{other}/services/");
+        for (method, path) in [
+            (Method::GET, api_other.clone()),
+            (Method::POST, api_other.clone()),
+            (Method::PATCH, format!("{api_other}{elsewhere}/")),
+            (Method::DELETE, format!("{api_other}{elsewhere}/")),
+        ] {
+            let response = mary
+                .api(&app, method.clone(), &path)
+                .json(&json!({"name": "Mine"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        }
+        assert!(app
+            .page(&format!("/services/{elsewhere}"))
+            .await
+            .contains("<h1>Elsewhere</h1>"));
+
+        // A user of a third team: she sees its services but cannot move hers into it.
+        let ops = create_team(&app, "Ops").await;
+        join(&app, &ops, "Mary Manager", "2").await;
+        let edit = format!("/services/{}/edit", s.service);
+        let response = mary
+            .post(&app, &edit, &[("team", &ops), ("name", "Checkout")])
+            .await;
+        assert_forbidden_page(response, "move into a team she only uses").await;
+        let response = mary
+            .post(&app, "/services", &[("team", &ops), ("name", "Ops tool")])
+            .await;
+        assert_forbidden_page(response, "create in a team she only uses").await;
+        let (_, form) = mary.page(&app, "/services/new").await;
+        assert!(!form.contains(&ops), "not offered");
+        let (_, page) = mary.page(&app, &format!("/services/{}", s.service)).await;
+        assert!(page.contains("<dt>Team</dt><dd>Default</dd>"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn owners_and_admins_change_every_teams_configuration() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        // An admin who belongs to no team.
+        let admin = person(&app, "Alma", "Admin", "alma@example.com", "2").await;
+        let (_, list) = admin.page(&app, "/services").await;
+        assert!(list.contains("New service") && list.contains("Checkout"));
+        let hook = s.integration_page(&s.webhook);
+        let (status, page) = admin.page(&app, &hook).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(secret_on(&page), s.secret);
+        let response = admin
+            .submit(&app, &hook, &format!("{hook}/rotate-secret"), &[])
+            .await;
+        assert_eq!(location(&response), hook);
+        let (_, page) = admin.page(&app, &s.integration_page(&s.api)).await;
+        assert_eq!(integration_key_on(&page), s.key);
+        let edit = format!("/services/{}/edit", s.service);
+        let response = admin
+            .submit(
+                &app,
+                &edit,
+                &edit,
+                &[("team", &s.team), ("name", "Checkout v2")],
+            )
+            .await;
+        assert_eq!(location(&response), format!("/services/{}", s.service));
+        let response = admin
+            .api(&app, Method::PATCH, &s.api_service())
+            .json(&json!({"status": 4}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let one: Value = admin
+            .api(
+                &app,
+                Method::GET,
+                &format!("{}{}/", s.api_integrations(), s.api),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["integration_key"].as_str(), Some(s.key.as_str()));
+        // Admins pick members from the list of every account, or type an address.
+        let team_page = format!("/teams/{}", s.team);
+        let (_, team) = admin.page(&app, &team_page).await;
+        assert!(team.contains(r#"<select id="username""#) && team.contains("(alma@example.com)"));
+        let response = admin
+            .submit(
+                &app,
+                &team_page,
+                &format!("{team_page}/members"),
+                &[("email", "alma@example.com"), ("role", "1")],
+            )
+            .await;
+        assert_eq!(location(&response), team_page);
+        let (_, team) = admin.page(&app, &team_page).await;
+        assert!(team.contains("Alma Admin joined the team."));
+
+        // The owner sees the same.
+        assert!(app.page("/services").await.contains("New service"));
+        let page = app.page(&format!("/services/{}", s.service)).await;
+        assert!(page.contains(&format!(r#"href="/services/{}/edit""#, s.service)));
+    })
+    .await;
+}
