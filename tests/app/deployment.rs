@@ -322,6 +322,7 @@ async fn sign_in_via(
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
+    use klaxon::domain::accounts::MAX_FAILURES_PER_ADDRESS;
     let database = TestDatabase::create(Backend::Sqlite);
     let app = TestApp::start_with(&database, |config| {
         config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
@@ -329,7 +330,7 @@ async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
     .await;
     app.create_owner().await;
     // A client that writes its own header cannot pick its address: the proxy's hop is last.
-    for attempt in 0..10 {
+    for attempt in 0..MAX_FAILURES_PER_ADDRESS {
         let forwarded = format!("198.51.100.{attempt}, 203.0.113.7");
         let status =
             sign_in_via(&app, &forwarded, &format!("u{attempt}@example.com"), "nope").await;
@@ -349,7 +350,7 @@ async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
     let database = TestDatabase::create(Backend::Sqlite);
     let app = TestApp::start(&database).await;
     app.create_owner().await;
-    for attempt in 0..10 {
+    for attempt in 0..MAX_FAILURES_PER_ADDRESS {
         let forwarded = format!("203.0.113.{attempt}");
         let status =
             sign_in_via(&app, &forwarded, &format!("u{attempt}@example.com"), "nope").await;

@@ -1320,10 +1320,10 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
         .await;
     }
 
-    // The other team: its own manager, service, integrations, incident (with a delivery).
-    let outsider = signed_in(app, "outsider@example.com").await;
+    // The other team: its own manager, service, integrations, incident (with a delivery). Only
+    // owners and admins create teams: the owner makes it and the outsider its manager.
     let response = submit_with(
-        &outsider,
+        &app.client,
         &app.address,
         "/teams/new",
         "/teams",
@@ -1334,6 +1334,19 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
         .strip_prefix("/teams/")
         .expect("team created")
         .to_owned();
+    let other_team_page = format!("/teams/{other_team}");
+    post_form(
+        app,
+        &app.client,
+        &other_team_page,
+        &format!("{other_team_page}/members"),
+        &[
+            ("username", &username("outsider@example.com")),
+            ("role", "1"),
+        ],
+    )
+    .await;
+    let outsider = signed_in(app, "outsider@example.com").await;
     let response = submit_with(
         &outsider,
         &app.address,
