@@ -61,6 +61,11 @@ pub struct EventsArgs {
     /// storm of min(--alerts, 10 000) alerts run first on the open loop's database.
     #[arg(long)]
     open_loop_rate: Option<f64>,
+    /// A closed loop sends no more alerts after this many seconds (and says so), so that a
+    /// storm that slows down as open incidents pile up still ends; its figures cover the alerts
+    /// sent.
+    #[arg(long, default_value_t = 1_800)]
+    max_secs: u64,
     /// Seconds of the open loop.
     #[arg(long, default_value_t = 20)]
     open_loop_secs: u64,
@@ -125,6 +130,12 @@ struct Bench {
     storm_rate: Option<f64>,
     closed_rows: Vec<String>,
     open_rows: Vec<String>,
+}
+
+impl Bench {
+    fn limit(&self) -> Duration {
+        Duration::from_secs(self.args.max_secs)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,14 +214,38 @@ async fn new_entity_storm(
     prefix: &'static str,
 ) -> anyhow::Result<(Instant, Vec<Done>)> {
     let body: BodyFn = Arc::new(move |i| alert_body("critical", &format!("{prefix}-{i}")));
-    closed_loop(
+    let (start, done) = closed_loop(
         &bench.http,
         &stage.events_url(),
         Schedule::Shared(n),
         bench.args.concurrency,
+        bench.limit(),
         body,
     )
-    .await
+    .await?;
+    report_stop(bench, n, done.len());
+    Ok((start, done))
+}
+
+/// Says when a closed loop stopped at --max-secs before sending all `planned` alerts.
+fn report_stop(bench: &Bench, planned: usize, sent: usize) {
+    if sent < planned {
+        println!(
+            "  stopped after --max-secs {} s: {sent} of {planned} alerts sent; the figures \
+             below are of those",
+            bench.args.max_secs
+        );
+    }
+}
+
+/// "2 000 (16 in flight)", or "1 234 of 2 000 (16 in flight)" when stopped at --max-secs.
+fn alerts_cell(bench: &Bench, planned: usize, sent: usize) -> String {
+    let c = bench.args.concurrency;
+    if sent < planned {
+        format!("{} of {} ({c} in flight)", num(sent), num(planned))
+    } else {
+        format!("{} ({c} in flight)", num(sent))
+    }
 }
 
 /// Webhooks' end-to-end rate from `start` to the last receipt, and the delay from the last
@@ -237,13 +272,14 @@ fn print_cpu_rss(stage: &Stage, server: f64, accepting: f64, load: f64) -> f64 {
 }
 
 async fn storm(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
-    let (n, c) = (bench.args.alerts, bench.args.concurrency);
+    let (planned, c) = (bench.args.alerts, bench.args.concurrency);
     println!(
-        "storm ({}): {n} critical alerts for distinct entities, {c} in flight",
+        "storm ({}): {planned} critical alerts for distinct entities, {c} in flight",
         bench.backend
     );
     let cpu = Cpu::now(stage);
-    let (start, done) = new_entity_storm(bench, stage, n, "storm").await?;
+    let (start, done) = new_entity_storm(bench, stage, planned, "storm").await?;
+    let n = done.len();
     let (accepting, _) = cpu.per_alert(stage, n);
     let slices = Slices::of(start, &done, bench.args.window);
     slices.print();
@@ -266,9 +302,9 @@ async fn storm(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
         bench.storm_rate = Some(rate);
     }
     bench.closed_rows.push(format!(
-        "| storm | {} | {} ({c} in flight) | {} | {} | {} ({}) | {} ({}) | {} | {server:.2} ms | {rss:.1} MiB |",
+        "| storm | {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {server:.2} ms | {rss:.1} MiB |",
         bench.backend,
-        num(n),
+        alerts_cell(bench, planned, n),
         slices.rates_cell(),
         slices.latency_cell(),
         num(opened),
@@ -283,20 +319,18 @@ async fn storm(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
 const CYCLE: [&str; 3] = ["critical", "acknowledged", "resolved"];
 
 async fn flapping(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
-    let (n, c) = (bench.args.alerts, bench.args.concurrency);
-    let entities = bench.args.entities.min(n);
+    let (planned, c) = (bench.args.alerts, bench.args.concurrency);
+    let entities = bench.args.entities.min(planned);
     println!(
-        "flapping ({}): {n} alerts over {entities} entities, each cycling critical → \
+        "flapping ({}): {planned} alerts over {entities} entities, each cycling critical → \
          acknowledged → resolved, {c} in flight, one alert per entity at a time",
         bench.backend
     );
     // Alert i is for entity i % entities, the (i / entities)-th of that entity; every entity
     // belongs to one worker, which sends its alerts in order.
     let mut lanes = vec![Vec::new(); c];
-    let mut expected = [0usize; 3];
-    for i in 0..n {
+    for i in 0..planned {
         lanes[(i % entities) % c].push(i);
-        expected[(i / entities) % 3] += 1;
     }
     let body: BodyFn =
         Arc::new(move |i| alert_body(CYCLE[(i / entities) % 3], &format!("flap-{}", i % entities)));
@@ -306,9 +340,17 @@ async fn flapping(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
         &stage.events_url(),
         Schedule::Lanes(lanes),
         c,
+        bench.limit(),
         body,
     )
     .await?;
+    report_stop(bench, planned, done.len());
+    let n = done.len();
+    // Every alert sent is a transition: the first of each cycle opens an incident.
+    let mut expected = [0usize; 3];
+    for d in &done {
+        expected[(d.index / entities) % 3] += 1;
+    }
     let (accepting, _) = cpu.per_alert(stage, n);
     let slices = Slices::of(start, &done, bench.args.window);
     slices.print();
@@ -335,10 +377,10 @@ async fn flapping(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
     drop(hooks);
     let rss = print_cpu_rss(stage, server, accepting, load);
     bench.closed_rows.push(format!(
-        "| flapping ({} entities) | {} | {} ({c} in flight) | {} | {} | {} ({}) | {} ({}) | {} | {server:.2} ms | {rss:.1} MiB |",
+        "| flapping ({} entities) | {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {server:.2} ms | {rss:.1} MiB |",
         num(entities),
         bench.backend,
-        num(n),
+        alerts_cell(bench, planned, n),
         slices.rates_cell(),
         slices.latency_cell(),
         num(opened),
@@ -351,10 +393,10 @@ async fn flapping(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
 }
 
 async fn attach(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
-    let (n, c) = (bench.args.alerts, bench.args.concurrency);
+    let (planned, c) = (bench.args.alerts, bench.args.concurrency);
     let entities = bench.args.entities;
     println!(
-        "attach only ({}): {n} critical alerts repeated over {entities} entities that each \
+        "attach only ({}): {planned} critical alerts repeated over {entities} entities that each \
          have an open incident, {c} in flight",
         bench.backend
     );
@@ -372,11 +414,14 @@ async fn attach(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
     let (start, done) = closed_loop(
         &bench.http,
         &stage.events_url(),
-        Schedule::Shared(n),
+        Schedule::Shared(planned),
         c,
+        bench.limit(),
         body,
     )
     .await?;
+    report_stop(bench, planned, done.len());
+    let n = done.len();
     let (accepting, _) = cpu.per_alert(stage, n);
     let slices = Slices::of(start, &done, bench.args.window);
     slices.print();
@@ -390,10 +435,10 @@ async fn attach(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
     println!("  webhooks received: {extra} (expected 0) within 1 s of the last alert");
     let rss = print_cpu_rss(stage, server, accepting, load);
     bench.closed_rows.push(format!(
-        "| attach only ({} open) | {} | {} ({c} in flight) | {} | {} | {opened} (0) | {extra} (0) | – | {server:.2} ms | {rss:.1} MiB |",
+        "| attach only ({} open) | {} | {} | {} | {} | {opened} (0) | {extra} (0) | – | {server:.2} ms | {rss:.1} MiB |",
         num(entities),
         bench.backend,
-        num(n),
+        alerts_cell(bench, planned, n),
         slices.rates_cell(),
         slices.latency_cell(),
     ));
@@ -401,18 +446,19 @@ async fn attach(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
 }
 
 async fn collation_storm(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()> {
-    let (n, c, window) = (
+    let (planned, c, window) = (
         bench.args.alerts,
         bench.args.concurrency,
         bench.args.collation_secs,
     );
     println!(
-        "collation ({}): {n} critical alerts for distinct entities, {c} in flight, time-based \
+        "collation ({}): {planned} critical alerts for distinct entities, {c} in flight, time-based \
          collation over {window} s",
         bench.backend
     );
     let cpu = Cpu::now(stage);
-    let (start, done) = new_entity_storm(bench, stage, n, "collated").await?;
+    let (start, done) = new_entity_storm(bench, stage, planned, "collated").await?;
+    let n = done.len();
     let (accepting, _) = cpu.per_alert(stage, n);
     let slices = Slices::of(start, &done, bench.args.window);
     slices.print();
@@ -433,9 +479,9 @@ async fn collation_storm(bench: &mut Bench, stage: &Stage) -> anyhow::Result<()>
     println!("  webhooks received: {received} of {opened} expected ({posts} POSTs)");
     let rss = print_cpu_rss(stage, server, accepting, load);
     bench.closed_rows.push(format!(
-        "| collation ({window} s) | {} | {} ({c} in flight) | {} | {} | {opened} (~{expected}) | {received} ({opened}) | – | {server:.2} ms | {rss:.1} MiB |",
+        "| collation ({window} s) | {} | {} | {} | {} | {opened} (~{expected}) | {received} ({opened}) | – | {server:.2} ms | {rss:.1} MiB |",
         bench.backend,
-        num(n),
+        alerts_cell(bench, planned, n),
         slices.rates_cell(),
         slices.latency_cell(),
     ));
@@ -483,6 +529,7 @@ async fn open_loop(bench: &mut Bench, stage: &mut Stage) -> anyhow::Result<()> {
         (None, None) => {
             let n = bench.args.alerts.min(10_000);
             let (start, done) = new_entity_storm(bench, stage, n, "calibration").await?;
+            let n = done.len();
             let slices = Slices::of(start, &done, n);
             let received = wait_for_hooks(&bench.hooks, n, STALL).await;
             anyhow::ensure!(

@@ -153,13 +153,14 @@ pub(super) enum Schedule {
 
 pub(super) type BodyFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
 
-/// Sends alerts back to back from `concurrency` workers; returns the start time and every
-/// alert's record.
+/// Sends alerts back to back from `concurrency` workers, sending none after `limit`; returns
+/// the start time and every alert's record.
 pub(super) async fn closed_loop(
     http: &reqwest::Client,
     url: &str,
     schedule: Schedule,
     concurrency: usize,
+    limit: Duration,
     body: BodyFn,
 ) -> anyhow::Result<(Instant, Vec<Done>)> {
     let (total, lanes): (usize, Vec<Option<Vec<usize>>>) = match schedule {
@@ -187,6 +188,9 @@ pub(super) async fn closed_loop(
                     },
                 };
                 let sent = Instant::now();
+                if sent.duration_since(start) >= limit {
+                    break;
+                }
                 let (incident, created) = post_alert(&http, &url, body(index)).await?;
                 out.push(Done {
                     index,
