@@ -5,6 +5,12 @@
 //! Usage: `cargo build --release && target/release/klaxon-bench [--incidents N]
 //! [--concurrency C] [--database-url URL] [--instances N]` (SQLite in a temporary folder by
 //! default; several instances need PostgreSQL).
+//!
+//! `klaxon-bench events [--workload storm|flapping|attach|collation|open-loop|all]` drives the
+//! Events API instead (alert storms, flapping entities, collation, an open loop over many open
+//! incidents); see `events.rs` and `klaxon-bench events --help`.
+
+mod events;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -17,7 +23,26 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "Benchmark Klaxon's transitions and webhook deliveries end to end")]
+#[command(
+    about = "Benchmark Klaxon's transitions and webhook deliveries end to end",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    // Without a subcommand: incident lifecycles through the pages.
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Mode {
+    /// The Events API on its worst day: alert storms, flapping entities, collation, and an
+    /// open loop over a service with many open incidents.
+    Events(events::EventsArgs),
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Incidents in the closed-loop run; each is triggered, acknowledged and resolved.
     #[arg(long, default_value_t = 2000)]
@@ -383,7 +408,11 @@ fn peak_rss_mib(pid: u32) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Mode::Events(events)) = cli.mode {
+        return events::run(events).await;
+    }
+    let args = cli.args;
     let dir = std::env::temp_dir().join(format!("klaxon-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let database_url = args
