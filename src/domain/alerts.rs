@@ -364,6 +364,7 @@ fn collating_incident(
     if !would_open || !services::collates(service) {
         return Ok(None);
     }
+    incident_rows::lock_openings(conn, service.id)?;
     let since = now - chrono::Duration::seconds(i64::from(service.collation_time));
     Ok(incident_rows::newest_open(conn, service.id)?
         .filter(|newest| newest.creation_date >= since)

@@ -333,3 +333,36 @@ async fn bad_events_get_a_json_4xx_naming_the_problem() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_burst_of_alerts_arriving_together_on_a_collating_service_opens_one_incident() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        edit_service(
+            &app,
+            &service,
+            &[("collation", "1"), ("collation_time", "300")],
+        )
+        .await;
+        let entities: Vec<String> = (0..16).map(|n| format!("host-{n}")).collect();
+        let answers = futures_util::future::join_all(
+            entities
+                .iter()
+                .map(|entity| alert(&app, &events, "critical", entity)),
+        )
+        .await;
+        let opened = answers
+            .iter()
+            .filter(|a| a["incident_created"] == true)
+            .count();
+        let mut incidents: Vec<i64> = answers
+            .iter()
+            .map(|a| a["incident"].as_i64().unwrap())
+            .collect();
+        incidents.sort_unstable();
+        incidents.dedup();
+        assert_eq!((opened, incidents.len()), (1, 1), "{answers:?}");
+    })
+    .await;
+}
