@@ -7,6 +7,7 @@ use klaxon::{startup::Application, telemetry, transfer};
 /// copy per blocking thread). A fixed threshold keeps such blocks mmapped and returned.
 fn keep_large_allocations_mmapped() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);

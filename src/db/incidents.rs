@@ -229,8 +229,11 @@ pub fn list(
             users::last_name.nullable(),
         ))
         .into_boxed();
-    if !filter.statuses.is_empty() {
-        query = query.filter(incidents::status.eq_any(filter.statuses.clone()));
+    match filter.statuses.as_slice() {
+        [] => {}
+        open if open == OPEN => query = query.filter(IsOpen),
+        [one] => query = query.filter(incidents::status.eq(*one)),
+        some => query = query.filter(incidents::status.eq_any(some.to_vec())),
     }
     if !filter.service_ids.is_empty() {
         query = query.filter(incidents::service_id.eq_any(filter.service_ids.clone()));
@@ -250,8 +253,11 @@ pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<i64> {
         .inner_join(services::table)
         .count()
         .into_boxed();
-    if !filter.statuses.is_empty() {
-        query = query.filter(incidents::status.eq_any(filter.statuses.clone()));
+    match filter.statuses.as_slice() {
+        [] => {}
+        open if open == OPEN => query = query.filter(IsOpen),
+        [one] => query = query.filter(incidents::status.eq(*one)),
+        some => query = query.filter(incidents::status.eq_any(some.to_vec())),
     }
     if !filter.service_ids.is_empty() {
         query = query.filter(incidents::service_id.eq_any(filter.service_ids.clone()));

@@ -64,7 +64,6 @@ pub fn count_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<i6
 /// change of an incident appends to its timeline, so this moves whenever the incidents list may
 /// show something new.
 pub fn latest_id_for_teams(conn: &mut DbConn, team_ids: Option<&[i64]>) -> QueryResult<i64> {
-    use super::schema::{incidents, services};
     let Some(ids) = team_ids else {
         let newest: Option<i64> = timeline_entries::table
             .select(diesel::dsl::max(timeline_entries::id))
@@ -73,24 +72,32 @@ pub fn latest_id_for_teams(conn: &mut DbConn, team_ids: Option<&[i64]>) -> Query
     };
     // Newest first, stopping at the first entry of a visible team: the walk is as long as the
     // entries other teams added since this team's last change, not the whole timeline (a MAX
-    // over the join reads every entry of the visible teams).
-    macro_rules! newest_first {
-        () => {
-            timeline_entries::table
-                .inner_join(incidents::table.inner_join(services::table))
-                .filter(services::team_id.eq_any(ids))
-                .order(timeline_entries::id.desc())
-                .select(timeline_entries::id)
-        };
+    // over the join reads every entry of the visible teams). `CROSS JOIN` makes SQLite keep
+    // that order (starting from the team's services, it would collect and sort all of their
+    // entries); PostgreSQL reads it as a plain join.
+    if ids.is_empty() {
+        return Ok(0);
     }
-    let newest = match conn {
-        DbConn::Postgres(pg) => newest_first!().limit(1).get_result(pg).optional()?,
-        DbConn::Sqlite(sqlite) => newest_first!()
-            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
-            .next()
-            .transpose()?,
-    };
-    Ok(newest.unwrap_or(0))
+    let teams = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let newest = diesel::sql_query(format!(
+        "SELECT t.id FROM timeline_entries t \
+         CROSS JOIN incidents i CROSS JOIN services s \
+         WHERE i.id = t.incident_id AND s.id = i.service_id AND s.team_id IN ({teams}) \
+         ORDER BY t.id DESC LIMIT 1"
+    ))
+    .get_result::<LatestId>(conn)
+    .optional()?;
+    Ok(newest.map_or(0, |row| row.id))
+}
+
+#[derive(diesel::QueryableByName)]
+struct LatestId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
 /// The newest entry of one incident's timeline (0 when it has none).

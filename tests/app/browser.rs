@@ -124,6 +124,7 @@ impl Chromedriver {
 }
 
 impl Drop for Chromedriver {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // The whole group: chromedriver and the browser processes it started.
         let group = -(self.child.id() as i32);

@@ -22,3 +22,7 @@ DROP INDEX alerts_by_entity;
 
 -- A service's open incidents, newest first: the newest one is the first entry (collation).
 CREATE INDEX incidents_open_by_service ON incidents (service_id, id) WHERE status IN (1, 2);
+
+-- Open incidents newest first, across services: the incidents list's default view pages through
+-- it however many incidents are open or resolved.
+CREATE INDEX incidents_open ON incidents (id) WHERE status IN (1, 2);
