@@ -2,10 +2,10 @@
 //! "Redeliver" and "Send test event".
 
 use super::access;
-use super::accounts::User;
 use super::incidents::{new_base57_id, Status};
 use super::integrations::{find_in_service, find_managed_in_service, Integration};
 use super::services::{self, Service};
+use super::users::User;
 use super::{DomainError, Page};
 use crate::db::deliveries::{AttemptRow, DeliveryRow, NewDeliveryRow, PENDING};
 use crate::db::incidents::IncidentRow;

@@ -6,8 +6,8 @@ use chrono::{Duration, NaiveDateTime};
 use rand::Rng;
 
 use super::access::Visibility;
-use super::accounts::User;
 use super::services::{self, Service};
+use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::deliveries::{self, NewDeliveryRow, PENDING};
@@ -496,7 +496,7 @@ fn detail_in(
         .filter_map(|e| e.delivery_id)
         .collect();
     let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
-    let assignable = super::accounts::active_users(conn)?;
+    let assignable = super::users::active_users(conn)?;
     let auto_resolves_at =
         (row.status != Status::Resolved as i32 && service.row.auto_resolve_timeout > 0).then(
             || super::auto_resolve::deadline(row.creation_date, service.row.auto_resolve_timeout),
@@ -563,7 +563,7 @@ pub async fn trigger_choices(
                 open_incidents: 0,
             })
             .collect();
-        Ok((services, super::accounts::active_users(conn)?))
+        Ok((services, super::users::active_users(conn)?))
     })
     .await
 }

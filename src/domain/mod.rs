@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod services;
 pub mod sessions;
 pub mod teams;
+pub mod users;
 pub mod validation;
 
 use crate::db::DbError;

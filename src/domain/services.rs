@@ -1,8 +1,8 @@
 //! Services: what a team runs and gets paged for.
 
 use super::access::{self, Visibility};
-use super::accounts::User;
 use super::teams::{self as team_rules, Team};
+use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::services::{ServiceFields, ServiceRow};

@@ -240,7 +240,7 @@ fn page_size(value: Option<i64>) -> Result<i64, ApiError> {
 async fn listing(
     req: &HttpRequest,
     state: &AppState,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     query: ListQuery,
     size: i64,
 ) -> Result<HttpResponse, ApiError> {

@@ -47,7 +47,7 @@ fn integration_json(service: &Service, integration: &Integration) -> Value {
 
 async fn service_in_team(
     state: &AppState,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     team: &str,
     service: &str,
 ) -> Result<(Service, Vec<Integration>), ApiError> {

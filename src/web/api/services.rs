@@ -124,7 +124,7 @@ async fn creator(state: &AppState, service: &Service) -> Result<String, ApiError
 /// change: a team user gets 403 before the body is read).
 async fn find(
     state: &AppState,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     team: &str,
     service: &str,
     to_change: bool,
