@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::db::incidents::IncidentRow;
 use crate::db::services::ServiceRow;
-use crate::web::format::utc;
+use crate::time_format::utc;
 
 #[derive(Debug, Serialize)]
 pub struct WebhookBody {

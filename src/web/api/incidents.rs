@@ -11,7 +11,7 @@ use crate::domain::incidents::{
     self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, TriggerForm,
 };
 use crate::domain::{DomainError, Page, MAX_PAGE_NUMBER};
-use crate::web::format::utc;
+use crate::time_format::utc;
 use crate::web::AppState;
 
 /// Largest page of a list.

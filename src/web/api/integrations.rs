@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
 use crate::domain::integrations::{self, Application, Integration, IntegrationSettings};
 use crate::domain::services::Service;
-use crate::web::format::utc;
+use crate::time_format::utc;
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
