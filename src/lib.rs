@@ -11,3 +11,4 @@ pub mod telemetry;
 pub mod time_format;
 pub mod transfer;
 pub mod web;
+pub mod zenduty;

@@ -16,7 +16,7 @@ use crate::db::integrations as integration_rows;
 use crate::db::services::ServiceRow;
 use crate::db::timeline::{self, NewTimelineRow, TimelineRow};
 use crate::db::{self, incidents, users, Db, DbConn, DbError};
-use crate::delivery::payload::{self, PayloadSource, UserJson};
+use crate::zenduty::{self, WebhookBody};
 
 /// Alphabet of Zenduty's incident ids (base57: no 0, 1, I, O, l).
 const BASE57: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -248,40 +248,25 @@ pub fn enqueue_webhooks(
     Ok(targets.len())
 }
 
-fn user_json(conn: &mut DbConn, user_id: Option<i64>) -> Result<Option<UserJson>, DbError> {
-    let Some(id) = user_id else { return Ok(None) };
-    Ok(users::find_by_id(conn, id)?.map(|u| UserJson {
-        username: u.username,
-        first_name: u.first_name,
-        last_name: u.last_name,
-        email: u.email,
-    }))
-}
-
 pub fn build_payload(
     conn: &mut DbConn,
     incident: &IncidentRow,
     status: Status,
-) -> Result<payload::WebhookBody, DbError> {
+) -> Result<WebhookBody, DbError> {
     let (service, team_unique_id, service_created_by) =
         crate::db::services::find_with_team_and_creator(conn, incident.service_id)?
             .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
-    let assignee = user_json(conn, incident.assigned_to)?;
+    let assignee = match incident.assigned_to {
+        Some(id) => users::find_by_id(conn, id)?.map(zenduty::User::from),
+        None => None,
+    };
     let merged_with = match incident.merged_with {
         Some(id) => incidents::find_by_id(conn, id)?.map(|other| other.unique_id),
         None => None,
     };
-    Ok(payload::build(
-        status.word(),
-        PayloadSource {
-            incident,
-            service: &service,
-            team_unique_id: &team_unique_id,
-            service_created_by,
-            assignee,
-            merged_with,
-        },
-    ))
+    let service = zenduty::Service::new(&service, &team_unique_id, service_created_by);
+    let incident = zenduty::Incident::new(incident, service, assignee, merged_with);
+    Ok(WebhookBody::new(status.word(), incident))
 }
 
 /// An incident with what its pages show beside it.

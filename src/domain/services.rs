@@ -55,6 +55,10 @@ impl Service {
     pub fn status_label(&self) -> &'static str {
         status_label(self.row.status)
     }
+
+    pub fn is_under_maintenance(&self) -> bool {
+        self.row.status == STATUS_UNDER_MAINTENANCE
+    }
 }
 
 /// The service form as typed, so that it can be shown again with its errors.

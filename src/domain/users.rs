@@ -55,6 +55,18 @@ impl User {
     }
 }
 
+/// The person as Zenduty's objects show them (an API incident's assignee, a team's member).
+impl From<&User> for crate::zenduty::User {
+    fn from(user: &User) -> Self {
+        crate::zenduty::User::new(
+            &user.username,
+            &user.first_name,
+            &user.last_name,
+            &user.email,
+        )
+    }
+}
+
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
         User {
