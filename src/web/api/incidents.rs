@@ -8,7 +8,7 @@ use super::auth::ApiUser;
 use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
 use crate::domain::incidents::{
-    self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, TriggerForm,
+    self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, Status, TriggerForm,
 };
 use crate::domain::{DomainError, Page, MAX_PAGE_NUMBER};
 use crate::time_format::utc;
@@ -224,13 +224,11 @@ async fn list(
     listing(&req, &state, &me, query, size).await
 }
 
+/// The list filter's name for a status code (`all` for none, or an unknown one).
 fn status_name(code: Option<i64>) -> &'static str {
-    match code {
-        Some(1) => "triggered",
-        Some(2) => "acknowledged",
-        Some(3) => "resolved",
-        _ => "all",
-    }
+    code.and_then(|code| i32::try_from(code).ok())
+        .and_then(Status::from_code)
+        .map_or("all", Status::word)
 }
 
 /// `POST /api/incidents/filter/?page=&page_size=` with `{"status": 1, "service_ids": [...]}`.
