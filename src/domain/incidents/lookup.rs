@@ -3,13 +3,13 @@
 //! of a team the actor cannot see.
 
 use super::model::ListQuery;
-use crate::db::incidents::{self, IncidentFilter, IncidentRow};
+use crate::db::incidents::{self, IncidentFilter, IncidentListRow, IncidentRow};
 use crate::db::services::ServiceRow;
 use crate::db::DbConn;
 use crate::domain::access::{self, Visibility};
 use crate::domain::services::{self, Service};
 use crate::domain::users::User;
-use crate::domain::DomainError;
+use crate::domain::{DomainError, Page};
 
 /// An incident the actor may see, by number, with its service and team.
 pub(super) fn find_visible(
@@ -51,6 +51,23 @@ pub(super) fn find_by_reference(
         }
     };
     find_visible(conn, actor, number)
+}
+
+/// The rows of the list's page that the actor may see, one more than `per_page` when another
+/// page follows (for `Page::from_overfetch`).
+pub(super) fn list_page(
+    conn: &mut DbConn,
+    actor: &User,
+    query: &ListQuery,
+    per_page: i64,
+) -> Result<Vec<IncidentListRow>, DomainError> {
+    let filter = filter_for(conn, actor, query)?;
+    Ok(incidents::list(
+        conn,
+        &filter,
+        Page::<()>::offset(query.page(), per_page),
+        per_page + 1,
+    )?)
 }
 
 /// The list's filters as the query the actor may run.

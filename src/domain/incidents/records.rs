@@ -1,7 +1,7 @@
 //! What the JSON API reads (`web::api::incidents`): incidents as records with everything the
 //! API shows of them, their notes and alerts, pages of them and their count.
 
-use super::lookup::{filter_for, find_by_reference};
+use super::lookup::{filter_for, find_by_reference, list_page};
 use super::model::ListQuery;
 use crate::db::incidents::{self, IncidentRow};
 use crate::db::{users, Db, DbConn};
@@ -141,13 +141,7 @@ pub async fn list_records(
     let page = query.page();
     let records = db
         .run(move |conn| {
-            let filter = filter_for(conn, &actor, &query)?;
-            let rows = incidents::list(
-                conn,
-                &filter,
-                Page::<()>::offset(page, per_page),
-                per_page + 1,
-            )?;
+            let rows = list_page(conn, &actor, &query, per_page)?;
             let mut services_seen: std::collections::HashMap<i64, Service> =
                 std::collections::HashMap::new();
             let mut records = Vec::with_capacity(rows.len());

@@ -3,11 +3,11 @@
 
 use chrono::NaiveDateTime;
 
-use super::lookup::{filter_for, find_visible};
+use super::lookup::{find_visible, list_page};
 use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
 use crate::db::incidents::IncidentRow;
 use crate::db::timeline::{self, TimelineRow};
-use crate::db::{self, deliveries, incidents, users, Db, DbConn};
+use crate::db::{self, deliveries, users, Db, DbConn};
 use crate::domain::access::Visibility;
 use crate::domain::services::Service;
 use crate::domain::users::{active_users, User};
@@ -200,15 +200,7 @@ pub async fn list(
     let (actor, query) = (actor.clone(), query.clone());
     let page = query.page();
     let rows = db
-        .run(move |conn| {
-            let filter = filter_for(conn, &actor, &query)?;
-            Ok::<_, DomainError>(incidents::list(
-                conn,
-                &filter,
-                Page::<()>::offset(page, per_page),
-                per_page + 1,
-            )?)
-        })
+        .run(move |conn| list_page(conn, &actor, &query, per_page))
         .await?;
     let views = rows
         .into_iter()
