@@ -8,5 +8,7 @@ pub mod domain;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;
+pub mod time_format;
 pub mod transfer;
 pub mod web;
+pub mod zenduty;

@@ -10,7 +10,7 @@
 //! - Everyone else does not see the team at all: its ids answer "not found", not "forbidden".
 
 use crate::db::{teams, DbConn};
-use crate::domain::accounts::User;
+use crate::domain::users::User;
 use crate::domain::DomainError;
 
 pub const TEAM_MANAGER: i32 = 1;

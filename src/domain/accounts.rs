@@ -6,6 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use chrono::Duration;
 
+use super::users::{normalize_email, Role, User};
 use super::validation::{required_text, FieldErrors};
 use super::{ids, Page};
 use crate::db::users::{NewUserRow, UserRow};
@@ -23,74 +24,6 @@ pub const FAILURE_WINDOW_MINUTES: i64 = 15;
 /// Marker row whose primary key makes "first owner" creation happen once, even when two
 /// people submit the first-run form at the same moment.
 const OWNER_CREATED_MARKER: &str = "owner_created";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Owner = 1,
-    Admin = 2,
-    User = 3,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Owner, Role::Admin, Role::User];
-
-    pub fn from_code(code: i32) -> Option<Role> {
-        Role::ALL.into_iter().find(|role| role.code() == code)
-    }
-
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Owner => "Owner",
-            Role::Admin => "Admin",
-            Role::User => "User",
-        }
-    }
-
-    /// Owners and admins manage users and see every team's services.
-    pub fn is_admin(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
-}
-
-/// A signed-in person, as the rest of the app sees them.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub role: Role,
-    pub is_active: bool,
-    pub created_at: chrono::NaiveDateTime,
-}
-
-impl User {
-    pub fn full_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name)
-    }
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        User {
-            id: row.id,
-            username: row.username,
-            email: row.email,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            // The column has a CHECK constraint; an unknown code can only come from a hand edit,
-            // and the least privilege is the safe reading of it.
-            role: Role::from_code(row.role).unwrap_or(Role::User),
-            is_active: row.is_active,
-            created_at: row.created_at,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
@@ -184,34 +117,6 @@ impl AccountForm {
             password: self.password.clone(),
             role,
         })
-    }
-}
-
-/// Emails compare without case and surrounding spaces.
-pub fn normalize_email(email: &str) -> Result<String, &'static str> {
-    let email = email.trim();
-    if email.is_empty() {
-        return Err("This field is required.");
-    }
-    if email.len() > 254 {
-        return Err("Use at most 254 characters.");
-    }
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    if valid {
-        Ok(email.to_lowercase())
-    } else {
-        Err("Enter an email address like name@example.com.")
     }
 }
 
@@ -493,15 +398,6 @@ fn count_attempt(
     let attempt_id = login_failures::record(conn, email_normalized, ip, now)?;
     login_failures::delete_before(conn, now - Duration::days(1))?;
     Ok((users::find_by_email(conn, email_normalized)?, attempt_id))
-}
-
-/// Active users by name (at most 1000), for pickers such as assignee and team member.
-pub fn active_users(conn: &mut db::DbConn) -> Result<Vec<User>, DbError> {
-    Ok(users::list_page(conn, 0, 1000)?
-        .into_iter()
-        .filter(|u| u.is_active)
-        .map(User::from)
-        .collect())
 }
 
 pub async fn list_users(db: &Db, page: i64, per_page: i64) -> Result<Page<User>, AccountsError> {

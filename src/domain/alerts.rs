@@ -5,7 +5,8 @@
 
 use chrono::NaiveDateTime;
 
-use super::incidents::{self, new_base57_id, Actor, NewIncident, Status};
+use super::ids::new_base57_id;
+use super::incidents::{self, Actor, NewIncident, Status};
 use super::integrations::INCOMING;
 use super::services;
 use super::validation::FieldErrors;
@@ -260,7 +261,7 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
             AlertType::Acknowledged => {
                 if let Some(open) = incident
                     .as_ref()
-                    .filter(|i| i.status == Status::Triggered as i32)
+                    .filter(|i| i.status == Status::Triggered.code())
                 {
                     incident = Some(incidents::transition_in(
                         conn,
@@ -353,7 +354,7 @@ fn collating_incident(
     would_open: bool,
     now: NaiveDateTime,
 ) -> Result<Option<Collation>, DomainError> {
-    let is_open = |incident: &IncidentRow| incident.status != Status::Resolved as i32;
+    let is_open = |incident: &IncidentRow| incident.status != Status::Resolved.code();
     if let Some(joined) = incident_rows::collated_into(conn, service.id, entity_id)?.filter(is_open)
     {
         return Ok(Some(Collation {

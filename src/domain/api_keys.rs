@@ -2,7 +2,7 @@
 
 use base64::Engine;
 
-use super::accounts::User;
+use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{ids, DomainError, Page};
 use crate::db::api_keys::{self, ApiKeyRow};

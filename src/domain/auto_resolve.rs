@@ -21,13 +21,8 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 /// hold the write lock for long; the rest follow in the next transactions of the same sweep.
 const PER_TRANSACTION: usize = 100;
 
-/// When an incident opened at `opened` is resolved by its service's auto-resolve `minutes`
-/// (what `overdue` finds passed).
-pub fn deadline(opened: NaiveDateTime, minutes: i32) -> NaiveDateTime {
-    opened + chrono::Duration::minutes(i64::from(minutes))
-}
-
-/// Open incidents whose service's auto-resolve time has run out at `now`, with that time.
+/// Open incidents whose service's auto-resolve time has run out at `now` (their
+/// `incidents::auto_resolve_deadline` has passed), with that time.
 /// Asked per distinct time (services use a handful), so that only overdue incidents are read.
 fn overdue(conn: &mut DbConn, now: NaiveDateTime) -> Result<Vec<(i64, i32)>, DomainError> {
     let mut due = Vec::new();

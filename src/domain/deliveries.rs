@@ -2,13 +2,12 @@
 //! "Redeliver" and "Send test event".
 
 use super::access;
-use super::accounts::User;
-use super::incidents::{new_base57_id, Status};
+use super::incidents::outbox;
 use super::integrations::{find_in_service, find_managed_in_service, Integration};
 use super::services::{self, Service};
+use super::users::User;
 use super::{DomainError, Page};
-use crate::db::deliveries::{AttemptRow, DeliveryRow, NewDeliveryRow, PENDING};
-use crate::db::incidents::IncidentRow;
+use crate::db::deliveries::{AttemptRow, DeliveryRow};
 use crate::db::{self, deliveries, incidents, integrations, Db, DbConn};
 
 pub const STATES: [&str; 3] = ["pending", "succeeded", "failed"];
@@ -149,33 +148,6 @@ fn detail_in(
     })
 }
 
-fn enqueue(
-    conn: &mut DbConn,
-    integration_id: i64,
-    incident_id: Option<i64>,
-    event_type: &str,
-    body: &str,
-    is_test: bool,
-) -> Result<String, DomainError> {
-    let id = format!("msg_{}", new_base57_id());
-    let now = db::now();
-    deliveries::insert(
-        conn,
-        &NewDeliveryRow {
-            unique_id: &id,
-            integration_id,
-            incident_id,
-            event_type,
-            payload: body,
-            is_test,
-            state: PENDING,
-            next_attempt_at: now,
-            created_at: now,
-        },
-    )?;
-    Ok(id)
-}
-
 /// Sends the same body again as a new delivery (a new webhook-id), for those who manage the
 /// integration's team. Returns its webhook-id.
 pub async fn redeliver(db: &Db, actor: &User, webhook_id: &str) -> Result<String, DomainError> {
@@ -189,17 +161,8 @@ pub async fn redeliver(db: &Db, actor: &User, webhook_id: &str) -> Result<String
         ));
     }
     let row = detail.delivery.row;
-    db.write(move |conn| {
-        enqueue(
-            conn,
-            row.integration_id,
-            row.incident_id,
-            &row.event_type,
-            &row.payload,
-            row.is_test,
-        )
-    })
-    .await
+    db.write(move |conn| outbox::enqueue_again(conn, &row))
+        .await
 }
 
 /// Queues a seed-shaped sample "triggered" payload for the integration, marked as a test; no
@@ -228,40 +191,7 @@ pub async fn send_test_event(
                 "The integration is disabled: enable it before sending a test event.".into(),
             ));
         }
-        let now = db::now();
-        let sample = IncidentRow {
-            id: 0,
-            incident_number: 0,
-            unique_id: new_base57_id(),
-            incident_key: new_base57_id(),
-            service_id: service.row.id,
-            title: "Test event from Klaxon".into(),
-            summary: "This is a test event sent from the integration's page. No incident exists."
-                .into(),
-            status: Status::Triggered as i32,
-            urgency: 1,
-            priority: 0,
-            assigned_to: None,
-            created_by: Some(actor.id),
-            creation_date: now,
-            acknowledged_date: None,
-            resolved_date: None,
-            context_window_start: now - chrono::Duration::minutes(30),
-            context_window_end: now,
-            merged_with: None,
-            entity_id: None,
-        };
-        let body = super::incidents::build_payload(conn, &sample, Status::Triggered)?;
-        let body = serde_json::to_string(&body)
-            .map_err(|e| DomainError::Db(crate::db::DbError::Worker(e.to_string())))?;
-        enqueue(
-            conn,
-            integration.row.id,
-            None,
-            Status::Triggered.word(),
-            &body,
-            true,
-        )
+        outbox::enqueue_test_event(conn, &actor, &service.row, integration.row.id)
     })
     .await
 }

@@ -2,6 +2,17 @@
 
 use rand::Rng;
 
+/// Alphabet of Zenduty's incident ids (base57: no 0, 1, I, O, l).
+const BASE57: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// A 22-character base57 id, like `vuwtGfyHf9JaN5vg5sEc4N` (incidents, alerts, webhook-ids).
+pub fn new_base57_id() -> String {
+    let mut rng = rand::rng();
+    (0..22)
+        .map(|_| BASE57[rng.random_range(0..BASE57.len())] as char)
+        .collect()
+}
+
 /// A user's public id: 25 characters, like Zenduty's truncated UUIDs.
 pub fn new_username() -> String {
     let mut id = uuid::Uuid::new_v4().to_string();
@@ -29,4 +40,18 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rand::rng().fill(&mut bytes[..]);
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_22_base57_characters() {
+        let id = new_base57_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| BASE57.contains(&b)));
+        assert_ne!(id, new_base57_id());
+        assert_eq!(BASE57.len(), 57);
+    }
 }

@@ -5,8 +5,8 @@ use base64::Engine;
 use chrono::{Duration, NaiveDateTime};
 
 use super::access;
-use super::accounts::User;
 use super::services::{self, Service};
+use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{ids, DomainError};
 use crate::db::integrations::{AuditEntryRow, IntegrationRow, NewIntegrationRow};

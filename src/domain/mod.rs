@@ -12,6 +12,7 @@ pub mod integrations;
 pub mod services;
 pub mod sessions;
 pub mod teams;
+pub mod users;
 pub mod validation;
 
 use crate::db::DbError;
@@ -31,6 +32,13 @@ pub enum DomainError {
     Conflict(String),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A stored value no code of Klaxon writes (an incident status outside 1–3, say): the data
+    /// is wrong, and nothing is guessed from it.
+    #[error("stored data is invalid: {0}")]
+    Data(String),
+    /// A webhook body that could not be written as JSON.
+    #[error("serializing JSON: {0}")]
+    Serialize(#[from] serde_json::Error),
 }
 
 impl From<diesel::result::Error> for DomainError {

@@ -1,8 +1,8 @@
 //! Services: what a team runs and gets paged for.
 
 use super::access::{self, Visibility};
-use super::accounts::User;
 use super::teams::{self as team_rules, Team};
+use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::services::{ServiceFields, ServiceRow};
@@ -54,6 +54,10 @@ pub struct Service {
 impl Service {
     pub fn status_label(&self) -> &'static str {
         status_label(self.row.status)
+    }
+
+    pub fn is_under_maintenance(&self) -> bool {
+        self.row.status == STATUS_UNDER_MAINTENANCE
     }
 }
 

@@ -4,8 +4,9 @@
 
 use chrono::Duration;
 
-use super::accounts::{AccountsError, User};
+use super::accounts::AccountsError;
 use super::ids;
+use super::users::User;
 use crate::db::{self, user_sessions, Db, DbConn, DbError};
 
 /// How long a session lasts after sign-in; the cookie lives as long.

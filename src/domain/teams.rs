@@ -1,7 +1,7 @@
 //! Teams and their members.
 
 use super::access::{self, Visibility, TEAM_MANAGER, TEAM_USER};
-use super::accounts::User;
+use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::teams::TeamRow;
@@ -149,7 +149,7 @@ pub async fn team_detail(
         let pick_from_list = can_manage && access::sees_all_users(&actor);
         let candidates = if pick_from_list {
             let member_ids = teams::member_ids(conn, team.id)?;
-            super::accounts::active_users(conn)?
+            super::users::active_users(conn)?
                 .into_iter()
                 .filter(|u| !member_ids.contains(&u.id))
                 .collect()
@@ -193,7 +193,7 @@ fn person_to_add(conn: &mut DbConn, actor: &User, form: &MemberForm) -> Result<U
             .ok_or_else(|| DomainError::field("username", "Choose a person to add."))?
             .into());
     }
-    let email = match super::accounts::normalize_email(&form.email) {
+    let email = match super::users::normalize_email(&form.email) {
         Ok(email) => email,
         Err(_) if form.email.trim().is_empty() => {
             let (field, message) = if access::sees_all_users(actor) {

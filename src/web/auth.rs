@@ -11,8 +11,8 @@ use super::error::AppError;
 use super::session;
 use super::AppState;
 use crate::db::Db;
-use crate::domain::accounts::User;
 use crate::domain::sessions;
+use crate::domain::users::User;
 
 pub struct CurrentUser(pub User);
 

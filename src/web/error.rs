@@ -46,6 +46,9 @@ impl From<DomainError> for AppError {
             DomainError::Forbidden(message) => AppError::Forbidden(message),
             DomainError::Conflict(message) => AppError::Conflict(message),
             DomainError::Db(e) => AppError::Internal(e.into()),
+            error @ (DomainError::Data(_) | DomainError::Serialize(_)) => {
+                AppError::Internal(error.into())
+            }
         }
     }
 }

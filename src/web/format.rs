@@ -2,10 +2,8 @@
 
 use chrono::NaiveDateTime;
 
-/// Exact time, as the API and the webhooks write it.
-pub fn utc(at: &NaiveDateTime) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
+/// Exact time, as the API and the webhooks write it (templates use it for `datetime`).
+pub use crate::time_format::utc;
 
 /// Short exact time for hover text.
 pub fn utc_short(at: &NaiveDateTime) -> String {

@@ -4,7 +4,7 @@
 use actix_session::Session;
 
 use super::session::{self, Flash};
-use crate::domain::accounts::User;
+use crate::domain::users::User;
 
 pub struct Layout {
     pub user: Option<User>,

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::error::ApiError;
-use crate::domain::accounts::User;
 use crate::domain::api_keys;
+use crate::domain::users::User;
 use crate::web::AppState;
 
 pub struct ApiUser(pub User);

@@ -43,6 +43,9 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(message) => ApiError::Forbidden(message),
             DomainError::Conflict(message) => ApiError::Conflict(message),
             DomainError::Db(e) => ApiError::Internal(e.into()),
+            error @ (DomainError::Data(_) | DomainError::Serialize(_)) => {
+                ApiError::Internal(error.into())
+            }
         }
     }
 }

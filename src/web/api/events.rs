@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::error::ApiError;
 use crate::db::DbError;
 use crate::domain::alerts::{self, Event, Received};
-use crate::web::format::utc;
+use crate::time_format::utc;
 use crate::web::AppState;
 
 /// Largest event body accepted.

@@ -8,11 +8,12 @@ use super::auth::ApiUser;
 use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
 use crate::domain::incidents::{
-    self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, TriggerForm,
+    self, IncidentChanges, IncidentRecord, ListQuery, NoteForm, Status, TriggerForm,
 };
 use crate::domain::{DomainError, Page, MAX_PAGE_NUMBER};
-use crate::web::format::utc;
+use crate::time_format::utc;
 use crate::web::AppState;
+use crate::zenduty::{self, Incident};
 
 /// Largest page of a list.
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -40,63 +41,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(super::resource("/api/incidents/{incident}/alerts/").route(web::get().to(alerts)));
 }
 
-/// An incident with exactly the keys Zenduty's SDK builds its `Incident` from. References
-/// Klaxon does not model (escalation policy, SLA, priority, tags, postmortems) are null or empty.
+/// An incident in Zenduty's JSON shape (the builder the webhook payload shares).
 fn incident_json(record: &IncidentRecord) -> Value {
-    let (row, service) = (&record.row, &record.service);
-    let date = |d: &Option<chrono::NaiveDateTime>| d.as_ref().map(utc);
-    json!({
-        "summary": row.summary,
-        "incident_number": row.incident_number,
-        "creation_date": utc(&row.creation_date),
-        "status": row.status,
-        "unique_id": row.unique_id,
-        "service_object": {
-            "name": service.row.name,
-            "creation_date": utc(&service.row.created_at),
-            "summary": service.row.summary,
-            "description": service.row.description,
-            "unique_id": service.row.unique_id,
-            "auto_resolve_timeout": service.row.auto_resolve_timeout,
-            "created_by": record.service_created_by,
-            "team_priority": null,
-            "task_template": null,
-            "acknowledgement_timeout": service.row.acknowledgement_timeout,
-            "status": service.row.status,
-            "escalation_policy": null,
-            "team": service.team_unique_id,
-            "sla": null,
-            "collation_time": service.row.collation_time,
-            "collation": service.row.collation,
-            "under_maintenance": service.row.status == 4,
-            "team_name": service.team_name,
-            "acknowledgement_timeout_enabled": service.row.acknowledgement_timeout > 0,
-        },
-        "title": row.title,
-        "incident_key": row.incident_key,
-        "service": service.row.unique_id,
-        "urgency": row.urgency,
-        "merged_with": record.merged_with,
-        "assigned_to": record.assignee.as_ref().map(|u| u.username.clone()),
-        "escalation_policy": null,
-        "escalation_policy_object": null,
-        "assigned_to_name": record.assignee.as_ref().map(|u| u.full_name()).unwrap_or_default(),
-        "resolved_date": date(&row.resolved_date),
-        "acknowledged_date": date(&row.acknowledged_date),
-        "context_window_start": utc(&row.context_window_start),
-        "context_window_end": utc(&row.context_window_end),
-        "tags": [],
-        "sla": null,
-        "sla_object": null,
-        "team_priority": null,
-        "team_priority_object": null,
-        "parent_incident": null,
-        "is_parent_incident": false,
-        "snooze_time": null,
-        "snoozed_till": null,
-        "postmortems": [],
-        "postmortem_assignee": null,
-    })
+    let service = &record.service;
+    let assignee = record.assignee.as_ref().map(zenduty::User::from);
+    let created_by = Some(record.service_created_by.clone());
+    Incident::new(
+        &record.row,
+        zenduty::Service::new(&service.row, &service.team_unique_id, created_by),
+        assignee,
+        record.merged_with.clone(),
+    )
+    .into_api(&service.team_name, service.is_under_maintenance())
 }
 
 /// Zenduty's page envelope.
@@ -240,7 +196,7 @@ fn page_size(value: Option<i64>) -> Result<i64, ApiError> {
 async fn listing(
     req: &HttpRequest,
     state: &AppState,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     query: ListQuery,
     size: i64,
 ) -> Result<HttpResponse, ApiError> {
@@ -268,13 +224,11 @@ async fn list(
     listing(&req, &state, &me, query, size).await
 }
 
+/// The list filter's name for a status code (`all` for none, or an unknown one).
 fn status_name(code: Option<i64>) -> &'static str {
-    match code {
-        Some(1) => "triggered",
-        Some(2) => "acknowledged",
-        Some(3) => "resolved",
-        _ => "all",
-    }
+    code.and_then(|code| i32::try_from(code).ok())
+        .and_then(Status::from_code)
+        .map_or("all", Status::word)
 }
 
 /// `POST /api/incidents/filter/?page=&page_size=` with `{"status": 1, "service_ids": [...]}`.

@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
 use crate::domain::integrations::{self, Application, Integration, IntegrationSettings};
 use crate::domain::services::Service;
-use crate::web::format::utc;
+use crate::time_format::utc;
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -47,7 +47,7 @@ fn integration_json(service: &Service, integration: &Integration) -> Value {
 
 async fn service_in_team(
     state: &AppState,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     team: &str,
     service: &str,
 ) -> Result<(Service, Vec<Integration>), ApiError> {

@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 use super::auth::ApiUser;
 use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
-use crate::domain::services::{self, Removal, Service, ServiceForm};
+use crate::domain::services::{self, Removal, Service, ServiceForm, STATUS_UNDER_MAINTENANCE};
 use crate::domain::teams;
-use crate::web::format::utc;
 use crate::web::AppState;
+use crate::zenduty::{self, ApiService};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -26,28 +26,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Escalation policies, SLAs, priorities and task templates are not modelled yet: null.
+/// A service in Zenduty's JSON shape (the builder the webhook payload and incidents share).
 fn service_json(service: &Service, created_by: &str) -> Value {
-    let row = &service.row;
-    json!({
-        "name": row.name,
-        "creation_date": utc(&row.created_at),
-        "summary": row.summary,
-        "description": row.description,
-        "unique_id": row.unique_id,
-        "auto_resolve_timeout": row.auto_resolve_timeout,
-        "created_by": created_by,
-        "team_priority": null,
-        "task_template": null,
-        "acknowledgement_timeout": row.acknowledgement_timeout,
-        "status": row.status,
-        "escalation_policy": null,
-        "team": service.team_unique_id,
-        "team_name": service.team_name,
-        "sla": null,
-        "under_maintenance": row.status == crate::domain::services::STATUS_UNDER_MAINTENANCE,
-        "collation": row.collation,
-        "collation_time": row.collation_time,
+    json!(ApiService {
+        service: zenduty::Service::new(
+            &service.row,
+            &service.team_unique_id,
+            Some(created_by.to_owned())
+        ),
+        team_name: service.team_name.clone(),
+        under_maintenance: service.is_under_maintenance(),
     })
 }
 
@@ -91,7 +79,7 @@ fn form_from_json(
         }
     }
     match object.get("under_maintenance") {
-        Some(Value::Bool(true)) => form.status = "4".into(),
+        Some(Value::Bool(true)) => form.status = STATUS_UNDER_MAINTENANCE.to_string(),
         Some(Value::Bool(false)) | None | Some(Value::Null) => {}
         Some(_) => {
             return Err(ApiError::BadRequest(
@@ -124,7 +112,7 @@ async fn creator(state: &AppState, service: &Service) -> Result<String, ApiError
 /// change: a team user gets 403 before the body is read).
 async fn find(
     state: &AppState,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     team: &str,
     service: &str,
     to_change: bool,

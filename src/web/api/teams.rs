@@ -8,8 +8,9 @@ use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
 use crate::domain::accounts;
 use crate::domain::teams::{self, TeamForm, TeamRecord};
-use crate::web::format::utc;
+use crate::time_format::utc;
 use crate::web::AppState;
+use crate::zenduty;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -30,12 +31,7 @@ fn team_json(record: &TeamRecord, account: &str) -> Value {
         "members": record.members.iter().map(|(user, membership)| json!({
             "unique_id": membership.unique_id,
             "team": team.unique_id,
-            "user": {
-                "username": user.username,
-                "first_name": user.first_name,
-                "last_name": user.last_name,
-                "email": user.email,
-            },
+            "user": zenduty::User::from(user),
             "joining_date": utc(&membership.joined_at),
             "role": membership.role,
         })).collect::<Vec<_>>(),

@@ -38,7 +38,7 @@ struct ApiKeysPage {
 async fn page(
     state: &AppState,
     session: &Session,
-    me: &crate::domain::accounts::User,
+    me: &crate::domain::users::User,
     number: i64,
     form: NewKeyForm,
     errors: FieldErrors,

@@ -6,11 +6,11 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other};
-use crate::domain::accounts::User;
 use crate::domain::incidents::{
     self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, Status, TriggerForm,
 };
 use crate::domain::services::Service;
+use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
 use crate::web::auth::CurrentUser;

@@ -6,10 +6,10 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render};
-use crate::domain::accounts::User;
 use crate::domain::integrations::{
     self, Application, ConfigureForm, Direction, IntegrationDetail, ServiceIntegrations,
 };
+use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
 use crate::domain::DomainError;
 use crate::web::auth::CurrentUser;

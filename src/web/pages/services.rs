@@ -6,9 +6,9 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, PageQuery};
-use crate::domain::accounts::User;
 use crate::domain::services::{self, Removal, Service, ServiceForm, STATUSES};
 use crate::domain::teams::Team;
+use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
 use crate::web::auth::CurrentUser;

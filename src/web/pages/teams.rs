@@ -7,8 +7,8 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::domain::access;
-use crate::domain::accounts::User;
 use crate::domain::teams::{self, MemberForm, Team, TeamDetail, TeamForm};
+use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
 use crate::web::auth::CurrentUser;

@@ -6,8 +6,9 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
-use crate::domain::accounts::{self, AccountForm, AccountsError, PasswordChangeForm, Role, User};
+use crate::domain::accounts::{self, AccountForm, AccountsError, PasswordChangeForm};
 use crate::domain::sessions;
+use crate::domain::users::{Role, User};
 use crate::domain::validation::FieldErrors;
 use crate::domain::Page;
 use crate::web::auth::CurrentUser;

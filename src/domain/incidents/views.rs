@@ -1,0 +1,213 @@
+//! What the incident pages read: the list, the incident page with its timeline, the trigger
+//! form's choices, and the versions the pages' script polls to stay current.
+
+use chrono::NaiveDateTime;
+
+use super::lookup::{find_visible, list_page};
+use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
+use crate::db::incidents::IncidentRow;
+use crate::db::timeline::{self, TimelineRow};
+use crate::db::{self, deliveries, users, Db, DbConn};
+use crate::domain::access::Visibility;
+use crate::domain::services::Service;
+use crate::domain::users::{active_users, User};
+use crate::domain::{DomainError, Page};
+
+/// An incident with what its pages show beside it.
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    pub row: IncidentRow,
+    /// The row's status, read (a code it cannot have is an error before any page shows it).
+    status: Status,
+    pub service_name: String,
+    pub service_unique_id: String,
+    pub assignee_name: Option<String>,
+}
+
+impl IncidentView {
+    fn new(
+        row: IncidentRow,
+        service_name: String,
+        service_unique_id: String,
+        assignee_name: Option<String>,
+    ) -> Result<Self, DomainError> {
+        Ok(IncidentView {
+            status: Status::of(&row)?,
+            row,
+            service_name,
+            service_unique_id,
+            assignee_name,
+        })
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    pub fn urgency_word(&self) -> &'static str {
+        urgency_word(self.row.urgency)
+    }
+
+    pub fn can_acknowledge(&self) -> bool {
+        self.status() == Status::Triggered
+    }
+
+    pub fn can_resolve(&self) -> bool {
+        self.status() != Status::Resolved
+    }
+}
+
+/// Timeline entries per page of the incident page.
+pub const TIMELINE_PER_PAGE: i64 = 100;
+
+pub struct IncidentDetail {
+    pub incident: IncidentView,
+    /// Page 1 holds the newest entries (a flapping monitor can add thousands of alerts); each
+    /// page's entries are in the order they happened.
+    pub timeline: Page<TimelineRow>,
+    pub assignable: Vec<User>,
+    /// Webhook-ids of the deliveries the timeline page links to, by row id.
+    pub delivery_ids: Vec<(i64, String)>,
+    /// When the service's auto-resolve will resolve the incident, while it is open.
+    pub auto_resolves_at: Option<NaiveDateTime>,
+}
+
+impl IncidentDetail {
+    pub fn webhook_id(&self, delivery_id: &i64) -> &str {
+        self.delivery_ids
+            .iter()
+            .find(|(id, _)| id == delivery_id)
+            .map(|(_, webhook_id)| webhook_id.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// The incident page: the incident, one page of its timeline, who it may be assigned to.
+pub async fn detail(
+    db: &Db,
+    actor: &User,
+    number: i64,
+    timeline_page: i64,
+) -> Result<IncidentDetail, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        db::read_snapshot(conn, |conn| detail_in(conn, &actor, number, timeline_page))
+    })
+    .await
+}
+
+fn detail_in(
+    conn: &mut DbConn,
+    actor: &User,
+    number: i64,
+    timeline_page: i64,
+) -> Result<IncidentDetail, DomainError> {
+    let (row, service) = find_visible(conn, actor, number)?;
+    let assignee_name = match row.assigned_to {
+        Some(id) => {
+            users::find_by_id(conn, id)?.map(|u| format!("{} {}", u.first_name, u.last_name))
+        }
+        None => None,
+    };
+    let newest = timeline::newest_for_incident(
+        conn,
+        row.id,
+        Page::<TimelineRow>::offset(timeline_page, TIMELINE_PER_PAGE),
+        TIMELINE_PER_PAGE + 1,
+    )?;
+    let mut timeline = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
+    timeline.items.reverse();
+    let linked: Vec<i64> = timeline
+        .items
+        .iter()
+        .filter_map(|e| e.delivery_id)
+        .collect();
+    let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
+    let assignable = active_users(conn)?;
+    let incident = IncidentView::new(row, service.row.name, service.row.unique_id, assignee_name)?;
+    let timeout = service.row.auto_resolve_timeout;
+    let auto_resolves_at = (incident.status() != Status::Resolved && timeout > 0)
+        .then(|| auto_resolve_deadline(incident.row.creation_date, timeout));
+    Ok(IncidentDetail {
+        delivery_ids,
+        auto_resolves_at,
+        incident,
+        timeline,
+        assignable,
+    })
+}
+
+/// A short value that changes whenever an incident the user sees changes (every change appends
+/// to a timeline). The incidents list shows it and its script polls it to know when to refresh.
+pub async fn list_version(db: &Db, actor: &User) -> Result<String, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let visibility = Visibility::of(conn, &actor)?;
+        let latest = timeline::latest_id_for_teams(conn, visibility.team_ids())?;
+        Ok(format!("t{latest}"))
+    })
+    .await
+}
+
+/// Like [`list_version`] for one incident's page: its newest timeline entry, its status, and its
+/// title and summary (which the API changes without a timeline entry).
+pub async fn incident_version(db: &Db, actor: &User, number: i64) -> Result<String, DomainError> {
+    use sha2::{Digest, Sha256};
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let (row, _) = find_visible(conn, &actor, number)?;
+        let latest = timeline::latest_id_for_incident(conn, row.id)?;
+        let text = Sha256::new()
+            .chain_update(row.title.as_bytes())
+            .chain_update([0])
+            .chain_update(row.summary.as_bytes())
+            .finalize();
+        let short: String = text[..6].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("t{latest}-s{}-{short}", row.status))
+    })
+    .await
+}
+
+/// What the trigger form offers: visible services and people to assign.
+pub async fn trigger_choices(
+    db: &Db,
+    actor: &User,
+) -> Result<(Vec<Service>, Vec<User>), DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let visibility = Visibility::of(conn, &actor)?;
+        let services = crate::db::services::list_with_team(conn, visibility.team_ids(), 0, 1000)?
+            .into_iter()
+            .map(|(row, team_name)| Service {
+                row,
+                team_name,
+                team_unique_id: String::new(),
+                open_incidents: 0,
+            })
+            .collect();
+        Ok((services, active_users(conn)?))
+    })
+    .await
+}
+
+/// One page of the incidents list.
+pub async fn list(
+    db: &Db,
+    actor: &User,
+    query: &ListQuery,
+    per_page: i64,
+) -> Result<Page<IncidentView>, DomainError> {
+    let (actor, query) = (actor.clone(), query.clone());
+    let page = query.page();
+    let rows = db
+        .run(move |conn| list_page(conn, &actor, &query, per_page))
+        .await?;
+    let views = rows
+        .into_iter()
+        .map(|(row, service_name, service_unique_id, first, last)| {
+            let assignee_name = first.zip(last).map(|(f, l)| format!("{f} {l}"));
+            IncidentView::new(row, service_name, service_unique_id, assignee_name)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Page::from_overfetch(views, page, per_page))
+}
