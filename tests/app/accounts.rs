@@ -3,8 +3,8 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    csrf_token, for_each_backend, location, submit_with, TestApp, TestDatabase, OWNER_EMAIL,
-    OWNER_PASSWORD,
+    backends, behind_proxy, csrf_token, for_each_backend, for_each_backend_with, location,
+    sign_in_from, submit_with, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
 };
 
 #[tokio::test]
@@ -306,50 +306,10 @@ async fn more_than_ten_failures_in_fifteen_minutes_are_throttled() {
     .await;
 }
 
-/// Starts an app that reads client addresses from `X-Forwarded-For` (as behind a proxy), so
-/// that a test can sign in from several addresses.
-async fn behind_proxy(database: &TestDatabase) -> TestApp {
-    TestApp::start_with(database, |config| {
-        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await
-}
-
-/// One sign-in attempt in a fresh browser, from `address`.
-async fn sign_in_from(app: &TestApp, address: &str, email: &str, password: &str) -> StatusCode {
-    let browser = app.new_browser();
-    let page = browser
-        .get(app.url("/signin"))
-        .header("x-forwarded-for", address)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_token(&page).expect("sign-in form");
-    let response = browser
-        .post(app.url("/signin"))
-        .header("x-forwarded-for", address)
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    if response.status() == StatusCode::TOO_MANY_REQUESTS {
-        assert!(response.headers().contains_key("retry-after"));
-    }
-    response.status()
-}
-
 #[tokio::test]
 async fn concurrent_wrong_passwords_are_checked_at_most_ten_times() {
-    for backend in crate::helpers::backends() {
-        let database = TestDatabase::create(backend);
-        let app = behind_proxy(&database).await;
+    for_each_backend_with(behind_proxy, |app| async move {
+        let backend = app.backend();
         app.create_owner().await;
 
         // 40 at once: the count is taken before any password is checked.
@@ -379,15 +339,14 @@ async fn concurrent_wrong_passwords_are_checked_at_most_ten_times() {
             .filter(|s| **s != StatusCode::TOO_MANY_REQUESTS)
             .count();
         assert_eq!(reached_the_check, 10, "{backend:?}: {statuses:?}");
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn guesses_from_elsewhere_do_not_lock_a_person_out() {
-    for backend in crate::helpers::backends() {
-        let database = TestDatabase::create(backend);
-        let app = behind_proxy(&database).await;
+    for_each_backend_with(behind_proxy, |app| async move {
+        let backend = app.backend();
         app.create_owner().await;
         for _ in 0..10 {
             let status = sign_in_from(&app, "203.0.113.9", OWNER_EMAIL, "wrong guess").await;
@@ -415,8 +374,8 @@ async fn guesses_from_elsewhere_do_not_lock_a_person_out() {
             StatusCode::TOO_MANY_REQUESTS,
             "{backend:?}"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -475,7 +434,7 @@ async fn sign_out_ends_the_session() {
 
 #[tokio::test]
 async fn a_restart_keeps_people_signed_in() {
-    for backend in crate::helpers::backends() {
+    for backend in backends() {
         let database = TestDatabase::create(backend);
         let first = TestApp::start(&database).await;
         first.create_owner().await;
@@ -496,5 +455,6 @@ async fn a_restart_keeps_people_signed_in() {
             TestApp::start_with(&database, |config| config.secret_key = Some("k".repeat(64))).await;
         let response = other_key.get_with_cookie("/settings", &cookie).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{backend:?}");
+        other_key.stop().await;
     }
 }

@@ -4,23 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{backends, for_each_backend, location, TestApp, TestDatabase};
-
-/// Creates a key through the settings page and returns its text.
-pub async fn create_api_key(app: &TestApp, name: &str) -> String {
-    let response = app
-        .submit(
-            "/settings/api-keys",
-            "/settings/api-keys",
-            &[("name", name)],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let page = response.text().await.unwrap();
-    let marker = r#"<code class="secret" id="new-api-key">"#;
-    let start = page.find(marker).expect("the new key is shown") + marker.len();
-    page[start..].split('<').next().unwrap().to_owned()
-}
+use crate::helpers::{
+    api_integration, configured_webhook, create_api_key, create_service, event_types_of,
+    for_each_backend, for_each_backend_with, location, post_event, submit_with, trigger,
+    user_browser, TestApp,
+};
 
 #[tokio::test]
 async fn a_key_is_shown_once_listed_by_prefix_and_revocable() {
@@ -67,7 +55,7 @@ async fn a_key_is_shown_once_listed_by_prefix_and_revocable() {
         assert!(list.contains("API key revoked") && list.contains(">Revoked</span>"));
 
         // Another user cannot revoke it (or see it).
-        let outsider = crate::services::user_browser(&app, "outsider@example.com").await;
+        let outsider = user_browser(&app, "outsider@example.com").await;
         let theirs = outsider
             .get(app.url("/settings/api-keys"))
             .send()
@@ -78,7 +66,7 @@ async fn a_key_is_shown_once_listed_by_prefix_and_revocable() {
             .unwrap();
         assert!(!theirs.contains("Deploy script"));
         let other_key_id: i64 = revoke.trim_end_matches("/revoke").parse().unwrap();
-        let response = crate::helpers::submit_with(
+        let response = submit_with(
             &outsider,
             &app.address,
             "/settings/api-keys",
@@ -93,40 +81,43 @@ async fn a_key_is_shown_once_listed_by_prefix_and_revocable() {
 
 #[tokio::test]
 async fn the_events_api_is_rate_limited_per_key() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, |config| config.events_rate_limit = 1).await;
-        app.create_owner().await;
-        let (_, _, events) = crate::events::api_integration(&app).await;
-        let client = reqwest::Client::new();
-        let url = app.url(&events);
-        for i in 0..10 {
+    for_each_backend_with(
+        |config| config.events_rate_limit = 1,
+        |app| async move {
+            app.create_owner().await;
+            let (_, _, events) = api_integration(&app).await;
+            let client = reqwest::Client::new();
+            let url = app.url(&events);
+            for i in 0..10 {
+                let response = client
+                    .post(&url)
+                    .json(&json!({"message": format!("burst {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    response.status(),
+                    StatusCode::CREATED,
+                    "{:?}: within the burst",
+                    app.backend()
+                );
+            }
             let response = client
                 .post(&url)
-                .json(&json!({"message": format!("burst {i}")}))
+                .json(&json!({"message": "one too many"}))
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(
-                response.status(),
-                StatusCode::CREATED,
-                "{backend:?}: within the burst"
-            );
-        }
-        let response = client
-            .post(&url)
-            .json(&json!({"message": "one too many"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(response.headers().get("retry-after").unwrap(), "1");
-        let body: Value = response.json().await.unwrap();
-        assert!(body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("Too many events for this integration key"));
-    }
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers().get("retry-after").unwrap(), "1");
+            let body: Value = response.json().await.unwrap();
+            assert!(body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Too many events for this integration key"));
+        },
+    )
+    .await;
 }
 
 fn keys_of(value: &Value) -> Vec<String> {
@@ -308,7 +299,7 @@ async fn the_services_api_creates_reads_updates_and_deletes() {
         assert_eq!(response.json::<Value>().await.unwrap()["detail"], "status: Choose a status.");
 
         // With an incident it is kept (and the API says so); without history it is deleted.
-        crate::incidents::trigger(&app, &id, "History").await;
+        trigger(&app, &id, "History").await;
         let response = client.delete(&one).header("authorization", &auth).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CONFLICT);
         let other = client.post(&services_url).header("authorization", &auth).json(&json!({"name": "Temporary"})).send().await.unwrap().json::<Value>().await.unwrap();
@@ -361,8 +352,8 @@ async fn the_incidents_api_moves_incidents_through_the_same_transitions() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let auth = format!("Token {}", create_api_key(&app, "SDK").await);
-        let service = crate::services::create_service(&app, "API driven").await;
-        crate::incidents::configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        let service = create_service(&app, "API driven").await;
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
         let client = reqwest::Client::new();
         let call = |method: reqwest::Method, path: &str| client.request(method, app.url(path)).header("authorization", &auth);
 
@@ -390,7 +381,7 @@ async fn the_incidents_api_moves_incidents_through_the_same_transitions() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let resolved: Value = call(reqwest::Method::PATCH, &path).json(&json!({"status": 3})).send().await.unwrap().json().await.unwrap();
         assert_eq!(resolved["status"], 3);
-        let events: Vec<String> = crate::incidents::deliveries_of(&app, number).await.into_iter().map(|d| d.event_type).collect();
+        let events = event_types_of(&app, number).await;
         assert_eq!(events, ["triggered", "acknowledged", "resolved"], "webhooks as for the pages");
 
         let note = call(reqwest::Method::POST, &format!("{path}note/")).json(&json!({"note": "Root cause: a stuck consumer"})).send().await.unwrap();
@@ -427,7 +418,7 @@ async fn an_incidents_alerts_come_in_the_sdks_event_shape() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let auth = format!("Token {}", create_api_key(&app, "SDK").await);
-        let (_, _, events) = crate::events::api_integration(&app).await;
+        let (_, _, events) = api_integration(&app).await;
         let client = reqwest::Client::new();
         let alert: Value = client
             .post(app.url(&events))
@@ -484,7 +475,7 @@ async fn the_integrations_api_creates_lists_and_gets() {
         let auth = format!("Token {}", create_api_key(&app, "SDK").await);
         let client = reqwest::Client::new();
         let team = first_team(&app, &auth).await;
-        let service = crate::services::create_service(&app, "With integrations").await;
+        let service = create_service(&app, "With integrations").await;
         let base = app.url(&format!("/api/account/teams/{team}/services/{service}/integrations/"));
 
         let body = json!({"name": "Prometheus", "summary": "alerts", "application": "aa1dbb12-9901-4369-a384-017d5e5d5b89",
@@ -502,9 +493,9 @@ async fn the_integrations_api_creates_lists_and_gets() {
         assert_eq!(list.as_array().unwrap().len(), 1);
 
         // Its settings take effect: with create_incidents_for 2, a warning opens nothing.
-        let (_, warning) = post_event(&app, key, json!({"message": "slow", "alert_type": "warning"})).await;
+        let (_, warning) = post_event(&app, &format!("/api/events/{key}/"), json!({"message": "slow", "alert_type": "warning"})).await;
         assert!(warning["incident"].is_null());
-        let (_, error) = post_event(&app, key, json!({"message": "broken", "alert_type": "error"})).await;
+        let (_, error) = post_event(&app, &format!("/api/events/{key}/"), json!({"message": "broken", "alert_type": "error"})).await;
         assert_eq!(error["incident_created"], true);
 
         let bad = json!({"name": "x", "application": "aa1dbb12-9901-4369-a384-017d5e5d5b89", "create_incidents_for": 9});
@@ -517,16 +508,6 @@ async fn the_integrations_api_creates_lists_and_gets() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     })
     .await;
-}
-
-async fn post_event(app: &TestApp, key: &str, body: Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(app.url(&format!("/api/events/{key}/")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
 }
 
 #[tokio::test]

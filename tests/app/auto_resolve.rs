@@ -7,12 +7,12 @@ use klaxon::db::{incidents, timeline};
 use klaxon::domain::auto_resolve::resolve_overdue;
 use reqwest::StatusCode;
 
-use crate::helpers::{backends, for_each_backend, TestApp, TestDatabase};
-use crate::incidents::{
-    act, backdate, configured_webhook, deliveries_of, query, status_of, trigger,
+use crate::helpers::receiver::Receiver;
+use crate::helpers::{
+    act, backdate, configured_webhook, create_service, edit_service, event_types_of,
+    for_each_backend, for_each_backend_with, query, sender_to_loopback, status_of, trigger,
+    TestApp,
 };
-use crate::receiver::Receiver;
-use crate::services::{create_service, edit_service};
 
 /// Sets the service's auto-resolve time through its settings form.
 async fn set_auto_resolve(app: &TestApp, service: &str, minutes: &str) {
@@ -91,12 +91,10 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
                 && !resolved.contains("auto-resolves"),
             "{resolved}"
         );
-        let events: Vec<String> = deliveries_of(&app, acknowledged)
-            .await
-            .into_iter()
-            .map(|d| d.event_type)
-            .collect();
-        assert_eq!(events, ["triggered", "acknowledged", "resolved"]);
+        assert_eq!(
+            event_types_of(&app, acknowledged).await,
+            ["triggered", "acknowledged", "resolved"]
+        );
         let resolutions = query(&app, move |conn| {
             let incident = incidents::find_by_number(conn, resolved_by_hand)?.unwrap();
             Ok(timeline::newest_for_incident(conn, incident.id, 0, 100)?
@@ -112,13 +110,7 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
 
 #[tokio::test]
 async fn each_instance_sweeps_in_the_background_and_the_webhook_goes_out() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, |config| {
-            config.webhook_sender = true;
-            config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
-        })
-        .await;
+    for_each_backend_with(sender_to_loopback, |app| async move {
         app.create_owner().await;
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Checkout").await;
@@ -133,9 +125,10 @@ async fn each_instance_sweeps_in_the_background_and_the_webhook_goes_out() {
         assert_eq!(
             received.len(),
             2,
-            "{backend:?}: the resolved webhook arrived"
+            "{:?}: the resolved webhook arrived",
+            app.backend()
         );
-        assert_eq!(received[1].json()["payload"]["event_type"], "resolved");
+        assert_eq!(receiver.event_types()[1], "resolved");
         assert_eq!(status_of(&app, number).await, 3);
         let metrics = app.get("/metrics").await;
         assert_eq!(metrics.status(), StatusCode::OK);
@@ -144,6 +137,6 @@ async fn each_instance_sweeps_in_the_background_and_the_webhook_goes_out() {
             .await
             .unwrap()
             .contains("klaxon_incidents_auto_resolved_total 1\n"));
-        app.stop().await;
-    }
+    })
+    .await;
 }

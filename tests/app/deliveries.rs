@@ -1,5 +1,6 @@
 //! The delivery engine against real local receivers: success, failures of every kind, retries,
-//! ordering, signatures, and a server killed mid-delivery.
+//! ordering, signatures, and an attempt that cannot be stored. Tests of what takes time
+//! (retries, leases, timeouts) run the sender in the background; the others step it by hand.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,34 +9,44 @@ use klaxon::config::Config;
 use klaxon::db::deliveries::{self, AttemptRow, DeliveryRow};
 use reqwest::StatusCode;
 
-use crate::helpers::{backends, TestApp, TestDatabase};
-use crate::incidents::{act, configured_webhook, deliveries_of, query, trigger};
-use crate::integrations::secret_on;
-use crate::receiver::{refused_url, signature_is_valid, Receiver, Reply};
-use crate::services::create_service;
+use crate::helpers::receiver::{refused_url, signature_is_valid, Receiver, Reply};
+use crate::helpers::{
+    act, add_integration, configured_webhook, create_service, deliveries_of, fail_inserts_into,
+    for_each_backend_with, location, query, secret_on, sender_to_loopback, submit_with, trigger,
+    user_browser, TestApp,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Loopback opened for receivers, fast retries, short timeouts.
-fn webhook_settings(config: &mut Config) {
-    config.webhook_sender = true;
+/// Loopback opened for receivers, two retries a second apart, short timeouts; the sender off,
+/// for tests that step it (`TestApp::send_until_idle`).
+fn local_receivers(config: &mut Config) {
     config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
     config.webhook_retry_schedule = vec![1, 1];
     config.webhook_timeout_secs = 2;
 }
 
-/// Runs a test per backend on an app set up for local receivers, with an owner signed in.
-async fn with_webhook_app<F, Fut>(test: F)
+/// The same with the sender on in the background.
+fn sending_in_background(config: &mut Config) {
+    local_receivers(config);
+    sender_to_loopback(config);
+}
+
+/// Runs a test per backend on an app set up for local receivers (`local_receivers` or
+/// `sending_in_background`), with an owner signed in.
+async fn with_webhook_app<F, Fut>(settings: fn(&mut Config), test: F)
 where
     F: Fn(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, webhook_settings).await;
-        app.create_owner().await;
-        test(app).await;
-    }
+    for_each_backend_with(settings, |app| {
+        let test = &test;
+        async move {
+            app.create_owner().await;
+            test(app).await;
+        }
+    })
+    .await;
 }
 
 /// Waits until every delivery of the incident is finished (succeeded or failed).
@@ -60,7 +71,7 @@ async fn attempts_of(app: &TestApp, delivery_id: i64) -> Vec<AttemptRow> {
 
 #[tokio::test]
 async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "ZD Prod").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
@@ -72,18 +83,12 @@ async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
         let number = trigger(&app, &service, "Free disk space is less than 20%").await;
         act(&app, number, "acknowledge").await;
         act(&app, number, "resolve").await;
+        assert_eq!(app.send_until_idle().await, 3, "one at a time, in order");
         let received = receiver.wait_for(3, WAIT).await;
-
-        let events: Vec<String> = received
-            .iter()
-            .map(|r| {
-                r.json()["payload"]["event_type"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(events, ["triggered", "acknowledged", "resolved"]);
+        assert_eq!(
+            receiver.event_types(),
+            ["triggered", "acknowledged", "resolved"]
+        );
         for request in &received {
             assert!(
                 signature_is_valid(&secret, request),
@@ -122,7 +127,7 @@ async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(sending_in_background, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::Status(500)]);
         let service = create_service(&app, "Flaky").await;
@@ -133,17 +138,8 @@ async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
         act(&app, number, "resolve").await;
 
         let received = receiver.wait_for(4, WAIT).await;
-        let events: Vec<String> = received
-            .iter()
-            .map(|r| {
-                r.json()["payload"]["event_type"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
         assert_eq!(
-            events,
+            receiver.event_types(),
             ["triggered", "triggered", "acknowledged", "resolved"],
             "order holds across the retry"
         );
@@ -172,7 +168,7 @@ async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
 
 #[tokio::test]
 async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(sending_in_background, |app| async move {
         let slow = Receiver::start().await;
         slow.script([
             Reply::Slow(Duration::from_secs(4)),
@@ -234,7 +230,7 @@ async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() 
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(sending_in_background, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::RetryAfter(503, 3)]);
         let service = create_service(&app, "Busy receiver").await;
@@ -255,12 +251,13 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn gone_disables_the_integration() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::Status(410)]);
         let service = create_service(&app, "Decommissioned").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
         let number = trigger(&app, &service, "Nobody wants this").await;
+        app.send_until_idle().await;
         let rows = settled(&app, number, 1).await;
         assert_eq!(
             (rows[0].state.as_str(), rows[0].attempt_count),
@@ -283,13 +280,12 @@ async fn gone_disables_the_integration() {
 
 #[tokio::test]
 async fn private_destinations_are_refused_unless_allowed() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, |config| {
-            webhook_settings(config);
-            config.webhook_allowed_networks.clear();
-        })
-        .await;
+    let nothing_allowed = |config: &mut Config| {
+        sending_in_background(config);
+        config.webhook_allowed_networks.clear();
+    };
+    for_each_backend_with(nothing_allowed, |app| async move {
+        let backend = app.backend();
         app.create_owner().await;
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Internal").await;
@@ -311,12 +307,13 @@ async fn private_destinations_are_refused_unless_allowed() {
             receiver.received().is_empty(),
             "{backend:?}: nothing reached the private address"
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn the_old_secret_signs_too_after_a_rotation() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Rotating").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
@@ -326,6 +323,7 @@ async fn the_old_secret_signs_too_after_a_rotation() {
             .await;
         let new = secret_on(&app.page(&configure).await);
         trigger(&app, &service, "Signed twice").await;
+        app.send_until_idle().await;
         let received = receiver.wait_for(1, WAIT).await;
         assert!(signature_is_valid(&old, &received[0]) && signature_is_valid(&new, &received[0]));
         assert_eq!(
@@ -338,11 +336,12 @@ async fn the_old_secret_signs_too_after_a_rotation() {
 
 #[tokio::test]
 async fn metrics_count_deliveries_and_show_the_queue() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Measured").await;
         configured_webhook(&app, &service, &receiver.url).await;
         let number = trigger(&app, &service, "Count me").await;
+        app.send_until_idle().await;
         settled(&app, number, 1).await;
         let response = app.get("/metrics").await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -360,7 +359,7 @@ async fn metrics_count_deliveries_and_show_the_queue() {
 
 #[tokio::test]
 async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(sending_in_background, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
         let service = create_service(&app, "Broken receiver").await;
@@ -420,7 +419,7 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
                 &[],
             )
             .await;
-        let new_page = crate::helpers::location(&response);
+        let new_page = location(&response);
         assert!(new_page.starts_with("/deliveries/msg_") && !new_page.ends_with(&webhook_id));
         let received = receiver.wait_for(4, WAIT).await;
         assert_eq!(received[3].body, received[0].body);
@@ -437,7 +436,7 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
 
 #[tokio::test]
 async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Tested").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
@@ -445,7 +444,8 @@ async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
         let response = app
             .submit(&configure, &format!("{configure}/test-event"), &[])
             .await;
-        assert!(crate::helpers::location(&response).starts_with("/deliveries/msg_"));
+        assert!(location(&response).starts_with("/deliveries/msg_"));
+        app.send_until_idle().await;
         let received = receiver.wait_for(1, WAIT).await;
         assert_eq!(received[0].header("klaxon-test-event"), "true");
         let body = received[0].json();
@@ -459,9 +459,7 @@ async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
         );
 
         // Without a URL there is nothing to send to, and the page says so.
-        let bare =
-            crate::integrations::add_integration(&app, &service, "outgoing", "outgoing-webhooks")
-                .await;
+        let bare = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
         let bare_page = format!("/services/{service}/integrations/{bare}");
         app.submit(&bare_page, &format!("{bare_page}/test-event"), &[])
             .await;
@@ -472,13 +470,14 @@ async fn a_test_event_reaches_the_receiver_without_touching_incidents() {
 
 #[tokio::test]
 async fn deliveries_of_another_team_are_not_visible() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Private hooks").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
         let number = trigger(&app, &service, "Secret").await;
+        app.send_until_idle().await;
         let rows = settled(&app, number, 1).await;
-        let outsider = crate::services::user_browser(&app, "outsider@example.com").await;
+        let outsider = user_browser(&app, "outsider@example.com").await;
         for path in [
             format!("/deliveries/{}", rows[0].unique_id),
             format!("/services/{service}/integrations/{integration}/deliveries"),
@@ -489,7 +488,7 @@ async fn deliveries_of_another_team_are_not_visible() {
                 "{path}"
             );
         }
-        let response = crate::helpers::submit_with(
+        let response = submit_with(
             &outsider,
             &app.address,
             "/settings",
@@ -498,6 +497,8 @@ async fn deliveries_of_another_team_are_not_visible() {
         )
         .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        // Whatever was queued goes out now.
+        app.send_until_idle().await;
         assert_eq!(receiver.received().len(), 1, "nothing was sent again");
     })
     .await;
@@ -507,21 +508,11 @@ async fn deliveries_of_another_team_are_not_visible() {
 /// again, with the same webhook-id, once the lease runs out: nothing is lost to a failed write.
 #[tokio::test]
 async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
-    with_webhook_app(|app| async move {
+    with_webhook_app(sending_in_background, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Forgetful").await;
         configured_webhook(&app, &service, &receiver.url).await;
-        let postgres = app.database_url.starts_with("postgres");
-        query(&app, move |conn| {
-            let sql = if postgres {
-                "CREATE FUNCTION refuse_attempts() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'attempts broken'; END; $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER refuse_attempts BEFORE INSERT ON delivery_attempts FOR EACH ROW EXECUTE FUNCTION refuse_attempts();"
-            } else {
-                "CREATE TRIGGER refuse_attempts BEFORE INSERT ON delivery_attempts BEGIN SELECT RAISE(ABORT, 'attempts broken'); END;"
-            };
-            diesel::connection::SimpleConnection::batch_execute(conn, sql)
-        })
-        .await;
+        let attempts_fail = fail_inserts_into(&app, "delivery_attempts", "attempts broken").await;
 
         let number = trigger(&app, &service, "Sent but not written down").await;
         let first = receiver.wait_for(1, WAIT).await;
@@ -530,15 +521,7 @@ async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
         assert_eq!(rows[0].state, "pending", "{rows:?}");
         assert!(rows[0].locked_until.is_some(), "still leased: {rows:?}");
 
-        query(&app, move |conn| {
-            let sql = if postgres {
-                "DROP TRIGGER refuse_attempts ON delivery_attempts; DROP FUNCTION refuse_attempts();"
-            } else {
-                "DROP TRIGGER refuse_attempts;"
-            };
-            diesel::connection::SimpleConnection::batch_execute(conn, sql)
-        })
-        .await;
+        attempts_fail.lift(&app).await;
         let rows = settled(&app, number, 1).await;
         assert_eq!(rows[0].state, "succeeded");
         let again = receiver.received();

@@ -9,7 +9,10 @@ use klaxon::config::Config;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{csrf_token, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD};
+use crate::helpers::{
+    behind_proxy, sign_in_from, spawn_klaxon, Backend, TestApp, TestDatabase, OWNER_EMAIL,
+    OWNER_PASSWORD,
+};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
@@ -296,49 +299,22 @@ fn the_readme_documents_every_setting() {
     }
 }
 
-/// Signs in from a browser of its own, the request carrying `X-Forwarded-For`.
-async fn sign_in_via(
-    app: &TestApp,
-    forwarded_for: &str,
-    email: &str,
-    password: &str,
-) -> StatusCode {
-    let browser = app.new_browser();
-    let page = browser.get(app.url("/signin")).send().await.unwrap();
-    let token = csrf_token(&page.text().await.unwrap()).unwrap();
-    browser
-        .post(app.url("/signin"))
-        .header("x-forwarded-for", forwarded_for)
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
     use klaxon::domain::accounts::MAX_FAILURES_PER_ADDRESS;
     let database = TestDatabase::create(Backend::Sqlite);
-    let app = TestApp::start_with(&database, |config| {
-        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
+    let app = TestApp::start_with(&database, behind_proxy).await;
     app.create_owner().await;
     // A client that writes its own header cannot pick its address: the proxy's hop is last.
     for attempt in 0..MAX_FAILURES_PER_ADDRESS {
         let forwarded = format!("198.51.100.{attempt}, 203.0.113.7");
         let status =
-            sign_in_via(&app, &forwarded, &format!("u{attempt}@example.com"), "nope").await;
+            sign_in_from(&app, &forwarded, &format!("u{attempt}@example.com"), "nope").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let status = sign_in_via(&app, "203.0.113.7", OWNER_EMAIL, OWNER_PASSWORD).await;
+    let status = sign_in_from(&app, "203.0.113.7", OWNER_EMAIL, OWNER_PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "that client waits");
-    let status = sign_in_via(&app, "203.0.113.8, 127.0.0.1", OWNER_EMAIL, OWNER_PASSWORD).await;
+    let status = sign_in_from(&app, "203.0.113.8, 127.0.0.1", OWNER_EMAIL, OWNER_PASSWORD).await;
     assert_eq!(
         status,
         StatusCode::SEE_OTHER,
@@ -353,10 +329,10 @@ async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
     for attempt in 0..MAX_FAILURES_PER_ADDRESS {
         let forwarded = format!("203.0.113.{attempt}");
         let status =
-            sign_in_via(&app, &forwarded, &format!("u{attempt}@example.com"), "nope").await;
+            sign_in_from(&app, &forwarded, &format!("u{attempt}@example.com"), "nope").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let status = sign_in_via(&app, "203.0.113.99", OWNER_EMAIL, OWNER_PASSWORD).await;
+    let status = sign_in_from(&app, "203.0.113.99", OWNER_EMAIL, OWNER_PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }
@@ -366,7 +342,7 @@ async fn behind_a_trusted_proxy_failures_count_for_the_forwarded_address() {
 #[tokio::test]
 async fn an_empty_setting_counts_as_not_set() {
     let database = TestDatabase::create(Backend::Sqlite);
-    let (mut child, address) = crate::durability::spawn_klaxon(
+    let (mut child, address) = spawn_klaxon(
         &database.url,
         &[
             ("KLAXON_SECRET_KEY", ""),

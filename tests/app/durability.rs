@@ -1,39 +1,13 @@
 //! The real binary, killed or stopped mid-delivery: nothing committed is lost.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{backends, Backend, TestApp, TestDatabase};
-use crate::incidents::{configured_webhook, deliveries_of, trigger};
-use crate::receiver::{Receiver, Reply};
-use crate::services::create_service;
-
-/// Starts `klaxon` as a child process on the database, with quick webhook timeouts and
-/// retries plus `settings`, and returns it with its address.
-pub fn spawn_klaxon(database_url: &str, settings: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_klaxon"))
-        .env("DATABASE_URL", database_url)
-        .env("KLAXON_BIND", "127.0.0.1:0")
-        .env("KLAXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
-        .env("KLAXON_WEBHOOK_TIMEOUT_SECS", "2")
-        .env("KLAXON_WEBHOOK_RETRY_SCHEDULE", "1,1,1")
-        .env("KLAXON_LOG", "warn")
-        .envs(settings.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start klaxon");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let address = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(
-        address.starts_with("http://127.0.0.1:"),
-        "unexpected first line: {line:?}"
-    );
-    (child, address)
-}
+use crate::helpers::receiver::{Receiver, Reply};
+use crate::helpers::{
+    backends, configured_webhook, create_service, deliveries_of, spawn_klaxon, trigger, Backend,
+    TestApp, TestDatabase,
+};
 
 #[tokio::test]
 async fn a_server_killed_mid_delivery_loses_nothing() {
@@ -41,7 +15,7 @@ async fn a_server_killed_mid_delivery_loses_nothing() {
         let database = TestDatabase::create(backend);
         let receiver = Receiver::start().await;
         let (mut first, address) = spawn_klaxon(&database.url, &[]);
-        let app = TestApp::attach(address, database.url.clone(), None);
+        let app = TestApp::attach(address, database.url.clone());
         app.create_owner().await;
         let service = create_service(&app, "Crashy").await;
         configured_webhook(&app, &service, &receiver.url).await;
@@ -89,7 +63,7 @@ async fn sigterm_lets_the_in_flight_attempt_finish() {
         let database = TestDatabase::create(backend);
         let receiver = Receiver::start().await;
         let (mut child, address) = spawn_klaxon(&database.url, &[]);
-        let app = TestApp::attach(address, database.url.clone(), None);
+        let app = TestApp::attach(address, database.url.clone());
         app.create_owner().await;
         let service = create_service(&app, "Graceful").await;
         configured_webhook(&app, &service, &receiver.url).await;
@@ -126,7 +100,7 @@ async fn webhooks_ignore_proxy_settings_and_go_to_the_checked_address() {
             ("ALL_PROXY", "http://127.0.0.1:9"),
         ],
     );
-    let app = TestApp::attach(address, database.url.clone(), None);
+    let app = TestApp::attach(address, database.url.clone());
     app.create_owner().await;
     let service = create_service(&app, "Proxied").await;
     configured_webhook(&app, &service, &receiver.url).await;

@@ -3,32 +3,10 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{for_each_backend, TestApp};
-use crate::incidents::{backdate, configured_webhook, deliveries_of, status_of};
-use crate::integrations::{add_integration, integration_key_on};
-use crate::services::{create_service, edit_service};
-
-/// A service with an "API" integration; returns (service id, integration id, events URL path).
-pub async fn api_integration(app: &TestApp) -> (String, String, String) {
-    let service = create_service(app, "Monitored").await;
-    let integration = add_integration(app, &service, "incoming", "api").await;
-    let page = app
-        .page(&format!("/services/{service}/integrations/{integration}"))
-        .await;
-    let key = integration_key_on(&page);
-    (service, integration, format!("/api/events/{key}/"))
-}
-
-async fn post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
+use crate::helpers::{
+    api_integration, backdate, configured_webhook, edit_service, event_types_of, for_each_backend,
+    post_event, status_of, TestApp,
+};
 
 #[tokio::test]
 async fn critical_then_acknowledged_then_resolved_moves_one_incident_and_its_webhooks() {
@@ -37,7 +15,7 @@ async fn critical_then_acknowledged_then_resolved_moves_one_incident_and_its_web
         let (service, _, events) = api_integration(&app).await;
         configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
 
-        let (status, alert) = post(&app, &events, json!({"message": "CPU above 95%", "summary": "web-1", "alert_type": "critical", "entity_id": "web-1-cpu", "payload": {"value": 97}, "urls": [{"link_url": "https://grafana.example/d/1", "link_text": "Dashboard"}]})).await;
+        let (status, alert) = post_event(&app, &events, json!({"message": "CPU above 95%", "summary": "web-1", "alert_type": "critical", "entity_id": "web-1-cpu", "payload": {"value": 97}, "urls": [{"link_url": "https://grafana.example/d/1", "link_text": "Dashboard"}]})).await;
         assert_eq!(status, StatusCode::CREATED, "{alert}");
         assert_eq!(alert["alert_type"], 3);
         assert_eq!(alert["incident_created"], true);
@@ -47,22 +25,22 @@ async fn critical_then_acknowledged_then_resolved_moves_one_incident_and_its_web
         assert!(alert["creation_date"].as_str().unwrap().ends_with('Z'));
         let number = alert["incident"].as_i64().unwrap();
 
-        let (_, again) = post(&app, &events, json!({"message": "CPU still high", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
+        let (_, again) = post_event(&app, &events, json!({"message": "CPU still high", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
         assert_eq!((again["incident"].as_i64(), again["incident_created"].as_bool()), (Some(number), Some(false)), "deduplicated by entity_id");
 
-        let (_, ack) = post(&app, &events, json!({"message": "on it", "alert_type": "acknowledged", "entity_id": "web-1-cpu"})).await;
+        let (_, ack) = post_event(&app, &events, json!({"message": "on it", "alert_type": "acknowledged", "entity_id": "web-1-cpu"})).await;
         assert_eq!((ack["alert_type"].as_i64(), ack["incident"].as_i64()), (Some(4), Some(number)));
-        let (_, resolved) = post(&app, &events, json!({"message": "CPU normal", "alert_type": "resolved", "entity_id": "web-1-cpu"})).await;
+        let (_, resolved) = post_event(&app, &events, json!({"message": "CPU normal", "alert_type": "resolved", "entity_id": "web-1-cpu"})).await;
         assert_eq!(resolved["alert_type"], 5);
 
         let page = app.page(&format!("/incidents/{number}")).await;
         assert!(page.contains(r#"id="incident-status">resolved</span>"#));
         assert!(page.contains("Integration API") && page.contains("critical: CPU above 95%"));
-        let events_sent: Vec<String> = deliveries_of(&app, number).await.into_iter().map(|d| d.event_type).collect();
+        let events_sent = event_types_of(&app, number).await;
         assert_eq!(events_sent, ["triggered", "acknowledged", "resolved"], "the same outbox as the pages");
 
         // Resolved is final: the same entity opens a new incident.
-        let (_, next) = post(&app, &events, json!({"message": "CPU above 95% again", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
+        let (_, next) = post_event(&app, &events, json!({"message": "CPU above 95% again", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
         assert_eq!(next["incident_created"], true);
         assert_ne!(next["incident"].as_i64(), Some(number));
     })
@@ -74,7 +52,7 @@ async fn info_suppressed_and_entityless_alerts() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let (service, integration, events) = api_integration(&app).await;
-        let (status, info) = post(&app, &events, json!({"message": "deploy finished"})).await;
+        let (status, info) = post_event(&app, &events, json!({"message": "deploy finished"})).await;
         assert_eq!(status, StatusCode::CREATED);
         assert_eq!(
             (info["alert_type"].as_i64(), info["incident"].is_null()),
@@ -86,20 +64,20 @@ async fn info_suppressed_and_entityless_alerts() {
             22,
             "a missing entity_id is generated"
         );
-        let (_, suppressed) = post(
+        let (_, suppressed) = post_event(
             &app,
             &events,
             json!({"message": "noisy", "alert_type": "critical", "suppressed": true}),
         )
         .await;
         assert!(suppressed["incident"].is_null());
-        let (_, a) = post(
+        let (_, a) = post_event(
             &app,
             &events,
             json!({"message": "disk", "alert_type": "error"}),
         )
         .await;
-        let (_, b) = post(
+        let (_, b) = post_event(
             &app,
             &events,
             json!({"message": "disk", "alert_type": "error"}),
@@ -129,7 +107,7 @@ async fn info_suppressed_and_entityless_alerts() {
 async fn alert(app: &TestApp, events: &str, alert_type: &str, entity_id: &str) -> Value {
     let message = format!("{entity_id} {alert_type}");
     let body = json!({"message": message, "alert_type": alert_type, "entity_id": entity_id});
-    let (status, answer) = post(app, events, body).await;
+    let (status, answer) = post_event(app, events, body).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     answer
 }
@@ -248,13 +226,14 @@ async fn bad_events_get_a_json_4xx_naming_the_problem() {
     for_each_backend(|app| async move {
         app.create_owner().await;
         let (service, integration, events) = api_integration(&app).await;
-        let (status, body) = post(&app, "/api/events/not-a-key/", json!({"message": "x"})).await;
+        let (status, body) =
+            post_event(&app, "/api/events/not-a-key/", json!({"message": "x"})).await;
         assert_eq!(
             (status, body["detail"].as_str()),
             (StatusCode::NOT_FOUND, Some("No integration has this key."))
         );
 
-        let (status, body) = post(
+        let (status, body) = post_event(
             &app,
             &events,
             json!({"message": "x", "alert_type": "panic"}),
@@ -265,7 +244,7 @@ async fn bad_events_get_a_json_4xx_naming_the_problem() {
             body["detail"],
             "alert_type: must be one of: critical, error, warning, info, acknowledged, resolved"
         );
-        let (status, body) = post(
+        let (status, body) = post_event(
             &app,
             &events,
             json!({"alert_type": "critical", "payload": "nope"}),
@@ -319,7 +298,7 @@ async fn bad_events_get_a_json_4xx_naming_the_problem() {
             &[("enabled", "false")],
         )
         .await;
-        let (status, body) = post(
+        let (status, body) = post_event(
             &app,
             &events,
             json!({"message": "x", "alert_type": "critical"}),

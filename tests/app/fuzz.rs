@@ -23,7 +23,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    backends, csrf_token, location, submit_with, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+    self, add_integration, behind_proxy, configured_webhook, create_api_key_as, create_service,
+    csrf_token, default_team, for_each_backend_with, location, signed_in_browser, submit_with,
+    trigger, TestApp, OWNER_EMAIL, OWNER_PASSWORD,
 };
 
 /// Every route the app registers: method and path pattern.
@@ -839,14 +841,10 @@ async fn every_route_survives_hostile_input_from_every_kind_of_user() {
         .unwrap_or(2500);
     println!("fuzz seed {seed} (replay: KLAXON_FUZZ_SEED={seed}), {requests} requests per backend");
     the_fuzz_list_covers_every_registered_route();
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, |config| {
-            // Sign-ins of the fuzz's own users come from addresses of their own (the fuzz's
-            // wrong passwords throttle 127.0.0.1), named in X-Forwarded-For.
-            config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-        })
-        .await;
+    // Sign-ins of the fuzz's own users come from addresses of their own (the fuzz's wrong
+    // passwords throttle 127.0.0.1), named in X-Forwarded-For.
+    for_each_backend_with(behind_proxy, |app| async move {
+        let backend = app.backend();
         let started = std::time::Instant::now();
         let (world, actors, other_team) = build_world(&app).await;
         let before = other_team_snapshot(&app, &other_team).await;
@@ -902,8 +900,8 @@ async fn every_route_survives_hostile_input_from_every_kind_of_user() {
             serde_json::to_string_pretty(&after).unwrap(),
             "{backend:?}, seed {seed}: the other team's data changed"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// What the requests were answered, by route and status: to see that handlers are reached.
@@ -1004,7 +1002,7 @@ async fn fuzz_as(
             recover_session(app, &mut actor).await;
         }
         if api && status == StatusCode::UNAUTHORIZED && !pattern.starts_with("/api/events/") {
-            actor.api_key = new_api_key(app, &actor.browser, "fuzz again").await;
+            actor.api_key = create_api_key_as(&actor.browser, app, "fuzz again").await;
         }
     }
     (failures, tally)
@@ -1059,51 +1057,14 @@ async fn recover_session(app: &TestApp, actor: &mut Actor) {
     actor.csrf = csrf_token(&page.text().await.unwrap()).expect("a form on /settings");
 }
 
-async fn new_api_key(app: &TestApp, browser: &reqwest::Client, name: &str) -> String {
-    let response = submit_with(
-        browser,
-        &app.address,
-        "/settings/api-keys",
-        "/settings/api-keys",
-        &[("name", name)],
-    )
-    .await;
-    let page = response.text().await.unwrap();
-    let marker = r#"<code class="secret" id="new-api-key">"#;
-    let start = page.find(marker).expect("the new key is shown") + marker.len();
-    page[start..].split('<').next().unwrap().to_owned()
-}
-
 /// Adds a user through the users page (as the owner).
 async fn add_user(app: &TestApp, email: &str, role: &str) {
-    let response = app
-        .submit(
-            "/settings/users/new",
-            "/settings/users",
-            &[
-                ("first_name", "Fuzz"),
-                ("last_name", email),
-                ("email", email),
-                ("password", OWNER_PASSWORD),
-                ("role", role),
-            ],
-        )
-        .await;
+    let response = helpers::add_user(app, ("Fuzz", email), email, OWNER_PASSWORD, role).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "add {email}");
 }
 
 async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
-    let browser = app.new_browser();
-    let response = submit_with(
-        &browser,
-        &app.address,
-        "/signin",
-        "/signin",
-        &[("email", email), ("password", OWNER_PASSWORD)],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} signs in");
-    browser
+    signed_in_browser(app, email, OWNER_PASSWORD).await
 }
 
 /// Posts a form from `browser` and checks that it was accepted (a redirect, or a page shown
@@ -1291,7 +1252,7 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
             "username",
         )
     };
-    let own_team = crate::services::default_team(app).await;
+    let own_team = default_team(app).await;
     let team_page = format!("/teams/{own_team}");
     for (email, role) in [("manager@example.com", "1"), ("member@example.com", "2")] {
         post_form(
@@ -1306,10 +1267,10 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
 
     // The fuzzed team's things, made by the owner.
     for name in ["Checkout", "Search"] {
-        let service = crate::services::create_service(app, name).await;
-        crate::integrations::add_integration(app, &service, "incoming", "api").await;
-        crate::incidents::configured_webhook(app, &service, "https://1.1.1.1/hook").await;
-        let number = crate::incidents::trigger(app, &service, &format!("{name} is down")).await;
+        let service = create_service(app, name).await;
+        add_integration(app, &service, "incoming", "api").await;
+        configured_webhook(app, &service, "https://1.1.1.1/hook").await;
+        let number = trigger(app, &service, &format!("{name} is down")).await;
         post_form(
             app,
             &app.client,
@@ -1468,7 +1429,7 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
         } else {
             signed_in(app, email).await
         };
-        let api_key = new_api_key(app, &browser, "fuzz").await;
+        let api_key = create_api_key_as(&browser, app, "fuzz").await;
         let mut actor = Actor {
             kind,
             email: email.to_owned(),

@@ -5,14 +5,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::api::create_api_key;
-use crate::helpers::{backends, for_each_backend, TestApp, TestDatabase};
+use crate::helpers::{
+    api_integration, backends, behind_proxy, create_api_key, create_service, csrf_token,
+    for_each_backend, for_each_backend_with, TestApp, TestDatabase,
+};
 
 /// A signed-in owner with an API key: (the key's `Authorization` value, a service id).
 async fn owner_with_key(app: &TestApp) -> (String, String) {
     app.create_owner().await;
     let auth = format!("Token {}", create_api_key(app, "Bounds").await);
-    let service = crate::services::create_service(app, "Bounded").await;
+    let service = create_service(app, "Bounded").await;
     (auth, service)
 }
 
@@ -330,7 +332,7 @@ async fn service_id_lists_are_capped() {
 
 /// Posts an event from the client at `forwarded_for` (the test server trusts loopback as a
 /// proxy, so that each test client can have an address of its own).
-async fn post_event(app: &TestApp, path: &str, forwarded_for: &str) -> reqwest::Response {
+async fn post_event_from(app: &TestApp, path: &str, forwarded_for: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(app.url(path))
         .header("x-forwarded-for", forwarded_for)
@@ -342,24 +344,20 @@ async fn post_event(app: &TestApp, path: &str, forwarded_for: &str) -> reqwest::
 
 #[tokio::test]
 async fn unknown_integration_keys_are_throttled_per_client_without_slowing_known_keys() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, |config| {
-            config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-        })
-        .await;
+    for_each_backend_with(behind_proxy, |app| async move {
+        let backend = app.backend();
         app.create_owner().await;
-        let (_, _, known) = crate::events::api_integration(&app).await;
+        let (_, _, known) = api_integration(&app).await;
         let guesser = "203.0.113.50";
         for i in 0..20 {
-            let response = post_event(&app, &format!("/api/events/guess-{i}/"), guesser).await;
+            let response = post_event_from(&app, &format!("/api/events/guess-{i}/"), guesser).await;
             assert_eq!(
                 response.status(),
                 StatusCode::NOT_FOUND,
                 "{backend:?}: guess {i}"
             );
         }
-        let response = post_event(&app, "/api/events/guess-20/", guesser).await;
+        let response = post_event_from(&app, "/api/events/guess-20/", guesser).await;
         assert_eq!(
             response.status(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -378,7 +376,7 @@ async fn unknown_integration_keys_are_throttled_per_client_without_slowing_known
                 "Too many unknown integration keys from this address; retry after {retry_after} s."
             )
         );
-        let response = post_event(&app, "/api/events/guess-21/", guesser).await;
+        let response = post_event_from(&app, "/api/events/guess-21/", guesser).await;
         assert_eq!(
             response.status(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -386,7 +384,7 @@ async fn unknown_integration_keys_are_throttled_per_client_without_slowing_known
         );
         // The key that exists still works from that address, and every time.
         for _ in 0..5 {
-            let response = post_event(&app, &known, guesser).await;
+            let response = post_event_from(&app, &known, guesser).await;
             assert_eq!(
                 response.status(),
                 StatusCode::CREATED,
@@ -394,18 +392,18 @@ async fn unknown_integration_keys_are_throttled_per_client_without_slowing_known
             );
         }
         // Another client is not held back.
-        let response = post_event(&app, "/api/events/typo/", "198.51.100.9").await;
+        let response = post_event_from(&app, "/api/events/typo/", "198.51.100.9").await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         // After the wait, one more guess is looked up.
         tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
-        let response = post_event(&app, "/api/events/guess-22/", guesser).await;
+        let response = post_event_from(&app, "/api/events/guess-22/", guesser).await;
         assert_eq!(
             response.status(),
             StatusCode::NOT_FOUND,
             "{backend:?}: after the wait"
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -523,7 +521,7 @@ async fn nul_characters_are_refused_before_the_database() {
         assert!(response.text().await.unwrap().contains("NUL characters"));
         // Whatever the content type says: the page reads the form anyway.
         let page = app.page("/teams/new").await;
-        let token = crate::helpers::csrf_token(&page).unwrap();
+        let token = csrf_token(&page).unwrap();
         let response = app
             .client
             .post(app.url("/teams"))
@@ -548,7 +546,7 @@ async fn nul_characters_are_refused_before_the_database() {
                 )
             );
         }
-        let (_, _, events) = crate::events::api_integration(&app).await;
+        let (_, _, events) = api_integration(&app).await;
         let response = client
             .post(app.url(&events))
             .json(&json!({"message": "disk\u{0}full"}))

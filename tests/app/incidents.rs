@@ -1,95 +1,14 @@
 //! Incidents: trigger, lifecycle, refused and concurrent transitions, the outbox rows.
 
-use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-use klaxon::db::deliveries::DeliveryRow;
-use klaxon::db::{deliveries, incidents, timeline, DbConn, DbError};
+use klaxon::db::{incidents, timeline};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{for_each_backend, location, TestApp};
-use crate::integrations::add_integration;
-use crate::services::{create_service, user_browser};
-
-/// Triggers an incident through the form and returns its number.
-pub async fn trigger(app: &TestApp, service: &str, title: &str) -> i64 {
-    let response = app
-        .submit(
-            "/incidents/new",
-            "/incidents",
-            &[
-                ("service", service),
-                ("title", title),
-                ("summary", "Disk is filling up"),
-                ("urgency", "1"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "trigger {title}");
-    location(&response)
-        .strip_prefix("/incidents/")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// An outgoing webhook integration with a URL, ready to get deliveries.
-pub async fn configured_webhook(app: &TestApp, service: &str, url: &str) -> String {
-    let integration = add_integration(app, service, "outgoing", "outgoing-webhooks").await;
-    let configure = format!("/services/{service}/integrations/{integration}");
-    app.submit(&configure, &configure, &[("name", "Hook"), ("url", url)])
-        .await;
-    integration
-}
-
-pub async fn act(app: &TestApp, number: i64, action: &str) -> String {
-    let page = format!("/incidents/{number}");
-    let response = app.submit(&page, &format!("{page}/{action}"), &[]).await;
-    assert_eq!(location(&response), page);
-    app.page(&page).await
-}
-
-pub async fn query<T: Send + 'static>(
-    app: &TestApp,
-    work: impl FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
-) -> T {
-    app.db()
-        .await
-        .run(move |conn| work(conn).map_err(DbError::from))
-        .await
-        .unwrap()
-}
-
-/// The incident's status code (1 triggered, 2 acknowledged, 3 resolved).
-pub async fn status_of(app: &TestApp, number: i64) -> i32 {
-    query(app, move |conn| {
-        Ok(incidents::find_by_number(conn, number)?
-            .expect("incident exists")
-            .status)
-    })
-    .await
-}
-
-/// Moves the incident's opening back by `age`, as if it had been open that much longer.
-pub async fn backdate(app: &TestApp, number: i64, age: chrono::Duration) {
-    use klaxon::db::schema::incidents::dsl;
-    let db = app.db().await;
-    db.write(move |conn| {
-        diesel::update(dsl::incidents.filter(dsl::incident_number.eq(number)))
-            .set(dsl::creation_date.eq(klaxon::db::now() - age))
-            .execute(conn)
-            .map_err(DbError::from)
-    })
-    .await
-    .unwrap();
-}
-
-pub async fn deliveries_of(app: &TestApp, number: i64) -> Vec<DeliveryRow> {
-    query(app, move |conn| {
-        let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
-        deliveries::for_incident(conn, incident.id)
-    })
-    .await
-}
+use crate::helpers::{
+    act, add_integration, configured_webhook, create_service, csrf_token, deliveries_of,
+    fail_inserts_into, for_each_backend, location, query, submit_with, trigger, user_browser,
+    TestApp,
+};
 
 async fn timeline_kinds(app: &TestApp, number: i64) -> Vec<String> {
     query(app, move |conn| {
@@ -313,7 +232,7 @@ async fn two_people_acknowledging_at_once_make_exactly_one_transition() {
 
         let page = format!("/incidents/{number}");
         let html = app.page(&page).await;
-        let token = crate::helpers::csrf_token(&html).unwrap();
+        let token = csrf_token(&html).unwrap();
         let presses: Vec<_> = (0..8)
             .map(|_| {
                 let (client, url, token) = (
@@ -356,7 +275,7 @@ async fn incident_numbers_stay_unique_and_gap_free_under_concurrent_triggers() {
         app.create_owner().await;
         let service = create_service(&app, "Busy").await;
         let html = app.page("/incidents/new").await;
-        let token = crate::helpers::csrf_token(&html).unwrap();
+        let token = csrf_token(&html).unwrap();
         let triggers: Vec<_> = (0..20)
             .map(|i| {
                 let (client, url, token, service) = (
@@ -400,31 +319,34 @@ async fn a_failing_outbox_insert_rolls_the_whole_transition_back() {
         configured_webhook(&app, &service, "https://1.1.1.1/fragile").await;
         let number = trigger(&app, &service, "Will not budge").await;
 
-        let postgres = app.database_url.starts_with("postgres");
-        query(&app, move |conn| {
-            let sql = if postgres {
-                "CREATE FUNCTION refuse_outbox() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'outbox broken'; END; $$ LANGUAGE plpgsql; \
-                 CREATE TRIGGER refuse_outbox BEFORE INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION refuse_outbox();"
-            } else {
-                "CREATE TRIGGER refuse_outbox BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'outbox broken'); END;"
-            };
-            diesel::connection::SimpleConnection::batch_execute(conn, sql)
-        })
-        .await;
+        let outbox = fail_inserts_into(&app, "deliveries", "outbox broken").await;
 
         let page = format!("/incidents/{number}");
         let response = app.submit(&page, &format!("{page}/acknowledge"), &[]).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = response.text().await.unwrap();
-        assert!(body.contains("Something went wrong") && !body.contains("outbox broken"), "no internals shown");
+        assert!(
+            body.contains("Something went wrong") && !body.contains("outbox broken"),
+            "no internals shown"
+        );
 
-        let row = query(&app, move |conn| incidents::find_by_number(conn, number)).await.unwrap();
+        let row = query(&app, move |conn| incidents::find_by_number(conn, number))
+            .await
+            .unwrap();
         assert_eq!(row.status, 1, "still triggered");
         assert!(row.acknowledged_date.is_none());
-        assert_eq!(timeline_kinds(&app, number).await, ["triggered"], "no timeline entry either");
-        assert_eq!(deliveries_of(&app, number).await.len(), 1, "only the trigger's row");
+        assert_eq!(
+            timeline_kinds(&app, number).await,
+            ["triggered"],
+            "no timeline entry either"
+        );
+        assert_eq!(
+            deliveries_of(&app, number).await.len(),
+            1,
+            "only the trigger's row"
+        );
 
-        query(&app, |conn| diesel::sql_query("DROP TRIGGER refuse_outbox ON deliveries").execute(conn).or_else(|_| diesel::sql_query("DROP TRIGGER refuse_outbox").execute(conn))).await;
+        outbox.lift(&app).await;
         let page = act(&app, number, "acknowledge").await;
         assert!(page.contains(r#"id="incident-status">acknowledged</span>"#));
         assert_eq!(deliveries_of(&app, number).await.len(), 2);
@@ -570,7 +492,7 @@ async fn people_outside_the_team_cannot_see_or_change_its_incidents() {
             .unwrap();
         assert!(!list.contains("Hidden"));
         for action in ["acknowledge", "resolve", "notes", "assign"] {
-            let response = crate::helpers::submit_with(
+            let response = submit_with(
                 &outsider,
                 &app.address,
                 "/settings",
@@ -580,7 +502,7 @@ async fn people_outside_the_team_cannot_see_or_change_its_incidents() {
             .await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
         }
-        let response = crate::helpers::submit_with(
+        let response = submit_with(
             &outsider,
             &app.address,
             "/settings",

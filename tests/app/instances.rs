@@ -10,11 +10,11 @@ use klaxon::db::schema::deliveries;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::durability::spawn_klaxon;
-use crate::events::api_integration;
-use crate::helpers::{backends, Backend, TestApp, TestDatabase};
-use crate::incidents::{configured_webhook, query};
-use crate::receiver::{Received, Receiver, Reply};
+use crate::helpers::receiver::{Received, Receiver, Reply};
+use crate::helpers::{
+    api_integration, backends, configured_webhook, query, spawn_klaxon, Backend, TestApp,
+    TestDatabase,
+};
 
 /// Runs `test` on a fresh PostgreSQL database, or says why it does not run.
 async fn on_postgres<F, Fut>(test: F)
@@ -61,7 +61,7 @@ impl Pair {
         let receiver = Receiver::start().await;
         let (a, address_a) = start_instance(&database.url);
         let (b, address_b) = start_instance(&database.url);
-        let app = TestApp::attach(address_a.clone(), database.url.clone(), None);
+        let app = TestApp::attach(address_a.clone(), database.url.clone());
         app.create_owner().await;
         let (service, _, events) = api_integration(&app).await;
         configured_webhook(&app, &service, &receiver.url).await;
@@ -93,12 +93,10 @@ async fn send_event(address: &str, events: &str, alert_type: &str, entity: &str)
 
 /// (incident number, event type) of a received webhook.
 fn event_of(received: &Received) -> (i64, String) {
-    let body = received.json();
-    let payload = &body["payload"];
-    (
-        payload["incident"]["incident_number"].as_i64().unwrap(),
-        payload["event_type"].as_str().unwrap().to_owned(),
-    )
+    let number = received.json()["payload"]["incident"]["incident_number"]
+        .as_i64()
+        .unwrap();
+    (number, received.event_type())
 }
 
 /// Succeeded attempts an instance reports on `/metrics`.
@@ -130,7 +128,7 @@ async fn two_instances_deliver_every_webhook_once_and_in_order() {
         } = Pair::start(&database).await;
 
         // The session made on A is good on B: both take the key from the shared database.
-        let on_b = TestApp::attach(address_b.clone(), database.url.clone(), None);
+        let on_b = TestApp::attach(address_b.clone(), database.url.clone());
         let page = on_b
             .get_with_cookie("/incidents", &app.session_cookie())
             .await;
@@ -283,7 +281,7 @@ async fn a_delivery_committed_on_one_instance_wakes_the_sender_of_another() {
         let _a = Instance(child);
         let (child, _) = spawn_klaxon(&database.url, &[("KLAXON_WEBHOOK_POLL_SECS", "3600")]);
         let _b = Instance(child);
-        let app = TestApp::attach(address_a.clone(), database.url.clone(), None);
+        let app = TestApp::attach(address_a.clone(), database.url.clone());
         app.create_owner().await;
         let (service, _, events) = api_integration(&app).await;
         configured_webhook(&app, &service, &receiver.url).await;

@@ -2,60 +2,10 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{for_each_backend, location, TestApp, TestDatabase};
-use crate::services::create_service;
-
-/// Adds an integration as the "Add integration" page does and returns its id.
-pub async fn add_integration(
-    app: &TestApp,
-    service: &str,
-    direction: &str,
-    application: &str,
-) -> String {
-    add_integration_and_read_tab(app, service, direction, application)
-        .await
-        .0
-}
-
-/// Like `add_integration`, also returning the tab as shown right after (with its flash).
-async fn add_integration_and_read_tab(
-    app: &TestApp,
-    service: &str,
-    direction: &str,
-    application: &str,
-) -> (String, String) {
-    let tab_path = format!("/services/{service}/integrations");
-    let before = configure_links(&app.page(&tab_path).await, service);
-    let page = format!("{tab_path}/new?direction={direction}");
-    let response = app
-        .submit(
-            &page,
-            &tab_path,
-            &[("direction", direction), ("application", application)],
-        )
-        .await;
-    assert_eq!(location(&response), tab_path);
-    let tab = app.page(&tab_path).await;
-    let added: Vec<String> = configure_links(&tab, service)
-        .into_iter()
-        .filter(|id| !before.contains(id))
-        .collect();
-    assert_eq!(added.len(), 1, "one integration added");
-    (added[0].clone(), tab)
-}
-
-/// Ids of the integrations the tab lists with a "Configure" link.
-fn configure_links(tab: &str, service: &str) -> Vec<String> {
-    let marker = format!(r#"href="/services/{service}/integrations/"#);
-    tab.split(&marker)
-        .skip(1)
-        .filter_map(|rest| {
-            rest.split_once(r#"">Configure</a>"#)
-                .map(|(id, _)| id.to_owned())
-        })
-        .filter(|id| !id.contains('"'))
-        .collect()
-}
+use crate::helpers::{
+    add_integration, add_integration_and_read_tab, create_service, for_each_backend,
+    for_each_backend_with, integration_key_on, location, secret_on,
+};
 
 #[tokio::test]
 async fn the_seed_click_path_configures_an_outgoing_webhook() {
@@ -254,13 +204,11 @@ async fn ipv6_spellings_of_private_addresses_warn_too() {
 
 #[tokio::test]
 async fn allowed_networks_silence_the_warning() {
-    for backend in crate::helpers::backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start_with(&database, |config| {
-            config.webhook_allowed_networks =
-                vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-        })
-        .await;
+    let loopback = |config: &mut klaxon::config::Config| {
+        config.webhook_allowed_networks =
+            vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    };
+    for_each_backend_with(loopback, |app| async move {
         app.create_owner().await;
         let service = create_service(&app, "On-prem").await;
         let integration = add_integration(&app, &service, "outgoing", "outgoing-webhooks").await;
@@ -272,7 +220,12 @@ async fn allowed_networks_silence_the_warning() {
                 &[("name", "Hook"), ("url", "http://localhost:9000/hook")],
             )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{backend:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "{:?}",
+            app.backend()
+        );
         // Only the opened range: another private range still warns.
         let response = app
             .submit(
@@ -286,13 +239,8 @@ async fn allowed_networks_silence_the_warning() {
             .await
             .unwrap()
             .contains("resolves to 192.168.1.10"));
-    }
-}
-
-pub fn secret_on(page: &str) -> String {
-    let marker = r#"<code class="secret" id="signing-secret">"#;
-    let start = page.find(marker).expect("secret shown") + marker.len();
-    page[start..].split('<').next().unwrap().to_owned()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -423,14 +371,4 @@ async fn an_api_integration_gets_an_integration_key() {
         );
     })
     .await;
-}
-
-/// The integration key an API integration's page shows.
-pub fn integration_key_on(page: &str) -> String {
-    let marker = r#"<code id="integration-key">"#;
-    page[page.find(marker).expect("the page shows the key") + marker.len()..]
-        .split('<')
-        .next()
-        .unwrap()
-        .to_owned()
 }

@@ -1,5 +1,8 @@
 //! Integration tests: the real server on port 0 with a fresh database, on SQLite always and on
 //! PostgreSQL when `KLAXON_TEST_POSTGRES_URL` is set. One test binary, so it links once.
+//!
+//! One file (or folder, `browser/`) per feature, holding its tests; what they share is in
+//! `helpers/` (see the top of `helpers/mod.rs`), and no test file imports from another.
 
 mod accounts;
 mod api;
@@ -17,7 +20,6 @@ mod instances;
 mod integrations;
 mod platform;
 mod query_plans;
-mod receiver;
 mod roles;
 mod sdk;
 mod services;

@@ -12,10 +12,9 @@ use diesel::{QueryableByName, RunQueryDsl};
 use klaxon::db::{DbConn, DbError};
 use serde_json::json;
 
-use crate::events::api_integration;
-use crate::helpers::{backends, Backend, TestApp, TestDatabase};
-use crate::incidents::{configured_webhook, query};
-use crate::services::edit_service;
+use crate::helpers::{
+    api_integration, configured_webhook, edit_service, for_each_backend, query, Backend, TestApp,
+};
 
 /// Tables that grow with an install's history: no statement of the event path may walk them.
 const GROWING: [&str; 6] = [
@@ -236,9 +235,8 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
         set_default_instrumentation(|| Some(Box::new(StatementRecorder { url: String::new() })))
             .expect("instrumentation installed");
     });
-    for backend in backends() {
-        let database = TestDatabase::create(backend);
-        let app = TestApp::start(&database).await;
+    for_each_backend(|app| async move {
+        let backend = app.backend();
         app.create_owner().await;
         let (service, integration, events) = api_integration(&app).await;
         configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
@@ -248,7 +246,7 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
         })
         .await;
 
-        let marker = database_marker(&database.url);
+        let marker = database_marker(&app.database_url);
         record_statements_of(&marker);
         send_every_kind_of_alert(&app, &service, &events).await;
         let statements = recorded();
@@ -301,8 +299,8 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
             "{backend:?}: statements on the event path that grow with history:\n{}",
             faults.join("\n")
         );
-        app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// The part of a test database's URL that the server's connections also carry.

@@ -3,138 +3,20 @@
 //! owners and admins create teams and see every account. In pages and API alike.
 
 use diesel::{QueryDsl, RunQueryDsl};
-use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{for_each_backend, location, submit_with, TestApp};
-use crate::incidents::{configured_webhook, query, status_of};
-use crate::integrations::{add_integration, integration_key_on, secret_on};
-use crate::services::{create_service, default_team};
+use crate::helpers::{
+    add_integration, configured_webhook, create_service, create_team, default_team, deliveries_of,
+    for_each_backend, integration_key_on, join, location, option_value, person, query, secret_on,
+    status_of, trigger, Person, TestApp,
+};
 
-const PASSWORD: &str = "another long password";
 const WEBHOOK_URL: &str = "https://1.1.1.1/hook";
 /// What a team user is told when they try to change their team's configuration (as the pages
 /// show it, where the apostrophe before it is escaped).
 const NOT_A_MANAGER: &str = "managers, admins and owners can change its services, integrations";
 const ONLY_ADMINS_CREATE_TEAMS: &str = "Only owners and admins can create teams.";
-
-/// Someone with their own browser (signed in) and API key.
-struct Person {
-    browser: Client,
-    auth: String,
-}
-
-impl Person {
-    async fn get(&self, app: &TestApp, path: &str) -> Response {
-        self.browser.get(app.url(path)).send().await.unwrap()
-    }
-
-    /// The status and body of a page.
-    async fn page(&self, app: &TestApp, path: &str) -> (StatusCode, String) {
-        let response = self.get(app, path).await;
-        (response.status(), response.text().await.unwrap())
-    }
-
-    /// Submits a form as the page at `page` would.
-    async fn submit(
-        &self,
-        app: &TestApp,
-        page: &str,
-        action: &str,
-        fields: &[(&str, &str)],
-    ) -> Response {
-        submit_with(&self.browser, &app.address, page, action, fields).await
-    }
-
-    /// Posts to `action` with a valid CSRF token, as a crafted form would (the page with the
-    /// form may not be theirs to open).
-    async fn post(&self, app: &TestApp, action: &str, fields: &[(&str, &str)]) -> Response {
-        self.submit(app, "/settings", action, fields).await
-    }
-
-    fn api(&self, app: &TestApp, method: Method, path: &str) -> RequestBuilder {
-        Client::new()
-            .request(method, app.url(path))
-            .header("authorization", &self.auth)
-    }
-}
-
-/// The owner (signed in as `app`'s browser) adds an account; the person signs in and makes
-/// an API key.
-async fn person(app: &TestApp, first: &str, last: &str, email: &str, role: &str) -> Person {
-    let response = app
-        .submit(
-            "/settings/users/new",
-            "/settings/users",
-            &[
-                ("first_name", first),
-                ("last_name", last),
-                ("email", email),
-                ("password", PASSWORD),
-                ("role", role),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} added");
-    let browser = app.new_browser();
-    let response = submit_with(
-        &browser,
-        &app.address,
-        "/signin",
-        "/signin",
-        &[("email", email), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email} signs in");
-    let response = submit_with(
-        &browser,
-        &app.address,
-        "/settings/api-keys",
-        "/settings/api-keys",
-        &[("name", "Script")],
-    )
-    .await;
-    let page = response.text().await.unwrap();
-    let marker = r#"<code class="secret" id="new-api-key">"#;
-    let start = page.find(marker).expect("the new key is shown") + marker.len();
-    let key = page[start..].split('<').next().unwrap();
-    Person {
-        browser,
-        auth: format!("Token {key}"),
-    }
-}
-
-/// The value of the `<option>` whose text starts with `text`.
-fn option_value(page: &str, text: &str) -> String {
-    let end = page
-        .find(&format!(">{text}"))
-        .unwrap_or_else(|| panic!("option {text} listed"));
-    let start = page[..end].rfind("value=\"").unwrap() + "value=\"".len();
-    page[start..].split('"').next().unwrap().to_owned()
-}
-
-/// The owner adds someone to a team by picking them from the list.
-async fn join(app: &TestApp, team: &str, name: &str, role: &str) {
-    let team_page = format!("/teams/{team}");
-    let username = option_value(&app.page(&team_page).await, &format!("{name} ("));
-    let response = app
-        .submit(
-            &team_page,
-            &format!("{team_page}/members"),
-            &[("username", &username), ("role", role)],
-        )
-        .await;
-    assert_eq!(location(&response), team_page, "{name} joins");
-}
-
-/// The owner creates a team and returns its id.
-async fn create_team(app: &TestApp, name: &str) -> String {
-    let response = app.submit("/teams/new", "/teams", &[("name", name)]).await;
-    location(&response)
-        .strip_prefix("/teams/")
-        .expect("redirect to the team")
-        .to_owned()
-}
 
 /// The Default team with a service, a configured outgoing webhook and an API integration, and
 /// two plain accounts in it: Mary, its manager, and Uma, a team user.
@@ -164,9 +46,9 @@ impl Setup {
             &app.page(&format!("/services/{service}/integrations/{api}"))
                 .await,
         );
-        let manager = person(app, "Mary", "Manager", "mary@example.com", "3").await;
+        let manager = person(app, ("Mary", "Manager"), "mary@example.com", "3").await;
         join(app, &team, "Mary Manager", "1").await;
-        let user = person(app, "Uma", "User", "uma@example.com", "3").await;
+        let user = person(app, ("Uma", "User"), "uma@example.com", "3").await;
         join(app, &team, "Uma User", "2").await;
         Setup {
             team,
@@ -454,8 +336,8 @@ async fn a_team_user_cannot_redeliver_or_send_a_test_event() {
     for_each_backend(|app| async move {
         let s = Setup::new(&app).await;
         let user = &s.user;
-        let number = crate::incidents::trigger(&app, &s.service, "Checkout is down").await;
-        let rows = crate::incidents::deliveries_of(&app, number).await;
+        let number = trigger(&app, &s.service, "Checkout is down").await;
+        let rows = deliveries_of(&app, number).await;
         assert_eq!(rows.len(), 1);
         let before = deliveries_count(&app).await;
 
@@ -626,7 +508,7 @@ async fn only_owners_and_admins_create_teams() {
         }
         assert!(!app.page("/teams").await.contains("Rogue"));
 
-        let admin = person(&app, "Alma", "Admin", "alma@example.com", "2").await;
+        let admin = person(&app, ("Alma", "Admin"), "alma@example.com", "2").await;
         let (_, teams) = admin.page(&app, "/teams").await;
         assert!(teams.contains("New team"));
         let response = admin
@@ -652,8 +534,8 @@ async fn only_owners_and_admins_create_teams() {
 async fn a_team_manager_adds_members_by_exact_email_without_a_list_of_every_account() {
     for_each_backend(|app| async move {
         let s = Setup::new(&app).await;
-        let _olga = person(&app, "Olga", "Outsider", "olga@example.com", "3").await;
-        let _dora = person(&app, "Dora", "Disabled", "dora@example.com", "3").await;
+        let _olga = person(&app, ("Olga", "Outsider"), "olga@example.com", "3").await;
+        let _dora = person(&app, ("Dora", "Disabled"), "dora@example.com", "3").await;
         query(&app, |conn| {
             let dora = klaxon::db::users::find_by_email(conn, "dora@example.com")?.unwrap();
             klaxon::db::users::set_active(conn, dora.id, false)
@@ -958,7 +840,7 @@ async fn owners_and_admins_change_every_teams_configuration() {
     for_each_backend(|app| async move {
         let s = Setup::new(&app).await;
         // An admin who belongs to no team.
-        let admin = person(&app, "Alma", "Admin", "alma@example.com", "2").await;
+        let admin = person(&app, ("Alma", "Admin"), "alma@example.com", "2").await;
         let (_, list) = admin.page(&app, "/services").await;
         assert!(list.contains("New service") && list.contains("Checkout"));
         let hook = s.integration_page(&s.webhook);

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::api::create_api_key;
-use crate::helpers::for_each_backend;
+use crate::helpers::{create_api_key, for_each_backend};
 
 const SDK: &str = "zenduty-api==1.0.0";
 

@@ -4,22 +4,12 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    csrf_token, for_each_backend, location, submit_with, TestApp, OWNER_EMAIL, OWNER_PASSWORD,
+    csrf_token, for_each_backend, location, signed_in_browser, TestApp, OWNER_EMAIL, OWNER_PASSWORD,
 };
 
 /// A second browser signed in as the owner.
 async fn second_browser(app: &TestApp) -> reqwest::Client {
-    let browser = app.new_browser();
-    let response = submit_with(
-        &browser,
-        &app.address,
-        "/signin",
-        "/signin",
-        &[("email", OWNER_EMAIL), ("password", OWNER_PASSWORD)],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in");
-    browser
+    signed_in_browser(app, OWNER_EMAIL, OWNER_PASSWORD).await
 }
 
 async fn signed_in(client: &reqwest::Client, app: &TestApp) -> bool {

@@ -12,14 +12,12 @@ use klaxon::db::users;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::api::create_api_key;
-use crate::events::api_integration;
+use crate::helpers::receiver::Receiver;
 use crate::helpers::{
-    backends, location, submit_with, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+    act, api_integration, assert_no_pending_deliveries, backends, configured_webhook,
+    create_api_key, create_service, edit_service, location, post_event, query, sign_in_with,
+    trigger, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
 };
-use crate::incidents::{act, configured_webhook, query, trigger};
-use crate::receiver::Receiver;
-use crate::services::{create_service, edit_service};
 
 /// Runs `klaxon` with these arguments on the database and waits for it.
 fn klaxon(database_url: &str, args: &[&str]) -> Output {
@@ -98,8 +96,8 @@ fn sqlite_tables(database_url: &str) -> Vec<(String, Vec<String>)> {
 /// id, the incident number, and a session cookie of the owner.
 async fn fill(source: &TestDatabase) -> (String, i64, String) {
     let receiver = Receiver::start().await;
+    // The sender is stepped by hand below (it is off), to receivers on loopback.
     let app = TestApp::start_with(source, |config| {
-        config.webhook_sender = true;
         config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
@@ -118,6 +116,7 @@ async fn fill(source: &TestDatabase) -> (String, i64, String) {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     act(&app, number, "acknowledge").await;
     act(&app, number, "resolve").await;
+    app.send_until_idle().await;
     receiver.wait_for(3, Duration::from_secs(20)).await;
 
     let (monitored, _, events) = api_integration(&app).await;
@@ -129,46 +128,21 @@ async fn fill(source: &TestDatabase) -> (String, i64, String) {
     .await;
     // The second alert is collated into the incident the first one opened.
     for entity in ["web-1", "web-2"] {
-        let response = reqwest::Client::new()
-            .post(app.url(&events))
-            .json(
-                &json!({"message": "CPU above 95%", "alert_type": "critical", "entity_id": entity}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+        let alert =
+            json!({"message": "CPU above 95%", "alert_type": "critical", "entity_id": entity});
+        let (status, _) = post_event(&app, &events, alert).await;
+        assert_eq!(status, StatusCode::CREATED);
     }
     create_api_key(&app, "Deploy script").await;
     let stranger = app.new_browser();
-    let refused = submit_with(
-        &stranger,
-        &app.address,
-        "/signin",
-        "/signin",
-        &[("email", OWNER_EMAIL), ("password", "not the password")],
-    )
-    .await;
+    let refused = sign_in_with(&stranger, &app.address, OWNER_EMAIL, "not the password").await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 
     // Every delivery finished: the copy is compared as it is now.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while query(&app, |conn| {
-        use diesel::prelude::*;
-        use klaxon::db::schema::deliveries;
-        deliveries::table
-            .filter(deliveries::state.eq("pending"))
-            .count()
-            .get_result::<i64>(conn)
-    })
-    .await
-        > 0
-    {
-        assert!(tokio::time::Instant::now() < deadline, "deliveries settle");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.send_until_idle().await;
     let cookie = app.session_cookie();
     app.stop().await;
+    assert_no_pending_deliveries(&app).await;
     // A reference to a later row of the same table (nothing in the app merges incidents yet).
     let mut conn = open_sqlite(&source.url);
     diesel::sql_query("UPDATE incidents SET merged_with = 2 WHERE id = 1")

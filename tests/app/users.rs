@@ -2,21 +2,11 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{for_each_backend, location, TestApp};
+use crate::helpers::{self, for_each_backend, location, sign_in_with, TestApp, USER_PASSWORD};
 
+/// The owner (or admin) adds Grace Hopper with this email and role.
 async fn add_user(app: &TestApp, email: &str, role: &str) -> reqwest::Response {
-    app.submit(
-        "/settings/users/new",
-        "/settings/users",
-        &[
-            ("first_name", "Grace"),
-            ("last_name", "Hopper"),
-            ("email", email),
-            ("password", "another long password"),
-            ("role", role),
-        ],
-    )
-    .await
+    helpers::add_user(app, ("Grace", "Hopper"), email, USER_PASSWORD, role).await
 }
 
 #[tokio::test]
@@ -30,9 +20,7 @@ async fn an_owner_adds_a_user_who_can_then_sign_in() {
         assert!(list.contains("grace@example.com"));
 
         app.sign_out().await;
-        let response = app
-            .sign_in("grace@example.com", "another long password")
-            .await;
+        let response = app.sign_in("grace@example.com", USER_PASSWORD).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         // A plain user sees their settings but not user management.
         assert_eq!(app.get("/settings").await.status(), StatusCode::OK);
@@ -89,8 +77,7 @@ async fn admins_cannot_create_owners_or_disable_them() {
         app.create_owner().await;
         add_user(&app, "admin@example.com", "2").await;
         app.sign_out().await;
-        app.sign_in("admin@example.com", "another long password")
-            .await;
+        app.sign_in("admin@example.com", USER_PASSWORD).await;
 
         let response = add_user(&app, "owner2@example.com", "1").await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -117,17 +104,8 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
         app.create_owner().await;
         add_user(&app, "grace@example.com", "3").await;
         let grace = app.new_browser();
-        let signed_in = crate::helpers::submit_with(
-            &grace,
-            &app.address,
-            "/signin",
-            "/signin",
-            &[
-                ("email", "grace@example.com"),
-                ("password", "another long password"),
-            ],
-        )
-        .await;
+        let signed_in =
+            sign_in_with(&grace, &app.address, "grace@example.com", USER_PASSWORD).await;
         assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
         assert_eq!(
             grace
@@ -157,17 +135,7 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
                 .status(),
             StatusCode::SEE_OTHER
         );
-        let again = crate::helpers::submit_with(
-            &grace,
-            &app.address,
-            "/signin",
-            "/signin",
-            &[
-                ("email", "grace@example.com"),
-                ("password", "another long password"),
-            ],
-        )
-        .await;
+        let again = sign_in_with(&grace, &app.address, "grace@example.com", USER_PASSWORD).await;
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
 
         // Nobody disables themselves; the owner has no button for it and a crafted post fails.

@@ -35,6 +35,14 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).expect("JSON body")
     }
+
+    /// The webhook's event type (`payload.event_type`: triggered, acknowledged, resolved).
+    pub fn event_type(&self) -> String {
+        self.json()["payload"]["event_type"]
+            .as_str()
+            .expect("an event type")
+            .to_owned()
+    }
 }
 
 #[derive(Default)]
@@ -76,6 +84,11 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
+    }
+
+    /// The event types of the webhooks received so far, in the order they arrived.
+    pub fn event_types(&self) -> Vec<String> {
+        self.received().iter().map(Received::event_type).collect()
     }
 
     /// Waits until at least `count` requests arrived (or panics after `limit`).

@@ -1,11 +1,54 @@
-//! Starting the app for a test, and a browser-like client that keeps cookies and reads forms.
+//! What every test file shares. A test file holds tests of one feature and imports only from
+//! here, never from another test file.
+//!
+//! - This file: the backends, fresh databases, the app on port 0 (`TestApp`: a browser-like
+//!   client that keeps cookies and reads forms), and the per-backend runner.
+//! - `people`: the owner, other accounts, signing in, API keys, `Person`.
+//! - `setup`: teams, services, integrations, incidents and alerts, made through the pages and
+//!   APIs as a person would.
+//! - `db`: reading what the app wrote, making a write fail, the pending-delivery check.
+//! - `process`: the real `klaxon` binary as a child process.
+//! - `receiver`: a local HTTP server that receives webhooks.
+//!
+//! # The runner
+//!
+//! `for_each_backend(|app| async move { … })` runs a test body once per backend (SQLite always,
+//! PostgreSQL when `KLAXON_TEST_POSTGRES_URL` is set), each on a fresh database and app with
+//! default settings; `for_each_backend_with(|config| …, |app| async move { … })` adjusts the
+//! settings first (`behind_proxy`, `sender_to_loopback`, or a closure). After each body the
+//! runner stops the server and waits for it (and its webhook sender, which finishes what is in
+//! flight) to end, then drops the database.
+//!
+//! # The webhook sender, and what it must leave behind
+//!
+//! Apps start with the sender off: deliveries stay queued for tests that check the queue. A test
+//! turns it on in the background (`sender_to_loopback`), or drives it step by step with
+//! `TestApp::send_due` / `send_until_idle` (the engine's `run_once`), which needs no waiting.
+//! As crates.io's tests check that no background job is left over, the runner checks that a
+//! test whose app sent webhooks (either way) leaves no delivery pending: once the server and
+//! sender have stopped, every delivery must have succeeded or failed. A test that means to leave
+//! some pending calls `app.leave_deliveries_pending()`. Tests outside the runner that send
+//! call `assert_no_pending_deliveries(&app)` after `app.stop()`.
+
+pub mod db;
+pub mod people;
+pub mod process;
+pub mod receiver;
+pub mod setup;
+
+pub use db::*;
+pub use people::*;
+pub use process::*;
+pub use setup::*;
 
 use std::future::Future;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use diesel::{Connection, RunQueryDsl};
 use klaxon::config::Config;
+use klaxon::delivery::engine::DeliveryEngine;
 use klaxon::startup::Application;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
@@ -33,24 +76,48 @@ pub fn backends() -> Vec<Backend> {
     list
 }
 
-/// Runs a test body once per backend, each on a fresh app and database.
+/// Runs a test body once per backend, each on a fresh app and database (see the top of this
+/// file).
 pub async fn for_each_backend<F, Fut>(test: F)
 where
     F: Fn(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
+    for_each_backend_with(|_| {}, test).await;
+}
+
+/// Like `for_each_backend`, on an app whose settings `adjust` changes first.
+pub async fn for_each_backend_with<A, F, Fut>(adjust: A, test: F)
+where
+    A: Fn(&mut Config),
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
     for backend in backends() {
         let database = TestDatabase::create(backend);
-        let app = TestApp::start(&database).await;
-        let server = app.handle.clone();
+        let app = TestApp::start_with(&database, &adjust).await;
+        let server = app.server.clone().expect("an app of this process");
         test(app).await;
         // Stopped here, the server lets go of its database before the next test needs the
         // machine, and no connection of it is left open when the test process exits.
-        if let Some(server) = server {
-            server.stop(false).await;
+        server.stop(false).await;
+        if server.sent_webhooks() && !server.pending_allowed.load(Ordering::SeqCst) {
+            assert_none_pending(&database.url, backend).await;
         }
         drop(database);
     }
+}
+
+/// Turns the webhook sender on, in the background, for receivers on loopback.
+pub fn sender_to_loopback(config: &mut Config) {
+    config.webhook_sender = true;
+    config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+}
+
+/// Reads client addresses from `X-Forwarded-For`, as behind a proxy on loopback, so that a
+/// test can send requests from addresses of its choice.
+pub fn behind_proxy(config: &mut Config) {
+    config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
 }
 
 /// A fresh database: a SQLite file in a temporary folder, or a new PostgreSQL database that is
@@ -118,13 +185,44 @@ impl Drop for TestDatabase {
     }
 }
 
+/// An app this process runs: its server, the task serving it, and its webhook sender.
+struct Server {
+    handle: actix_web::dev::ServerHandle,
+    task: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
+    engine: DeliveryEngine,
+    /// The sender runs in the background (`webhook_sender`).
+    sender_on: bool,
+    /// The test drove the sender by hand.
+    sender_driven: AtomicBool,
+    /// The test leaves deliveries pending on purpose.
+    pending_allowed: AtomicBool,
+}
+
+impl Server {
+    /// Stops the server and waits until it and its sender (which gives attempts in flight their
+    /// grace period) have ended.
+    async fn stop(&self, graceful: bool) {
+        self.handle.stop(graceful).await;
+        let task = self.task.lock().unwrap().take();
+        if let Some(task) = task {
+            task.await
+                .expect("the server task ends")
+                .expect("the server ends cleanly");
+        }
+    }
+
+    fn sent_webhooks(&self) -> bool {
+        self.sender_on || self.sender_driven.load(Ordering::SeqCst)
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub client: reqwest::Client,
     jar: Arc<Jar>,
     /// None when the server runs in another process.
-    handle: Option<actix_web::dev::ServerHandle>,
+    server: Option<Arc<Server>>,
 }
 
 impl TestApp {
@@ -135,33 +233,48 @@ impl TestApp {
     pub async fn start_with(database: &TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::with_database(&database.url);
         config.db_pool_size = 4;
-        // Tests that check what is queued keep it queued; the delivery tests turn this on and
-        // point webhooks at local receivers only.
+        // Tests that check what is queued keep it queued; the delivery tests turn this on, or
+        // drive the sender by hand, and point webhooks at local receivers only.
         config.webhook_sender = false;
         adjust(&mut config);
+        let sender_on = config.webhook_sender;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let app = Application::build_with_listener(config, listener)
             .await
             .expect("app starts");
         let address = format!("http://{}", app.local_addr());
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        Self::attach(address, database.url.clone(), Some(handle))
+        let (handle, engine) = (app.handle(), app.engine());
+        let task = tokio::spawn(app.run_until_stopped());
+        let mut test_app = Self::attach(address, database.url.clone());
+        test_app.server = Some(Arc::new(Server {
+            handle,
+            task: Mutex::new(Some(task)),
+            engine,
+            sender_on,
+            sender_driven: AtomicBool::new(false),
+            pending_allowed: AtomicBool::new(false),
+        }));
+        test_app
     }
 
-    /// A browser for a server at `address` on `database_url`.
-    pub fn attach(
-        address: String,
-        database_url: String,
-        handle: Option<actix_web::dev::ServerHandle>,
-    ) -> TestApp {
+    /// A browser for a server at `address` on `database_url` that runs in another process.
+    pub fn attach(address: String, database_url: String) -> TestApp {
         let jar = Arc::new(Jar::default());
         TestApp {
             address,
             database_url,
             client: client_with(jar.clone()),
             jar,
-            handle,
+            server: None,
+        }
+    }
+
+    /// The backend of the app's database.
+    pub fn backend(&self) -> Backend {
+        if self.database_url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
         }
     }
 
@@ -172,6 +285,51 @@ impl TestApp {
             .await
             .unwrap()
             .expect("open the test database")
+    }
+
+    fn own_server(&self) -> &Server {
+        self.server
+            .as_deref()
+            .expect("the app runs in this process")
+    }
+
+    /// One step of the webhook sender (its `run_once`): claims the deliveries that are due,
+    /// sends them, records the results. Returns how many it attempted. For apps whose sender
+    /// is off, so that the test decides when webhooks go out.
+    pub async fn send_due(&self) -> usize {
+        let server = self.own_server();
+        assert!(
+            !server.sender_on,
+            "the sender runs in the background; a test drives it only when it is off"
+        );
+        server.sender_driven.store(true, Ordering::SeqCst);
+        server
+            .engine
+            .run_once()
+            .await
+            .expect("a step of the sender")
+    }
+
+    /// Steps the sender until a step finds nothing due: every due delivery is sent, and after
+    /// it the next delivery of the same incident. Retries scheduled for later stay pending.
+    /// Returns how many attempts were made.
+    pub async fn send_until_idle(&self) -> usize {
+        let mut attempts = 0;
+        for _ in 0..1000 {
+            match self.send_due().await {
+                0 => return attempts,
+                n => attempts += n,
+            }
+        }
+        panic!("the sender still finds deliveries due after 1000 steps");
+    }
+
+    /// This test leaves deliveries pending on purpose: the runner does not check them.
+    #[allow(dead_code)]
+    pub fn leave_deliveries_pending(&self) {
+        self.own_server()
+            .pending_allowed
+            .store(true, Ordering::SeqCst);
     }
 
     /// A second browser: its own cookies.
@@ -196,9 +354,11 @@ impl TestApp {
             .expect("GET")
     }
 
+    /// Stops the server, letting requests and webhook attempts in flight finish, and waits
+    /// until it has ended.
     pub async fn stop(&self) {
-        if let Some(handle) = &self.handle {
-            handle.stop(true).await;
+        if let Some(server) = &self.server {
+            server.stop(true).await;
         }
     }
 
@@ -248,12 +408,7 @@ impl TestApp {
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
-        self.submit(
-            "/signin",
-            "/signin",
-            &[("email", email), ("password", password)],
-        )
-        .await
+        sign_in_with(&self.client, &self.address, email, password).await
     }
 }
 
@@ -311,4 +466,13 @@ pub fn location(response: &Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The value of the `<option>` whose text starts with `text`.
+pub fn option_value(page: &str, text: &str) -> String {
+    let end = page
+        .find(&format!(">{text}"))
+        .unwrap_or_else(|| panic!("option {text} listed"));
+    let start = page[..end].rfind("value=\"").unwrap() + "value=\"".len();
+    page[start..].split('"').next().unwrap().to_owned()
 }
