@@ -334,11 +334,18 @@ async fn concurrent_wrong_passwords_are_checked_at_most_ten_times() {
             .iter()
             .map(|password| sign_in_from(&app, "198.51.100.8", OWNER_EMAIL, password));
         let statuses = futures_util::future::join_all(attempts).await;
-        let reached_the_check = statuses
-            .iter()
-            .filter(|s| **s != StatusCode::TOO_MANY_REQUESTS)
-            .count();
-        assert_eq!(reached_the_check, 10, "{backend:?}: {statuses:?}");
+        // A successful sign-in is uncounted afterwards, so when the right password is among
+        // the first ten checked, one more wrong guess may take its place: ten failures at most.
+        let count = |status: StatusCode| statuses.iter().filter(|s| **s == status).count();
+        let (failed, succeeded) = (
+            count(StatusCode::UNAUTHORIZED),
+            count(StatusCode::SEE_OTHER),
+        );
+        assert!(
+            failed == 10 && succeeded <= 1
+                || failed < 10 && succeeded == 1 && failed + succeeded == 10,
+            "{backend:?}: {statuses:?}"
+        );
     })
     .await;
 }
