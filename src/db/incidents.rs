@@ -358,19 +358,11 @@ pub fn newest_open(conn: &mut DbConn, service_id: i64) -> QueryResult<Option<Inc
     }
 }
 
-/// Makes alerts that may open an incident on this service take turns until the transaction ends
-/// (PostgreSQL; SQLite's single writer already does), so that of a burst of alerts arriving
+/// Makes alerts that may open an incident on this service take turns until the transaction ends,
+/// so that of a burst of alerts arriving
 /// together on a collating service only the first opens an incident and the rest see it.
 pub fn lock_openings(conn: &mut DbConn, service_id: i64) -> QueryResult<()> {
-    match conn {
-        DbConn::Postgres(c) => diesel::sql_query(
-            "SELECT pg_advisory_xact_lock(hashtextextended('klaxon-openings', $1))",
-        )
-        .bind::<diesel::sql_types::BigInt, _>(service_id)
-        .execute(c)
-        .map(drop),
-        DbConn::Sqlite(_) => Ok(()),
-    }
+    super::take_turns(conn, &format!("openings of service {service_id}"))
 }
 
 /// The incident an entity's alerts were last collated into (by key), whatever its state now.

@@ -7,18 +7,9 @@ use diesel::prelude::*;
 use super::schema::login_failures;
 use super::DbConn;
 
-/// Makes concurrent sign-in attempts from one address take turns until the transaction ends
-/// (PostgreSQL; on SQLite one writer runs at a time anyway).
+/// Makes concurrent sign-in attempts from one address take turns until the transaction ends.
 pub fn lock_address(conn: &mut DbConn, ip: &str) -> QueryResult<()> {
-    match conn {
-        DbConn::Postgres(c) => {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
-                .bind::<diesel::sql_types::Text, _>(ip)
-                .execute(c)
-                .map(drop)
-        }
-        DbConn::Sqlite(_) => Ok(()),
-    }
+    super::take_turns(conn, &format!("sign-in from {ip}"))
 }
 
 /// Records an attempt; returns its id, so that a successful one can be taken back.

@@ -85,6 +85,22 @@ impl DbError {
     }
 }
 
+/// Makes transactions that name the same `key` take turns until they end: a PostgreSQL
+/// transaction-scoped advisory lock on the key's hash. SQLite needs none: its one writer runs one
+/// write transaction at a time.
+pub fn take_turns(conn: &mut DbConn, key: &str) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConn::Postgres(c) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(key)
+                .execute(c)
+                .map(drop)
+        }
+        DbConn::Sqlite(_) => Ok(()),
+    }
+}
+
 /// Which backend a `DATABASE_URL` names, with what the driver needs to open it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
