@@ -28,6 +28,7 @@ pub mod deliveries;
 pub mod incidents;
 pub mod integrations;
 pub mod login_failures;
+pub mod on_call_audit;
 pub mod schema;
 pub mod services;
 pub mod teams;

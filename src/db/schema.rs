@@ -68,6 +68,7 @@ diesel::table! {
         collation_time -> Integer,
         created_by -> Nullable<BigInt>,
         created_at -> Timestamp,
+        escalation_policy_id -> Nullable<BigInt>,
     }
 }
 
@@ -251,6 +252,129 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    schedules (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        team_id -> BigInt,
+        name -> Text,
+        summary -> Text,
+        description -> Text,
+        time_zone -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schedule_layers (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        schedule_id -> BigInt,
+        position -> Integer,
+        name -> Text,
+        shift_length -> BigInt,
+        rotation_start_time -> Timestamp,
+        rotation_end_time -> Nullable<Timestamp>,
+        restriction_type -> Integer,
+        is_active -> Bool,
+    }
+}
+
+diesel::table! {
+    schedule_layer_users (id) {
+        id -> BigInt,
+        layer_id -> BigInt,
+        user_id -> BigInt,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    schedule_restrictions (id) {
+        id -> BigInt,
+        layer_id -> BigInt,
+        start_day_of_week -> Integer,
+        start_time_of_day -> Text,
+        duration -> BigInt,
+    }
+}
+
+diesel::table! {
+    schedule_overrides (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        schedule_id -> BigInt,
+        name -> Text,
+        user_id -> BigInt,
+        start_time -> Timestamp,
+        end_time -> Timestamp,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    escalation_policies (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        team_id -> BigInt,
+        name -> Text,
+        summary -> Text,
+        description -> Text,
+        repeat_policy -> Integer,
+        move_to_next -> Bool,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    escalation_rules (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        policy_id -> BigInt,
+        position -> Integer,
+        delay -> Integer,
+    }
+}
+
+diesel::table! {
+    escalation_targets (id) {
+        id -> BigInt,
+        rule_id -> BigInt,
+        target_type -> Integer,
+        schedule_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    on_call_audit (id) {
+        id -> BigInt,
+        team_id -> BigInt,
+        subject_type -> Text,
+        subject_id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        action -> Text,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(schedules -> teams (team_id));
+diesel::joinable!(schedule_layers -> schedules (schedule_id));
+diesel::joinable!(schedule_layer_users -> schedule_layers (layer_id));
+diesel::joinable!(schedule_layer_users -> users (user_id));
+diesel::joinable!(schedule_restrictions -> schedule_layers (layer_id));
+diesel::joinable!(schedule_overrides -> schedules (schedule_id));
+diesel::joinable!(escalation_policies -> teams (team_id));
+diesel::joinable!(escalation_rules -> escalation_policies (policy_id));
+diesel::joinable!(escalation_targets -> escalation_rules (rule_id));
+diesel::joinable!(escalation_targets -> schedules (schedule_id));
+diesel::joinable!(services -> escalation_policies (escalation_policy_id));
+diesel::joinable!(on_call_audit -> users (actor_id));
+
 diesel::joinable!(user_sessions -> users (user_id));
 diesel::joinable!(collated_entities -> incidents (incident_id));
 diesel::joinable!(incidents -> services (service_id));
@@ -278,4 +402,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     user_sessions,
     collated_entities,
+    schedules,
+    schedule_layers,
+    schedule_layer_users,
+    schedule_restrictions,
+    schedule_overrides,
+    escalation_policies,
+    escalation_rules,
+    escalation_targets,
+    on_call_audit,
 );

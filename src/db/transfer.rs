@@ -230,6 +230,7 @@ row_type!(services, Service {
     collation_time: i32,
     created_by: Option<i64>,
     created_at: NaiveDateTime,
+    escalation_policy_id: Option<i64>,
 });
 keyed_by_id!(services, Service);
 
@@ -444,11 +445,114 @@ row_type!(
 );
 keyed_by_id!(collated_entities, CollatedEntity);
 
+row_type!(schedules, Schedule {
+    id: i64,
+    unique_id: String,
+    team_id: i64,
+    name: String,
+    summary: String,
+    description: String,
+    time_zone: String,
+    created_by: Option<i64>,
+    created_at: NaiveDateTime,
+});
+keyed_by_id!(schedules, Schedule);
+
+row_type!(schedule_layers, ScheduleLayer {
+    id: i64,
+    unique_id: String,
+    schedule_id: i64,
+    position: i32,
+    name: String,
+    shift_length: i64,
+    rotation_start_time: NaiveDateTime,
+    rotation_end_time: Option<NaiveDateTime>,
+    restriction_type: i32,
+    is_active: bool,
+});
+keyed_by_id!(schedule_layers, ScheduleLayer);
+
+row_type!(schedule_layer_users, ScheduleLayerUser {
+    id: i64,
+    layer_id: i64,
+    user_id: i64,
+    position: i32,
+});
+keyed_by_id!(schedule_layer_users, ScheduleLayerUser);
+
+row_type!(schedule_restrictions, ScheduleRestriction {
+    id: i64,
+    layer_id: i64,
+    start_day_of_week: i32,
+    start_time_of_day: String,
+    duration: i64,
+});
+keyed_by_id!(schedule_restrictions, ScheduleRestriction);
+
+row_type!(schedule_overrides, ScheduleOverride {
+    id: i64,
+    unique_id: String,
+    schedule_id: i64,
+    name: String,
+    user_id: i64,
+    start_time: NaiveDateTime,
+    end_time: NaiveDateTime,
+    created_by: Option<i64>,
+    created_at: NaiveDateTime,
+});
+keyed_by_id!(schedule_overrides, ScheduleOverride);
+
+row_type!(escalation_policies, EscalationPolicy {
+    id: i64,
+    unique_id: String,
+    team_id: i64,
+    name: String,
+    summary: String,
+    description: String,
+    repeat_policy: i32,
+    move_to_next: bool,
+    created_by: Option<i64>,
+    created_at: NaiveDateTime,
+});
+keyed_by_id!(escalation_policies, EscalationPolicy);
+
+row_type!(escalation_rules, EscalationRule {
+    id: i64,
+    unique_id: String,
+    policy_id: i64,
+    position: i32,
+    delay: i32,
+});
+keyed_by_id!(escalation_rules, EscalationRule);
+
+row_type!(escalation_targets, EscalationTarget {
+    id: i64,
+    rule_id: i64,
+    target_type: i32,
+    schedule_id: Option<i64>,
+    user_id: Option<i64>,
+});
+keyed_by_id!(escalation_targets, EscalationTarget);
+
+row_type!(on_call_audit, OnCallAudit {
+    id: i64,
+    team_id: i64,
+    subject_type: String,
+    subject_id: i64,
+    actor_id: Option<i64>,
+    action: String,
+    detail: String,
+    created_at: NaiveDateTime,
+});
+keyed_by_id!(on_call_audit, OnCallAudit);
+
 /// Runs `$body` once per table with `$t` naming its row type, in document order (every
 /// table after the tables it references).
 macro_rules! for_each_table {
     ($t:ident => $body:expr) => {
         for_each_table!(@rows $t => $body; User, UserSession, AppSetting, LoginFailure, Team, TeamMember,
+            Schedule, ScheduleLayer, ScheduleLayerUser, ScheduleRestriction, ScheduleOverride,
+            EscalationPolicy, EscalationRule, EscalationTarget, OnCallAudit,
             Service, Integration, IntegrationAudit, IncidentCounter, Incident, IncidentNote,
             Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey, CollatedEntity)
     };

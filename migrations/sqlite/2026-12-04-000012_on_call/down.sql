@@ -1,0 +1,11 @@
+DROP TABLE on_call_audit;
+DROP INDEX services_by_escalation_policy;
+ALTER TABLE services DROP COLUMN escalation_policy_id;
+DROP TABLE escalation_targets;
+DROP TABLE escalation_rules;
+DROP TABLE escalation_policies;
+DROP TABLE schedule_overrides;
+DROP TABLE schedule_restrictions;
+DROP TABLE schedule_layer_users;
+DROP TABLE schedule_layers;
+DROP TABLE schedules;
