@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod delivery;
 pub mod domain;
+pub mod jobs;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;

@@ -17,8 +17,9 @@ use crate::db::{app_settings, Db};
 use std::sync::Arc;
 
 use crate::delivery::destination::DestinationPolicy;
-use crate::delivery::engine::{DeliveryEngine, EngineHandle, EngineSettings};
+use crate::delivery::engine::{delivery_engine, DeliveryEngine, EngineSettings};
 use crate::domain::{auto_resolve, ids};
+use crate::jobs::RunnerHandle;
 use crate::metrics::Metrics;
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
@@ -29,7 +30,7 @@ pub struct Application {
     server: Server,
     local_addr: SocketAddr,
     engine: DeliveryEngine,
-    engine_handle: Option<EngineHandle>,
+    engine_handle: Option<RunnerHandle>,
     _auto_resolve: AbortOnDrop,
 }
 
@@ -69,21 +70,15 @@ impl Application {
             metrics.watch_database_writer(counters);
         }
         let metrics = Arc::new(metrics);
-        let engine = DeliveryEngine::new(
+        let engine = delivery_engine(
             db.clone(),
             destinations.clone(),
             EngineSettings::from_config(&config),
             metrics.clone(),
         )?;
         let engine_handle = config.webhook_sender.then(|| engine.start());
-        let auto_resolve = AbortOnDrop(tokio::spawn(auto_resolve::run(
-            db.clone(),
-            {
-                let engine = engine.clone();
-                move || engine.wake()
-            },
-            metrics.clone(),
-        )));
+        let auto_resolve =
+            AbortOnDrop(tokio::spawn(auto_resolve::run(db.clone(), metrics.clone())));
         let events_rate_limit =
             crate::web::api::rate_limit::EventsRateLimit::new(config.events_rate_limit);
         let state = web::Data::new(AppState {
@@ -91,7 +86,6 @@ impl Application {
             db,
             config,
             destinations,
-            deliveries: engine.clone(),
             metrics,
         });
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::{DbConn, KeptPrepared};
+use super::{wake, DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -48,16 +48,11 @@ pub struct NewDeliveryRow<'a> {
 /// The PostgreSQL channel on which committed deliveries wake every instance's sender.
 pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
 
-/// Queues a delivery. On PostgreSQL it also notifies every instance's sender; the
-/// notification goes out when the transaction commits (several in one transaction arrive
-/// as one).
+/// Queues a delivery; the senders of every instance are woken once the transaction commits.
 pub fn insert(conn: &mut DbConn, row: &NewDeliveryRow<'_>) -> QueryResult<()> {
     let insert = diesel::insert_into(deliveries::table).values(row);
     on_backend!(&mut *conn, c => insert.execute(c))?;
-    if let DbConn::Postgres(pg) = conn {
-        diesel::sql_query(format!("NOTIFY {WAKE_CHANNEL}")).execute(pg)?;
-    }
-    Ok(())
+    wake::after_commit(conn, WAKE_CHANNEL)
 }
 
 /// Deliveries of an incident, in the order they were enqueued.

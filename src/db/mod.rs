@@ -36,9 +36,11 @@ pub mod timeline;
 pub mod transfer;
 pub mod user_sessions;
 pub mod users;
+pub mod wake;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -210,6 +212,8 @@ pub struct Db {
     url: DatabaseUrl,
     /// SQLite's writer thread; PostgreSQL writes from the pool.
     writer: Option<writer::Writer>,
+    /// Background workers woken when a write transaction that enqueued their work commits.
+    wakers: Arc<wake::Wakers>,
 }
 
 impl Db {
@@ -240,18 +244,26 @@ impl Db {
             .connection_timeout(Duration::from_secs(10))
             .build(manager.clone())
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
+        let wakers = Arc::new(wake::Wakers::default());
         let writer = match first {
             DbConn::Sqlite(_) => {
                 let checkpoint_conn = manager.open().map_err(|e| {
                     anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
                 })?;
-                Some(writer::Writer::start(first, checkpoint_conn).map_err(|e| {
-                    anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
-                })?)
+                Some(
+                    writer::Writer::start(first, checkpoint_conn, wakers.clone()).map_err(|e| {
+                        anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
+                    })?,
+                )
             }
             DbConn::Postgres(_) => None,
         };
-        Ok(Db { pool, url, writer })
+        Ok(Db {
+            pool,
+            url,
+            writer,
+            wakers,
+        })
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -284,8 +296,24 @@ impl Db {
     {
         match &self.writer {
             Some(writer) => writer.write(work).await,
-            None => self.run(move |conn| write_transaction(conn, work)).await,
+            None => {
+                let wakers = self.wakers.clone();
+                self.run(move |conn| {
+                    let result = write_transaction(conn, work);
+                    let marked = wake::take_marks();
+                    if result.is_ok() {
+                        wakers.wake_all(&marked);
+                    }
+                    result
+                })
+                .await
+            }
         }
+    }
+
+    /// Who is woken after commits that enqueued work (see `wake`).
+    pub fn wakers(&self) -> &Arc<wake::Wakers> {
+        &self.wakers
     }
 
     /// The SQLite writer thread's counters; `None` on PostgreSQL.
@@ -397,6 +425,8 @@ where
     E: From<diesel::result::Error>,
 {
     let _turn = begin_write(conn)?;
+    // Whatever an earlier, failed transaction on this thread marked is not ours to wake.
+    wake::take_marks();
     match work(conn) {
         Ok(value) => {
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;

@@ -472,21 +472,27 @@ row_type!(schedule_layers, ScheduleLayer {
 });
 keyed_by_id!(schedule_layers, ScheduleLayer);
 
-row_type!(schedule_layer_users, ScheduleLayerUser {
-    id: i64,
-    layer_id: i64,
-    user_id: i64,
-    position: i32,
-});
+row_type!(
+    schedule_layer_users,
+    ScheduleLayerUser {
+        id: i64,
+        layer_id: i64,
+        user_id: i64,
+        position: i32,
+    }
+);
 keyed_by_id!(schedule_layer_users, ScheduleLayerUser);
 
-row_type!(schedule_restrictions, ScheduleRestriction {
-    id: i64,
-    layer_id: i64,
-    start_day_of_week: i32,
-    start_time_of_day: String,
-    duration: i64,
-});
+row_type!(
+    schedule_restrictions,
+    ScheduleRestriction {
+        id: i64,
+        layer_id: i64,
+        start_day_of_week: i32,
+        start_time_of_day: String,
+        duration: i64,
+    }
+);
 keyed_by_id!(schedule_restrictions, ScheduleRestriction);
 
 row_type!(schedule_overrides, ScheduleOverride {
@@ -516,13 +522,16 @@ row_type!(escalation_policies, EscalationPolicy {
 });
 keyed_by_id!(escalation_policies, EscalationPolicy);
 
-row_type!(escalation_rules, EscalationRule {
-    id: i64,
-    unique_id: String,
-    policy_id: i64,
-    position: i32,
-    delay: i32,
-});
+row_type!(
+    escalation_rules,
+    EscalationRule {
+        id: i64,
+        unique_id: String,
+        policy_id: i64,
+        position: i32,
+        delay: i32,
+    }
+);
 keyed_by_id!(escalation_rules, EscalationRule);
 
 row_type!(escalation_targets, EscalationTarget {

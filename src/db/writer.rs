@@ -16,6 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
+use super::wake::{self, Wakers};
 use super::{begin_write, DbConn, DbError};
 
 /// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
@@ -109,7 +110,11 @@ impl Drop for JoinOnDrop {
 impl Writer {
     /// Starts the writer thread on its own connection, and the checkpoint thread on
     /// `checkpoint_conn` (without it, SQLite checkpoints inside the writer's commits).
-    pub fn start(mut conn: DbConn, checkpoint_conn: DbConn) -> std::io::Result<Writer> {
+    pub fn start(
+        mut conn: DbConn,
+        checkpoint_conn: DbConn,
+        wakers: Arc<Wakers>,
+    ) -> std::io::Result<Writer> {
         // A savepoint keeps the pages it changes in a sub-journal, which SQLite moves to a
         // temporary file past 64 KiB, about what one transition changes; in memory it is
         // written nowhere. (Only this connection: readers' large sorts stay on disk.)
@@ -134,7 +139,7 @@ impl Writer {
         let counted = counters.clone();
         let thread = std::thread::Builder::new()
             .name("klaxon-db-writer".to_owned())
-            .spawn(move || serve(conn, queue, counted, checkpointer))?;
+            .spawn(move || serve(conn, queue, counted, checkpointer, wakers))?;
         Ok(Writer {
             jobs,
             counters,
@@ -178,10 +183,15 @@ fn serve(
     queue: mpsc::Receiver<Box<dyn Job>>,
     counters: WriterCounters,
     checkpointer: Option<Checkpointer>,
+    wakers: Arc<Wakers>,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
-        let failure = run_batch(&mut conn, &queue, &mut batch).err();
+        let mut marked = Vec::new();
+        let failure = run_batch(&mut conn, &queue, &mut batch, &mut marked).err();
+        if failure.is_none() {
+            wakers.wake_all(&marked);
+        }
         if let Some(checkpointer) = &checkpointer {
             checkpointer.committed();
         }
@@ -201,15 +211,21 @@ fn run_batch(
     conn: &mut DbConn,
     queue: &mpsc::Receiver<Box<dyn Job>>,
     batch: &mut Vec<Box<dyn Job>>,
+    marked: &mut Vec<&'static str>,
 ) -> Result<(), String> {
     // The write turn too: other connections of this process (the import) still write
     // through `write_transaction`.
     let _turn = begin_write(conn).map_err(|e| format!("cannot begin a write transaction: {e}"))?;
     let mut next = 0;
+    wake::take_marks();
     while next < batch.len() {
-        if let Err(e) = run_in_savepoint(conn, batch[next].as_mut()) {
-            let _ = Manager::rollback_transaction(conn);
-            return Err(e);
+        match run_in_savepoint(conn, batch[next].as_mut()) {
+            Ok(true) => marked.extend(wake::take_marks()),
+            Ok(false) => drop(wake::take_marks()),
+            Err(e) => {
+                let _ = Manager::rollback_transaction(conn);
+                return Err(e);
+            }
         }
         next += 1;
         if batch.len() < MAX_BATCH {
@@ -224,16 +240,19 @@ fn run_batch(
     })
 }
 
-/// Runs one job in a savepoint, kept when it succeeds and rolled back when it fails. An error
-/// here means the savepoint itself failed and the whole transaction is in doubt.
-fn run_in_savepoint(conn: &mut DbConn, job: &mut dyn Job) -> Result<(), String> {
+/// Runs one job in a savepoint, kept when it succeeds (true) and rolled back when it fails
+/// (false). An error here means the savepoint itself failed and the whole transaction is in
+/// doubt.
+fn run_in_savepoint(conn: &mut DbConn, job: &mut dyn Job) -> Result<bool, String> {
     Manager::begin_transaction(conn).map_err(|e| format!("cannot open a savepoint: {e}"))?;
-    let end = if job.run(conn) {
+    let kept = job.run(conn);
+    let end = if kept {
         Manager::commit_transaction(conn)
     } else {
         Manager::rollback_transaction(conn)
     };
-    end.map_err(|e| format!("cannot close a savepoint: {e}"))
+    end.map(|()| kept)
+        .map_err(|e| format!("cannot close a savepoint: {e}"))
 }
 
 #[cfg(test)]

@@ -1,28 +1,27 @@
-//! The sender: claims due deliveries with a lease, POSTs them, records every attempt, and
-//! retries on schedule. `run_once` is one claim-and-send step; `start` runs steps forever,
-//! woken at once by committed transitions and polling only as a fallback.
+//! Webhook deliveries as a kind of durable job (`jobs`): claim due deliveries, POST each
+//! with fresh Standard Webhooks headers, record every attempt, retry on schedule.
+//! `DeliveryEngine` is the runner that sends them; its `run_once` is one claim-and-send step.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use rand::Rng;
-use tokio::sync::{oneshot, watch, Notify, Semaphore};
-use tokio::task::JoinSet;
 
 use super::client::{AttemptResult, ErrorKind, WebhookClient};
 use super::destination::DestinationPolicy;
-use super::listener::{self, Listener};
 use super::signing;
 use crate::config::Config;
 use crate::db::deliveries::{self, ClaimedRow, NewAttemptRow, FAILED, SUCCEEDED};
 use crate::db::timeline::{self, NewTimelineRow};
-use crate::db::{self, integrations, DatabaseUrl, Db, DbError};
+use crate::db::{self, integrations, Db, DbConn};
+use crate::jobs::{self, JobKind, Runner, RunnerSettings};
 use crate::metrics::Metrics;
 
 /// Header that marks a "Send test event" request.
 pub const TEST_EVENT_HEADER: &str = "klaxon-test-event";
+
+/// The webhook sender.
+pub type DeliveryEngine = Runner<WebhookDeliveries>;
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -48,42 +47,35 @@ impl EngineSettings {
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         }
     }
-
-    /// A claim outlives the attempt it covers; after that the row may be taken again.
-    fn lease(&self) -> Duration {
-        self.timeout + Duration::from_secs(5)
-    }
 }
 
-struct Inner {
+/// Builds the webhook sender on `db`.
+pub fn delivery_engine(
     db: Db,
-    client: WebhookClient,
+    policy: DestinationPolicy,
     settings: EngineSettings,
-    wake: Notify,
     metrics: Arc<Metrics>,
-    instance: String,
-    recorder: Recorder,
+) -> anyhow::Result<DeliveryEngine> {
+    let runner_settings = RunnerSettings {
+        concurrency: settings.concurrency,
+        poll_interval: settings.poll_interval,
+        shutdown_grace: settings.shutdown_grace,
+    };
+    let kind = WebhookDeliveries {
+        client: WebhookClient::new(policy, settings.timeout)?,
+        timeout: settings.timeout,
+        retry_schedule: settings.retry_schedule,
+        metrics,
+    };
+    Ok(Runner::new(kind, db, runner_settings))
 }
 
-#[derive(Clone)]
-pub struct DeliveryEngine {
-    inner: Arc<Inner>,
-}
-
-/// Stops a running engine.
-pub struct EngineHandle {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    _listener: Option<Listener>,
-}
-
-impl EngineHandle {
-    /// Stops claiming, gives in-flight attempts the grace period, then returns. Whatever is
-    /// cut short keeps its lease until it expires and is sent again after a restart.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
+/// Deliveries as jobs: the rows of `deliveries`, sent over HTTP.
+pub struct WebhookDeliveries {
+    client: WebhookClient,
+    timeout: Duration,
+    retry_schedule: Vec<Duration>,
+    metrics: Arc<Metrics>,
 }
 
 /// What happened to a delivery after one attempt.
@@ -94,164 +86,47 @@ enum Outcome {
     Failed,
 }
 
-impl DeliveryEngine {
-    pub fn new(
-        db: Db,
-        policy: DestinationPolicy,
-        settings: EngineSettings,
-        metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Self> {
-        let client = WebhookClient::new(policy, settings.timeout)?;
-        let instance = format!(
-            "{}-{}",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        Ok(DeliveryEngine {
-            inner: Arc::new(Inner {
-                db,
-                client,
-                settings,
-                wake: Notify::new(),
-                metrics,
-                instance,
-                recorder: Recorder::default(),
-            }),
-        })
+/// One attempt, ready to be stored.
+pub struct Attempt {
+    started_at: NaiveDateTime,
+    headers: Vec<(String, String)>,
+    result: AttemptResult,
+    outcome: Outcome,
+}
+
+impl JobKind for WebhookDeliveries {
+    type Job = ClaimedRow;
+    type Done = Attempt;
+    const QUEUE: &'static str = deliveries::WAKE_CHANNEL;
+
+    /// A claim outlives the attempt it covers; after that the row may be taken again.
+    fn lease(&self) -> Duration {
+        self.timeout + Duration::from_secs(5)
     }
 
-    /// Tells the sender that deliveries were committed; it claims them at once.
-    pub fn wake(&self) {
-        self.inner.wake.notify_one();
+    fn claim(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        now: NaiveDateTime,
+        until: NaiveDateTime,
+        limit: usize,
+    ) -> diesel::QueryResult<Vec<ClaimedRow>> {
+        deliveries::claim_due(conn, token, now, until, limit as i64)
     }
 
-    /// One step: claims what is due (up to the concurrency), sends it all, records the
-    /// results. Returns how many deliveries were attempted.
-    pub async fn run_once(&self) -> Result<usize, DbError> {
-        let claimed = self.claim(self.inner.settings.concurrency).await?;
-        let count = claimed.len();
-        let mut tasks = JoinSet::new();
-        for (token, row) in claimed {
-            let engine = self.clone();
-            tasks.spawn(async move { engine.process(&token, row).await });
-        }
-        while tasks.join_next().await.is_some() {}
-        Ok(count)
-    }
-
-    /// Runs until the handle is shut down.
-    pub fn start(&self) -> EngineHandle {
-        let (stop, stopped) = watch::channel(false);
-        let engine = self.clone();
-        let task = tokio::spawn(async move { engine.run(stopped).await });
-        // On PostgreSQL other instances commit deliveries too; their NOTIFY wakes this sender.
-        let listener = match self.inner.db.url() {
-            DatabaseUrl::Postgres(url) => {
-                let engine = self.clone();
-                listener::spawn(url.clone(), move || engine.wake())
-                    .map_err(|error| tracing::error!(%error, "cannot start the wake-up listener; relying on polling"))
-                    .ok()
-            }
-            DatabaseUrl::Sqlite(_) => None,
-        };
-        EngineHandle {
-            stop,
-            task,
-            _listener: listener,
-        }
-    }
-
-    async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let settings = &self.inner.settings;
-        let slots = Arc::new(Semaphore::new(settings.concurrency));
-        let mut in_flight = JoinSet::new();
-        let claim_floor = (settings.concurrency / 4).max(1);
-        tracing::info!(instance = %self.inner.instance, concurrency = settings.concurrency, "webhook sender started");
-        loop {
-            if *stopped.borrow() {
-                break;
-            }
-            while in_flight.try_join_next().is_some() {}
-            let free = slots.available_permits();
-            // Under load, wait until a few slots are free and claim them in one transaction,
-            // rather than one claim per finished attempt.
-            if free >= claim_floor || (free > 0 && in_flight.is_empty()) {
-                match self.claim(free).await {
-                    Ok(claimed) if !claimed.is_empty() => {
-                        for (token, row) in claimed {
-                            let Ok(permit) = slots.clone().acquire_owned().await else {
-                                break;
-                            };
-                            let engine = self.clone();
-                            in_flight.spawn(async move {
-                                engine.process(&token, row).await;
-                                drop(permit);
-                                // The next delivery of the same incident may be due now.
-                                engine.wake();
-                            });
-                        }
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::error!(%error, "claiming deliveries failed");
-                    }
-                }
-            }
-            tokio::select! {
-                _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(settings.poll_interval) => {}
-                _ = stopped.changed() => {}
-            }
-        }
-        let waiting = in_flight.len();
-        tracing::info!(in_flight = waiting, "webhook sender stopping");
-        let drained = tokio::time::timeout(settings.shutdown_grace, async {
-            while in_flight.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                "grace period over; unfinished attempts are sent again after their lease expires"
-            );
-            in_flight.abort_all();
-        }
-    }
-
-    /// Leases up to `limit` due deliveries. Each claim gets its own token, so a finishing
-    /// update can tell whether its lease still holds.
-    async fn claim(&self, limit: usize) -> Result<Vec<(String, ClaimedRow)>, DbError> {
-        let token = format!("{}:{}", self.inner.instance, uuid::Uuid::new_v4().simple());
-        let lease = chrono::Duration::from_std(self.inner.settings.lease()).unwrap_or_default();
-        let claimed_token = token.clone();
-        let rows = self
-            .inner
-            .db
-            .write(move |conn| {
-                let now = db::now();
-                deliveries::claim_due(conn, &claimed_token, now, now + lease, limit as i64)
-                    .map_err(DbError::from)
-            })
-            .await?;
-        Ok(rows.into_iter().map(|row| (token.clone(), row)).collect())
-    }
-
-    async fn process(&self, token: &str, row: ClaimedRow) {
+    async fn run(&self, row: &ClaimedRow) -> Attempt {
         let started_at = db::now();
-        let (headers, result) = match self.destination(&row) {
+        let (headers, result) = match destination(row) {
             Ok(url) => {
-                let headers = request_headers(&row, started_at);
-                let result = self
-                    .inner
-                    .client
-                    .post(&url, &headers, row.payload.clone())
-                    .await;
+                let headers = request_headers(row, started_at);
+                let result = self.client.post(&url, &headers, row.payload.clone()).await;
                 (headers, result)
             }
             Err(reason) => (Vec::new(), not_sent(reason)),
         };
-        let outcome = self.outcome(&row, &result);
-        self.inner.metrics.record_attempt(
+        let outcome = self.outcome(row, &result);
+        self.metrics.record_attempt(
             match outcome {
                 Outcome::Succeeded => "succeeded",
                 Outcome::Retry(_) => "retry",
@@ -259,91 +134,31 @@ impl DeliveryEngine {
             },
             result.duration.as_secs_f64(),
         );
-        let (log_status, delivery) = (result.status, row.unique_id.clone());
-        let finished = Finished {
-            token: token.to_owned(),
-            row,
+        tracing::info!(delivery = %row.unique_id, status = ?result.status, outcome = ?outcome, "webhook attempt");
+        Attempt {
             started_at,
             headers,
             result,
             outcome,
-        };
-        match self.record(finished).await {
-            Ok(true) => {
-                tracing::info!(%delivery, status = ?log_status, outcome = ?outcome, "webhook attempt")
-            }
-            Ok(false) => {
-                tracing::warn!(%delivery, "lease lost before the attempt was recorded; another worker owns the delivery now")
-            }
-            Err(error) => {
-                tracing::error!(%delivery, %error, "recording a webhook attempt failed; it will be retried when its lease expires")
-            }
         }
     }
 
-    /// Stores a finished attempt. Attempts that finish while an earlier batch is being written
-    /// wait and go into the next batch together, so a busy sender writes one transaction per
-    /// batch instead of one per attempt (group commit). Returns false when the lease was lost.
-    async fn record(&self, finished: Finished) -> Result<bool, String> {
-        let (done, result) = oneshot::channel();
-        let recorder = &self.inner.recorder;
-        recorder.queue.lock().unwrap().push((finished, done));
-        // Whoever finds no batch being written writes every queued attempt, its own included,
-        // until the queue is empty; the others only wait for their result.
-        while !recorder.queue.lock().unwrap().is_empty()
-            && !recorder.writing.swap(true, Ordering::AcqRel)
-        {
-            let _release = ReleaseOnDrop(&recorder.writing);
-            loop {
-                let batch = std::mem::take(&mut *recorder.queue.lock().unwrap());
-                if batch.is_empty() {
-                    break;
-                }
-                let (items, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let size = items.len();
-                let outcome = self.record_batch(items).await;
-                for (index, waiter) in waiters.into_iter().enumerate() {
-                    let _ = waiter.send(match &outcome {
-                        Ok(held) => Ok(held[index]),
-                        Err(error) => Err(error.to_string()),
-                    });
-                }
-                tracing::debug!(size, "recorded a batch of webhook attempts");
-            }
-        }
-        result
-            .await
-            .unwrap_or_else(|_| Err("the attempt recorder stopped".to_owned()))
+    fn record(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        row: &ClaimedRow,
+        attempt: &Attempt,
+    ) -> diesel::QueryResult<bool> {
+        record_in(conn, token, row, attempt)
     }
 
-    /// Writes finished attempts in one transaction; per attempt, whether its lease still held.
-    async fn record_batch(&self, batch: Vec<Finished>) -> Result<Vec<bool>, DbError> {
-        self.inner
-            .db
-            .write(move |conn| {
-                batch
-                    .iter()
-                    .map(|finished| record_in(conn, finished))
-                    .collect::<Result<Vec<bool>, _>>()
-                    .map_err(DbError::from)
-            })
-            .await
+    fn describe(row: &ClaimedRow) -> String {
+        format!("delivery {}", row.unique_id)
     }
+}
 
-    /// The URL to send to, or why nothing is sent.
-    fn destination(&self, row: &ClaimedRow) -> Result<String, String> {
-        if row.integration_deleted_at.is_some() {
-            return Err("the integration was deleted".into());
-        }
-        if !row.integration_enabled {
-            return Err("the integration is disabled".into());
-        }
-        match row.url.as_deref() {
-            Some(url) if !url.is_empty() => Ok(url.to_owned()),
-            _ => Err("the integration has no URL".into()),
-        }
-    }
-
+impl WebhookDeliveries {
     fn outcome(&self, row: &ClaimedRow, result: &AttemptResult) -> Outcome {
         if result.succeeded() {
             return Outcome::Succeeded;
@@ -352,61 +167,51 @@ impl DeliveryEngine {
             .error
             .as_ref()
             .is_some_and(|(kind, _)| *kind == ErrorKind::NotSent);
+        if result.status == Some(410) || not_sent {
+            return Outcome::Failed;
+        }
         let retries_done = row.attempt_count as usize;
-        match self.inner.settings.retry_schedule.get(retries_done) {
-            Some(delay) if result.status != Some(410) && !not_sent => {
-                let delay = result
-                    .retry_after
-                    .map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(86_400)))
-                    .unwrap_or_else(|| jitter(*delay));
-                Outcome::Retry(db::now() + chrono::Duration::from_std(delay).unwrap_or_default())
-            }
-            _ => Outcome::Failed,
+        match jobs::retry_at(
+            &self.retry_schedule,
+            retries_done,
+            result.retry_after,
+            db::now(),
+        ) {
+            Some(at) => Outcome::Retry(at),
+            None => Outcome::Failed,
         }
     }
 }
 
-/// An attempt that ended, waiting to be stored.
-struct Finished {
-    token: String,
-    row: ClaimedRow,
-    started_at: NaiveDateTime,
-    headers: Vec<(String, String)>,
-    result: AttemptResult,
-    outcome: Outcome,
-}
-
-/// Tells a waiting attempt whether it was stored with its lease held, or why it was not.
-type RecordedSender = oneshot::Sender<Result<bool, String>>;
-
-/// Finished attempts waiting for the batch being written, and whether one is being written.
-#[derive(Default)]
-struct Recorder {
-    queue: Mutex<Vec<(Finished, RecordedSender)>>,
-    writing: AtomicBool,
-}
-
-/// Lets the next attempt write batches even if the writer's task is cancelled mid-write.
-struct ReleaseOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for ReleaseOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+/// The URL to send to, or why nothing is sent.
+fn destination(row: &ClaimedRow) -> Result<String, String> {
+    if row.integration_deleted_at.is_some() {
+        return Err("the integration was deleted".into());
+    }
+    if !row.integration_enabled {
+        return Err("the integration is disabled".into());
+    }
+    match row.url.as_deref() {
+        Some(url) if !url.is_empty() => Ok(url.to_owned()),
+        _ => Err("the integration has no URL".into()),
     }
 }
 
 /// Stores one attempt and moves its delivery on (succeeded, retry, failed), inside the
 /// caller's write transaction. False when the lease was lost: the attempt is kept, the
 /// delivery belongs to whoever holds it now.
-fn record_in(conn: &mut db::DbConn, finished: &Finished) -> diesel::QueryResult<bool> {
-    let Finished {
-        token,
-        row,
+fn record_in(
+    conn: &mut DbConn,
+    token: &str,
+    row: &ClaimedRow,
+    attempt: &Attempt,
+) -> diesel::QueryResult<bool> {
+    let Attempt {
         started_at,
         headers,
         result,
         outcome,
-    } = finished;
+    } = attempt;
     let status = result.status.map(i32::from);
     let error_text = result.error.as_ref().map(|(_, message)| message.clone());
     deliveries::insert_attempt(
@@ -495,11 +300,6 @@ fn record_in(conn: &mut db::DbConn, finished: &Finished) -> diesel::QueryResult<
         },
     )?;
     Ok(true)
-}
-
-/// ±20 % around the scheduled delay, so that many retries do not all land at once.
-fn jitter(delay: Duration) -> Duration {
-    delay.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
 fn not_sent(reason: String) -> AttemptResult {

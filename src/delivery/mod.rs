@@ -5,5 +5,4 @@
 pub mod client;
 pub mod destination;
 pub mod engine;
-pub mod listener;
 pub mod signing;

@@ -65,9 +65,9 @@ pub async fn resolve_overdue(db: &Db, now: NaiveDateTime) -> Result<Vec<i64>, Do
     }
 }
 
-/// Sweeps every `SWEEP_INTERVAL` for as long as the task runs, and wakes the webhook sender
-/// when it resolved something.
-pub async fn run(db: Db, wake_sender: impl Fn(), metrics: Arc<Metrics>) {
+/// Sweeps every `SWEEP_INTERVAL` for as long as the task runs. (The webhooks of what it
+/// resolves wake the sender when their transaction commits.)
+pub async fn run(db: Db, metrics: Arc<Metrics>) {
     let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -75,7 +75,6 @@ pub async fn run(db: Db, wake_sender: impl Fn(), metrics: Arc<Metrics>) {
         match resolve_overdue(&db, crate::db::now()).await {
             Ok(numbers) if numbers.is_empty() => {}
             Ok(numbers) => {
-                wake_sender();
                 metrics.auto_resolved.inc_by(numbers.len() as u64);
                 tracing::info!(incidents = ?numbers, "incidents resolved automatically");
             }

@@ -18,7 +18,6 @@ use crate::db::Db;
 use std::sync::Arc;
 
 use crate::delivery::destination::DestinationPolicy;
-use crate::delivery::engine::DeliveryEngine;
 use crate::metrics::Metrics;
 
 /// Shared by every handler.
@@ -26,7 +25,6 @@ pub struct AppState {
     pub db: Db,
     pub config: Config,
     pub destinations: DestinationPolicy,
-    pub deliveries: DeliveryEngine,
     pub metrics: Arc<Metrics>,
     pub events_rate_limit: api::rate_limit::EventsRateLimit,
 }

@@ -26,3 +26,4 @@ mod services;
 mod sessions;
 mod transfer;
 mod users;
+mod wake_ups;

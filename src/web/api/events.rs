@@ -63,9 +63,6 @@ async fn receive(
         }
     };
     limits.found(&path);
-    if received.changed_incident {
-        state.deliveries.wake();
-    }
     Ok(HttpResponse::Created().json(alert_json(&received)))
 }
 

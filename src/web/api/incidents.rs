@@ -114,7 +114,6 @@ async fn create(
         assignee: string_field(&body, "assigned_to")?.unwrap_or_default(),
     };
     let record = incidents::trigger_record(&state.db, &me, &form).await?;
-    state.deliveries.wake();
     Ok(HttpResponse::Created().json(incident_json(&record)))
 }
 
@@ -140,10 +139,7 @@ async fn update(
         summary: string_field(&body, "summary")?,
         status: i32_field(&body, "status")?,
     };
-    let (record, moved) = incidents::update(&state.db, &me, &path, changes).await?;
-    if moved {
-        state.deliveries.wake();
-    }
+    let (record, _moved) = incidents::update(&state.db, &me, &path, changes).await?;
     Ok(HttpResponse::Ok().json(incident_json(&record)))
 }
 

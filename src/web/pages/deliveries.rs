@@ -112,15 +112,12 @@ async fn redeliver(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     match deliveries::redeliver(&state.db, &me, &path).await {
-        Ok(new_id) => {
-            state.deliveries.wake();
-            Ok(redirect_with_flash(
-                &session,
-                FlashKind::Success,
-                "Queued again as a new delivery.",
-                &format!("/deliveries/{new_id}"),
-            ))
-        }
+        Ok(new_id) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            "Queued again as a new delivery.",
+            &format!("/deliveries/{new_id}"),
+        )),
         Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
             &session,
             FlashKind::Error,
@@ -141,15 +138,12 @@ async fn send_test_event(
 ) -> Result<HttpResponse, AppError> {
     let (service_uid, integration_uid) = path.into_inner();
     match deliveries::send_test_event(&state.db, &me, &service_uid, &integration_uid).await {
-        Ok(id) => {
-            state.deliveries.wake();
-            Ok(redirect_with_flash(
-                &session,
-                FlashKind::Success,
-                "Test event queued.",
-                &format!("/deliveries/{id}"),
-            ))
-        }
+        Ok(id) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            "Test event queued.",
+            &format!("/deliveries/{id}"),
+        )),
         Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
             &session,
             FlashKind::Error,

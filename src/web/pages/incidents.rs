@@ -189,7 +189,6 @@ async fn create(
 ) -> Result<HttpResponse, AppError> {
     match incidents::trigger(&state.db, &me, &form).await {
         Ok(incident) => {
-            state.deliveries.wake();
             tracing::info!(actor = %me.username, incident = incident.incident_number, "incident triggered");
             Ok(redirect_with_flash(
                 &session,
@@ -261,7 +260,6 @@ async fn change_status(
     let number = parse_number(raw_number)?;
     match incidents::change_status(&state.db, me, number, target).await {
         Ok(_) => {
-            state.deliveries.wake();
             tracing::info!(actor = %me.username, incident = number, status = target.word(), "incident changed");
             session::set_flash(
                 session,

@@ -1,6 +1,6 @@
-//! Wake-ups across instances: every delivery committed on PostgreSQL sends a `NOTIFY` (see
-//! `db::deliveries::insert`), and each instance's listener wakes its own sender, so a
-//! transition committed on instance A is claimed at once even when A is busy.
+//! Wake-ups across instances: a transaction that enqueues work on PostgreSQL sends a `NOTIFY`
+//! on its queue's channel (`db::wake::after_commit`), and each instance's listener wakes its
+//! own runner, so work committed on instance A is claimed at once even when A is busy.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
-
-use crate::db::deliveries::WAKE_CHANNEL;
 
 /// How often the listening connection is checked. diesel offers no socket to wait on, so the
 /// listener reads whatever notifications arrived (a non-blocking read) at this interval.
@@ -37,7 +35,11 @@ impl Drop for Listener {
 
 /// Listens on its own connection (outside the pool) and calls `wake` after notifications,
 /// and after every (re)connection, since notifications sent meanwhile were missed.
-pub fn spawn(database_url: String, wake: impl Fn() + Send + 'static) -> std::io::Result<Listener> {
+pub fn spawn(
+    database_url: String,
+    channel: &'static str,
+    wake: impl Fn() + Send + 'static,
+) -> std::io::Result<Listener> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = stop.clone();
     let (done, done_rx) = std::sync::mpsc::channel();
@@ -45,8 +47,8 @@ pub fn spawn(database_url: String, wake: impl Fn() + Send + 'static) -> std::io:
         .name("klaxon-listen".into())
         .spawn(move || {
             while !stopped.load(Ordering::Acquire) {
-                if let Err(error) = listen(&database_url, &stopped, &wake) {
-                    tracing::warn!(%error, "delivery wake-up listener lost its connection; reconnecting");
+                if let Err(error) = listen(&database_url, channel, &stopped, &wake) {
+                    tracing::warn!(channel, %error, "wake-up listener lost its connection; reconnecting");
                     std::thread::sleep(RECONNECT_DELAY);
                 }
             }
@@ -60,12 +62,13 @@ pub fn spawn(database_url: String, wake: impl Fn() + Send + 'static) -> std::io:
 
 fn listen(
     database_url: &str,
+    channel: &str,
     stopped: &AtomicBool,
     wake: &impl Fn(),
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = PgConnection::establish(database_url)?;
-    diesel::sql_query(format!("LISTEN {WAKE_CHANNEL}")).execute(&mut conn)?;
-    tracing::debug!("listening for committed deliveries");
+    diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn)?;
+    tracing::debug!(channel, "listening for committed work");
     wake();
     while !stopped.load(Ordering::Acquire) {
         let mut notified = false;

@@ -1,0 +1,374 @@
+//! Durable background work: rows in a table that a worker on every instance claims with a
+//! lease, runs outside any transaction, and records under that lease. Webhook deliveries are
+//! one kind of job (`delivery::engine`); a new kind is a type implementing `JobKind` —
+//! how to claim its rows, run one, and record the result — and a `Runner` around it.
+//!
+//! What every kind gets from here: claims in one short write transaction with a lease token
+//! per claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the writer thread on SQLite, inside the
+//! kind's `claim`), bounded concurrency with claims batched under load, results recorded in
+//! group commits, wake-ups the moment a transaction that enqueued work commits (on this
+//! instance through `db::wake`, on others through PostgreSQL `LISTEN`), polling only as a
+//! fallback for retries that became due, and a graceful shutdown. A process that dies leaves
+//! its claims leased; when the lease runs out any instance takes them again.
+
+mod listener;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use rand::Rng;
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::db::{self, DatabaseUrl, Db, DbConn, DbError};
+
+/// One kind of durable job.
+pub trait JobKind: Send + Sync + 'static {
+    /// A claimed row, with whatever running it needs.
+    type Job: Send + Sync + 'static;
+    /// What running a job produced, to be recorded.
+    type Done: Send + Sync + 'static;
+    /// Names the queue in logs; also the PostgreSQL channel that `db::wake::after_commit`
+    /// notifies when this kind's rows are enqueued.
+    const QUEUE: &'static str;
+
+    /// How long a claim holds: longer than running one job can take.
+    fn lease(&self) -> Duration;
+
+    /// Leases up to `limit` due rows to `token` until `until`, inside a write transaction.
+    fn claim(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        now: NaiveDateTime,
+        until: NaiveDateTime,
+        limit: usize,
+    ) -> diesel::QueryResult<Vec<Self::Job>>;
+
+    /// Does the work, outside any transaction.
+    fn run(&self, job: &Self::Job) -> impl Future<Output = Self::Done> + Send;
+
+    /// Stores the result inside a write transaction, only if `token` still holds the lease.
+    /// False when the lease was lost: the row belongs to whoever holds it now.
+    fn record(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        job: &Self::Job,
+        done: &Self::Done,
+    ) -> diesel::QueryResult<bool>;
+
+    /// Names a job in logs.
+    fn describe(job: &Self::Job) -> String;
+}
+
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Most jobs running at once on this instance.
+    pub concurrency: usize,
+    /// How often to look for work when nothing woke the runner (retries that became due).
+    pub poll_interval: Duration,
+    /// How long a shutdown waits for running jobs.
+    pub shutdown_grace: Duration,
+}
+
+/// Runs jobs of one kind: `run_once` is one claim-run-record step (tests drive it), `start`
+/// runs steps until shut down.
+pub struct Runner<K: JobKind> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K: JobKind> Clone for Runner<K> {
+    fn clone(&self) -> Self {
+        Runner {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<K: JobKind> {
+    kind: Arc<K>,
+    db: Db,
+    settings: RunnerSettings,
+    wake: Arc<Notify>,
+    instance: String,
+    recorder: Recorder<K>,
+}
+
+/// Stops a started runner.
+pub struct RunnerHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    _listener: Option<listener::Listener>,
+}
+
+impl RunnerHandle {
+    /// Stops claiming, gives running jobs the grace period, then returns. Whatever is cut
+    /// short keeps its lease until it expires and runs again after that.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl<K: JobKind> Runner<K> {
+    pub fn new(kind: K, db: Db, settings: RunnerSettings) -> Self {
+        let wake = Arc::new(Notify::new());
+        db.wakers().register(K::QUEUE, wake.clone());
+        let instance = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Runner {
+            inner: Arc::new(Inner {
+                kind: Arc::new(kind),
+                db,
+                settings,
+                wake,
+                instance,
+                recorder: Recorder::default(),
+            }),
+        }
+    }
+
+    pub fn kind(&self) -> &K {
+        &self.inner.kind
+    }
+
+    /// Makes the runner look for due work now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// One step: claims what is due (up to the concurrency), runs it all, records the
+    /// results. Returns how many jobs ran.
+    pub async fn run_once(&self) -> Result<usize, DbError> {
+        let claimed = self.claim(self.inner.settings.concurrency).await?;
+        let count = claimed.len();
+        let mut tasks = JoinSet::new();
+        for (token, job) in claimed {
+            let runner = self.clone();
+            tasks.spawn(async move { runner.process(token, job).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(count)
+    }
+
+    /// Runs until the handle is shut down.
+    pub fn start(&self) -> RunnerHandle {
+        let (stop, stopped) = watch::channel(false);
+        let runner = self.clone();
+        let task = tokio::spawn(async move { runner.run(stopped).await });
+        // On PostgreSQL other instances enqueue work too; their NOTIFY wakes this runner.
+        let listener = match self.inner.db.url() {
+            DatabaseUrl::Postgres(url) => {
+                let wake = self.inner.wake.clone();
+                listener::spawn(url.clone(), K::QUEUE, move || wake.notify_one())
+                    .map_err(|error| tracing::error!(queue = K::QUEUE, %error, "cannot start the wake-up listener; relying on polling"))
+                    .ok()
+            }
+            DatabaseUrl::Sqlite(_) => None,
+        };
+        RunnerHandle {
+            stop,
+            task,
+            _listener: listener,
+        }
+    }
+
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let settings = &self.inner.settings;
+        let slots = Arc::new(Semaphore::new(settings.concurrency));
+        let mut in_flight = JoinSet::new();
+        let claim_floor = (settings.concurrency / 4).max(1);
+        tracing::info!(queue = K::QUEUE, instance = %self.inner.instance, concurrency = settings.concurrency, "worker started");
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            // Under load, wait until a few slots are free and claim them in one transaction,
+            // rather than one claim per finished job.
+            if free >= claim_floor || (free > 0 && in_flight.is_empty()) {
+                match self.claim(free).await {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        for (token, job) in claimed {
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                break;
+                            };
+                            let runner = self.clone();
+                            in_flight.spawn(async move {
+                                runner.process(token, job).await;
+                                drop(permit);
+                                // A job that finished may make another due (the next
+                                // delivery of the same incident).
+                                runner.wake();
+                            });
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::error!(queue = K::QUEUE, %error, "claiming jobs failed");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(settings.poll_interval) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        let waiting = in_flight.len();
+        tracing::info!(queue = K::QUEUE, in_flight = waiting, "worker stopping");
+        let drained = tokio::time::timeout(settings.shutdown_grace, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                queue = K::QUEUE,
+                "grace period over; unfinished jobs run again after their lease expires"
+            );
+            in_flight.abort_all();
+        }
+    }
+
+    /// Leases up to `limit` due jobs. Each claim gets its own token, so a recording can tell
+    /// whether its lease still holds.
+    async fn claim(&self, limit: usize) -> Result<Vec<(Arc<str>, K::Job)>, DbError> {
+        let token: Arc<str> =
+            format!("{}:{}", self.inner.instance, uuid::Uuid::new_v4().simple()).into();
+        let lease = chrono::Duration::from_std(self.inner.kind.lease()).unwrap_or_default();
+        let (kind, claimed_token) = (self.inner.kind.clone(), token.clone());
+        let jobs = self
+            .inner
+            .db
+            .write(move |conn| {
+                let now = db::now();
+                kind.claim(conn, &claimed_token, now, now + lease, limit)
+                    .map_err(DbError::from)
+            })
+            .await?;
+        Ok(jobs.into_iter().map(|job| (token.clone(), job)).collect())
+    }
+
+    async fn process(&self, token: Arc<str>, job: K::Job) {
+        let done = self.inner.kind.run(&job).await;
+        let name = K::describe(&job);
+        match self.record(Finished { token, job, done }).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(queue = K::QUEUE, job = %name, "lease lost before the result was recorded; another worker owns the job now")
+            }
+            Err(error) => {
+                tracing::error!(queue = K::QUEUE, job = %name, %error, "recording a job's result failed; it runs again when its lease expires")
+            }
+        }
+    }
+
+    /// Stores a finished job. Jobs that finish while an earlier batch is being written wait
+    /// and go into the next batch together, so a busy runner writes one transaction per batch
+    /// instead of one per job (group commit). Returns false when the lease was lost.
+    async fn record(&self, finished: Finished<K>) -> Result<bool, String> {
+        let (done, result) = oneshot::channel();
+        let recorder = &self.inner.recorder;
+        recorder.queue.lock().unwrap().push((finished, done));
+        // Whoever finds no batch being written writes every queued result, its own included,
+        // until the queue is empty; the others only wait for their answer.
+        while !recorder.queue.lock().unwrap().is_empty()
+            && !recorder.writing.swap(true, Ordering::AcqRel)
+        {
+            let _release = ReleaseOnDrop(&recorder.writing);
+            loop {
+                let batch = std::mem::take(&mut *recorder.queue.lock().unwrap());
+                if batch.is_empty() {
+                    break;
+                }
+                let (items, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let size = items.len();
+                let outcome = self.record_batch(items).await;
+                for (index, waiter) in waiters.into_iter().enumerate() {
+                    let _ = waiter.send(match &outcome {
+                        Ok(held) => Ok(held[index]),
+                        Err(error) => Err(error.to_string()),
+                    });
+                }
+                tracing::debug!(queue = K::QUEUE, size, "recorded a batch of results");
+            }
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err("the result recorder stopped".to_owned()))
+    }
+
+    /// Writes finished jobs in one transaction; per job, whether its lease still held.
+    async fn record_batch(&self, batch: Vec<Finished<K>>) -> Result<Vec<bool>, DbError> {
+        let kind = self.inner.kind.clone();
+        self.inner
+            .db
+            .write(move |conn| {
+                batch
+                    .iter()
+                    .map(|f| kind.record(conn, &f.token, &f.job, &f.done))
+                    .collect::<Result<Vec<bool>, _>>()
+                    .map_err(DbError::from)
+            })
+            .await
+    }
+}
+
+/// A job that ended, waiting to be recorded.
+struct Finished<K: JobKind> {
+    token: Arc<str>,
+    job: K::Job,
+    done: K::Done,
+}
+
+/// Tells a waiting job whether it was recorded with its lease held, or why it was not.
+type RecordedSender = oneshot::Sender<Result<bool, String>>;
+
+/// Finished jobs waiting for the batch being written, and whether one is being written.
+struct Recorder<K: JobKind> {
+    queue: Mutex<Vec<(Finished<K>, RecordedSender)>>,
+    writing: AtomicBool,
+}
+
+impl<K: JobKind> Default for Recorder<K> {
+    fn default() -> Self {
+        Recorder {
+            queue: Mutex::new(Vec::new()),
+            writing: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Lets the next job write batches even if the writing task is cancelled mid-write.
+struct ReleaseOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// When to try again after `retries_done` failed retries, following `schedule` with ±20 %
+/// jitter (so that many retries do not all land at once), or `None` when the schedule is
+/// used up. A delay the receiver asked for (`requested`) replaces the scheduled one.
+pub fn retry_at(
+    schedule: &[Duration],
+    retries_done: usize,
+    requested: Option<Duration>,
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let scheduled = schedule.get(retries_done)?;
+    let delay = requested
+        .map(|d| d.clamp(Duration::from_secs(1), Duration::from_secs(86_400)))
+        .unwrap_or_else(|| scheduled.mul_f64(rand::rng().random_range(0.8..=1.2)));
+    Some(now + chrono::Duration::from_std(delay).unwrap_or_default())
+}
