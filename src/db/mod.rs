@@ -25,6 +25,8 @@ pub mod api_keys;
 pub mod app_settings;
 mod checkpointer;
 pub mod deliveries;
+pub mod escalations;
+pub mod notifications;
 pub mod incidents;
 pub mod integrations;
 pub mod login_failures;

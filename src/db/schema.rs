@@ -375,6 +375,75 @@ diesel::joinable!(escalation_targets -> schedules (schedule_id));
 diesel::joinable!(services -> escalation_policies (escalation_policy_id));
 diesel::joinable!(on_call_audit -> users (actor_id));
 
+diesel::table! {
+    escalations (id) {
+        id -> BigInt,
+        incident_id -> BigInt,
+        policy_id -> Nullable<BigInt>,
+        policy_name -> Text,
+        rules -> Text,
+        repeat_policy -> Integer,
+        started_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    escalation_steps (id) {
+        id -> BigInt,
+        escalation_id -> BigInt,
+        incident_id -> BigInt,
+        level -> Integer,
+        round -> Integer,
+        due_at -> Timestamp,
+        state -> Text,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        fired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        incident_id -> BigInt,
+        escalation_step_id -> Nullable<BigInt>,
+        user_id -> BigInt,
+        channel -> Text,
+        address -> Text,
+        kind -> Text,
+        state -> Text,
+        attempt_count -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+        acknowledged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notification_attempts (id) {
+        id -> BigInt,
+        notification_id -> BigInt,
+        started_at -> Timestamp,
+        duration_ms -> BigInt,
+        reply_code -> Nullable<Integer>,
+        reply_text -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(escalations -> incidents (incident_id));
+diesel::joinable!(escalation_steps -> escalations (escalation_id));
+diesel::joinable!(notifications -> incidents (incident_id));
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(notification_attempts -> notifications (notification_id));
+
 diesel::joinable!(user_sessions -> users (user_id));
 diesel::joinable!(collated_entities -> incidents (incident_id));
 diesel::joinable!(incidents -> services (service_id));
@@ -411,4 +480,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     escalation_rules,
     escalation_targets,
     on_call_audit,
+    escalations,
+    escalation_steps,
+    notifications,
+    notification_attempts,
 );

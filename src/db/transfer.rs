@@ -555,6 +555,65 @@ row_type!(on_call_audit, OnCallAudit {
 });
 keyed_by_id!(on_call_audit, OnCallAudit);
 
+row_type!(escalations, Escalation {
+    id: i64,
+    incident_id: i64,
+    policy_id: Option<i64>,
+    policy_name: String,
+    rules: String,
+    repeat_policy: i32,
+    started_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+    end_reason: Option<String>,
+});
+keyed_by_id!(escalations, Escalation);
+
+row_type!(escalation_steps, EscalationStep {
+    id: i64,
+    escalation_id: i64,
+    incident_id: i64,
+    level: i32,
+    round: i32,
+    due_at: NaiveDateTime,
+    state: String,
+    locked_by: Option<String>,
+    locked_until: Option<NaiveDateTime>,
+    fired_at: Option<NaiveDateTime>,
+});
+keyed_by_id!(escalation_steps, EscalationStep);
+
+row_type!(notifications, Notification {
+    id: i64,
+    unique_id: String,
+    incident_id: i64,
+    escalation_step_id: Option<i64>,
+    user_id: i64,
+    channel: String,
+    address: String,
+    kind: String,
+    state: String,
+    attempt_count: i32,
+    next_attempt_at: NaiveDateTime,
+    locked_by: Option<String>,
+    locked_until: Option<NaiveDateTime>,
+    last_error: Option<String>,
+    created_at: NaiveDateTime,
+    completed_at: Option<NaiveDateTime>,
+    acknowledged_at: Option<NaiveDateTime>,
+});
+keyed_by_id!(notifications, Notification);
+
+row_type!(notification_attempts, NotificationAttempt {
+    id: i64,
+    notification_id: i64,
+    started_at: NaiveDateTime,
+    duration_ms: i64,
+    reply_code: Option<i32>,
+    reply_text: String,
+    error: Option<String>,
+});
+keyed_by_id!(notification_attempts, NotificationAttempt);
+
 /// Runs `$body` once per table with `$t` naming its row type, in document order (every
 /// table after the tables it references).
 macro_rules! for_each_table {
@@ -563,7 +622,8 @@ macro_rules! for_each_table {
             Schedule, ScheduleLayer, ScheduleLayerUser, ScheduleRestriction, ScheduleOverride,
             EscalationPolicy, EscalationRule, EscalationTarget, OnCallAudit,
             Service, Integration, IntegrationAudit, IncidentCounter, Incident, IncidentNote,
-            Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey, CollatedEntity)
+            Delivery, DeliveryAttempt, TimelineEntry, Alert, ApiKey, CollatedEntity, Escalation,
+            EscalationStep, Notification, NotificationAttempt)
     };
     (@rows $t:ident => $body:expr; $($row:ident),*) => {{
         $({

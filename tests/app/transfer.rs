@@ -92,6 +92,51 @@ fn sqlite_tables(database_url: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// Rows of the on-call and paging tables, written directly: the copy is what is tested here,
+/// and each row refers to the rows the app wrote (user 1, team 1, service 1, incident 1).
+const ON_CALL_ROWS: &str = "
+    INSERT INTO schedules (unique_id, team_id, name, time_zone, created_by, created_at)
+        VALUES ('5c1f0a52-0000-4000-8000-000000000001', 1, 'Primary', 'Europe/Berlin', 1,
+                '2026-03-29 09:00:00');
+    INSERT INTO schedule_layers (unique_id, schedule_id, position, name, shift_length,
+                                 rotation_start_time, restriction_type)
+        VALUES ('5c1f0a52-0000-4000-8000-000000000002', 1, 0, 'Weekdays', 86400,
+                '2026-03-29 07:00:00', 1);
+    INSERT INTO schedule_layer_users (layer_id, user_id, position) VALUES (1, 1, 0);
+    INSERT INTO schedule_restrictions (layer_id, start_day_of_week, start_time_of_day, duration)
+        VALUES (1, 0, '22:00:00', 28800);
+    INSERT INTO schedule_overrides (unique_id, schedule_id, user_id, start_time, end_time,
+                                    created_by, created_at)
+        VALUES ('5c1f0a52-0000-4000-8000-000000000003', 1, 1, '2026-04-01 00:00:00',
+                '2026-04-02 00:00:00', 1, '2026-03-30 12:00:00');
+    INSERT INTO escalation_policies (unique_id, team_id, name, repeat_policy, created_by,
+                                     created_at)
+        VALUES ('5c1f0a52-0000-4000-8000-000000000004', 1, 'Default', 2, 1,
+                '2026-03-29 09:00:00');
+    INSERT INTO escalation_rules (unique_id, policy_id, position, delay)
+        VALUES ('5c1f0a52-0000-4000-8000-000000000005', 1, 0, 5);
+    INSERT INTO escalation_targets (rule_id, target_type, schedule_id) VALUES (1, 1, 1);
+    INSERT INTO escalation_targets (rule_id, target_type, user_id) VALUES (1, 2, 1);
+    UPDATE services SET escalation_policy_id = 1 WHERE id = 1;
+    INSERT INTO on_call_audit (team_id, subject_type, subject_id, actor_id, action, created_at)
+        VALUES (1, 'escalation_policy', 1, 1, 'created', '2026-03-29 09:00:00');
+    INSERT INTO escalations (incident_id, policy_id, policy_name, rules, started_at, ended_at,
+                             end_reason)
+        VALUES (1, 1, 'Default', '[{\"delay\": 5, \"targets\": []}]', '2026-03-30 10:00:00',
+                '2026-03-30 10:01:00', 'acknowledged');
+    INSERT INTO escalation_steps (escalation_id, incident_id, level, due_at, state, fired_at)
+        VALUES (1, 1, 0, '2026-03-30 10:00:00', 'fired', '2026-03-30 10:00:01');
+    INSERT INTO notifications (unique_id, incident_id, escalation_step_id, user_id, address,
+                               kind, state, attempt_count, next_attempt_at, created_at,
+                               completed_at)
+        VALUES ('5c1f0a52-0000-4000-8000-000000000006', 1, 1, 1, 'owner@example.com',
+                'triggered', 'succeeded', 1, '2026-03-30 10:00:01', '2026-03-30 10:00:01',
+                '2026-03-30 10:00:02');
+    INSERT INTO notification_attempts (notification_id, started_at, duration_ms, reply_code,
+                                       reply_text)
+        VALUES (1, '2026-03-30 10:00:01', 12, 250, '2.0.0 Ok: queued');
+";
+
 /// Fills a SQLite install through the app so that every table holds rows; returns the service
 /// id, the incident number, and a session cookie of the owner.
 async fn fill(source: &TestDatabase) -> (String, i64, String) {
@@ -148,6 +193,7 @@ async fn fill(source: &TestDatabase) -> (String, i64, String) {
     diesel::sql_query("UPDATE incidents SET merged_with = 2 WHERE id = 1")
         .execute(&mut conn)
         .unwrap();
+    conn.batch_execute(ON_CALL_ROWS).unwrap();
     (service, number, cookie)
 }
 

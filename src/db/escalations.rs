@@ -1,0 +1,303 @@
+//! Persistence of escalations: the frozen rules of each (re)start, and the steps due to fire,
+//! which the escalation worker claims with a lease like webhook deliveries.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{escalation_steps, escalations};
+use super::{wake, DbConn};
+
+/// The channel that wakes escalation workers when a step is enqueued.
+pub const WAKE_CHANNEL: &str = "klaxon_escalations";
+
+pub const PENDING: &str = "pending";
+pub const FIRED: &str = "fired";
+pub const CANCELLED: &str = "cancelled";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = escalations)]
+pub struct EscalationRow {
+    pub id: i64,
+    pub incident_id: i64,
+    pub policy_id: Option<i64>,
+    pub policy_name: String,
+    pub rules: String,
+    pub repeat_policy: i32,
+    pub started_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = escalation_steps)]
+pub struct StepRow {
+    pub id: i64,
+    pub escalation_id: i64,
+    pub incident_id: i64,
+    pub level: i32,
+    pub round: i32,
+    pub due_at: NaiveDateTime,
+    pub state: String,
+    pub fired_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_escalation(
+    conn: &mut DbConn,
+    incident_id: i64,
+    policy_id: Option<i64>,
+    policy_name: &str,
+    rules: &str,
+    repeat_policy: i32,
+    at: NaiveDateTime,
+) -> QueryResult<i64> {
+    let insert = diesel::insert_into(escalations::table)
+        .values((
+            escalations::incident_id.eq(incident_id),
+            escalations::policy_id.eq(policy_id),
+            escalations::policy_name.eq(policy_name),
+            escalations::rules.eq(rules),
+            escalations::repeat_policy.eq(repeat_policy),
+            escalations::started_at.eq(at),
+        ))
+        .returning(escalations::id);
+    on_backend!(conn, c => insert.get_result(c))
+}
+
+/// Queues a step; the workers of every instance are woken once the transaction commits.
+pub fn insert_step(
+    conn: &mut DbConn,
+    escalation_id: i64,
+    incident_id: i64,
+    level: i32,
+    round: i32,
+    due_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(escalation_steps::table)
+        .values((
+            escalation_steps::escalation_id.eq(escalation_id),
+            escalation_steps::incident_id.eq(incident_id),
+            escalation_steps::level.eq(level),
+            escalation_steps::round.eq(round),
+            escalation_steps::due_at.eq(due_at),
+            escalation_steps::state.eq(PENDING),
+        ))
+        .execute(conn)?;
+    wake::after_commit(conn, WAKE_CHANNEL)
+}
+
+/// Ends an incident's running escalation: its pending step will not fire, even when a worker
+/// claimed it a moment ago (firing is guarded by the state). Returns how many were cancelled.
+pub fn stop_for_incident(
+    conn: &mut DbConn,
+    incident_id: i64,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let cancelled = diesel::update(
+        escalation_steps::table
+            .filter(escalation_steps::incident_id.eq(incident_id))
+            .filter(escalation_steps::state.eq(PENDING)),
+    )
+    .set(escalation_steps::state.eq(CANCELLED))
+    .execute(conn)?;
+    diesel::update(
+        escalations::table
+            .filter(escalations::incident_id.eq(incident_id))
+            .filter(escalations::ended_at.is_null()),
+    )
+    .set((
+        escalations::ended_at.eq(Some(at)),
+        escalations::end_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    Ok(cancelled)
+}
+
+/// Leases up to `limit` due steps to `token`.
+pub fn claim_due(
+    conn: &mut DbConn,
+    token: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<StepRow>> {
+    let due = escalation_steps::table
+        .filter(escalation_steps::state.eq(PENDING))
+        .filter(escalation_steps::due_at.le(now))
+        .filter(
+            escalation_steps::locked_until
+                .is_null()
+                .or(escalation_steps::locked_until.lt(now)),
+        )
+        .order((escalation_steps::due_at, escalation_steps::id))
+        .select(escalation_steps::id)
+        .limit(limit);
+    let ids: Vec<i64> = match conn {
+        DbConn::Postgres(pg) => due.for_update().skip_locked().load(pg)?,
+        DbConn::Sqlite(sqlite) => due.load(sqlite)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(escalation_steps::table.filter(escalation_steps::id.eq_any(&ids)))
+        .set((
+            escalation_steps::locked_by.eq(token),
+            escalation_steps::locked_until.eq(lease_until),
+        ))
+        .execute(conn)?;
+    escalation_steps::table
+        .filter(escalation_steps::id.eq_any(&ids))
+        .order((escalation_steps::due_at, escalation_steps::id))
+        .select(StepRow::as_select())
+        .load(conn)
+}
+
+/// Marks a claimed step fired (or cancelled), only while it is still pending and `token`
+/// holds its lease. False otherwise: it was cancelled, or another worker owns it now.
+pub fn finish_step(
+    conn: &mut DbConn,
+    id: i64,
+    token: &str,
+    state: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        escalation_steps::table
+            .filter(escalation_steps::id.eq(id))
+            .filter(escalation_steps::state.eq(PENDING))
+            .filter(escalation_steps::locked_by.eq(token)),
+    )
+    .set((
+        escalation_steps::state.eq(state),
+        escalation_steps::fired_at.eq(Some(at)),
+        escalation_steps::locked_by.eq(None::<String>),
+        escalation_steps::locked_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<EscalationRow> {
+    escalations::table
+        .find(id)
+        .select(EscalationRow::as_select())
+        .get_result(conn)
+}
+
+/// The incident's latest escalation, running or ended.
+pub fn latest_for_incident(
+    conn: &mut DbConn,
+    incident_id: i64,
+) -> QueryResult<Option<EscalationRow>> {
+    escalations::table
+        .filter(escalations::incident_id.eq(incident_id))
+        .order(escalations::id.desc())
+        .limit(1)
+        .select(EscalationRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// The step waiting to fire for the incident, if any.
+pub fn pending_step(conn: &mut DbConn, incident_id: i64) -> QueryResult<Option<StepRow>> {
+    escalation_steps::table
+        .filter(escalation_steps::incident_id.eq(incident_id))
+        .filter(escalation_steps::state.eq(PENDING))
+        .order(escalation_steps::id.desc())
+        .limit(1)
+        .select(StepRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// The last step that fired for the incident, if any.
+pub fn last_fired_step(conn: &mut DbConn, incident_id: i64) -> QueryResult<Option<StepRow>> {
+    escalation_steps::table
+        .filter(escalation_steps::incident_id.eq(incident_id))
+        .filter(escalation_steps::state.eq(FIRED))
+        .order(escalation_steps::id.desc())
+        .limit(1)
+        .select(StepRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
+/// Makes the incident's pending step due at `now` ("Escalate now"). False when none waits.
+pub fn make_due(conn: &mut DbConn, incident_id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    let updated = diesel::update(
+        escalation_steps::table
+            .filter(escalation_steps::incident_id.eq(incident_id))
+            .filter(escalation_steps::state.eq(PENDING)),
+    )
+    .set(escalation_steps::due_at.eq(now))
+    .execute(conn)?;
+    if updated > 0 {
+        wake::after_commit(conn, WAKE_CHANNEL)?;
+    }
+    Ok(updated > 0)
+}
+
+/// Steps waiting (due or not), and when the oldest due one became due: for `/metrics`.
+pub fn queue_stats(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let pending = escalation_steps::table
+        .filter(escalation_steps::state.eq(PENDING))
+        .count()
+        .get_result(conn)?;
+    let oldest_due = escalation_steps::table
+        .filter(escalation_steps::state.eq(PENDING))
+        .filter(escalation_steps::due_at.le(now))
+        .select(diesel::dsl::min(escalation_steps::due_at))
+        .get_result(conn)?;
+    Ok((pending, oldest_due))
+}
+
+/// The escalation policy a service pages, if it has one: (id, name, repeat_policy).
+pub fn policy_of_service(
+    conn: &mut DbConn,
+    service_id: i64,
+) -> QueryResult<Option<(i64, String, i32)>> {
+    use super::schema::{escalation_policies, services};
+    services::table
+        .inner_join(escalation_policies::table)
+        .filter(services::id.eq(service_id))
+        .select((
+            escalation_policies::id,
+            escalation_policies::name,
+            escalation_policies::repeat_policy,
+        ))
+        .get_result(conn)
+        .optional()
+}
+
+/// A policy's rules in order, one row per target: (rule position, delay in minutes,
+/// target type, user id, schedule id). A rule without targets has one row with no target.
+pub type RuleTargetRow = (i32, i32, Option<i32>, Option<i64>, Option<i64>);
+
+pub fn rules_of_policy(conn: &mut DbConn, policy_id: i64) -> QueryResult<Vec<RuleTargetRow>> {
+    use super::schema::{escalation_rules, escalation_targets};
+    escalation_rules::table
+        .left_join(escalation_targets::table)
+        .filter(escalation_rules::policy_id.eq(policy_id))
+        .order((escalation_rules::position, escalation_rules::id, escalation_targets::id.nullable()))
+        .select((
+            escalation_rules::position,
+            escalation_rules::delay,
+            escalation_targets::target_type.nullable(),
+            escalation_targets::user_id.nullable().assume_not_null().nullable(),
+            escalation_targets::schedule_id.nullable().assume_not_null().nullable(),
+        ))
+        .load(conn)
+}
+
+/// A schedule's name by id.
+pub fn schedule_name(conn: &mut DbConn, schedule_id: i64) -> QueryResult<Option<String>> {
+    use super::schema::schedules;
+    schedules::table
+        .find(schedule_id)
+        .select(schedules::name)
+        .get_result(conn)
+        .optional()
+}
