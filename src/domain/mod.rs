@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod ack_links;
 pub mod alerts;
 pub mod api_keys;
 pub mod auto_resolve;

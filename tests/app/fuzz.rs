@@ -51,6 +51,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/settings/users/new"),
     ("POST", "/settings/users"),
     ("POST", "/settings/users/{username}/{action}"),
+    // ack_links.rs
+    ("GET", "/ack/{notification}/{signature}"),
+    ("POST", "/ack/{notification}/{signature}"),
     // api_keys.rs
     ("GET", "/settings/api-keys"),
     ("POST", "/settings/api-keys"),
@@ -64,6 +67,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/incidents/{number}"),
     ("POST", "/incidents/{number}/acknowledge"),
     ("POST", "/incidents/{number}/resolve"),
+    ("POST", "/incidents/{number}/escalate"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/assign"),
     // teams.rs
@@ -464,6 +468,13 @@ impl World {
                 values
             }
             "action" => vec!["enable".into(), "disable".into()],
+            // No test email was sent: every link is one nobody was given.
+            "notification" => vec![
+                "00000000-0000-4000-8000-000000000000".into(),
+                "1".into(),
+                "%00".into(),
+            ],
+            "signature" => vec!["AAAA".into(), "not-base64!".into(), "x".repeat(300)],
             "id" => (1..=8).map(|n| n.to_string()).collect(),
             other => panic!(
                 "no values for the path parameter {{{other}}}: add them in World::values_for"

@@ -18,6 +18,7 @@ mod helpers;
 mod incidents;
 mod instances;
 mod integrations;
+mod paging;
 mod platform;
 mod query_plans;
 mod roles;

@@ -1,5 +1,6 @@
 //! Server-rendered pages, one module per area.
 
+pub mod ack_links;
 pub mod api_keys;
 pub mod assets;
 pub mod deliveries;
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     session_pages::routes(cfg);
     users::routes(cfg);
+    ack_links::routes(cfg);
     api_keys::routes(cfg);
     incidents::routes(cfg);
     teams::routes(cfg);

@@ -38,6 +38,8 @@ struct SettingsPage {
     /// Browsers (and other copies of a cookie) signed in as this user.
     sessions: i64,
     errors: FieldErrors,
+    /// Owners are told when paging emails cannot go out.
+    email_warning: bool,
 }
 
 async fn settings(
@@ -50,6 +52,7 @@ async fn settings(
     let page = SettingsPage {
         layout: Layout::new(session, Some(&me), Nav::Settings),
         sessions: sessions::count(&state.db, me.id).await?,
+        email_warning: !state.email_configured && me.role == crate::domain::users::Role::Owner,
         me,
         errors,
     };
