@@ -1,7 +1,10 @@
 //! Schedules: who of a team is on call when. `rotation` is the time model (pure); this module
 //! reads a schedule from the database into it and answers for people.
 
+pub mod input;
+pub mod manage;
 pub mod rotation;
+pub mod views;
 
 use std::collections::{HashMap, HashSet};
 
@@ -47,11 +50,19 @@ pub fn on_call_at(
 ) -> Result<Option<OnCall>, DomainError> {
     let schedule = store::find_by_id(conn, schedule_id)?.ok_or(DomainError::NotFound)?;
     let rotation = load_rotation(conn, &schedule, at)?;
-    let answer = rotation.on_call_at(at);
+    person_on_call(conn, schedule.team_id, rotation.on_call_at(at))
+}
+
+/// The person an answer of the time model names, as callers see them.
+pub(crate) fn person_on_call(
+    conn: &mut DbConn,
+    team_id: i64,
+    answer: rotation::OnCallAnswer,
+) -> Result<Option<OnCall>, DomainError> {
     let Some(assignment) = answer.on_call else {
         return Ok(None);
     };
-    let people = People::load(conn, schedule.team_id, &[assignment.user_id])?;
+    let people = People::load(conn, team_id, &[assignment.user_id])?;
     let person = people.get(assignment.user_id);
     Ok(Some(OnCall {
         user_id: assignment.user_id,
