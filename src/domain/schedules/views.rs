@@ -82,6 +82,8 @@ pub struct ScheduleDetail {
     pub time_zone: Tz,
     pub layers: Vec<LayerView>,
     pub overrides: Vec<OverrideView>,
+    /// How many escalation policies target the schedule (Zenduty's `connections`).
+    pub connections: usize,
     pub(crate) rotation: Rotation,
 }
 
@@ -139,6 +141,7 @@ pub(crate) fn detail(
         })
         .collect();
     Ok(ScheduleDetail {
+        connections: store::policies_targeting(conn, row.id)?.len(),
         time_zone: rotation.time_zone,
         team_unique_id: team.unique_id.clone(),
         overrides: overrides
