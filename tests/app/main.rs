@@ -21,6 +21,7 @@ mod integrations;
 mod platform;
 mod query_plans;
 mod roles;
+mod schedules;
 mod sdk;
 mod services;
 mod sessions;

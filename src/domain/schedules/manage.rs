@@ -42,13 +42,18 @@ fn audit(
     Ok(())
 }
 
-fn require_manager(access: TeamAccess) -> Result<(), DomainError> {
+/// The refusal of a schedule change to a team user.
+pub(crate) fn not_a_schedule_manager() -> DomainError {
+    DomainError::Forbidden(
+        "Only the team's managers, admins and owners can change its schedules. Ask one of them."
+            .into(),
+    )
+}
+
+pub(crate) fn require_manager(access: TeamAccess) -> Result<(), DomainError> {
     match access {
         TeamAccess::Manage => Ok(()),
-        TeamAccess::Respond => Err(DomainError::Forbidden(
-            "Only the team's managers, admins and owners can change its schedules. Ask one of them."
-                .into(),
-        )),
+        TeamAccess::Respond => Err(not_a_schedule_manager()),
         TeamAccess::None => Err(DomainError::NotFound),
     }
 }

@@ -39,7 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_override)),
     )
     .service(
-        super::resource("/api/account/teams/{team}/schedules/{schedule}/overrides/{override}/")
+        super::resource("/api/account/teams/{team}/schedules/{schedule}/overrides/{override_id}/")
             .route(web::delete().to(delete_override)),
     );
 }
