@@ -31,6 +31,7 @@ pub mod integrations;
 pub mod login_failures;
 pub mod notifications;
 pub mod on_call_audit;
+pub mod schedules;
 pub mod schema;
 pub mod services;
 pub mod teams;

@@ -10,6 +10,7 @@ pub mod deliveries;
 pub mod ids;
 pub mod incidents;
 pub mod integrations;
+pub mod schedules;
 pub mod services;
 pub mod sessions;
 pub mod teams;

@@ -3,7 +3,7 @@
 use super::access::{self, Visibility};
 use super::teams::{self as team_rules, Team};
 use super::users::User;
-use super::validation::{required_text, FieldErrors};
+use super::validation::{optional_text, required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::services::{ServiceFields, ServiceRow};
 use crate::db::{self, incidents, integrations, services, Db, DbConn};
@@ -196,14 +196,6 @@ impl ServiceForm {
             collation_time,
         })
     }
-}
-
-fn optional_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize) -> String {
-    let value = value.trim();
-    if value.chars().count() > max {
-        errors.add(field, format!("Use at most {max} characters."));
-    }
-    value.to_owned()
 }
 
 fn number_in(

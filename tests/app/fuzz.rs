@@ -77,6 +77,39 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/teams/{team}"),
     ("POST", "/teams/{team}/members"),
     ("POST", "/teams/{team}/members/{username}/remove"),
+    // schedules.rs
+    ("GET", "/teams/{team}/schedules"),
+    ("GET", "/teams/{team}/schedules/new"),
+    ("POST", "/teams/{team}/schedules"),
+    ("GET", "/teams/{team}/schedules/{schedule}"),
+    ("GET", "/teams/{team}/schedules/{schedule}/history"),
+    ("GET", "/teams/{team}/schedules/{schedule}/edit"),
+    ("POST", "/teams/{team}/schedules/{schedule}/edit"),
+    ("GET", "/teams/{team}/schedules/{schedule}/delete"),
+    ("POST", "/teams/{team}/schedules/{schedule}/delete"),
+    ("GET", "/teams/{team}/schedules/{schedule}/layers/new"),
+    ("POST", "/teams/{team}/schedules/{schedule}/layers"),
+    (
+        "GET",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/edit",
+    ),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/edit",
+    ),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/remove",
+    ),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/move",
+    ),
+    ("POST", "/teams/{team}/schedules/{schedule}/overrides"),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/overrides/{override_id}/remove",
+    ),
     // services.rs
     ("GET", "/services"),
     ("GET", "/services/new"),
@@ -137,6 +170,25 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/account/teams/{team}/services/{service}/"),
     ("PATCH", "/api/account/teams/{team}/services/{service}/"),
     ("DELETE", "/api/account/teams/{team}/services/{service}/"),
+    // api/schedules.rs
+    ("GET", "/api/account/teams/{team}/schedules/"),
+    ("POST", "/api/account/teams/{team}/schedules/"),
+    ("GET", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("PUT", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("PATCH", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("DELETE", "/api/account/teams/{team}/schedules/{schedule}/"),
+    (
+        "GET",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
+    ),
+    (
+        "POST",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
+    ),
+    (
+        "DELETE",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/{override_id}/",
+    ),
     // api/integrations.rs
     (
         "GET",
@@ -418,6 +470,9 @@ struct Ids {
     incident_numbers: Vec<String>,
     incident_ids: Vec<String>,
     deliveries: Vec<String>,
+    schedules: Vec<String>,
+    layers: Vec<String>,
+    overrides: Vec<String>,
 }
 
 struct World {
@@ -458,6 +513,9 @@ impl World {
                 values
             }
             "webhook_id" => pick(&self.own.deliveries, &self.other.deliveries),
+            "schedule" => pick(&self.own.schedules, &self.other.schedules),
+            "layer" => pick(&self.own.layers, &self.other.layers),
+            "override_id" => pick(&self.own.overrides, &self.other.overrides),
             // The other team's key would let anyone post alerts to it: that is what a key is.
             "integration_key" => self.own.integration_keys.clone(),
             "username" => {
@@ -1153,6 +1211,19 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         "integration_id",
         &ids_of(&integrations),
     );
+    let schedules = rows_in(export, "schedules", "team_id", &BTreeSet::from([team_id]));
+    let layers = rows_in(
+        export,
+        "schedule_layers",
+        "schedule_id",
+        &ids_of(&schedules),
+    );
+    let overrides = rows_in(
+        export,
+        "schedule_overrides",
+        "schedule_id",
+        &ids_of(&schedules),
+    );
     let texts = |rows: &[Value], column: &str| -> Vec<String> {
         rows.iter()
             .map(|row| text_of(row, column))
@@ -1182,6 +1253,9 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         incident_numbers: texts(&incidents, "incident_number"),
         incident_ids: texts(&incidents, "unique_id"),
         deliveries: texts(&deliveries, "unique_id"),
+        schedules: texts(&schedules, "unique_id"),
+        layers: texts(&layers, "unique_id"),
+        overrides: texts(&overrides, "unique_id"),
     }
 }
 
@@ -1223,8 +1297,22 @@ async fn other_team_snapshot(app: &TestApp, team_uid: &str) -> BTreeMap<&'static
         "delivery_id",
         &ids_of(&deliveries),
     );
+    let schedules = rows_in(&export, "schedules", "team_id", &team_ids);
+    let schedule_ids = ids_of(&schedules);
+    let layers = rows_in(&export, "schedule_layers", "schedule_id", &schedule_ids);
+    let layer_ids = ids_of(&layers);
+    let layer_users = rows_in(&export, "schedule_layer_users", "layer_id", &layer_ids);
+    let restrictions = rows_in(&export, "schedule_restrictions", "layer_id", &layer_ids);
+    let overrides = rows_in(&export, "schedule_overrides", "schedule_id", &schedule_ids);
+    let on_call_audit = rows_in(&export, "on_call_audit", "team_id", &team_ids);
     BTreeMap::from([
         ("teams", teams),
+        ("schedules", schedules),
+        ("schedule_layers", layers),
+        ("schedule_layer_users", layer_users),
+        ("schedule_restrictions", restrictions),
+        ("schedule_overrides", overrides),
+        ("on_call_audit", on_call_audit),
         ("team_members", members),
         ("users", users),
         ("services", services),
@@ -1237,6 +1325,53 @@ async fn other_team_snapshot(app: &TestApp, team_uid: &str) -> BTreeMap<&'static
         ("deliveries", deliveries),
         ("delivery_attempts", attempts),
     ])
+}
+
+/// A schedule in the team with a layer and an override of `member`, made by `browser` (one of
+/// the team's managers) through the pages.
+async fn schedule_with_layer_and_override(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    team: &str,
+    member: &str,
+) {
+    let response = submit_with(
+        browser,
+        &app.address,
+        &format!("/teams/{team}/schedules/new"),
+        &format!("/teams/{team}/schedules"),
+        &[("name", "Rota"), ("time_zone", "Europe/Berlin")],
+    )
+    .await;
+    let schedule = location(&response);
+    assert!(schedule.contains("/schedules/"), "schedule created");
+    post_form(
+        app,
+        browser,
+        &format!("{schedule}/layers/new"),
+        &format!("{schedule}/layers"),
+        &[
+            ("name", "Weekly"),
+            ("shift_count", "1"),
+            ("shift_unit", "weeks"),
+            ("rotation_start_time", "2026-01-05T09:00"),
+            ("restriction_type", "0"),
+            ("users", member),
+        ],
+    )
+    .await;
+    post_form(
+        app,
+        browser,
+        &schedule,
+        &format!("{schedule}/overrides"),
+        &[
+            ("user", member),
+            ("start_time", "2030-01-01T09:00"),
+            ("end_time", "2030-01-02T09:00"),
+        ],
+    )
+    .await;
 }
 
 /// The fuzzed team (the owner's default team: the owner, a manager, a user; the admin is in no
@@ -1387,6 +1522,15 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
     )
     .await;
 
+    schedule_with_layer_and_override(app, &app.client, &own_team, &username(OWNER_EMAIL)).await;
+    schedule_with_layer_and_override(
+        app,
+        &outsider,
+        &other_team,
+        &username("outsider@example.com"),
+    )
+    .await;
+
     let snapshot = export(app).await;
     let own = ids_in_team(&snapshot, &own_team);
     let other = ids_in_team(&snapshot, &other_team);
@@ -1404,6 +1548,9 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
         &other.incident_numbers,
         &other.incident_ids,
         &other.deliveries,
+        &other.schedules,
+        &other.layers,
+        &other.overrides,
     ] {
         forbidden.extend(list.iter().cloned());
     }

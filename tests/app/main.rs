@@ -22,6 +22,7 @@ mod paging;
 mod platform;
 mod query_plans;
 mod roles;
+mod schedules;
 mod sdk;
 mod services;
 mod sessions;

@@ -6,6 +6,7 @@ pub mod events;
 pub mod incidents;
 pub mod integrations;
 pub mod rate_limit;
+pub mod schedules;
 pub mod services;
 pub mod teams;
 
@@ -17,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     events::routes(cfg);
     teams::routes(cfg);
     services::routes(cfg);
+    schedules::routes(cfg);
     incidents::routes(cfg);
     integrations::routes(cfg);
 }
