@@ -48,7 +48,8 @@ pub fn role_label(role: i32) -> &'static str {
     }
 }
 
-/// Creates a team with `manager` as its first manager, inside the caller's transaction.
+/// Creates a team with `manager` as its first manager and its "Default" escalation policy
+/// (that manager, at once), inside the caller's transaction.
 pub fn insert_team_with_manager(
     conn: &mut DbConn,
     name: &str,
@@ -63,6 +64,13 @@ pub fn insert_team_with_manager(
         now,
     )?;
     teams::add_member(conn, team.id, manager_id, TEAM_MANAGER, now)?;
+    crate::db::escalation_policies::insert_default(
+        conn,
+        team.id,
+        &[manager_id],
+        Some(manager_id),
+        now,
+    )?;
     Ok(team.into())
 }
 
@@ -258,6 +266,11 @@ pub async fn remove_member(
             .ok_or(DomainError::NotFound)?
             .into();
         let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+        if let Some(refusal) =
+            super::on_call_usage::where_user_is_on_call(conn, &user, Some(team.id))?
+        {
+            return Err(DomainError::Conflict(refusal));
+        }
         if role == TEAM_MANAGER && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
         {
             return Err(DomainError::Conflict(

@@ -32,7 +32,8 @@ fn service_json(service: &Service, created_by: &str) -> Value {
         service: zenduty::Service::new(
             &service.row,
             &service.team_unique_id,
-            Some(created_by.to_owned())
+            Some(created_by.to_owned()),
+            service.escalation_policy_uid(),
         ),
         team_name: service.team_name.clone(),
         under_maintenance: service.is_under_maintenance(),
