@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod escalation_policies;
 pub mod events;
 pub mod incidents;
 pub mod integrations;
@@ -17,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     events::routes(cfg);
     teams::routes(cfg);
     services::routes(cfg);
+    escalation_policies::routes(cfg);
     incidents::routes(cfg);
     integrations::routes(cfg);
 }
