@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     escalation_policies, escalation_rules, escalation_targets, escalations, schedule_layer_users,
-    schedule_layers, schedules, services, team_members, users,
+    schedule_layers, schedules, services,
 };
 use super::DbConn;
 
@@ -340,50 +340,4 @@ pub fn schedule_names_with_user(
         query = query.filter(schedules::team_id.eq(team_id));
     }
     query.load(conn)
-}
-
-/// A schedule of a team, as a rule target: (id, unique_id, name).
-pub fn team_schedule_by_unique_id(
-    conn: &mut DbConn,
-    team_id: i64,
-    unique_id: &str,
-) -> QueryResult<Option<(i64, String, String)>> {
-    schedules::table
-        .filter(schedules::team_id.eq(team_id))
-        .filter(schedules::unique_id.eq(unique_id))
-        .select((schedules::id, schedules::unique_id, schedules::name))
-        .get_result(conn)
-        .optional()
-}
-
-/// Schedules by id: (id, unique_id, name).
-pub fn schedules_by_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String, String)>> {
-    schedules::table
-        .filter(schedules::id.eq_any(ids.to_vec()))
-        .select((schedules::id, schedules::unique_id, schedules::name))
-        .load(conn)
-}
-
-/// A team's schedules by name: (id, unique_id, name), at most 1000.
-pub fn team_schedules(conn: &mut DbConn, team_id: i64) -> QueryResult<Vec<(i64, String, String)>> {
-    schedules::table
-        .filter(schedules::team_id.eq(team_id))
-        .order((schedules::name, schedules::id))
-        .limit(1000)
-        .select((schedules::id, schedules::unique_id, schedules::name))
-        .load(conn)
-}
-
-/// A team's members as rule targets, by name: (user, team role).
-pub fn team_members_by_name(
-    conn: &mut DbConn,
-    team_id: i64,
-) -> QueryResult<Vec<(super::users::UserRow, i32)>> {
-    team_members::table
-        .inner_join(users::table)
-        .filter(team_members::team_id.eq(team_id))
-        .order((users::first_name, users::last_name, users::id))
-        .limit(5000)
-        .select((super::users::UserRow::as_select(), team_members::role))
-        .load(conn)
 }

@@ -16,6 +16,7 @@ use crate::db::escalation_policies::{
     self as store, PolicyFields, PolicyRow, RuleToStore, Target, TARGET_SCHEDULE, TARGET_USER,
 };
 use crate::db::on_call_audit::{self, OnCallAuditRow, Subject};
+use crate::db::schedules as schedule_store;
 use crate::db::{self, teams, users, Db, DbConn};
 
 pub use crate::db::escalation_policies::DEFAULT_POLICY_NAME;
@@ -183,13 +184,25 @@ impl Policy {
 pub const REACHES_NOBODY: &str = "This escalation policy would reach nobody right now: it has no \
      rules, or every target is a disabled person or a schedule with nobody on call.";
 
-/// Who is on call in a schedule at `at`, and until when.
+/// Who is on call in a schedule at `at` (and whether they can be reached: an active member of
+/// the team), and until when.
 fn on_call_in_schedule(
-    _conn: &mut DbConn,
-    _schedule_id: i64,
-    _at: chrono::DateTime<chrono::Utc>,
+    conn: &mut DbConn,
+    schedule_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<(Reached, bool, Option<NaiveDateTime>)>, DomainError> {
-    Ok(None)
+    let Some(on_call) = super::schedules::on_call_at(conn, schedule_id, at)? else {
+        return Ok(None);
+    };
+    let Some(user) = users::find_by_id(conn, on_call.user_id)? else {
+        return Ok(None);
+    };
+    let user = User::from(user);
+    Ok(Some((
+        Reached::from_user(&user),
+        on_call.is_active,
+        on_call.until.map(|t| t.naive_utc()),
+    )))
 }
 
 fn resolve_target(
@@ -202,7 +215,9 @@ fn resolve_target(
         Target::User(id) => {
             let user: Option<User> = users::find_by_id(conn, id)?.map(User::from);
             let Some(user) = user else {
-                return Err(DomainError::Data(format!("rule target user {id} is missing")));
+                return Err(DomainError::Data(format!(
+                    "rule target user {id} is missing"
+                )));
             };
             let member = teams::member_role(conn, team_id, id)?.is_some();
             let problem = if !user.is_active {
@@ -223,10 +238,10 @@ fn resolve_target(
             })
         }
         Target::Schedule(id) => {
-            let (_, unique_id, name) = store::schedules_by_ids(conn, &[id])?
-                .into_iter()
-                .next()
-                .ok_or_else(|| DomainError::Data(format!("rule target schedule {id} is missing")))?;
+            let schedule = schedule_store::find_by_id(conn, id)?.ok_or_else(|| {
+                DomainError::Data(format!("rule target schedule {id} is missing"))
+            })?;
+            let (unique_id, name) = (schedule.unique_id, schedule.name);
             let (reaches, until, problem) = match on_call_in_schedule(conn, id, at)? {
                 Some((person, true, until)) => (Some(person), until, None),
                 Some((person, false, until)) => (
@@ -442,8 +457,9 @@ fn find_target(
 ) -> Result<Target, DomainError> {
     let target_id = target_id.trim();
     match i32::try_from(target_type) {
-        Ok(TARGET_SCHEDULE) => store::team_schedule_by_unique_id(conn, team_id, target_id)?
-            .map(|(id, _, _)| Target::Schedule(id))
+        Ok(TARGET_SCHEDULE) => schedule_store::find_by_unique_id(conn, target_id)?
+            .filter(|schedule| schedule.team_id == team_id)
+            .map(|schedule| Target::Schedule(schedule.id))
             .ok_or_else(|| DomainError::field("target", "No schedule of this team has this id.")),
         Ok(TARGET_USER) => {
             let user = users::find_by_username(conn, target_id)?;
@@ -478,7 +494,10 @@ fn find_target_key(conn: &mut DbConn, team_id: i64, key: &str) -> Result<Target,
     match key.trim().split_once(':') {
         Some(("user", username)) => find_target(conn, team_id, TARGET_USER.into(), username),
         Some(("schedule", uid)) => find_target(conn, team_id, TARGET_SCHEDULE.into(), uid),
-        _ => Err(DomainError::field("target", "Choose a person or a schedule.")),
+        _ => Err(DomainError::field(
+            "target",
+            "Choose a person or a schedule.",
+        )),
     }
 }
 
@@ -499,7 +518,8 @@ fn rules_from_input(
     let mut rules: Vec<RuleToStore> = Vec::with_capacity(input.len());
     for (index, rule) in input.iter().enumerate() {
         let level = index + 1;
-        let at_rule = |message: String| DomainError::field("rules", format!("rule {level}: {message}"));
+        let at_rule =
+            |message: String| DomainError::field("rules", format!("rule {level}: {message}"));
         let delay = delay_from_number(rule.delay).map_err(at_rule)?;
         if rule.targets.is_empty() {
             return Err(at_rule("needs at least one target".into()));
@@ -637,19 +657,24 @@ pub struct TargetChoices {
 }
 
 fn target_choices(conn: &mut DbConn, team_id: i64) -> Result<TargetChoices, DomainError> {
-    let people = store::team_members_by_name(conn, team_id)?
+    let people = schedule_store::team_member_people(conn, team_id)?
         .into_iter()
-        .filter(|(user, _)| user.is_active)
-        .map(|(user, _)| {
+        .filter(|user| user.is_active)
+        .map(|user| {
             (
                 target_key(TARGET_USER, &user.username),
                 format!("{} {}", user.first_name, user.last_name),
             )
         })
         .collect();
-    let schedules = store::team_schedules(conn, team_id)?
+    let schedules = schedule_store::list_for_team(conn, team_id, 0, 1000)?
         .into_iter()
-        .map(|(_, uid, name)| (target_key(TARGET_SCHEDULE, &uid), name))
+        .map(|schedule| {
+            (
+                target_key(TARGET_SCHEDULE, &schedule.unique_id),
+                schedule.name,
+            )
+        })
         .collect();
     Ok(TargetChoices { people, schedules })
 }
@@ -870,12 +895,29 @@ pub async fn update(
 #[derive(Debug, Clone)]
 pub enum RuleChange {
     /// A new last rule: its delay (as typed) and first target (`user:…` or `schedule:…`).
-    Add { delay: String, target: String },
-    Remove { rule: String },
-    Move { rule: String, up: bool },
-    SetDelay { rule: String, delay: String },
-    AddTarget { rule: String, target: String },
-    RemoveTarget { rule: String, target: String },
+    Add {
+        delay: String,
+        target: String,
+    },
+    Remove {
+        rule: String,
+    },
+    Move {
+        rule: String,
+        up: bool,
+    },
+    SetDelay {
+        rule: String,
+        delay: String,
+    },
+    AddTarget {
+        rule: String,
+        target: String,
+    },
+    RemoveTarget {
+        rule: String,
+        target: String,
+    },
 }
 
 impl RuleChange {
@@ -965,7 +1007,11 @@ pub async fn change_rules(
                 };
                 rules.swap(index, other);
                 (
-                    if *up { "rule moved up" } else { "rule moved down" },
+                    if *up {
+                        "rule moved up"
+                    } else {
+                        "rule moved down"
+                    },
                     Some(other),
                 )
             }
@@ -1099,8 +1145,9 @@ pub async fn on_call_overview(
                     .map(|row| load(conn, row, team.clone(), at))
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut schedules = Vec::new();
-                for (id, unique_id, name) in store::team_schedules(conn, team.id)? {
-                    let now_on_call = on_call_in_schedule(conn, id, at)?;
+                for schedule in schedule_store::list_for_team(conn, team.id, 0, 100)? {
+                    let (unique_id, name) = (schedule.unique_id, schedule.name);
+                    let now_on_call = on_call_in_schedule(conn, schedule.id, at)?;
                     let (on_call, on_call_is_active, until) = match now_on_call {
                         Some((person, active, until)) => (Some(person), active, until),
                         None => (None, false, None),

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod incidents;
 pub mod integrations;
 pub mod on_call_usage;
+pub mod schedules;
 pub mod services;
 pub mod sessions;
 pub mod teams;

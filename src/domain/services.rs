@@ -3,7 +3,7 @@
 use super::access::{self, Visibility};
 use super::teams::{self as team_rules, Team};
 use super::users::User;
-use super::validation::{required_text, FieldErrors};
+use super::validation::{optional_text, required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::services::{ServiceFields, ServiceRow};
 use crate::db::{self, escalation_policies, incidents, integrations, services, Db, DbConn};
@@ -207,7 +207,9 @@ impl ServiceForm {
             "Enter whole seconds from 0 to 86400.",
         );
         let escalation_policy_id = match &team {
-            Some(team) => escalation_policy_in(conn, &mut errors, team.id, &self.escalation_policy)?,
+            Some(team) => {
+                escalation_policy_in(conn, &mut errors, team.id, &self.escalation_policy)?
+            }
             None => None,
         };
         errors.into_result(()).map_err(DomainError::Invalid)?;
@@ -256,18 +258,12 @@ fn policy_ref(conn: &mut DbConn, row: &ServiceRow) -> Result<Option<PolicyRef>, 
     let Some(id) = row.escalation_policy_id else {
         return Ok(None);
     };
-    Ok(escalation_policies::find_by_id(conn, id)?.map(|p| PolicyRef {
-        unique_id: p.unique_id,
-        name: p.name,
-    }))
-}
-
-fn optional_text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize) -> String {
-    let value = value.trim();
-    if value.chars().count() > max {
-        errors.add(field, format!("Use at most {max} characters."));
-    }
-    value.to_owned()
+    Ok(
+        escalation_policies::find_by_id(conn, id)?.map(|p| PolicyRef {
+            unique_id: p.unique_id,
+            name: p.name,
+        }),
+    )
 }
 
 fn number_in(

@@ -67,3 +67,17 @@ pub fn required_text(
     }
     value.to_owned()
 }
+
+/// An optional single-line or multi-line text field: trimmed, at most `max` characters.
+pub fn optional_text(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> String {
+    let value = value.trim();
+    if value.chars().count() > max {
+        errors.add(field, format!("Use at most {max} characters."));
+    }
+    value.to_owned()
+}

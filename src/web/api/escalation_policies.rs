@@ -23,9 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update))
             .route(web::delete().to(delete)),
     )
-    .service(
-        super::resource("/api/account/teams/{team}/oncall/").route(web::get().to(on_call)),
-    );
+    .service(super::resource("/api/account/teams/{team}/oncall/").route(web::get().to(on_call)));
 }
 
 /// The policy's own keys, as Zenduty's on-call answer nests them (no rules, no team).
@@ -69,7 +67,11 @@ fn policy_json(policy: &Policy) -> Value {
     Value::Object(fields)
 }
 
-fn string_into(object: &Map<String, Value>, field: &str, slot: &mut String) -> Result<(), ApiError> {
+fn string_into(
+    object: &Map<String, Value>,
+    field: &str,
+    slot: &mut String,
+) -> Result<(), ApiError> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(()),
         Some(Value::String(s)) => {
@@ -198,8 +200,14 @@ async fn create(
     policies::team_to_change(&state.db, &me, &path).await?;
     let body = read_json(payload, MAX_JSON_BYTES).await?;
     let (form, rules) = input_from_json(&body, None)?;
-    let policy =
-        policies::create(&state.db, &me, &path, &form, rules.as_deref().unwrap_or(&[])).await?;
+    let policy = policies::create(
+        &state.db,
+        &me,
+        &path,
+        &form,
+        rules.as_deref().unwrap_or(&[]),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(policy_json(&policy)))
 }
 
@@ -223,8 +231,7 @@ async fn update(
     let current = policies::get_to_change(&state.db, &me, &team, &policy).await?;
     let body = read_json(payload, MAX_JSON_BYTES).await?;
     let (form, rules) = input_from_json(&body, Some(&current))?;
-    let updated =
-        policies::update(&state.db, &me, &team, &policy, &form, rules.as_deref()).await?;
+    let updated = policies::update(&state.db, &me, &team, &policy, &form, rules.as_deref()).await?;
     Ok(HttpResponse::Ok().json(policy_json(&updated)))
 }
 

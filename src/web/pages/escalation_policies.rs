@@ -374,7 +374,10 @@ async fn apply(
             &policy_path(&team, &policy),
         )),
         Err(DomainError::Invalid(errors)) => {
-            show_page(state, session, me, &team, &policy, 1, errors, error_at, typed).await
+            show_page(
+                state, session, me, &team, &policy, 1, errors, error_at, typed,
+            )
+            .await
         }
         Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
             session,
@@ -398,7 +401,15 @@ async fn add_rule(
         delay: form.delay,
         target: form.target,
     };
-    apply(&state, &session, &me, path.into_inner(), change, "Rule added.").await
+    apply(
+        &state,
+        &session,
+        &me,
+        path.into_inner(),
+        change,
+        "Rule added.",
+    )
+    .await
 }
 
 #[post("/teams/{team}/escalation-policies/{policy}/rules/{rule}/delay")]
@@ -414,7 +425,15 @@ async fn set_delay(
         rule,
         delay: form.delay,
     };
-    apply(&state, &session, &me, (team, policy), change, "Delay saved.").await
+    apply(
+        &state,
+        &session,
+        &me,
+        (team, policy),
+        change,
+        "Delay saved.",
+    )
+    .await
 }
 
 #[post("/teams/{team}/escalation-policies/{policy}/rules/{rule}/move")]
@@ -445,7 +464,15 @@ async fn remove_rule(
 ) -> Result<HttpResponse, AppError> {
     let (team, policy, rule) = path.into_inner();
     let change = RuleChange::Remove { rule };
-    apply(&state, &session, &me, (team, policy), change, "Rule removed.").await
+    apply(
+        &state,
+        &session,
+        &me,
+        (team, policy),
+        change,
+        "Rule removed.",
+    )
+    .await
 }
 
 #[post("/teams/{team}/escalation-policies/{policy}/rules/{rule}/targets")]
@@ -461,7 +488,15 @@ async fn add_target(
         rule,
         target: form.target,
     };
-    apply(&state, &session, &me, (team, policy), change, "Target added.").await
+    apply(
+        &state,
+        &session,
+        &me,
+        (team, policy),
+        change,
+        "Target added.",
+    )
+    .await
 }
 
 #[post("/teams/{team}/escalation-policies/{policy}/rules/{rule}/targets/remove")]

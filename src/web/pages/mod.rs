@@ -7,6 +7,7 @@ pub mod escalation_policies;
 pub mod health;
 pub mod incidents;
 pub mod integrations;
+pub mod schedules;
 pub mod services;
 pub mod session_pages;
 pub mod teams;
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     incidents::routes(cfg);
     teams::routes(cfg);
     escalation_policies::routes(cfg);
+    schedules::routes(cfg);
     services::routes(cfg);
     integrations::routes(cfg);
     deliveries::routes(cfg);

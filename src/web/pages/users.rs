@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::domain::accounts::{self, AccountForm, AccountsError, PasswordChangeForm};
+use crate::domain::schedules::{self, views::MyShift};
 use crate::domain::sessions;
 use crate::domain::users::{Role, User};
 use crate::domain::validation::FieldErrors;
@@ -37,7 +38,17 @@ struct SettingsPage {
     me: User,
     /// Browsers (and other copies of a cookie) signed in as this user.
     sessions: i64,
+    /// Their shifts in the next two weeks, across their teams' schedules.
+    shifts: Vec<MyShift>,
     errors: FieldErrors,
+}
+
+impl SettingsPage {
+    /// A shift's time as the profile shows it (UTC: the shifts come from schedules in several
+    /// time zones).
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        at.format("%a %-d %b %H:%M UTC").to_string()
+    }
 }
 
 async fn settings(
@@ -50,6 +61,7 @@ async fn settings(
     let page = SettingsPage {
         layout: Layout::new(session, Some(&me), Nav::Settings),
         sessions: sessions::count(&state.db, me.id).await?,
+        shifts: schedules::views::my_shifts(&state.db, &me).await?,
         me,
         errors,
     };
