@@ -119,6 +119,37 @@ const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/services/{service}/integrations/{integration}/test-event",
     ),
+    // escalation_policies.rs
+    ("GET", "/oncall"),
+    ("GET", "/teams/{team}/escalation-policies"),
+    ("GET", "/teams/{team}/escalation-policies/new"),
+    ("POST", "/teams/{team}/escalation-policies"),
+    ("GET", "/teams/{team}/escalation-policies/{policy}"),
+    ("GET", "/teams/{team}/escalation-policies/{policy}/edit"),
+    ("POST", "/teams/{team}/escalation-policies/{policy}/edit"),
+    ("POST", "/teams/{team}/escalation-policies/{policy}/rules"),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/delay",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/move",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/remove",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/targets",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/targets/remove",
+    ),
+    ("GET", "/teams/{team}/escalation-policies/{policy}/delete"),
+    ("POST", "/teams/{team}/escalation-policies/{policy}/delete"),
     // src/web/api/events.rs
     ("POST", "/api/events/{integration_key}/"),
     ("POST", "/api/events/{integration_key}"),
@@ -133,6 +164,26 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/account/teams/{team}/services/{service}/"),
     ("PATCH", "/api/account/teams/{team}/services/{service}/"),
     ("DELETE", "/api/account/teams/{team}/services/{service}/"),
+    // api/escalation_policies.rs
+    ("GET", "/api/account/teams/{team}/escalation_policies/"),
+    ("POST", "/api/account/teams/{team}/escalation_policies/"),
+    (
+        "GET",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    (
+        "PUT",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    (
+        "PATCH",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    (
+        "DELETE",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    ("GET", "/api/account/teams/{team}/oncall/"),
     // api/integrations.rs
     (
         "GET",
@@ -248,6 +299,23 @@ fn shape(method: &str, pattern: &str) -> &'static [(&'static str, Valid)] {
         }
         ("POST", "/incidents/{number}/assign") => &[("assignee", Assignee)],
         ("POST", "/teams/{team}/members") => &[("username", Username), ("role", TeamRole)],
+        (
+            "POST" | "PUT" | "PATCH",
+            "/teams/{team}/escalation-policies"
+            | "/teams/{team}/escalation-policies/{policy}/edit"
+            | "/api/account/teams/{team}/escalation_policies/"
+            | "/api/account/teams/{team}/escalation_policies/{policy}/",
+        ) => &[
+            ("name", Text),
+            ("summary", Text),
+            ("description", Text),
+            ("repeat_policy", Collation),
+        ],
+        (
+            "POST",
+            "/teams/{team}/escalation-policies/{policy}/rules"
+            | "/teams/{team}/escalation-policies/{policy}/rules/{rule}/delay",
+        ) => &[("delay", Minutes), ("target", Text)],
         ("POST", "/services") | ("POST", "/services/{service}/edit") => SERVICE_FORM,
         ("POST", "/services/{service}/integrations") => {
             &[("direction", Direction), ("application", Slug)]
@@ -310,6 +378,7 @@ const FIELDS: &[&str] = &[
     "application", "first_name", "last_name", "email", "password", "role", "username", "next",
     "default_urgency", "create_incidents_for", "is_enabled", "page", "page_size", "service_ids",
     "message", "alert_type", "entity_id", "suppressed", "payload", "urls", "escalation_policy",
+    "repeat_policy", "move_to_next", "rules", "delay", "target",
     "id", "__proto__", "",
 ];
 
@@ -414,6 +483,8 @@ struct Ids {
     incident_numbers: Vec<String>,
     incident_ids: Vec<String>,
     deliveries: Vec<String>,
+    policies: Vec<String>,
+    rules: Vec<String>,
 }
 
 struct World {
@@ -454,6 +525,8 @@ impl World {
                 values
             }
             "webhook_id" => pick(&self.own.deliveries, &self.other.deliveries),
+            "policy" => pick(&self.own.policies, &self.other.policies),
+            "rule" => pick(&self.own.rules, &self.other.rules),
             // The other team's key would let anyone post alerts to it: that is what a key is.
             "integration_key" => self.own.integration_keys.clone(),
             "username" => {
@@ -1142,6 +1215,13 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         "integration_id",
         &ids_of(&integrations),
     );
+    let policies = rows_in(
+        export,
+        "escalation_policies",
+        "team_id",
+        &BTreeSet::from([team_id]),
+    );
+    let rules = rows_in(export, "escalation_rules", "policy_id", &ids_of(&policies));
     let texts = |rows: &[Value], column: &str| -> Vec<String> {
         rows.iter()
             .map(|row| text_of(row, column))
@@ -1171,6 +1251,8 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         incident_numbers: texts(&incidents, "incident_number"),
         incident_ids: texts(&incidents, "unique_id"),
         deliveries: texts(&deliveries, "unique_id"),
+        policies: texts(&policies, "unique_id"),
+        rules: texts(&rules, "unique_id"),
     }
 }
 
