@@ -677,7 +677,7 @@ async fn the_upgrade_gives_every_existing_team_a_default_policy_its_services_use
         VALUES (5, 'old-team', 'Old team', 7, '2026-01-01 00:00:00');
         INSERT INTO team_members (unique_id, team_id, user_id, role, created_at)
         VALUES ('m7', 5, 7, 1, '2026-01-01 00:00:00'), ('m8', 5, 8, 2, '2026-01-01 00:00:00');
-        INSERT INTO services (unique_id, team_id, name, summary, description, status, auto_resolve_timeout, acknowledgement_timeout, collation, collation_time, created_by, created_at)
+        INSERT INTO services (unique_id, team_id, name, summary, description, status, auto_resolve_timeout, acknowledgement_timeout, \"collation\", collation_time, created_by, created_at)
         VALUES ('old-service', 5, 'Legacy', '', '', 1, 0, 0, 0, 0, 7, '2026-01-01 00:00:00');";
     fn migrate_until_paging<
         C: MigrationHarness<B> + diesel::migration::MigrationConnection,
