@@ -290,6 +290,14 @@ pub fn rule_id_taken_elsewhere(
         .map(|n| n > 0)
 }
 
+/// How many services use a policy (Zenduty's `connections`).
+pub fn count_services_using(conn: &mut DbConn, policy_id: i64) -> QueryResult<i64> {
+    services::table
+        .filter(services::escalation_policy_id.eq(policy_id))
+        .count()
+        .get_result(conn)
+}
+
 /// The names of the services that use a policy (at most 20).
 pub fn service_names_using(conn: &mut DbConn, policy_id: i64) -> QueryResult<Vec<String>> {
     services::table

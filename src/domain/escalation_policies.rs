@@ -156,6 +156,8 @@ pub struct Policy {
     pub row: PolicyRow,
     pub team: Team,
     pub rules: Vec<RuleView>,
+    /// How many services use it.
+    pub services: i64,
 }
 
 impl Policy {
@@ -291,7 +293,13 @@ fn load(
             targets,
         });
     }
-    Ok(Policy { row, team, rules })
+    let services = store::count_services_using(conn, row.id)?;
+    Ok(Policy {
+        row,
+        team,
+        rules,
+        services,
+    })
 }
 
 /// A policy of the team `team_uid` the actor sees: `NotFound` otherwise (another team's

@@ -266,16 +266,16 @@ pub async fn remove_member(
             .ok_or(DomainError::NotFound)?
             .into();
         let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
-        if let Some(refusal) =
-            super::on_call_usage::where_user_is_on_call(conn, &user, Some(team.id))?
-        {
-            return Err(DomainError::Conflict(refusal));
-        }
         if role == TEAM_MANAGER && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
         {
             return Err(DomainError::Conflict(
                 "A team keeps at least one manager: make someone else a manager first.".into(),
             ));
+        }
+        if let Some(refusal) =
+            super::on_call_usage::where_user_is_on_call(conn, &user, Some(team.id))?
+        {
+            return Err(DomainError::Conflict(refusal));
         }
         teams::remove_member(conn, team.id, user.id)?;
         Ok(user)

@@ -300,7 +300,7 @@ async fn the_api_speaks_zendutys_shape_for_policies_and_rules() {
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let mut keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["description", "global_ep", "move_to_next", "name", "repeat_policy", "rules", "summary", "team", "unique_id"]);
+        assert_eq!(keys, ["assignment_settings", "connections", "description", "global_ep", "move_to_next", "name", "repeat_policy", "rules", "summary", "team", "unique_id"]);
         assert_eq!(created["team"], team.as_str());
         let rules = created["rules"].as_array().unwrap();
         assert_eq!(

@@ -44,10 +44,13 @@ fn policy_fields(policy: &Policy) -> Map<String, Value> {
     }
 }
 
-/// A policy in Zenduty's shape: exactly the keys its SDK's model takes.
+/// A policy in Zenduty's shape: exactly the keys its SDK's model takes (`connections`: how
+/// many services use it; assignment settings are not modelled).
 fn policy_json(policy: &Policy) -> Value {
     let mut fields = policy_fields(policy);
     fields.insert("team".into(), json!(policy.team.unique_id));
+    fields.insert("connections".into(), json!(policy.services));
+    fields.insert("assignment_settings".into(), Value::Null);
     let rules: Vec<Value> = policy
         .rules
         .iter()
