@@ -11,6 +11,7 @@ mod browser;
 mod deliveries;
 mod deployment;
 mod durability;
+mod escalation_policies;
 mod events;
 mod fuzz;
 mod hardening;

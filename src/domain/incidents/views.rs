@@ -188,6 +188,7 @@ pub async fn trigger_choices(
                 team_name,
                 team_unique_id: String::new(),
                 open_incidents: 0,
+                escalation_policy: None,
             })
             .collect();
         Ok((services, active_users(conn)?))

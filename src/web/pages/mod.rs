@@ -4,6 +4,7 @@ pub mod ack_links;
 pub mod api_keys;
 pub mod assets;
 pub mod deliveries;
+pub mod escalation_policies;
 pub mod health;
 pub mod incidents;
 pub mod integrations;
@@ -26,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api_keys::routes(cfg);
     incidents::routes(cfg);
     teams::routes(cfg);
+    escalation_policies::routes(cfg);
     schedules::routes(cfg);
     services::routes(cfg);
     integrations::routes(cfg);

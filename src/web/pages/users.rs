@@ -279,6 +279,9 @@ async fn set_active(
         Err(AccountsError::Forbidden(message)) => {
             session::set_flash(&session, FlashKind::Error, message)
         }
+        Err(AccountsError::InUse(message)) => {
+            session::set_flash(&session, FlashKind::Error, message)
+        }
         Err(other) => return Err(other.into()),
     }
     Ok(see_other("/settings/users"))
