@@ -13,11 +13,14 @@ use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 
 use super::model::Status;
+use crate::db::escalation_policies::{self, Target};
 use crate::db::escalations::{self as steps_db, StepRow, CANCELLED, FIRED};
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
 use crate::db::timeline::{self, NewTimelineRow};
-use crate::db::{self, incidents, users, DbConn};
+use crate::db::{self, incidents, users, DbConn, DbError};
+use crate::domain::schedules;
+use crate::domain::DomainError;
 
 /// The shortest pause between the last level of a round and the first of the next one.
 const MIN_REPEAT_GAP_MINUTES: i64 = 5;
@@ -99,33 +102,32 @@ pub fn stop_in(
 }
 
 fn freeze_rules(conn: &mut DbConn, policy_id: i64) -> QueryResult<Vec<FrozenRule>> {
-    let mut rules: Vec<(i32, FrozenRule)> = Vec::new();
-    for (position, delay, target_type, user_id, schedule_id) in
-        steps_db::rules_of_policy(conn, policy_id)?
-    {
-        if rules.last().is_none_or(|(last, _)| *last != position) {
-            rules.push((
-                position,
-                FrozenRule {
-                    delay: i64::from(delay),
-                    targets: Vec::new(),
-                },
-            ));
+    let rules = escalation_policies::rules_of(conn, policy_id)?;
+    let rule_ids: Vec<i64> = rules.iter().map(|rule| rule.id).collect();
+    let targets = escalation_policies::targets_of(conn, &rule_ids)?;
+    let mut frozen = Vec::with_capacity(rules.len());
+    for rule in &rules {
+        let mut rule_targets = Vec::new();
+        for row in targets.iter().filter(|target| target.rule_id == rule.id) {
+            let target = match Option::<Target>::from(row) {
+                Some(Target::User(id)) => {
+                    users::find_by_id(conn, id)?.map(|user| FrozenTarget::User {
+                        id,
+                        name: full_name(&user.first_name, &user.last_name),
+                    })
+                }
+                Some(Target::Schedule(id)) => steps_db::schedule_name(conn, id)?
+                    .map(|name| FrozenTarget::Schedule { id, name }),
+                None => None,
+            };
+            rule_targets.extend(target);
         }
-        let target = match (target_type, user_id, schedule_id) {
-            (Some(_), Some(id), _) => users::find_by_id(conn, id)?.map(|user| FrozenTarget::User {
-                id,
-                name: full_name(&user.first_name, &user.last_name),
-            }),
-            (Some(_), _, Some(id)) => {
-                steps_db::schedule_name(conn, id)?.map(|name| FrozenTarget::Schedule { id, name })
-            }
-            _ => None,
-        };
-        let rule = &mut rules.last_mut().expect("pushed above").1;
-        rule.targets.extend(target);
+        frozen.push(FrozenRule {
+            delay: i64::from(rule.delay),
+            targets: rule_targets,
+        });
     }
-    Ok(rules.into_iter().map(|(_, rule)| rule).collect())
+    Ok(frozen)
 }
 
 fn full_name(first: &str, last: &str) -> String {
@@ -301,9 +303,21 @@ fn resolve(conn: &mut DbConn, target: &FrozenTarget, now: NaiveDateTime) -> Quer
             None => Resolved::Gone,
         }),
         FrozenTarget::Schedule { id, name } => {
-            // Schedules' on-call lookup arrives with the schedules themselves.
-            let _ = (conn, id, now);
-            Ok(Resolved::Nobody(name.clone()))
+            let on_call = match schedules::on_call_at(conn, *id, now.and_utc()) {
+                Ok(on_call) => on_call,
+                Err(DomainError::Db(DbError::Query(error))) => return Err(error),
+                // The schedule was deleted after the escalation started.
+                Err(_) => return Ok(Resolved::Gone),
+            };
+            Ok(match on_call {
+                Some(on_call) if on_call.is_active => Resolved::Person {
+                    user_id: on_call.user_id,
+                    name: on_call.name,
+                    email: on_call.email,
+                },
+                Some(on_call) => Resolved::Inactive(on_call.name),
+                None => Resolved::Nobody(name.clone()),
+            })
         }
     }
 }
