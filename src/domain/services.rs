@@ -47,8 +47,8 @@ pub struct Service {
     pub row: ServiceRow,
     pub team_name: String,
     pub team_unique_id: String,
-    /// Triggered and acknowledged incidents (filled in by the services list), counted up to
-    /// [`OPEN_COUNT_CAP`].
+    /// Triggered and acknowledged incidents (filled in by the services list), counted up to one
+    /// more than [`OPEN_COUNT_CAP`].
     pub open_incidents: i64,
 }
 
