@@ -47,7 +47,8 @@ pub struct Service {
     pub row: ServiceRow,
     pub team_name: String,
     pub team_unique_id: String,
-    /// Triggered and acknowledged incidents (filled in by the services list).
+    /// Triggered and acknowledged incidents (filled in by the services list), counted up to one
+    /// more than [`OPEN_COUNT_CAP`].
     pub open_incidents: i64,
     /// Who its incidents escalate to (filled in where a single service is shown or sent).
     pub escalation_policy: Option<PolicyRef>,
@@ -60,9 +61,32 @@ pub struct PolicyRef {
     pub name: String,
 }
 
+/// The services list counts a service's open incidents up to one more than this and shows
+/// "10 000+" beyond: counting all of them on every view would cost as much as a storm is large.
+pub const OPEN_COUNT_CAP: i64 = 10_000;
+
 impl Service {
     pub fn status_label(&self) -> &'static str {
         status_label(self.row.status)
+    }
+
+    /// "3 open", or "10 000+ open" beyond the cap.
+    pub fn open_incidents_label(&self) -> String {
+        let shown = self.open_incidents.min(OPEN_COUNT_CAP);
+        let digits = shown.to_string();
+        let mut grouped = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push('\u{a0}');
+            }
+            grouped.push(digit);
+        }
+        let more = if self.open_incidents > OPEN_COUNT_CAP {
+            "+"
+        } else {
+            ""
+        };
+        format!("{grouped}{more} open")
     }
 
     pub fn is_under_maintenance(&self) -> bool {
@@ -373,31 +397,25 @@ pub async fn list(
 ) -> Result<Page<Service>, DomainError> {
     let actor = actor.clone();
     let offset = Page::<Service>::offset(page, per_page);
-    let (rows, counts) = db
+    let services = db
         .run(move |conn| {
             let visibility = Visibility::of(conn, &actor)?;
             let rows = services::list_with_team(conn, visibility.team_ids(), offset, per_page + 1)?;
-            let ids: Vec<i64> = rows.iter().map(|(row, _)| row.id).collect();
-            let counts = incidents::open_counts(conn, &ids)?;
-            Ok::<_, DomainError>((rows, counts))
+            rows.into_iter()
+                .map(|(row, team_name)| {
+                    let open_incidents =
+                        incidents::open_count_capped(conn, row.id, OPEN_COUNT_CAP + 1)?;
+                    Ok(Service {
+                        row,
+                        team_name,
+                        team_unique_id: String::new(),
+                        open_incidents,
+                        escalation_policy: None,
+                    })
+                })
+                .collect::<Result<Vec<_>, DomainError>>()
         })
         .await?;
-    let services = rows
-        .into_iter()
-        .map(|(row, team_name)| {
-            let open_incidents = counts
-                .iter()
-                .find(|(id, _)| *id == row.id)
-                .map_or(0, |(_, n)| *n);
-            Service {
-                row,
-                team_name,
-                team_unique_id: String::new(),
-                open_incidents,
-                escalation_policy: None,
-            }
-        })
-        .collect();
     Ok(Page::from_overfetch(services, page, per_page))
 }
 
