@@ -93,6 +93,14 @@ pub fn auto_resolve_times(conn: &mut DbConn) -> QueryResult<Vec<i32>> {
         .load(conn)
 }
 
+pub fn acknowledgement_timeouts(conn: &mut DbConn) -> QueryResult<Vec<i32>> {
+    services::table
+        .filter(services::acknowledgement_timeout.gt(0))
+        .select(services::acknowledgement_timeout)
+        .distinct()
+        .load(conn)
+}
+
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>> {
     on_backend!(conn, c => services::table.find(id).select(ServiceRow::as_select())
         .get_result(c).optional())
