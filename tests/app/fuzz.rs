@@ -1344,7 +1344,11 @@ async fn schedule_with_layer_and_override(
             ("shift_count", "1"),
             ("shift_unit", "weeks"),
             ("rotation_start_time", "2026-01-05T09:00"),
-            ("restriction_type", "0"),
+            ("restriction_type", "1"),
+            ("window_start_day", "0"),
+            ("window_start_time", "08:00"),
+            ("window_end_day", "0"),
+            ("window_end_time", "20:00"),
             ("users", member),
         ],
     )
