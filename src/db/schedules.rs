@@ -222,6 +222,7 @@ pub fn policies_targeting(conn: &mut DbConn, schedule_id: i64) -> QueryResult<Ve
 /// A schedule's own fields, as stored.
 pub struct ScheduleFields<'a> {
     pub name: &'a str,
+    pub summary: &'a str,
     pub description: &'a str,
     pub time_zone: &'a str,
 }
@@ -239,6 +240,7 @@ pub fn insert(
             schedules::unique_id.eq(unique_id),
             schedules::team_id.eq(team_id),
             schedules::name.eq(fields.name),
+            schedules::summary.eq(fields.summary),
             schedules::description.eq(fields.description),
             schedules::time_zone.eq(fields.time_zone),
             schedules::created_by.eq(Some(created_by)),
@@ -252,6 +254,7 @@ pub fn update(conn: &mut DbConn, id: i64, fields: &ScheduleFields<'_>) -> QueryR
     diesel::update(schedules::table.find(id))
         .set((
             schedules::name.eq(fields.name),
+            schedules::summary.eq(fields.summary),
             schedules::description.eq(fields.description),
             schedules::time_zone.eq(fields.time_zone),
         ))

@@ -73,6 +73,39 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/teams/{team}"),
     ("POST", "/teams/{team}/members"),
     ("POST", "/teams/{team}/members/{username}/remove"),
+    // schedules.rs
+    ("GET", "/teams/{team}/schedules"),
+    ("GET", "/teams/{team}/schedules/new"),
+    ("POST", "/teams/{team}/schedules"),
+    ("GET", "/teams/{team}/schedules/{schedule}"),
+    ("GET", "/teams/{team}/schedules/{schedule}/history"),
+    ("GET", "/teams/{team}/schedules/{schedule}/edit"),
+    ("POST", "/teams/{team}/schedules/{schedule}/edit"),
+    ("GET", "/teams/{team}/schedules/{schedule}/delete"),
+    ("POST", "/teams/{team}/schedules/{schedule}/delete"),
+    ("GET", "/teams/{team}/schedules/{schedule}/layers/new"),
+    ("POST", "/teams/{team}/schedules/{schedule}/layers"),
+    (
+        "GET",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/edit",
+    ),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/edit",
+    ),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/remove",
+    ),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/layers/{layer}/move",
+    ),
+    ("POST", "/teams/{team}/schedules/{schedule}/overrides"),
+    (
+        "POST",
+        "/teams/{team}/schedules/{schedule}/overrides/{override_id}/remove",
+    ),
     // services.rs
     ("GET", "/services"),
     ("GET", "/services/new"),
@@ -184,6 +217,25 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/account/teams/{team}/escalation_policies/{policy}/",
     ),
     ("GET", "/api/account/teams/{team}/oncall/"),
+    // api/schedules.rs
+    ("GET", "/api/account/teams/{team}/schedules/"),
+    ("POST", "/api/account/teams/{team}/schedules/"),
+    ("GET", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("PUT", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("PATCH", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("DELETE", "/api/account/teams/{team}/schedules/{schedule}/"),
+    (
+        "GET",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
+    ),
+    (
+        "POST",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
+    ),
+    (
+        "DELETE",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/{override_id}/",
+    ),
     // api/integrations.rs
     (
         "GET",
@@ -485,6 +537,9 @@ struct Ids {
     deliveries: Vec<String>,
     policies: Vec<String>,
     rules: Vec<String>,
+    schedules: Vec<String>,
+    layers: Vec<String>,
+    overrides: Vec<String>,
 }
 
 struct World {
@@ -527,6 +582,9 @@ impl World {
             "webhook_id" => pick(&self.own.deliveries, &self.other.deliveries),
             "policy" => pick(&self.own.policies, &self.other.policies),
             "rule" => pick(&self.own.rules, &self.other.rules),
+            "schedule" => pick(&self.own.schedules, &self.other.schedules),
+            "layer" => pick(&self.own.layers, &self.other.layers),
+            "override_id" => pick(&self.own.overrides, &self.other.overrides),
             // The other team's key would let anyone post alerts to it: that is what a key is.
             "integration_key" => self.own.integration_keys.clone(),
             "username" => {
@@ -1222,6 +1280,19 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         &BTreeSet::from([team_id]),
     );
     let rules = rows_in(export, "escalation_rules", "policy_id", &ids_of(&policies));
+    let schedules = rows_in(export, "schedules", "team_id", &BTreeSet::from([team_id]));
+    let layers = rows_in(
+        export,
+        "schedule_layers",
+        "schedule_id",
+        &ids_of(&schedules),
+    );
+    let overrides = rows_in(
+        export,
+        "schedule_overrides",
+        "schedule_id",
+        &ids_of(&schedules),
+    );
     let texts = |rows: &[Value], column: &str| -> Vec<String> {
         rows.iter()
             .map(|row| text_of(row, column))
@@ -1253,6 +1324,9 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         deliveries: texts(&deliveries, "unique_id"),
         policies: texts(&policies, "unique_id"),
         rules: texts(&rules, "unique_id"),
+        schedules: texts(&schedules, "unique_id"),
+        layers: texts(&layers, "unique_id"),
+        overrides: texts(&overrides, "unique_id"),
     }
 }
 
@@ -1294,8 +1368,22 @@ async fn other_team_snapshot(app: &TestApp, team_uid: &str) -> BTreeMap<&'static
         "delivery_id",
         &ids_of(&deliveries),
     );
+    let schedules = rows_in(&export, "schedules", "team_id", &team_ids);
+    let schedule_ids = ids_of(&schedules);
+    let layers = rows_in(&export, "schedule_layers", "schedule_id", &schedule_ids);
+    let layer_ids = ids_of(&layers);
+    let layer_users = rows_in(&export, "schedule_layer_users", "layer_id", &layer_ids);
+    let restrictions = rows_in(&export, "schedule_restrictions", "layer_id", &layer_ids);
+    let overrides = rows_in(&export, "schedule_overrides", "schedule_id", &schedule_ids);
+    let on_call_audit = rows_in(&export, "on_call_audit", "team_id", &team_ids);
     BTreeMap::from([
         ("teams", teams),
+        ("schedules", schedules),
+        ("schedule_layers", layers),
+        ("schedule_layer_users", layer_users),
+        ("schedule_restrictions", restrictions),
+        ("schedule_overrides", overrides),
+        ("on_call_audit", on_call_audit),
         ("team_members", members),
         ("users", users),
         ("services", services),
@@ -1308,6 +1396,57 @@ async fn other_team_snapshot(app: &TestApp, team_uid: &str) -> BTreeMap<&'static
         ("deliveries", deliveries),
         ("delivery_attempts", attempts),
     ])
+}
+
+/// A schedule in the team with a layer and an override of `member`, made by `browser` (one of
+/// the team's managers) through the pages.
+async fn schedule_with_layer_and_override(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    team: &str,
+    member: &str,
+) {
+    let response = submit_with(
+        browser,
+        &app.address,
+        &format!("/teams/{team}/schedules/new"),
+        &format!("/teams/{team}/schedules"),
+        &[("name", "Rota"), ("time_zone", "Europe/Berlin")],
+    )
+    .await;
+    let schedule = location(&response);
+    assert!(schedule.contains("/schedules/"), "schedule created");
+    post_form(
+        app,
+        browser,
+        &format!("{schedule}/layers/new"),
+        &format!("{schedule}/layers"),
+        &[
+            ("name", "Weekly"),
+            ("shift_count", "1"),
+            ("shift_unit", "weeks"),
+            ("rotation_start_time", "2026-01-05T09:00"),
+            ("restriction_type", "1"),
+            ("window_start_day", "0"),
+            ("window_start_time", "08:00"),
+            ("window_end_day", "0"),
+            ("window_end_time", "20:00"),
+            ("users", member),
+        ],
+    )
+    .await;
+    post_form(
+        app,
+        browser,
+        &schedule,
+        &format!("{schedule}/overrides"),
+        &[
+            ("user", member),
+            ("start_time", "2030-01-01T09:00"),
+            ("end_time", "2030-01-02T09:00"),
+        ],
+    )
+    .await;
 }
 
 /// The fuzzed team (the owner's default team: the owner, a manager, a user; the admin is in no
@@ -1458,6 +1597,15 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
     )
     .await;
 
+    schedule_with_layer_and_override(app, &app.client, &own_team, &username(OWNER_EMAIL)).await;
+    schedule_with_layer_and_override(
+        app,
+        &outsider,
+        &other_team,
+        &username("outsider@example.com"),
+    )
+    .await;
+
     let snapshot = export(app).await;
     let own = ids_in_team(&snapshot, &own_team);
     let other = ids_in_team(&snapshot, &other_team);
@@ -1475,6 +1623,9 @@ async fn build_world(app: &TestApp) -> (World, Vec<Actor>, String) {
         &other.incident_numbers,
         &other.incident_ids,
         &other.deliveries,
+        &other.schedules,
+        &other.layers,
+        &other.overrides,
     ] {
         forbidden.extend(list.iter().cloned());
     }

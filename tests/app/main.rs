@@ -22,6 +22,7 @@ mod integrations;
 mod platform;
 mod query_plans;
 mod roles;
+mod schedules;
 mod sdk;
 mod services;
 mod sessions;

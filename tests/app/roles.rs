@@ -7,9 +7,9 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    add_integration, configured_webhook, create_service, create_team, default_team, deliveries_of,
-    for_each_backend, integration_key_on, join, location, option_value, person, query, secret_on,
-    status_of, trigger, Person, TestApp,
+    add_integration, configured_webhook, create_schedule, create_service, create_team,
+    default_team, deliveries_of, for_each_backend, integration_key_on, join, location,
+    member_username, option_value, person, query, secret_on, status_of, trigger, Person, TestApp,
 };
 
 const WEBHOOK_URL: &str = "https://1.1.1.1/hook";
@@ -903,6 +903,147 @@ async fn owners_and_admins_change_every_teams_configuration() {
         assert!(app.page("/services").await.contains("New service"));
         let page = app.page(&format!("/services/{}", s.service)).await;
         assert!(page.contains(&format!(r#"href="/services/{}/edit""#, s.service)));
+    })
+    .await;
+}
+
+/// What a team user is told when they try to change a schedule, or someone else's overrides.
+const NOT_A_SCHEDULE_MANAGER: &str = "managers, admins and owners can change its schedules";
+const OTHERS_OVERRIDES: &str = "Team users can add and remove overrides for themselves only";
+
+async fn assert_refused_page(response: Response, what: &str, message: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(message), "{what}: {page}");
+}
+
+async fn assert_refused_json(response: Response, what: &str, message: &str) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{what}");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains(message),
+        "{what}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn team_users_read_schedules_and_override_for_themselves_managers_change_them() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let schedule = create_schedule(&app, &s.team, "Primary", "UTC").await;
+        let page = format!("/teams/{}/schedules/{schedule}", s.team);
+        let uma = member_username(&app, &s.team, &schedule, "Uma User").await;
+        let mary = member_username(&app, &s.team, &schedule, "Mary Manager").await;
+        let api_list = format!("/api/account/teams/{}/schedules/", s.team);
+        let api_one = format!("{api_list}{schedule}/");
+        let layer = [
+            ("name", "Daily"),
+            ("shift_count", "1"),
+            ("shift_unit", "days"),
+            ("rotation_start_time", "2026-01-05T09:00"),
+            ("restriction_type", "0"),
+            ("users", uma.as_str()),
+        ];
+        let override_of = |who: &str| {
+            json!({"user": who, "start_time": "2030-01-01T00:00:00Z", "end_time": "2030-01-02T00:00:00Z"})
+        };
+
+        // A team user reads the schedule, is offered no change but an override for themselves.
+        let (status, body) = s.user.page(&app, &page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("Add layer") && !body.contains("Delete schedule"));
+        assert!(body.contains("Add override"));
+        assert!(!body.contains(&format!("value=\"{mary}\"")), "only themselves to pick");
+        let response = s.user.get(&app, &format!("/teams/{}/schedules/new", s.team)).await;
+        assert_refused_page(response, "the new schedule form", NOT_A_SCHEDULE_MANAGER).await;
+        for (action, fields) in [
+            (format!("/teams/{}/schedules", s.team), vec![("name", "Mine"), ("time_zone", "UTC")]),
+            (format!("{page}/edit"), vec![("name", "Mine"), ("time_zone", "UTC")]),
+            (format!("{page}/layers"), layer.to_vec()),
+            (format!("{page}/delete"), vec![]),
+        ] {
+            let response = s.user.post(&app, &action, &fields).await;
+            assert_refused_page(response, &action, NOT_A_SCHEDULE_MANAGER).await;
+        }
+        let response = s
+            .user
+            .post(
+                &app,
+                &format!("{page}/overrides"),
+                &[("user", &mary), ("start_time", "2030-01-01T00:00"), ("end_time", "2030-01-02T00:00")],
+            )
+            .await;
+        assert_refused_page(response, "an override for someone else", OTHERS_OVERRIDES).await;
+        let response = s
+            .user
+            .post(
+                &app,
+                &format!("{page}/overrides"),
+                &[("user", &uma), ("start_time", "2030-01-01T00:00"), ("end_time", "2030-01-02T00:00")],
+            )
+            .await;
+        assert_eq!(location(&response), page, "an override for themselves");
+
+        let response = s.user.api(&app, Method::GET, &api_one).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let response = s
+            .user
+            .api(&app, Method::POST, &api_list)
+            .json(&json!({"name": "Mine", "time_zone": "UTC"}))
+            .send()
+            .await
+            .unwrap();
+        assert_refused_json(response, "creating a schedule", NOT_A_SCHEDULE_MANAGER).await;
+        let response = s
+            .user
+            .api(&app, Method::PATCH, &api_one)
+            .json(&json!({"name": "Mine"}))
+            .send()
+            .await
+            .unwrap();
+        assert_refused_json(response, "changing a schedule", NOT_A_SCHEDULE_MANAGER).await;
+        let response = s
+            .user
+            .api(&app, Method::POST, &format!("{api_one}overrides/"))
+            .json(&override_of(&mary))
+            .send()
+            .await
+            .unwrap();
+        assert_refused_json(response, "an override for someone else", OTHERS_OVERRIDES).await;
+        let response = s
+            .user
+            .api(&app, Method::POST, &format!("{api_one}overrides/"))
+            .json(&override_of(&uma))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+
+        // The team's manager changes it.
+        let response = s.manager.submit(&app, &format!("{page}/layers/new"), &format!("{page}/layers"), &layer).await;
+        assert_eq!(location(&response), page);
+        let response = s
+            .manager
+            .api(&app, Method::PATCH, &api_one)
+            .json(&json!({"name": "Renamed"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+
+        // Another team's schedule does not exist for them.
+        let other = create_team(&app, "Elsewhere").await;
+        let theirs = create_schedule(&app, &other, "Theirs", "UTC").await;
+        for person in [&s.user, &s.manager] {
+            let (status, _) = person.page(&app, &format!("/teams/{other}/schedules/{theirs}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+            let response = person
+                .api(&app, Method::GET, &format!("/api/account/teams/{other}/schedules/{theirs}/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        }
     })
     .await;
 }

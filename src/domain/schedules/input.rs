@@ -19,6 +19,7 @@ pub const END_BEFORE_START: &str = "The end must be after the start.";
 #[derive(Debug, Clone)]
 pub struct ScheduleInput {
     pub name: String,
+    pub summary: String,
     pub description: String,
     pub time_zone: String,
 }
@@ -29,6 +30,8 @@ pub struct ScheduleForm {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
     pub description: String,
     #[serde(default)]
     pub time_zone: String,
@@ -38,6 +41,7 @@ impl ScheduleForm {
     pub fn check(&self) -> Result<ScheduleInput, DomainError> {
         let mut errors = FieldErrors::new();
         let name = required_text(&mut errors, "name", &self.name, 255);
+        let summary = optional_text(&mut errors, "summary", &self.summary, 500);
         let description = optional_text(&mut errors, "description", &self.description, 10_000);
         let time_zone = self.time_zone.trim().to_owned();
         if parse_time_zone(&time_zone).is_none() {
@@ -46,6 +50,7 @@ impl ScheduleForm {
         errors.into_result(()).map_err(DomainError::Invalid)?;
         Ok(ScheduleInput {
             name,
+            summary,
             description,
             time_zone,
         })
@@ -55,6 +60,8 @@ impl ScheduleForm {
 /// A layer as given, before the checks that need the team (its users are usernames).
 #[derive(Debug, Clone)]
 pub struct LayerInput {
+    /// The stored layer this one is (the API's `unique_id`), if any.
+    pub unique_id: Option<String>,
     pub name: String,
     pub shift_length: i64,
     pub rotation_start: DateTime<Utc>,
@@ -66,8 +73,9 @@ pub struct LayerInput {
 }
 
 /// A layer, checked: ready to store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedLayer {
+    pub unique_id: Option<String>,
     pub name: String,
     pub shift_length: i64,
     pub rotation_start: NaiveDateTime,
@@ -205,9 +213,18 @@ impl LayerInput {
         let restrictions = if restriction_type == Some(RestrictionType::None) {
             Vec::new()
         } else {
-            self.restrictions.clone()
+            self.restrictions
+                .iter()
+                .map(|r| NewRestriction {
+                    start_time_of_day: super::parse_time_of_day(&r.start_time_of_day)
+                        .map(|t| t.format("%H:%M:%S").to_string())
+                        .unwrap_or_default(),
+                    ..r.clone()
+                })
+                .collect()
         };
         Ok(CheckedLayer {
+            unique_id: self.unique_id.clone(),
             name,
             shift_length: self.shift_length,
             rotation_start: self.rotation_start.naive_utc(),
@@ -223,13 +240,17 @@ impl LayerInput {
 /// An override as given.
 #[derive(Debug, Clone)]
 pub struct OverrideInput {
+    /// The stored override this one is (the API's `unique_id`), if any.
+    pub unique_id: Option<String>,
     pub name: String,
     pub username: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedOverride {
+    pub unique_id: Option<String>,
     pub name: String,
     pub user_id: i64,
     pub start: NaiveDateTime,
@@ -246,6 +267,7 @@ impl OverrideInput {
         }
         errors.into_result(()).map_err(DomainError::Invalid)?;
         Ok(CheckedOverride {
+            unique_id: self.unique_id.clone(),
             name,
             user_id: user_id.unwrap_or_default(),
             start: self.start.naive_utc(),
@@ -472,6 +494,7 @@ impl LayerForm {
         }
         errors.into_result(()).map_err(DomainError::Invalid)?;
         Ok(LayerInput {
+            unique_id: None,
             name: self.name.clone(),
             shift_length,
             rotation_start: rotation_start.unwrap_or_default(),
@@ -508,6 +531,7 @@ impl OverrideForm {
         }
         errors.into_result(()).map_err(DomainError::Invalid)?;
         Ok(OverrideInput {
+            unique_id: None,
             name: String::new(),
             username: self.user.clone(),
             start: start.unwrap_or_default(),

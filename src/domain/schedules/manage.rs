@@ -42,13 +42,18 @@ fn audit(
     Ok(())
 }
 
-fn require_manager(access: TeamAccess) -> Result<(), DomainError> {
+/// The refusal of a schedule change to a team user.
+pub(crate) fn not_a_schedule_manager() -> DomainError {
+    DomainError::Forbidden(
+        "Only the team's managers, admins and owners can change its schedules. Ask one of them."
+            .into(),
+    )
+}
+
+pub(crate) fn require_manager(access: TeamAccess) -> Result<(), DomainError> {
     match access {
         TeamAccess::Manage => Ok(()),
-        TeamAccess::Respond => Err(DomainError::Forbidden(
-            "Only the team's managers, admins and owners can change its schedules. Ask one of them."
-                .into(),
-        )),
+        TeamAccess::Respond => Err(not_a_schedule_manager()),
         TeamAccess::None => Err(DomainError::NotFound),
     }
 }
@@ -115,14 +120,11 @@ fn insert_layer(
     schedule: &ScheduleRow,
     actor: &User,
     layer: &CheckedLayer,
-) -> Result<(), DomainError> {
-    store::insert_layer(
-        conn,
-        schedule.id,
-        &uuid::Uuid::new_v4().to_string(),
-        &layer.fields(),
-    )?;
-    audit(conn, schedule, actor, "Added a layer", &layer_detail(layer))
+) -> Result<i64, DomainError> {
+    let unique_id = uuid::Uuid::new_v4().to_string();
+    let id = store::insert_layer(conn, schedule.id, &unique_id, &layer.fields())?;
+    audit(conn, schedule, actor, "Added a layer", &layer_detail(layer))?;
+    Ok(id)
 }
 
 fn insert_override(
@@ -182,6 +184,7 @@ where
             team.id,
             &store::ScheduleFields {
                 name: &fields.name,
+                summary: &fields.summary,
                 description: &fields.description,
                 time_zone: &fields.time_zone,
             },
@@ -239,6 +242,7 @@ where
             row.id,
             &store::ScheduleFields {
                 name: &fields.name,
+                summary: &fields.summary,
                 description: &fields.description,
                 time_zone: &fields.time_zone,
             },
@@ -265,44 +269,144 @@ where
                 &changed.join(", "),
             )?;
         }
+        if fields.summary != row.summary {
+            audit(conn, &row, &actor, "Changed the schedule", "summary")?;
+        }
         if let Some(layers) = layers {
-            for old in store::layers_of(conn, row.id)? {
-                store::delete_layer(conn, old.id)?;
-                audit(
-                    conn,
-                    &row,
-                    &actor,
-                    "Removed a layer",
-                    &format!("\"{}\"", old.name),
-                )?;
-            }
-            for layer in &layers {
-                insert_layer(conn, &row, &actor, layer)?;
-            }
+            replace_layers(conn, &row, &actor, &layers)?;
         }
         if let Some(overrides) = overrides {
-            let now = Utc::now().naive_utc();
-            for old in store::overrides_ending_after(conn, row.id, now)? {
-                store::delete_override(conn, old.id)?;
-                let detail = override_detail(
-                    conn,
-                    team.id,
-                    &CheckedOverride {
-                        name: old.name.clone(),
-                        user_id: old.user_id,
-                        start: old.start_time,
-                        end: old.end_time,
-                    },
-                )?;
-                audit(conn, &row, &actor, "Removed an override", &detail)?;
-            }
-            for o in &overrides {
-                insert_override(conn, &row, &actor, o)?;
-            }
+            replace_overrides(conn, &row, &actor, &overrides)?;
         }
         Ok(store::find_by_id(conn, row.id)?.unwrap_or(row))
     })
     .await
+}
+
+/// The stored layers, as their checked input would be.
+fn stored_layers(
+    conn: &mut DbConn,
+    schedule_id: i64,
+) -> Result<Vec<(i64, CheckedLayer)>, DomainError> {
+    let users = store::layer_users_of(conn, schedule_id)?;
+    let restrictions = store::restrictions_of(conn, schedule_id)?;
+    Ok(store::layers_of(conn, schedule_id)?
+        .into_iter()
+        .map(|l| {
+            let layer = CheckedLayer {
+                unique_id: Some(l.unique_id.clone()),
+                name: l.name.clone(),
+                shift_length: l.shift_length,
+                rotation_start: l.rotation_start_time,
+                rotation_end: l.rotation_end_time,
+                restriction_type: l.restriction_type,
+                restrictions: restrictions
+                    .iter()
+                    .filter(|r| r.layer_id == l.id)
+                    .map(|r| store::NewRestriction {
+                        start_day_of_week: r.start_day_of_week,
+                        start_time_of_day: r.start_time_of_day.clone(),
+                        duration: r.duration,
+                    })
+                    .collect(),
+                user_ids: users
+                    .iter()
+                    .filter(|u| u.layer_id == l.id)
+                    .map(|u| u.user_id)
+                    .collect(),
+                is_active: l.is_active,
+            };
+            (l.id, layer)
+        })
+        .collect())
+}
+
+/// Makes the schedule's layers the given ones, in their order: a given layer with the
+/// `unique_id` of a stored one changes it (and keeps its id), stored layers not given are
+/// removed, the others are added.
+fn replace_layers(
+    conn: &mut DbConn,
+    row: &ScheduleRow,
+    actor: &User,
+    given: &[CheckedLayer],
+) -> Result<(), DomainError> {
+    let stored = stored_layers(conn, row.id)?;
+    let is_given = |uid: &Option<String>| {
+        given
+            .iter()
+            .any(|g| g.unique_id.is_some() && g.unique_id == *uid)
+    };
+    for (id, old) in &stored {
+        if !is_given(&old.unique_id) {
+            store::delete_layer(conn, *id)?;
+            audit(
+                conn,
+                row,
+                actor,
+                "Removed a layer",
+                &format!("\"{}\"", old.name),
+            )?;
+        }
+    }
+    let mut order = Vec::with_capacity(given.len());
+    for layer in given {
+        match stored
+            .iter()
+            .find(|(_, old)| layer.unique_id.is_some() && old.unique_id == layer.unique_id)
+        {
+            Some((id, old)) => {
+                if old != layer {
+                    store::update_layer(conn, *id, &layer.fields())?;
+                    audit(conn, row, actor, "Changed a layer", &layer_detail(layer))?;
+                }
+                order.push(*id);
+            }
+            None => order.push(insert_layer(conn, row, actor, layer)?),
+        }
+    }
+    for (position, id) in order.into_iter().enumerate() {
+        store::set_layer_position(conn, id, i32::try_from(position).unwrap_or(i32::MAX))?;
+    }
+    Ok(())
+}
+
+fn checked_from_row(o: &store::OverrideRow) -> CheckedOverride {
+    CheckedOverride {
+        unique_id: Some(o.unique_id.clone()),
+        name: o.name.clone(),
+        user_id: o.user_id,
+        start: o.start_time,
+        end: o.end_time,
+    }
+}
+
+/// Makes the schedule's upcoming overrides (those not ended) the given ones: a given override
+/// identical to a stored one (same `unique_id`) is kept, the other stored ones are removed and
+/// the other given ones added. Ended overrides stay as history.
+fn replace_overrides(
+    conn: &mut DbConn,
+    row: &ScheduleRow,
+    actor: &User,
+    given: &[CheckedOverride],
+) -> Result<(), DomainError> {
+    let stored = store::overrides_ending_after(conn, row.id, Utc::now().naive_utc())?;
+    let kept: Vec<&store::OverrideRow> = stored
+        .iter()
+        .filter(|o| given.contains(&checked_from_row(o)))
+        .collect();
+    for old in &stored {
+        if !kept.iter().any(|k| k.id == old.id) {
+            store::delete_override(conn, old.id)?;
+            let detail = override_detail(conn, row.team_id, &checked_from_row(old))?;
+            audit(conn, row, actor, "Removed an override", &detail)?;
+        }
+    }
+    for o in given {
+        if !kept.iter().any(|k| checked_from_row(k) == *o) {
+            insert_override(conn, row, actor, o)?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes a schedule, unless an escalation policy still targets it (then the refusal names
@@ -395,7 +499,7 @@ where
         let layer = form
             .read(tz_of(&row)?)?
             .check(&Roster::load(conn, team.id)?)?;
-        insert_layer(conn, &row, &actor, &layer)
+        insert_layer(conn, &row, &actor, &layer).map(drop)
     })
     .await
 }
@@ -584,16 +688,7 @@ pub async fn remove_override(
             store::find_override(conn, row.id, &override_uid)?.ok_or(DomainError::NotFound)?;
         require_override_right(access, &actor, Some(stored.user_id))?;
         store::delete_override(conn, stored.id)?;
-        let detail = override_detail(
-            conn,
-            team.id,
-            &CheckedOverride {
-                name: stored.name,
-                user_id: stored.user_id,
-                start: stored.start_time,
-                end: stored.end_time,
-            },
-        )?;
+        let detail = override_detail(conn, team.id, &checked_from_row(&stored))?;
         audit(conn, &row, &actor, "Removed an override", &detail)
     })
     .await

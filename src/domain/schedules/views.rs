@@ -82,6 +82,8 @@ pub struct ScheduleDetail {
     pub time_zone: Tz,
     pub layers: Vec<LayerView>,
     pub overrides: Vec<OverrideView>,
+    /// How many escalation policies target the schedule (Zenduty's `connections`).
+    pub connections: usize,
     pub(crate) rotation: Rotation,
 }
 
@@ -139,6 +141,7 @@ pub(crate) fn detail(
         })
         .collect();
     Ok(ScheduleDetail {
+        connections: store::policies_targeting(conn, row.id)?.len(),
         time_zone: rotation.time_zone,
         team_unique_id: team.unique_id.clone(),
         overrides: overrides
@@ -446,7 +449,7 @@ pub async fn team_to_manage(db: &Db, actor: &User, team_uid: &str) -> Result<Tea
     let (actor, team_uid) = (actor.clone(), team_uid.to_owned());
     db.run(move |conn| {
         let team = teams::find_visible(conn, &actor, &team_uid)?;
-        access::require_manager(conn, &actor, team.id)?;
+        super::manage::require_manager(access::team_access(conn, &actor, team.id)?)?;
         Ok(team)
     })
     .await
@@ -479,8 +482,8 @@ pub async fn editing(
     let (actor, team_uid, schedule_uid) =
         (actor.clone(), team_uid.to_owned(), schedule_uid.to_owned());
     db.run(move |conn| {
-        let (team, row, _) = find_in_team(conn, &actor, &team_uid, &schedule_uid)?;
-        access::require_manager(conn, &actor, team.id)?;
+        let (team, row, access) = find_in_team(conn, &actor, &team_uid, &schedule_uid)?;
+        super::manage::require_manager(access)?;
         let detail = detail(conn, &team, row, Utc::now())?;
         let members = Roster::load(conn, team.id)?.members().to_vec();
         Ok(Editing {

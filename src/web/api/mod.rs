@@ -7,6 +7,7 @@ pub mod events;
 pub mod incidents;
 pub mod integrations;
 pub mod rate_limit;
+pub mod schedules;
 pub mod services;
 pub mod teams;
 
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     teams::routes(cfg);
     services::routes(cfg);
     escalation_policies::routes(cfg);
+    schedules::routes(cfg);
     incidents::routes(cfg);
     integrations::routes(cfg);
 }

@@ -388,6 +388,7 @@ async fn edit_form(
             team: editing.team,
             form: ScheduleForm {
                 name: row.name.clone(),
+                summary: row.summary.clone(),
                 description: row.description.clone(),
                 time_zone: row.time_zone.clone(),
             },

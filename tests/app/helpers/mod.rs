@@ -6,6 +6,7 @@
 //! - `people`: the owner, other accounts, signing in, API keys, `Person`.
 //! - `setup`: teams, services, integrations, incidents and alerts, made through the pages and
 //!   APIs as a person would.
+//! - `schedules`: schedules and their layers, made through the pages; what their pages say.
 //! - `db`: reading what the app wrote, making a write fail, the pending-delivery check.
 //! - `process`: the real `klaxon` binary as a child process.
 //! - `receiver`: a local HTTP server that receives webhooks.
@@ -34,11 +35,13 @@ pub mod db;
 pub mod people;
 pub mod process;
 pub mod receiver;
+pub mod schedules;
 pub mod setup;
 
 pub use db::*;
 pub use people::*;
 pub use process::*;
+pub use schedules::*;
 pub use setup::*;
 
 use std::future::Future;
