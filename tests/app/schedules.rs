@@ -685,3 +685,87 @@ async fn schedules_overrides_and_the_trail_are_paginated() {
     })
     .await;
 }
+
+/// The ids of the layers on a schedule's page, highest first.
+fn layer_ids(page: &str) -> Vec<String> {
+    page.split("/layers/")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("/edit\""))
+        .map(|(id, _)| id.to_owned())
+        .filter(|id| !id.contains('/') && !id.contains('"'))
+        .collect()
+}
+
+#[tokio::test]
+async fn layers_are_edited_moved_and_removed_and_the_higher_one_wins() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        s.daily_layer(&app, &[&s.ada]).await;
+        s.daily_layer(&app, &[&s.mary]).await;
+        assert_eq!(on_call(&app, &s.schedule).await.unwrap().name, "Mary Major");
+        let layers = layer_ids(&app.page(&s.page()).await);
+        assert_eq!(layers.len(), 2, "{layers:?}");
+        let (top, bottom) = (layers[0].clone(), layers[1].clone());
+
+        let move_top = format!("{}/layers/{top}/move", s.page());
+        let response = app
+            .submit(&s.page(), &move_top, &[("direction", "down")])
+            .await;
+        assert_eq!(location(&response), s.page());
+        assert_eq!(
+            on_call(&app, &s.schedule).await.unwrap().name,
+            "Ada Lovelace"
+        );
+        assert_eq!(
+            layer_ids(&app.page(&s.page()).await),
+            vec![bottom.clone(), top.clone()]
+        );
+        app.submit(&s.page(), &move_top, &[("direction", "up")])
+            .await;
+        assert_eq!(on_call(&app, &s.schedule).await.unwrap().name, "Mary Major");
+
+        // The edit form shows the layer as it is; saving it with Ada changes who is on call.
+        let edit = format!("{}/layers/{top}/edit", s.page());
+        let form = app.page(&edit).await;
+        assert!(form.contains("value=\"2026-01-05T09:00\""));
+        assert!(form.contains(&format!("value=\"{}\" selected", s.mary)));
+        assert!(form.contains("<option value=\"days\" selected>"));
+        let response = app
+            .submit(
+                &edit,
+                &edit,
+                &[
+                    ("name", "Days"),
+                    ("shift_count", "1"),
+                    ("shift_unit", "days"),
+                    ("rotation_start_time", "2026-01-05T09:00"),
+                    ("restriction_type", "1"),
+                    ("window_start_day", "0"),
+                    ("window_start_time", "00:00"),
+                    ("window_end_day", "0"),
+                    ("window_end_time", "00:00"),
+                    ("users", &s.ada),
+                ],
+            )
+            .await;
+        assert_eq!(location(&response), s.page());
+        let found = on_call(&app, &s.schedule).await.unwrap();
+        assert_eq!(found.name, "Ada Lovelace");
+        let page = app.page(&s.page()).await;
+        assert!(
+            page.contains("Every day, 00:00 for 24 h"),
+            "a whole-day window"
+        );
+
+        let response = app
+            .submit(&s.page(), &format!("{}/layers/{top}/remove", s.page()), &[])
+            .await;
+        assert_eq!(location(&response), s.page());
+        assert_eq!(layer_ids(&app.page(&s.page()).await), vec![bottom]);
+        let page = app.page(&s.page()).await;
+        for action in ["Moved a layer", "Changed a layer", "Removed a layer"] {
+            assert!(page.contains(action), "{action} in the history");
+        }
+    })
+    .await;
+}

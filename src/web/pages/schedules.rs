@@ -272,8 +272,7 @@ async fn show_page(
     state: &AppState,
     session: &Session,
     me: &crate::domain::users::User,
-    team: &str,
-    schedule: &str,
+    (team, schedule): (&str, &str),
     overrides_page: i64,
     form: OverrideForm,
     errors: FieldErrors,
@@ -318,8 +317,7 @@ async fn show(
         &state,
         &session,
         &me,
-        &team,
-        &schedule,
+        (&team, &schedule),
         query.number(),
         OverrideForm::default(),
         FieldErrors::new(),
@@ -728,7 +726,7 @@ async fn add_override(
             &schedule_path(&team, &schedule),
         )),
         Err(DomainError::Invalid(errors)) => {
-            show_page(&state, &session, &me, &team, &schedule, 1, form, errors).await
+            show_page(&state, &session, &me, (&team, &schedule), 1, form, errors).await
         }
         Err(other) => Err(other.into()),
     }
