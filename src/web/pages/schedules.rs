@@ -12,7 +12,8 @@ use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::db::on_call_audit::OnCallAuditRow;
 use crate::db::schedules::{PersonRow, ScheduleRow};
 use crate::domain::schedules::input::{
-    local_input, LayerForm, OverrideForm, ScheduleForm, WindowForm, DAYS, SHIFT_UNITS,
+    local_input, shift_length_words, LayerForm, OverrideForm, ScheduleForm, WindowForm, DAYS,
+    SHIFT_UNITS,
 };
 use crate::domain::schedules::manage::{self, default_rotation_start};
 use crate::domain::schedules::rotation::RestrictionType;
@@ -195,7 +196,7 @@ impl ShowPage {
     }
 
     fn shift_words(&self, layer: &LayerView) -> String {
-        shift_words(layer.shift_length)
+        shift_length_words(layer.shift_length)
     }
 
     fn windows(&self, layer: &LayerView) -> String {
@@ -229,18 +230,6 @@ fn actor_name(entry: &OnCallAuditRow) -> String {
     match (&entry.actor_first_name, &entry.actor_last_name) {
         (Some(first), Some(last)) => format!("{first} {last}").trim().to_owned(),
         _ => "Klaxon".to_owned(),
-    }
-}
-
-fn shift_words(seconds: i64) -> String {
-    let (count, unit) = match seconds {
-        s if s % 604_800 == 0 => (s / 604_800, "week"),
-        s if s % 86_400 == 0 => (s / 86_400, "day"),
-        s => (s / 3_600, "hour"),
-    };
-    match count {
-        1 => format!("{unit}ly").replace("dayly", "daily"),
-        n => format!("every {n} {unit}s"),
     }
 }
 
