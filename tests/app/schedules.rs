@@ -769,7 +769,7 @@ async fn layers_are_edited_moved_and_removed_and_the_higher_one_wins() {
         assert_eq!(found.name, "Ada Lovelace");
         let page = app.page(&s.page()).await;
         assert!(
-            page.contains("Every day, 00:00 for 24 h"),
+            page.contains("Every day, 00:00 to 00:00"),
             "a whole-day window"
         );
 

@@ -200,7 +200,7 @@ impl ShowPage {
     }
 
     fn windows(&self, layer: &LayerView) -> String {
-        windows_words(layer)
+        windows_words(layer, self.tz())
     }
 
     /// Whether the person may remove this override (managers any; team users their own).
@@ -233,21 +233,29 @@ fn actor_name(entry: &OnCallAuditRow) -> String {
     }
 }
 
-fn windows_words(layer: &LayerView) -> String {
+/// A layer's windows as people say them: "Every day, 22:00 to 06:00", "Every week, Friday
+/// 18:00 to Monday 08:00".
+fn windows_words(layer: &LayerView, tz: Tz) -> String {
+    let day = |text: &str| {
+        text.parse::<usize>()
+            .ok()
+            .and_then(|i| DAYS.get(i))
+            .copied()
+            .unwrap_or("?")
+    };
     let kind = RestrictionType::from_code(layer.restriction_type);
-    let parts: Vec<String> = layer
-        .restrictions
+    let parts: Vec<String> = LayerForm::from_layer(layer, tz)
+        .windows
         .iter()
-        .map(|r| {
-            let start = r.start_time_of_day.format("%H:%M");
-            let hours = r.duration as f64 / 3_600.0;
-            match kind {
-                Some(RestrictionType::Weekly) => format!(
-                    "{} {start} for {hours} h",
-                    DAYS.get(r.start_day_of_week as usize).unwrap_or(&"?")
-                ),
-                _ => format!("{start} for {hours} h"),
-            }
+        .map(|w| match kind {
+            Some(RestrictionType::Weekly) => format!(
+                "{} {} to {} {}",
+                day(&w.start_day),
+                w.start_time,
+                day(&w.end_day),
+                w.end_time
+            ),
+            _ => format!("{} to {}", w.start_time, w.end_time),
         })
         .collect();
     match kind {
