@@ -281,13 +281,23 @@ pub fn rules_of_policy(conn: &mut DbConn, policy_id: i64) -> QueryResult<Vec<Rul
     escalation_rules::table
         .left_join(escalation_targets::table)
         .filter(escalation_rules::policy_id.eq(policy_id))
-        .order((escalation_rules::position, escalation_rules::id, escalation_targets::id.nullable()))
+        .order((
+            escalation_rules::position,
+            escalation_rules::id,
+            escalation_targets::id.nullable(),
+        ))
         .select((
             escalation_rules::position,
             escalation_rules::delay,
             escalation_targets::target_type.nullable(),
-            escalation_targets::user_id.nullable().assume_not_null().nullable(),
-            escalation_targets::schedule_id.nullable().assume_not_null().nullable(),
+            escalation_targets::user_id
+                .nullable()
+                .assume_not_null()
+                .nullable(),
+            escalation_targets::schedule_id
+                .nullable()
+                .assume_not_null()
+                .nullable(),
         ))
         .load(conn)
 }
