@@ -14,15 +14,29 @@ use crate::helpers::{
 
 /// Who is on call in the schedule now, as the paging engine asks it.
 async fn on_call(app: &TestApp, schedule: &str) -> Option<klaxon::domain::schedules::OnCall> {
+    on_call_at(app, schedule, Utc::now()).await
+}
+
+async fn on_call_at(
+    app: &TestApp,
+    schedule: &str,
+    at: DateTime<Utc>,
+) -> Option<klaxon::domain::schedules::OnCall> {
     let uid = schedule.to_owned();
     app.db()
         .await
         .run(move |conn| {
             let row = klaxon::db::schedules::find_by_unique_id(conn, &uid)?.expect("schedule");
-            klaxon::domain::schedules::on_call_at(conn, row.id, Utc::now())
+            klaxon::domain::schedules::on_call_at(conn, row.id, at)
         })
         .await
         .expect("on call")
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// The owner, Mary (a team user with her own browser and key) in the Default team, and a
@@ -42,6 +56,8 @@ impl Setup {
         let mary_person = person(app, ("Mary", "Major"), "mary@example.com", "3").await;
         join(app, &team, "Mary Major", "2").await;
         let schedule = create_schedule(app, &team, "Primary", "UTC").await;
+        let team_page = app.page(&format!("/teams/{team}")).await;
+        assert!(team_page.contains(&format!("href=\"/teams/{team}/schedules\"")));
         let ada = member_username(app, &team, &schedule, "Ada Lovelace").await;
         let mary = member_username(app, &team, &schedule, "Mary Major").await;
         Setup {
@@ -753,7 +769,7 @@ async fn layers_are_edited_moved_and_removed_and_the_higher_one_wins() {
         assert_eq!(found.name, "Ada Lovelace");
         let page = app.page(&s.page()).await;
         assert!(
-            page.contains("Every day, 00:00 for 24 h"),
+            page.contains("Every day, 00:00 to 00:00"),
             "a whole-day window"
         );
 
@@ -766,6 +782,54 @@ async fn layers_are_edited_moved_and_removed_and_the_higher_one_wins() {
         for action in ["Moved a layer", "Changed a layer", "Removed a layer"] {
             assert!(page.contains(action), "{action} in the history");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stored_daily_rotation_in_berlin_hands_over_at_nine_local_across_the_change() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let auth = format!("Token {}", create_api_key(&app, "Script").await);
+        let response = reqwest::Client::new()
+            .post(app.url(&s.api()))
+            .header("authorization", &auth)
+            .json(&json!({
+                "name": "Berlin",
+                "time_zone": "Europe/Berlin",
+                "layers": [{
+                    "name": "Days",
+                    "shift_length": 86400,
+                    "rotation_start_time": "2026-03-25T09:00:00",
+                    "users": [s.ada, s.mary],
+                }],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        let schedule = created["unique_id"].as_str().unwrap().to_owned();
+
+        // Shift 3 (Mary) from Sat 28 March 09:00 CET (08:00Z) to Sun 29 March 09:00 CEST (07:00Z).
+        let before = on_call_at(&app, &schedule, utc("2026-03-29T06:59:59Z"))
+            .await
+            .unwrap();
+        assert_eq!(before.name, "Mary Major");
+        assert_eq!(before.until, Some(utc("2026-03-29T07:00:00Z")));
+        let after = on_call_at(&app, &schedule, utc("2026-03-29T07:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(after.name, "Ada Lovelace");
+        assert_eq!(after.until, Some(utc("2026-03-30T07:00:00Z")));
+        // And back on Sun 25 October: 09:00 CET is 08:00Z again.
+        let october = on_call_at(&app, &schedule, utc("2026-10-25T07:30:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(october.until, Some(utc("2026-10-25T08:00:00Z")));
+        assert!(on_call_at(&app, &schedule, utc("2026-03-25T07:59:59Z"))
+            .await
+            .is_none());
     })
     .await;
 }
