@@ -14,15 +14,29 @@ use crate::helpers::{
 
 /// Who is on call in the schedule now, as the paging engine asks it.
 async fn on_call(app: &TestApp, schedule: &str) -> Option<klaxon::domain::schedules::OnCall> {
+    on_call_at(app, schedule, Utc::now()).await
+}
+
+async fn on_call_at(
+    app: &TestApp,
+    schedule: &str,
+    at: DateTime<Utc>,
+) -> Option<klaxon::domain::schedules::OnCall> {
     let uid = schedule.to_owned();
     app.db()
         .await
         .run(move |conn| {
             let row = klaxon::db::schedules::find_by_unique_id(conn, &uid)?.expect("schedule");
-            klaxon::domain::schedules::on_call_at(conn, row.id, Utc::now())
+            klaxon::domain::schedules::on_call_at(conn, row.id, at)
         })
         .await
         .expect("on call")
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// The owner, Mary (a team user with her own browser and key) in the Default team, and a
@@ -42,6 +56,8 @@ impl Setup {
         let mary_person = person(app, ("Mary", "Major"), "mary@example.com", "3").await;
         join(app, &team, "Mary Major", "2").await;
         let schedule = create_schedule(app, &team, "Primary", "UTC").await;
+        let team_page = app.page(&format!("/teams/{team}")).await;
+        assert!(team_page.contains(&format!("href=\"/teams/{team}/schedules\"")));
         let ada = member_username(app, &team, &schedule, "Ada Lovelace").await;
         let mary = member_username(app, &team, &schedule, "Mary Major").await;
         Setup {
@@ -682,6 +698,138 @@ async fn schedules_overrides_and_the_trail_are_paginated() {
         let history = app.page(&format!("{}/history?page=2", s.page())).await;
         assert!(history.contains("Created the schedule"), "{history}");
         assert_eq!(history.matches("<li>").count(), 2);
+    })
+    .await;
+}
+
+/// The ids of the layers on a schedule's page, highest first.
+fn layer_ids(page: &str) -> Vec<String> {
+    page.split("/layers/")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("/edit\""))
+        .map(|(id, _)| id.to_owned())
+        .filter(|id| !id.contains('/') && !id.contains('"'))
+        .collect()
+}
+
+#[tokio::test]
+async fn layers_are_edited_moved_and_removed_and_the_higher_one_wins() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        s.daily_layer(&app, &[&s.ada]).await;
+        s.daily_layer(&app, &[&s.mary]).await;
+        assert_eq!(on_call(&app, &s.schedule).await.unwrap().name, "Mary Major");
+        let layers = layer_ids(&app.page(&s.page()).await);
+        assert_eq!(layers.len(), 2, "{layers:?}");
+        let (top, bottom) = (layers[0].clone(), layers[1].clone());
+
+        let move_top = format!("{}/layers/{top}/move", s.page());
+        let response = app
+            .submit(&s.page(), &move_top, &[("direction", "down")])
+            .await;
+        assert_eq!(location(&response), s.page());
+        assert_eq!(
+            on_call(&app, &s.schedule).await.unwrap().name,
+            "Ada Lovelace"
+        );
+        assert_eq!(
+            layer_ids(&app.page(&s.page()).await),
+            vec![bottom.clone(), top.clone()]
+        );
+        app.submit(&s.page(), &move_top, &[("direction", "up")])
+            .await;
+        assert_eq!(on_call(&app, &s.schedule).await.unwrap().name, "Mary Major");
+
+        // The edit form shows the layer as it is; saving it with Ada changes who is on call.
+        let edit = format!("{}/layers/{top}/edit", s.page());
+        let form = app.page(&edit).await;
+        assert!(form.contains("value=\"2026-01-05T09:00\""));
+        assert!(form.contains(&format!("value=\"{}\" selected", s.mary)));
+        assert!(form.contains("<option value=\"days\" selected>"));
+        let response = app
+            .submit(
+                &edit,
+                &edit,
+                &[
+                    ("name", "Days"),
+                    ("shift_count", "1"),
+                    ("shift_unit", "days"),
+                    ("rotation_start_time", "2026-01-05T09:00"),
+                    ("restriction_type", "1"),
+                    ("window_start_day", "0"),
+                    ("window_start_time", "00:00"),
+                    ("window_end_day", "0"),
+                    ("window_end_time", "00:00"),
+                    ("users", &s.ada),
+                ],
+            )
+            .await;
+        assert_eq!(location(&response), s.page());
+        let found = on_call(&app, &s.schedule).await.unwrap();
+        assert_eq!(found.name, "Ada Lovelace");
+        let page = app.page(&s.page()).await;
+        assert!(
+            page.contains("Every day, 00:00 to 00:00"),
+            "a whole-day window"
+        );
+
+        let response = app
+            .submit(&s.page(), &format!("{}/layers/{top}/remove", s.page()), &[])
+            .await;
+        assert_eq!(location(&response), s.page());
+        assert_eq!(layer_ids(&app.page(&s.page()).await), vec![bottom]);
+        let page = app.page(&s.page()).await;
+        for action in ["Moved a layer", "Changed a layer", "Removed a layer"] {
+            assert!(page.contains(action), "{action} in the history");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stored_daily_rotation_in_berlin_hands_over_at_nine_local_across_the_change() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let auth = format!("Token {}", create_api_key(&app, "Script").await);
+        let response = reqwest::Client::new()
+            .post(app.url(&s.api()))
+            .header("authorization", &auth)
+            .json(&json!({
+                "name": "Berlin",
+                "time_zone": "Europe/Berlin",
+                "layers": [{
+                    "name": "Days",
+                    "shift_length": 86400,
+                    "rotation_start_time": "2026-03-25T09:00:00",
+                    "users": [s.ada, s.mary],
+                }],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        let schedule = created["unique_id"].as_str().unwrap().to_owned();
+
+        // Shift 3 (Mary) from Sat 28 March 09:00 CET (08:00Z) to Sun 29 March 09:00 CEST (07:00Z).
+        let before = on_call_at(&app, &schedule, utc("2026-03-29T06:59:59Z"))
+            .await
+            .unwrap();
+        assert_eq!(before.name, "Mary Major");
+        assert_eq!(before.until, Some(utc("2026-03-29T07:00:00Z")));
+        let after = on_call_at(&app, &schedule, utc("2026-03-29T07:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(after.name, "Ada Lovelace");
+        assert_eq!(after.until, Some(utc("2026-03-30T07:00:00Z")));
+        // And back on Sun 25 October: 09:00 CET is 08:00Z again.
+        let october = on_call_at(&app, &schedule, utc("2026-10-25T07:30:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(october.until, Some(utc("2026-10-25T08:00:00Z")));
+        assert!(on_call_at(&app, &schedule, utc("2026-03-25T07:59:59Z"))
+            .await
+            .is_none());
     })
     .await;
 }

@@ -5,7 +5,7 @@ set. Prints "sdk ok" when every step worked; any failure raises.
 """
 import os
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from zenduty.apiV2.authentication.zenduty_credential import ZendutyCredential
 from zenduty.apiV2.client import ZendutyClient
@@ -13,6 +13,8 @@ from zenduty.apiV2.events import EventClient
 from zenduty.apiV2.incidents import IncidentClient
 from zenduty.apiV2.teams import TeamsClient
 from zenduty.apiV2.teams.escalation_policies.rules import RuleBuilder
+from zenduty.apiV2.teams.schedules.layers import LayersBuilder
+from zenduty.apiV2.teams.schedules.overrides import OverrideBuilder
 
 API_APPLICATION = uuid.UUID("aa1dbb12-9901-4369-a384-017d5e5d5b89")
 
@@ -76,5 +78,36 @@ assert any(i["incident_number"] == created.incident_number for i in acknowledged
 notes = incidents.get_note_client(updated)
 notes.create_incident_note("Written by the SDK")
 assert [n.note for n in notes.get_all_incident_notes()] == ["Written by the SDK"]
+
+# Schedules: a daily layer from 09:00 in Berlin (a naive time, read in the schedule's zone), an
+# override, renaming (the SDK sends back what it read), deleting.
+member = teams.find_team_by_id(team.unique_id).members[0]
+me = member["user"]["username"] if isinstance(member, dict) else member.user.username
+schedules = teams.get_schedule_client(team)
+layers = LayersBuilder().add_layer(
+    name="Days", users=[me], restrictions=[], rotation_start_time=datetime(2026, 1, 5, 9, 0),
+    rotation_end_time=datetime(2036, 1, 5, 9, 0), shift_length=timedelta(days=1),
+    restriction_type=0, timezone="Europe/Berlin",
+).build()
+soon = datetime.now(timezone.utc) + timedelta(days=30)
+overrides = OverrideBuilder().add_override(
+    name="Cover", user=me, start_time=soon, end_time=soon + timedelta(days=1)
+).build()
+schedule = schedules.create_schedule(
+    name="SDK rota", timezone="Europe/Berlin", description="from the SDK", summary="rota",
+    layers=layers, overrides=overrides,
+)
+layer = schedule.layers[0]
+assert layer["rotation_start_time"] == "2026-01-05T08:00:00.000000Z", layer
+assert layer["shift_length"] == 86400 and layer["users"][0]["user"] == me, layer
+assert schedule.overrides[0]["user"] == me, schedule.overrides
+assert [s.unique_id for s in schedules.get_all_schedules()] == [schedule.unique_id]
+renamed = schedules.update_schedule(schedule, name="SDK rota 2")
+assert renamed.name == "SDK rota 2"
+assert renamed.layers[0]["unique_id"] == layer["unique_id"]
+assert len(renamed.overrides) == 1
+assert schedules.get_schedule_by_id(schedule.unique_id).name == "SDK rota 2"
+schedules.delete_schedule(renamed)
+assert schedules.get_all_schedules() == []
 
 print("sdk ok")

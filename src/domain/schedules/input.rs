@@ -283,6 +283,23 @@ pub const SHIFT_UNITS: [(&str, &str, i64); 3] = [
     ("weeks", "Weeks", SECONDS_PER_WEEK),
 ];
 
+/// A shift length in words: "1 day", "2 weeks", "12 hours" (minutes when not whole hours).
+pub fn shift_length_words(seconds: i64) -> String {
+    let (count, unit) = SHIFT_UNITS
+        .iter()
+        .rev()
+        .find(|(_, _, length)| seconds % length == 0)
+        .map_or((seconds / 60, "minute"), |(_, label, length)| {
+            (seconds / length, label.trim_end_matches('s'))
+        });
+    let unit = unit.to_lowercase();
+    if count == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{count} {unit}s")
+    }
+}
+
 /// Monday first, as Zenduty numbers the days (0 … 6).
 pub const DAYS: [&str; 7] = [
     "Monday",
@@ -558,5 +575,101 @@ impl InScheduleTime for OverrideForm {
     type Output = OverrideInput;
     fn read(&self, tz: Tz) -> Result<OverrideInput, DomainError> {
         self.parse(tz)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn shift_lengths_read_in_their_largest_whole_unit() {
+        assert_eq!(shift_length_words(86_400), "1 day");
+        assert_eq!(shift_length_words(2 * SECONDS_PER_WEEK), "2 weeks");
+        assert_eq!(shift_length_words(12 * 3_600), "12 hours");
+        assert_eq!(shift_length_words(5_400), "90 minutes");
+    }
+
+    #[test]
+    fn the_layer_form_reads_local_times_and_windows_that_cross_midnight_or_the_weekend() {
+        let base = [
+            ("name", "Nights"),
+            ("shift_count", "2"),
+            ("shift_unit", "weeks"),
+            ("rotation_start_time", "2026-03-29T09:00"),
+            ("rotation_end_time", ""),
+            ("users", "ada"),
+            ("users", ""),
+            ("users", "bob"),
+        ];
+        let mut daily = base.to_vec();
+        daily.extend([
+            ("restriction_type", "1"),
+            ("window_start_day", "0"),
+            ("window_start_time", "22:00"),
+            ("window_end_day", "0"),
+            ("window_end_time", "06:00"),
+            ("window_start_day", "0"),
+            ("window_start_time", ""),
+            ("window_end_day", "0"),
+            ("window_end_time", ""),
+        ]);
+        let layer = LayerForm::from_pairs(&pairs(&daily))
+            .parse(chrono_tz::Europe::Berlin)
+            .expect("a valid form");
+        assert_eq!(layer.shift_length, 2 * SECONDS_PER_WEEK);
+        // 09:00 in Berlin on the day clocks go forward is 07:00 UTC.
+        assert_eq!(
+            layer.rotation_start.to_rfc3339(),
+            "2026-03-29T07:00:00+00:00"
+        );
+        assert_eq!(layer.usernames, ["ada", "bob"]);
+        assert_eq!(
+            layer.restrictions,
+            [NewRestriction {
+                start_day_of_week: 0,
+                start_time_of_day: "22:00:00".into(),
+                duration: 8 * 3_600,
+            }]
+        );
+
+        let mut weekly = base.to_vec();
+        weekly.extend([
+            ("restriction_type", "2"),
+            ("window_start_day", "4"),
+            ("window_start_time", "18:00"),
+            ("window_end_day", "0"),
+            ("window_end_time", "08:00"),
+        ]);
+        let layer = LayerForm::from_pairs(&pairs(&weekly))
+            .parse(chrono_tz::UTC)
+            .expect("a valid form");
+        assert_eq!(layer.restrictions[0].start_day_of_week, 4);
+        assert_eq!(layer.restrictions[0].duration, 62 * 3_600);
+    }
+
+    #[test]
+    fn unreadable_layer_fields_are_field_errors() {
+        let form = LayerForm::from_pairs(&pairs(&[
+            ("shift_count", "a few"),
+            ("shift_unit", "days"),
+            ("rotation_start_time", "soon"),
+            ("restriction_type", "1"),
+            ("window_start_time", "25:00"),
+            ("window_end_time", "06:00"),
+        ]));
+        let Err(DomainError::Invalid(errors)) = form.parse(chrono_tz::UTC) else {
+            panic!("refused");
+        };
+        for field in ["shift_length", "rotation_start_time", "restrictions"] {
+            assert!(errors.get(field).is_some(), "{field}: {errors}");
+        }
     }
 }

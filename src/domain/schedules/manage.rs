@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use super::input::{
-    CheckedLayer, CheckedOverride, InScheduleTime, LayerInput, OverrideInput, Roster, ScheduleInput,
+    shift_length_words, CheckedLayer, CheckedOverride, InScheduleTime, LayerInput, OverrideInput,
+    Roster, ScheduleInput,
 };
 use super::views::find_in_team;
 use super::{parse_time_zone, utc, DomainError};
@@ -58,25 +59,11 @@ pub(crate) fn require_manager(access: TeamAccess) -> Result<(), DomainError> {
     }
 }
 
-fn shift_words(seconds: i64) -> String {
-    let (count, unit) = match seconds {
-        s if s % 604_800 == 0 => (s / 604_800, "week"),
-        s if s % 86_400 == 0 => (s / 86_400, "day"),
-        s if s % 3_600 == 0 => (s / 3_600, "hour"),
-        s => (s / 60, "minute"),
-    };
-    if count == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{count} {unit}s")
-    }
-}
-
 fn layer_detail(layer: &CheckedLayer) -> String {
     format!(
         "\"{}\": {} shifts from {}, {} in rotation{}",
         layer.name,
-        shift_words(layer.shift_length),
+        shift_length_words(layer.shift_length),
         crate::time_format::utc(&layer.rotation_start),
         layer.user_ids.len(),
         match layer.restriction_type {

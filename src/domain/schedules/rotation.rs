@@ -338,7 +338,9 @@ impl Rotation {
         let mut at = from;
         while at < to {
             let (on_call, next) = self.state_at(at);
-            let end = next.map_or(to, |n| n.min(to));
+            // Every change `state_at` reports is after `at`; should one not be, the rest of the
+            // range is one span rather than a loop that never ends.
+            let end = next.filter(|n| *n > at).map_or(to, |n| n.min(to));
             match spans.last_mut() {
                 Some(last) if last.on_call == on_call => last.end = end,
                 _ => spans.push(Span {

@@ -12,7 +12,8 @@ use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::db::on_call_audit::OnCallAuditRow;
 use crate::db::schedules::{PersonRow, ScheduleRow};
 use crate::domain::schedules::input::{
-    local_input, LayerForm, OverrideForm, ScheduleForm, WindowForm, DAYS, SHIFT_UNITS,
+    local_input, shift_length_words, LayerForm, OverrideForm, ScheduleForm, WindowForm, DAYS,
+    SHIFT_UNITS,
 };
 use crate::domain::schedules::manage::{self, default_rotation_start};
 use crate::domain::schedules::rotation::RestrictionType;
@@ -195,11 +196,11 @@ impl ShowPage {
     }
 
     fn shift_words(&self, layer: &LayerView) -> String {
-        shift_words(layer.shift_length)
+        shift_length_words(layer.shift_length)
     }
 
     fn windows(&self, layer: &LayerView) -> String {
-        windows_words(layer)
+        windows_words(layer, self.tz())
     }
 
     /// Whether the person may remove this override (managers any; team users their own).
@@ -232,33 +233,29 @@ fn actor_name(entry: &OnCallAuditRow) -> String {
     }
 }
 
-fn shift_words(seconds: i64) -> String {
-    let (count, unit) = match seconds {
-        s if s % 604_800 == 0 => (s / 604_800, "week"),
-        s if s % 86_400 == 0 => (s / 86_400, "day"),
-        s => (s / 3_600, "hour"),
+/// A layer's windows as people say them: "Every day, 22:00 to 06:00", "Every week, Friday
+/// 18:00 to Monday 08:00".
+fn windows_words(layer: &LayerView, tz: Tz) -> String {
+    let day = |text: &str| {
+        text.parse::<usize>()
+            .ok()
+            .and_then(|i| DAYS.get(i))
+            .copied()
+            .unwrap_or("?")
     };
-    match count {
-        1 => format!("{unit}ly").replace("dayly", "daily"),
-        n => format!("every {n} {unit}s"),
-    }
-}
-
-fn windows_words(layer: &LayerView) -> String {
     let kind = RestrictionType::from_code(layer.restriction_type);
-    let parts: Vec<String> = layer
-        .restrictions
+    let parts: Vec<String> = LayerForm::from_layer(layer, tz)
+        .windows
         .iter()
-        .map(|r| {
-            let start = r.start_time_of_day.format("%H:%M");
-            let hours = r.duration as f64 / 3_600.0;
-            match kind {
-                Some(RestrictionType::Weekly) => format!(
-                    "{} {start} for {hours} h",
-                    DAYS.get(r.start_day_of_week as usize).unwrap_or(&"?")
-                ),
-                _ => format!("{start} for {hours} h"),
-            }
+        .map(|w| match kind {
+            Some(RestrictionType::Weekly) => format!(
+                "{} {} to {} {}",
+                day(&w.start_day),
+                w.start_time,
+                day(&w.end_day),
+                w.end_time
+            ),
+            _ => format!("{} to {}", w.start_time, w.end_time),
         })
         .collect();
     match kind {
@@ -272,8 +269,7 @@ async fn show_page(
     state: &AppState,
     session: &Session,
     me: &crate::domain::users::User,
-    team: &str,
-    schedule: &str,
+    (team, schedule): (&str, &str),
     overrides_page: i64,
     form: OverrideForm,
     errors: FieldErrors,
@@ -318,8 +314,7 @@ async fn show(
         &state,
         &session,
         &me,
-        &team,
-        &schedule,
+        (&team, &schedule),
         query.number(),
         OverrideForm::default(),
         FieldErrors::new(),
@@ -728,7 +723,7 @@ async fn add_override(
             &schedule_path(&team, &schedule),
         )),
         Err(DomainError::Invalid(errors)) => {
-            show_page(&state, &session, &me, &team, &schedule, 1, form, errors).await
+            show_page(&state, &session, &me, (&team, &schedule), 1, form, errors).await
         }
         Err(other) => Err(other.into()),
     }
