@@ -68,6 +68,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/incidents/{number}/acknowledge"),
     ("POST", "/incidents/{number}/resolve"),
     ("POST", "/incidents/{number}/escalate"),
+    ("POST", "/incidents/{number}/reassign"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/assign"),
     // teams.rs

@@ -612,3 +612,67 @@ async fn after_a_kill_every_due_step_fires_exactly_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn escalate_now_pages_the_next_level_and_reassign_pages_someone_else_instead() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_through(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            let already = smtp.mails().len();
+            let service = with_team_of_two(&app).await;
+            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL]), (30, &[BOB_EMAIL])], 0).await;
+            let number = trigger(&app, &service, "Payments timing out").await;
+            smtp.wait_for(already + 1, Duration::from_secs(10)).await;
+            let page = format!("/incidents/{number}");
+
+            // Level 2 waits 30 minutes; Escalate now pages Bob at once.
+            let response = app.submit(&page, &format!("{page}/escalate"), &[]).await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            let mail = smtp.wait_for(already + 2, Duration::from_secs(10)).await[already + 1].clone();
+            assert_eq!(mail.to, vec![BOB_EMAIL.to_owned()]);
+            let shown = app.page(&page).await;
+            assert!(shown.contains("Escalated now"), "{shown}");
+            let refused = app.submit(&page, &format!("{page}/escalate"), &[]).await;
+            assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+            assert!(app.page(&page).await.contains("no level left"), "nothing left to escalate to");
+
+            // A choice that is no one is refused next to the field.
+            let response = app
+                .submit(&page, &format!("{page}/reassign"), &[("to", "user:nobody")])
+                .await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let form = response.text().await.unwrap();
+            assert!(form.contains(r#"id="to-error""#), "{form}");
+
+            // Reassigned to Ada: she is paged at once, and is the assignee.
+            let ada: String = query(&app, |conn| {
+                use diesel::{ExpressionMethods, QueryDsl};
+                use klaxon::db::schema::users::dsl;
+                dsl::users
+                    .filter(dsl::email.eq(OWNER_EMAIL))
+                    .select(dsl::username)
+                    .get_result(conn)
+            })
+            .await;
+            let response = app
+                .submit(&page, &format!("{page}/reassign"), &[("to", &format!("user:{ada}"))])
+                .await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            let mail = smtp.wait_for(already + 3, Duration::from_secs(10)).await[already + 2].clone();
+            assert_eq!(mail.to, vec![OWNER_EMAIL.to_owned()]);
+            let shown = app.page(&page).await;
+            assert!(shown.contains("Reassigned to Ada"), "{shown}");
+            assert!(shown.contains("Reassigned to Ada Lovelace"), "the escalation is named: {shown}");
+
+            // Acknowledged, it cannot be reassigned: nothing pages an acknowledged incident.
+            act(&app, number, "acknowledge").await;
+            let response = app
+                .submit(&page, &format!("{page}/reassign"), &[("to", &format!("user:{ada}"))])
+                .await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            assert!(app.page(&page).await.contains("only a triggered incident is paged"));
+        }
+    })
+    .await;
+}

@@ -50,26 +50,115 @@ pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) ->
         return Ok(());
     };
     let rules = freeze_rules(conn, policy_id)?;
+    begin(
+        conn,
+        incident.id,
+        Some(policy_id),
+        &policy_name,
+        &rules,
+        repeat_policy,
+        at,
+    )
+}
+
+/// Where a person sends an incident's paging instead ("Reassign").
+#[derive(Debug, Clone)]
+pub enum Reassignment {
+    /// One person, at once, once.
+    User { id: i64, name: String },
+    /// A policy of the service's team, from its first rule.
+    Policy {
+        id: i64,
+        name: String,
+        repeat_policy: i32,
+    },
+}
+
+impl Reassignment {
+    pub fn name(&self) -> &str {
+        match self {
+            Reassignment::User { name, .. } | Reassignment::Policy { name, .. } => name,
+        }
+    }
+}
+
+/// Ends the incident's running escalation and starts paging `to` instead, inside the caller's
+/// write transaction.
+pub fn reassign_in(
+    conn: &mut DbConn,
+    incident_id: i64,
+    to: &Reassignment,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    steps_db::stop_for_incident(conn, incident_id, "reassigned", at)?;
+    match to {
+        Reassignment::User { id, name } => {
+            let rules = [FrozenRule {
+                delay: 0,
+                targets: vec![FrozenTarget::User {
+                    id: *id,
+                    name: name.clone(),
+                }],
+            }];
+            begin(
+                conn,
+                incident_id,
+                None,
+                &format!("Reassigned to {name}"),
+                &rules,
+                0,
+                at,
+            )
+        }
+        Reassignment::Policy {
+            id,
+            name,
+            repeat_policy,
+        } => {
+            let rules = freeze_rules(conn, *id)?;
+            begin(
+                conn,
+                incident_id,
+                Some(*id),
+                name,
+                &rules,
+                *repeat_policy,
+                at,
+            )
+        }
+    }
+}
+
+/// Records an escalation with its frozen rules and queues its first step.
+fn begin(
+    conn: &mut DbConn,
+    incident_id: i64,
+    policy_id: Option<i64>,
+    policy_name: &str,
+    rules: &[FrozenRule],
+    repeat_policy: i32,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
     let Some(first) = rules.first() else {
         return note(
             conn,
-            incident.id,
+            incident_id,
             &format!("Escalation policy {policy_name} has no rules: nobody is paged."),
             at,
         );
     };
     let first_due = at + Duration::minutes(first.delay);
-    let frozen = serde_json::to_string(&rules).expect("rules serialize");
+    let frozen = serde_json::to_string(rules).expect("rules serialize");
     let escalation_id = steps_db::insert_escalation(
         conn,
-        incident.id,
-        Some(policy_id),
-        &policy_name,
+        incident_id,
+        policy_id,
+        policy_name,
         &frozen,
         repeat_policy,
         at,
     )?;
-    steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, first_due)
+    steps_db::insert_step(conn, escalation_id, incident_id, 0, 0, first_due)
 }
 
 /// Stops the incident's escalation (acknowledged or resolved), inside the transition's write

@@ -257,6 +257,75 @@ pub async fn escalate_now(db: &Db, actor: &User, number: i64) -> Result<(), Doma
     .await
 }
 
+/// "Reassign": `user:<username>` or `policy:<unique_id>`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ReassignForm {
+    #[serde(default)]
+    pub to: String,
+}
+
+/// Stops the incident's escalation and pages the chosen person, or the chosen policy of the
+/// service's team from its first rule. Returns whom it pages now.
+pub async fn reassign(
+    db: &Db,
+    actor: &User,
+    number: i64,
+    form: &ReassignForm,
+) -> Result<String, DomainError> {
+    let (actor, choice) = (actor.clone(), form.to.trim().to_owned());
+    db.write(move |conn| {
+        let (row, service) = find_visible_row(conn, &actor, number)?;
+        if Status::of(&row)? != Status::Triggered {
+            return Err(DomainError::Conflict(format!(
+                "Incident #{number} is not triggered: only a triggered incident is paged."
+            )));
+        }
+        let to = reassignment(conn, service.team_id, &choice)?;
+        let now = db::now();
+        escalation::reassign_in(conn, row.id, &to, now)?;
+        if let escalation::Reassignment::User { id, .. } = &to {
+            incidents::set_assignee(conn, row.id, Some(*id))?;
+        }
+        let detail = format!("Reassigned to {}: paging starts there", to.name());
+        let actor = Actor::User(actor.clone());
+        append_timeline(conn, row.id, "escalation", &actor, &detail, now)?;
+        Ok(to.name().to_owned())
+    })
+    .await
+}
+
+fn reassignment(
+    conn: &mut DbConn,
+    team_id: i64,
+    choice: &str,
+) -> Result<escalation::Reassignment, DomainError> {
+    let unknown = || DomainError::field("to", "Choose a person or an escalation policy.");
+    match choice.split_once(':') {
+        Some(("user", username)) => {
+            let user = users::find_by_username(conn, username)?
+                .filter(|user| user.is_active)
+                .ok_or_else(unknown)?;
+            Ok(escalation::Reassignment::User {
+                id: user.id,
+                name: format!("{} {}", user.first_name, user.last_name)
+                    .trim()
+                    .to_owned(),
+            })
+        }
+        Some(("policy", unique_id)) => {
+            let policy = crate::db::escalation_policies::find_by_unique_id(conn, unique_id)?
+                .filter(|policy| policy.team_id == team_id)
+                .ok_or_else(unknown)?;
+            Ok(escalation::Reassignment::Policy {
+                id: policy.id,
+                name: policy.name,
+                repeat_policy: policy.repeat_policy,
+            })
+        }
+        _ => Err(unknown()),
+    }
+}
+
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct NoteForm {
     #[serde(default)]

@@ -73,6 +73,8 @@ pub struct IncidentDetail {
     pub auto_resolves_at: Option<NaiveDateTime>,
     /// Who was paged and what comes next, once an escalation started.
     pub escalation: Option<EscalationView>,
+    /// The service team's escalation policies (unique id, name), to reassign to.
+    pub policies: Vec<(String, String)>,
 }
 
 impl IncidentDetail {
@@ -132,7 +134,13 @@ fn detail_in(
     let auto_resolves_at = (incident.status() != Status::Resolved && timeout > 0)
         .then(|| auto_resolve_deadline(incident.row.creation_date, timeout));
     let escalation = escalation::view(conn, incident.row.id)?;
+    let policies =
+        crate::db::escalation_policies::list_for_team(conn, service.row.team_id, 0, 200)?
+            .into_iter()
+            .map(|policy| (policy.unique_id, policy.name))
+            .collect();
     Ok(IncidentDetail {
+        policies,
         escalation,
         delivery_ids,
         auto_resolves_at,

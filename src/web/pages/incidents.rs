@@ -7,7 +7,8 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, see_other};
 use crate::domain::incidents::{
-    self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, Status, TriggerForm,
+    self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, ReassignForm, Status,
+    TriggerForm,
 };
 use crate::domain::services::Service;
 use crate::domain::users::User;
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(acknowledge)
         .service(resolve)
         .service(escalate)
+        .service(reassign)
         .service(add_note)
         .service(assign);
 }
@@ -211,6 +213,7 @@ struct IncidentPage {
     layout: Layout,
     detail: IncidentDetail,
     note_errors: FieldErrors,
+    reassign_errors: FieldErrors,
     /// What `/incidents/{number}/changes` answered when the page was made.
     live_version: String,
 }
@@ -245,6 +248,7 @@ async fn show(
             layout: Layout::new(&session, Some(&me), Nav::Incidents),
             detail,
             note_errors: FieldErrors::new(),
+            reassign_errors: FieldErrors::new(),
             live_version,
         },
         StatusCode::OK,
@@ -322,6 +326,46 @@ async fn escalate(
     Ok(see_other(&format!("/incidents/{number}")))
 }
 
+#[post("/incidents/{number}/reassign")]
+async fn reassign(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<ReassignForm>,
+) -> Result<HttpResponse, AppError> {
+    let number = parse_number(&path)?;
+    match incidents::reassign(&state.db, &me, number, &form).await {
+        Ok(name) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            format!("Incident #{number} now pages {name}."),
+            &format!("/incidents/{number}"),
+        )),
+        Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Error,
+            message,
+            &format!("/incidents/{number}"),
+        )),
+        Err(DomainError::Invalid(reassign_errors)) => {
+            let live_version = incidents::incident_version(&state.db, &me, number).await?;
+            let detail = incidents::detail(&state.db, &me, number, 1).await?;
+            render(
+                IncidentPage {
+                    layout: Layout::new(&session, Some(&me), Nav::Incidents),
+                    detail,
+                    note_errors: FieldErrors::new(),
+                    reassign_errors,
+                    live_version,
+                },
+                StatusCode::BAD_REQUEST,
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 #[post("/incidents/{number}/notes")]
 async fn add_note(
     CurrentUser(me): CurrentUser,
@@ -346,6 +390,7 @@ async fn add_note(
                     layout: Layout::new(&session, Some(&me), Nav::Incidents),
                     detail,
                     note_errors,
+                    reassign_errors: FieldErrors::new(),
                     live_version,
                 },
                 StatusCode::BAD_REQUEST,
