@@ -621,7 +621,13 @@ async fn escalate_now_pages_the_next_level_and_reassign_pages_someone_else_inste
         async move {
             let already = smtp.mails().len();
             let service = with_team_of_two(&app).await;
-            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL]), (30, &[BOB_EMAIL])], 0).await;
+            page_with_policy(
+                &app,
+                &service,
+                &[(0, &[OWNER_EMAIL]), (30, &[BOB_EMAIL])],
+                0,
+            )
+            .await;
             let number = trigger(&app, &service, "Payments timing out").await;
             smtp.wait_for(already + 1, Duration::from_secs(10)).await;
             let page = format!("/incidents/{number}");
@@ -629,13 +635,17 @@ async fn escalate_now_pages_the_next_level_and_reassign_pages_someone_else_inste
             // Level 2 waits 30 minutes; Escalate now pages Bob at once.
             let response = app.submit(&page, &format!("{page}/escalate"), &[]).await;
             assert_eq!(response.status(), StatusCode::SEE_OTHER);
-            let mail = smtp.wait_for(already + 2, Duration::from_secs(10)).await[already + 1].clone();
+            let mail =
+                smtp.wait_for(already + 2, Duration::from_secs(10)).await[already + 1].clone();
             assert_eq!(mail.to, vec![BOB_EMAIL.to_owned()]);
             let shown = app.page(&page).await;
             assert!(shown.contains("Escalated now"), "{shown}");
             let refused = app.submit(&page, &format!("{page}/escalate"), &[]).await;
             assert_eq!(refused.status(), StatusCode::SEE_OTHER);
-            assert!(app.page(&page).await.contains("no level left"), "nothing left to escalate to");
+            assert!(
+                app.page(&page).await.contains("no level left"),
+                "nothing left to escalate to"
+            );
 
             // A choice that is no one is refused next to the field.
             let response = app
@@ -656,22 +666,37 @@ async fn escalate_now_pages_the_next_level_and_reassign_pages_someone_else_inste
             })
             .await;
             let response = app
-                .submit(&page, &format!("{page}/reassign"), &[("to", &format!("user:{ada}"))])
+                .submit(
+                    &page,
+                    &format!("{page}/reassign"),
+                    &[("to", &format!("user:{ada}"))],
+                )
                 .await;
             assert_eq!(response.status(), StatusCode::SEE_OTHER);
-            let mail = smtp.wait_for(already + 3, Duration::from_secs(10)).await[already + 2].clone();
+            let mail =
+                smtp.wait_for(already + 3, Duration::from_secs(10)).await[already + 2].clone();
             assert_eq!(mail.to, vec![OWNER_EMAIL.to_owned()]);
             let shown = app.page(&page).await;
             assert!(shown.contains("Reassigned to Ada"), "{shown}");
-            assert!(shown.contains("Reassigned to Ada Lovelace"), "the escalation is named: {shown}");
+            assert!(
+                shown.contains("Reassigned to Ada Lovelace"),
+                "the escalation is named: {shown}"
+            );
 
             // Acknowledged, it cannot be reassigned: nothing pages an acknowledged incident.
             act(&app, number, "acknowledge").await;
             let response = app
-                .submit(&page, &format!("{page}/reassign"), &[("to", &format!("user:{ada}"))])
+                .submit(
+                    &page,
+                    &format!("{page}/reassign"),
+                    &[("to", &format!("user:{ada}"))],
+                )
                 .await;
             assert_eq!(response.status(), StatusCode::SEE_OTHER);
-            assert!(app.page(&page).await.contains("only a triggered incident is paged"));
+            assert!(app
+                .page(&page)
+                .await
+                .contains("only a triggered incident is paged"));
         }
     })
     .await;

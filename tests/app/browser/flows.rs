@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::driver::{Browser, Script, WAIT};
 use crate::helpers::receiver::{signature_is_valid, Receiver, Reply};
+use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{
     act, assert_no_pending_deliveries, create_service, for_each_backend, location,
     sender_to_loopback, trigger, user_browser, Backend, TestApp, TestDatabase, OWNER_EMAIL,
@@ -658,4 +659,96 @@ async fn browser_change_endpoints_move_with_every_change() {
         assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
     })
     .await;
+}
+
+/// Paging by email: the trigger reaches the team's manager through a real SMTP server, and the
+/// email's Acknowledge link works from a browser that is not signed in. Photographs the paging
+/// and on-call pages.
+#[tokio::test]
+async fn browser_acknowledges_from_the_email_a_trigger_sent() {
+    let smtp = SmtpServer::start().await;
+    let database = TestDatabase::create(Backend::Sqlite);
+    let url = smtp.url();
+    let app = TestApp::start_with(&database, move |config| {
+        config.smtp_url = Some(url);
+        config.paging_worker = true;
+    })
+    .await;
+    let Some(browser) = Browser::start(
+        "browser_acknowledges_from_the_email_a_trigger_sent",
+        &app.address,
+        Script::On,
+    )
+    .await
+    else {
+        return;
+    };
+    create_account_and_service(&browser, false).await;
+    let path = trigger_incident(&browser).await;
+
+    // The service's Default policy emails the team's manager, the install's owner, at once.
+    let mail = smtp.wait_for(1, WAIT).await[0].clone();
+    assert_eq!(mail.to, vec!["dwight@example.com".to_owned()]);
+    assert_eq!(
+        mail.subject(),
+        format!("[Klaxon] #1 Triggered: {TITLE} (ZD Prod)")
+    );
+    let text = mail.part("text/plain").expect("a plain-text part");
+    let start = text.find("/ack/").expect("an Acknowledge link");
+    let link = text[start..].split_whitespace().next().unwrap().to_owned();
+    browser
+        .wait_for_text("Level 1: emailed Dwight Schrute", true)
+        .await;
+    browser.screenshots("19-incident-paged").await;
+
+    // On the phone, signed out: the link shows one button, and only the button acts.
+    browser.press("Sign out").await;
+    browser.open(&link).await;
+    let confirm = browser.text().await;
+    assert!(confirm.contains("Acknowledge incident #1?"), "{confirm}");
+    assert!(
+        confirm.contains("You acknowledge as Dwight Schrute"),
+        "{confirm}"
+    );
+    browser.screenshots("20-acknowledge-link").await;
+    browser.press("Acknowledge").await;
+    let done = browser.text().await;
+    assert!(
+        done.contains("Incident #1 is acknowledged by Dwight Schrute"),
+        "{done}"
+    );
+    browser.screenshots("21-acknowledged-from-email").await;
+    browser.open(&link).await;
+    assert!(browser.text().await.contains("This link was already used."));
+
+    browser.open("/signin").await;
+    browser.fill("Email", "dwight@example.com").await;
+    browser.fill("Password", "beets bears battlestar").await;
+    browser.press("Sign in").await;
+    browser.open(&path).await;
+    assert_eq!(browser.incident_status().await, "acknowledged");
+    let timeline = browser.timeline().await;
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.contains("Dwight Schrute acknowledged") && e.contains("from email")),
+        "{timeline:#?}"
+    );
+
+    // Who is on call, and the team's paging set-up.
+    browser.click_link("On call").await;
+    browser.screenshots("22-on-call").await;
+    browser.click_link("Teams").await;
+    browser.click_link("Default").await;
+    browser.click_link("Escalation policies").await;
+    browser.screenshots("23-escalation-policies").await;
+    browser.click_link("Default").await;
+    browser.screenshots("24-escalation-policy").await;
+    browser.click_link("Teams").await;
+    browser.click_link("Default").await;
+    browser.click_link("Schedules").await;
+    browser.screenshots("25-schedules").await;
+
+    browser.close().await;
+    app.stop().await;
 }
