@@ -95,6 +95,42 @@ pub struct Config {
     #[arg(long, env = "KLAXON_SHUTDOWN_GRACE_SECS", default_value_t = 15)]
     pub shutdown_grace_secs: u64,
 
+    /// SMTP server that sends notification emails: `smtp://host:25` (plain, upgraded with
+    /// STARTTLS when offered), `smtp://host:587?tls=required`, `smtps://user:pass@host:465`.
+    /// When unset, notifications are recorded as not sent and Settings warns owners.
+    #[arg(long, env = "KLAXON_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of notification emails, e.g. `Klaxon <klaxon@example.com>`.
+    #[arg(
+        long,
+        env = "KLAXON_SMTP_FROM",
+        default_value = "Klaxon <klaxon@localhost>"
+    )]
+    pub smtp_from: String,
+
+    /// The address people open Klaxon at, for the links in emails.
+    #[arg(
+        long,
+        env = "KLAXON_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+
+    /// Seconds to wait before each retry of an email the SMTP server did not take (±20 %
+    /// jitter); after the last one the notification fails for good.
+    #[arg(
+        long,
+        env = "KLAXON_EMAIL_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "10,30,60,120,300"
+    )]
+    pub email_retry_schedule: Vec<u64>,
+
+    /// Run the escalation worker and the email notifier in this process.
+    #[arg(long, env = "KLAXON_PAGING_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub paging_worker: bool,
+
     /// Log filter in `tracing` syntax, e.g. `info` or `klaxon=debug,actix_web=info`.
     #[arg(long, env = "KLAXON_LOG", default_value = "info")]
     pub log_filter: String,

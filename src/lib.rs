@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod domain;
 pub mod jobs;
 pub mod metrics;
+pub mod paging;
 pub mod startup;
 pub mod telemetry;
 pub mod time_format;

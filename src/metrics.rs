@@ -14,6 +14,12 @@ pub struct OutcomeLabel {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabel {
+    pub channel: &'static str,
+    pub outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Finished attempts by outcome: succeeded, retry (failed, will be retried), failed (final).
@@ -22,6 +28,12 @@ pub struct Metrics {
     pub pending: Gauge,
     pub oldest_due_seconds: Gauge<f64, AtomicU64>,
     pub auto_resolved: Counter,
+    pub escalation_steps_fired: Counter,
+    pub escalation_oldest_due_seconds: Gauge<f64, AtomicU64>,
+    /// Notification attempts by channel and outcome: succeeded, retry, failed, not_sent.
+    pub notifications: Family<NotificationLabel, Counter>,
+    pub notifications_pending: Gauge,
+    pub notification_oldest_due_seconds: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -59,9 +71,44 @@ impl Default for Metrics {
             "Incidents this instance resolved because their service's auto-resolve time ran out",
             auto_resolved.clone(),
         );
+        let escalation_steps_fired = Counter::default();
+        registry.register(
+            "escalation_steps_fired",
+            "Escalation levels this instance fired",
+            escalation_steps_fired.clone(),
+        );
+        let escalation_oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "escalation_oldest_due_age_seconds",
+            "How long the oldest due escalation step has been waiting to fire",
+            escalation_oldest_due_seconds.clone(),
+        );
+        let notifications = Family::<NotificationLabel, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification attempts by channel and outcome (succeeded, retry, failed, not_sent)",
+            notifications.clone(),
+        );
+        let notifications_pending = Gauge::default();
+        registry.register(
+            "notifications_pending",
+            "Notifications waiting to be sent (due or scheduled)",
+            notifications_pending.clone(),
+        );
+        let notification_oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "notification_oldest_due_age_seconds",
+            "How long the oldest due notification has been waiting",
+            notification_oldest_due_seconds.clone(),
+        );
         Metrics {
             registry,
             auto_resolved,
+            escalation_steps_fired,
+            escalation_oldest_due_seconds,
+            notifications,
+            notifications_pending,
+            notification_oldest_due_seconds,
             attempts,
             attempt_seconds,
             pending,
@@ -88,6 +135,12 @@ impl Metrics {
     pub fn record_attempt(&self, outcome: &'static str, seconds: f64) {
         self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
         self.attempt_seconds.observe(seconds);
+    }
+
+    pub fn record_notification(&self, channel: &'static str, outcome: &'static str) {
+        self.notifications
+            .get_or_create(&NotificationLabel { channel, outcome })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

@@ -21,6 +21,7 @@ use crate::delivery::engine::{delivery_engine, DeliveryEngine, EngineSettings};
 use crate::domain::{auto_resolve, ids};
 use crate::jobs::RunnerHandle;
 use crate::metrics::Metrics;
+use crate::paging::{Paging, PagingHandle};
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
 const SESSION_KEY_SETTING: &str = "session_key";
@@ -31,6 +32,8 @@ pub struct Application {
     local_addr: SocketAddr,
     engine: DeliveryEngine,
     engine_handle: Option<RunnerHandle>,
+    paging: Paging,
+    paging_handle: Option<PagingHandle>,
     _auto_resolve: AbortOnDrop,
 }
 
@@ -77,6 +80,11 @@ impl Application {
             metrics.clone(),
         )?;
         let engine_handle = config.webhook_sender.then(|| engine.start());
+        // Acknowledge links in emails are signed with a key derived from the session key, so
+        // every instance that shares the session key accepts them.
+        let link_key: Arc<[u8]> = session_key.signing().into();
+        let paging = Paging::new(db.clone(), &config, link_key.clone(), metrics.clone())?;
+        let paging_handle = config.paging_worker.then(|| paging.start());
         let auto_resolve =
             AbortOnDrop(tokio::spawn(auto_resolve::run(db.clone(), metrics.clone())));
         let events_rate_limit =
@@ -87,6 +95,8 @@ impl Application {
             config,
             destinations,
             metrics,
+            link_key,
+            email_configured: paging.email.kind().mailer().is_configured(),
         });
 
         let server = HttpServer::new(move || {
@@ -118,6 +128,8 @@ impl Application {
             local_addr,
             engine,
             engine_handle,
+            paging,
+            paging_handle,
             _auto_resolve: auto_resolve,
         })
     }
@@ -136,11 +148,19 @@ impl Application {
         self.engine.clone()
     }
 
+    /// The escalation worker and the notifier, for tests that drive them.
+    pub fn paging(&self) -> Paging {
+        self.paging.clone()
+    }
+
     /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and webhook attempts.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let served = self.server.await;
         if let Some(engine) = self.engine_handle.take() {
             engine.shutdown().await;
+        }
+        if let Some(paging) = self.paging_handle.take() {
+            paging.shutdown().await;
         }
         served?;
         Ok(())

@@ -272,36 +272,6 @@ pub fn policy_of_service(
         .optional()
 }
 
-/// A policy's rules in order, one row per target: (rule position, delay in minutes,
-/// target type, user id, schedule id). A rule without targets has one row with no target.
-pub type RuleTargetRow = (i32, i32, Option<i32>, Option<i64>, Option<i64>);
-
-pub fn rules_of_policy(conn: &mut DbConn, policy_id: i64) -> QueryResult<Vec<RuleTargetRow>> {
-    use super::schema::{escalation_rules, escalation_targets};
-    escalation_rules::table
-        .left_join(escalation_targets::table)
-        .filter(escalation_rules::policy_id.eq(policy_id))
-        .order((
-            escalation_rules::position,
-            escalation_rules::id,
-            escalation_targets::id.nullable(),
-        ))
-        .select((
-            escalation_rules::position,
-            escalation_rules::delay,
-            escalation_targets::target_type.nullable(),
-            escalation_targets::user_id
-                .nullable()
-                .assume_not_null()
-                .nullable(),
-            escalation_targets::schedule_id
-                .nullable()
-                .assume_not_null()
-                .nullable(),
-        ))
-        .load(conn)
-}
-
 /// A schedule's name by id.
 pub fn schedule_name(conn: &mut DbConn, schedule_id: i64) -> QueryResult<Option<String>> {
     use super::schema::schedules;

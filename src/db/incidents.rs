@@ -209,18 +209,24 @@ pub struct IncidentFilter {
 pub type IncidentListRow = (IncidentRow, String, String, Option<String>, Option<String>);
 
 /// Incidents newest first, with their service's name and the assignee's name.
+///
+/// The page's ids are read first, from an index that yields them newest first (see
+/// [`page_ids`]), then their rows: a join before the page is cut lets a planner start from the
+/// services and sort every matching incident of a service (225 ms with 100 000 open ones).
 pub fn list(
     conn: &mut DbConn,
     filter: &IncidentFilter,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<IncidentListRow>> {
-    let mut query = incidents::table
+    let ids = page_ids(conn, filter, offset, limit)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows: Vec<IncidentListRow> = incidents::table
         .inner_join(services::table)
         .left_join(users::table.on(incidents::assigned_to.eq(users::id.nullable())))
-        .order(incidents::id.desc())
-        .offset(offset)
-        .limit(limit)
+        .filter(incidents::id.eq_any(ids))
         .select((
             IncidentRow::as_select(),
             services::name,
@@ -228,23 +234,123 @@ pub fn list(
             users::first_name.nullable(),
             users::last_name.nullable(),
         ))
-        .into_boxed();
-    match filter.statuses.as_slice() {
-        [] => {}
-        open if open == OPEN => query = query.filter(IsOpen),
-        [one] => query = query.filter(incidents::status.eq(*one)),
-        some => query = query.filter(incidents::status.eq_any(some.to_vec())),
+        .load(conn)?;
+    // A page's worth of rows, put in order here rather than by the database.
+    rows.sort_unstable_by_key(|(row, ..)| std::cmp::Reverse(row.id));
+    Ok(rows)
+}
+
+#[derive(QueryableByName)]
+struct IncidentId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// The ids of one page of the list, newest first, read from one index in id order so that the
+/// walk stops at the page's last row: open incidents from `incidents_open` (of one service
+/// `incidents_open_by_service`, of one urgency `incidents_open_by_urgency`), one status from
+/// `incidents_by_status`, any status from the table itself (of one service
+/// `incidents_by_service`). Every value is an integer the caller parsed, written into the SQL.
+///
+/// SQLite is told the index (`INDEXED BY`): with one service holding nearly every incident its
+/// planner would rather sort them all. PostgreSQL, left to itself, walks the primary key or
+/// `incidents_open` and drops what does not match (every open incident of a storm, to find the
+/// resolved ones). The index's leading column, fixed by the filter, is therefore stated as a
+/// range (`status BETWEEN 3 AND 3`, which it does not fold into a constant) and leads the
+/// order: only that index yields the rows in that order without a sort.
+pub fn page_ids(
+    conn: &mut DbConn,
+    filter: &IncidentFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    let list = |values: &[i64]| {
+        values
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut conditions = Vec::new();
+    let one_service = match filter.service_ids.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    let mut leading = None;
+    let index = match filter.statuses.as_slice() {
+        [] => match one_service {
+            Some(service) => {
+                leading = Some(("service_id", service));
+                "INDEXED BY incidents_by_service"
+            }
+            // The table itself is in id order; SQLite would rather sort the incidents of the
+            // viewer's services than walk it.
+            None => "NOT INDEXED",
+        },
+        open if open == OPEN => {
+            conditions.push("status IN (1, 2)".to_owned());
+            match (one_service, filter.urgency) {
+                (Some(service), _) => {
+                    leading = Some(("service_id", service));
+                    "INDEXED BY incidents_open_by_service"
+                }
+                (None, Some(urgency)) => {
+                    leading = Some(("urgency", i64::from(urgency)));
+                    "INDEXED BY incidents_open_by_urgency"
+                }
+                (None, None) => "INDEXED BY incidents_open",
+            }
+        }
+        [one] => {
+            leading = Some(("status", i64::from(*one)));
+            "INDEXED BY incidents_by_status"
+        }
+        some => {
+            let codes: Vec<i64> = some.iter().map(|&s| i64::from(s)).collect();
+            conditions.push(format!("status IN ({})", list(&codes)));
+            "INDEXED BY incidents_by_status"
+        }
+    };
+    if let Some((column, value)) = leading {
+        conditions.push(format!("{column} BETWEEN {value} AND {value}"));
     }
-    if !filter.service_ids.is_empty() {
-        query = query.filter(incidents::service_id.eq_any(filter.service_ids.clone()));
+    if one_service.is_none() && !filter.service_ids.is_empty() {
+        conditions.push(format!("service_id IN ({})", list(&filter.service_ids)));
     }
     if let Some(urgency) = filter.urgency {
-        query = query.filter(incidents::urgency.eq(urgency));
+        if leading.is_none_or(|(column, _)| column != "urgency") {
+            conditions.push(format!("urgency = {urgency}"));
+        }
     }
-    if let Some(team_ids) = &filter.visible_team_ids {
-        query = query.filter(services::team_id.eq_any(team_ids.clone()));
+    if let Some(teams) = &filter.visible_team_ids {
+        if teams.is_empty() {
+            return Ok(Vec::new());
+        }
+        conditions.push(format!(
+            "service_id IN (SELECT id FROM services WHERE team_id IN ({}))",
+            list(teams)
+        ));
     }
-    query.load(conn)
+    let conditions = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let order = match leading {
+        Some((column, _)) => format!("ORDER BY {column} DESC, id DESC"),
+        None => "ORDER BY id DESC".to_owned(),
+    };
+    let page = format!("{order} LIMIT {} OFFSET {}", limit.max(0), offset.max(0));
+    let rows: Vec<IncidentId> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(format!(
+            "SELECT id FROM incidents {index}{conditions} {page}"
+        ))
+        .load(c)?,
+        DbConn::Postgres(c) => {
+            diesel::sql_query(format!("SELECT id FROM incidents{conditions} {page}")).load(c)?
+        }
+    };
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 /// How many incidents the filter matches.
@@ -271,14 +377,26 @@ pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<i64> {
     query.get_result(conn)
 }
 
-/// Open (triggered or acknowledged) incidents per service, for the given services.
-pub fn open_counts(conn: &mut DbConn, service_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
-    incidents::table
-        .filter(incidents::service_id.eq_any(service_ids.to_vec()))
-        .filter(IsOpen)
-        .group_by(incidents::service_id)
-        .select((incidents::service_id, diesel::dsl::count_star()))
-        .load(conn)
+#[derive(QueryableByName)]
+struct Counted {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Open (triggered or acknowledged) incidents of a service, counted up to `cap` and no further:
+/// a page shows "10 000+" rather than walking every open incident of a storm on each view. The
+/// range and the order make PostgreSQL count along `incidents_open_by_service` (as in
+/// [`page_ids`]) instead of reading the table from its start, past every resolved incident,
+/// until the cap.
+pub fn open_count_capped(conn: &mut DbConn, service_id: i64, cap: i64) -> QueryResult<i64> {
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM incidents \
+         WHERE service_id BETWEEN {service_id} AND {service_id} AND status IN (1, 2) \
+         ORDER BY service_id DESC, id DESC LIMIT {}) AS open_incidents",
+        cap.max(0)
+    );
+    let counted: Counted = on_backend!(conn, c => diesel::sql_query(&sql).get_result(c))?;
+    Ok(counted.n)
 }
 
 pub fn count_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<i64> {

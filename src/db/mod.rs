@@ -25,6 +25,7 @@ pub mod api_keys;
 pub mod app_settings;
 mod checkpointer;
 pub mod deliveries;
+pub mod escalation_policies;
 pub mod escalations;
 pub mod incidents;
 pub mod integrations;

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{services, teams, users};
+use super::schema::{escalation_policies, services, teams, users};
 use super::DbConn;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -22,11 +22,12 @@ pub struct ServiceRow {
     pub collation_time: i32,
     pub created_by: Option<i64>,
     pub created_at: NaiveDateTime,
+    pub escalation_policy_id: Option<i64>,
 }
 
 /// The fields a person edits.
 #[derive(Debug, Clone, AsChangeset)]
-#[diesel(table_name = services)]
+#[diesel(table_name = services, treat_none_as_null = true)]
 pub struct ServiceFields {
     pub team_id: i64,
     pub name: String,
@@ -37,6 +38,7 @@ pub struct ServiceFields {
     pub acknowledgement_timeout: i32,
     pub collation: i32,
     pub collation_time: i32,
+    pub escalation_policy_id: Option<i64>,
 }
 
 pub fn insert(
@@ -60,6 +62,7 @@ pub fn insert(
             services::collation_time.eq(fields.collation_time),
             services::created_by.eq(Some(created_by)),
             services::created_at.eq(at),
+            services::escalation_policy_id.eq(fields.escalation_policy_id),
         ))
         .execute(conn)?;
     find_by_unique_id(conn, unique_id)?.ok_or(diesel::result::Error::NotFound)
@@ -95,22 +98,33 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>>
         .get_result(c).optional())
 }
 
-/// A service with its team's `unique_id` and its creator's username, in one query (what a
-/// webhook payload needs).
+/// A service with its team's `unique_id`, its creator's username and its escalation policy's
+/// `unique_id`, in one query (what a webhook payload needs).
 pub fn find_with_team_and_creator(
     conn: &mut DbConn,
     id: i64,
-) -> QueryResult<Option<(ServiceRow, String, Option<String>)>> {
+) -> QueryResult<Option<(ServiceRow, String, Option<String>, Option<String>)>> {
     on_backend!(conn, c => services::table
         .inner_join(teams::table)
         .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
+        .left_join(escalation_policies::table)
         .filter(services::id.eq(id))
         .select((
             ServiceRow::as_select(),
             teams::unique_id,
             users::username.nullable(),
+            escalation_policies::unique_id.nullable(),
         ))
         .get_result(c).optional())
+}
+
+/// The `unique_id` of a policy by its row id.
+pub fn policy_unique_id(conn: &mut DbConn, policy_id: i64) -> QueryResult<Option<String>> {
+    escalation_policies::table
+        .find(policy_id)
+        .select(escalation_policies::unique_id)
+        .get_result(conn)
+        .optional()
 }
 
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<ServiceRow>> {

@@ -35,6 +35,9 @@ pub enum AccountsError {
     Forbidden(&'static str),
     #[error("no such user")]
     NotFound,
+    /// The change would leave an escalation policy or schedule paging someone it cannot reach.
+    #[error("{0}")]
+    InUse(String),
     #[error("too many failed sign-ins; try again in {} minutes", retry_after_secs.div_ceil(60))]
     Throttled { retry_after_secs: u64 },
     #[error("email or password is incorrect")]
@@ -447,6 +450,16 @@ pub async fn set_user_active(
             return Err(AccountsError::Forbidden(
                 "Klaxon needs at least one active owner.",
             ));
+        }
+        if !active {
+            if let Some(refusal) = super::on_call_usage::where_user_is_on_call(conn, &target, None)
+                .map_err(|e| match e {
+                    super::DomainError::Db(e) => AccountsError::Db(e),
+                    other => AccountsError::InUse(other.to_string()),
+                })?
+            {
+                return Err(AccountsError::InUse(refusal));
+            }
         }
         users::set_active(conn, target.id, active)?;
         if !active {

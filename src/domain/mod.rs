@@ -2,13 +2,16 @@
 
 pub mod access;
 pub mod accounts;
+pub mod ack_links;
 pub mod alerts;
 pub mod api_keys;
 pub mod auto_resolve;
 pub mod deliveries;
+pub mod escalation_policies;
 pub mod ids;
 pub mod incidents;
 pub mod integrations;
+pub mod on_call_usage;
 pub mod schedules;
 pub mod services;
 pub mod sessions;

@@ -6,7 +6,7 @@ use super::users::User;
 use super::validation::{optional_text, required_text, FieldErrors};
 use super::{DomainError, Page};
 use crate::db::services::{ServiceFields, ServiceRow};
-use crate::db::{self, incidents, integrations, services, Db, DbConn};
+use crate::db::{self, escalation_policies, incidents, integrations, services, Db, DbConn};
 
 /// Zenduty's service status codes.
 pub const STATUSES: [(i32, &str); 5] = [
@@ -47,17 +47,54 @@ pub struct Service {
     pub row: ServiceRow,
     pub team_name: String,
     pub team_unique_id: String,
-    /// Triggered and acknowledged incidents (filled in by the services list).
+    /// Triggered and acknowledged incidents (filled in by the services list), counted up to one
+    /// more than [`OPEN_COUNT_CAP`].
     pub open_incidents: i64,
+    /// Who its incidents escalate to (filled in where a single service is shown or sent).
+    pub escalation_policy: Option<PolicyRef>,
 }
+
+/// A service's escalation policy, by its public id and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRef {
+    pub unique_id: String,
+    pub name: String,
+}
+
+/// The services list counts a service's open incidents up to one more than this and shows
+/// "10 000+" beyond: counting all of them on every view would cost as much as a storm is large.
+pub const OPEN_COUNT_CAP: i64 = 10_000;
 
 impl Service {
     pub fn status_label(&self) -> &'static str {
         status_label(self.row.status)
     }
 
+    /// "3 open", or "10 000+ open" beyond the cap.
+    pub fn open_incidents_label(&self) -> String {
+        let shown = self.open_incidents.min(OPEN_COUNT_CAP);
+        let digits = shown.to_string();
+        let mut grouped = String::new();
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push('\u{a0}');
+            }
+            grouped.push(digit);
+        }
+        let more = if self.open_incidents > OPEN_COUNT_CAP {
+            "+"
+        } else {
+            ""
+        };
+        format!("{grouped}{more} open")
+    }
+
     pub fn is_under_maintenance(&self) -> bool {
         self.row.status == STATUS_UNDER_MAINTENANCE
+    }
+
+    pub fn escalation_policy_uid(&self) -> Option<String> {
+        self.escalation_policy.as_ref().map(|p| p.unique_id.clone())
     }
 }
 
@@ -82,7 +119,13 @@ pub struct ServiceForm {
     pub collation: String,
     #[serde(default = "zero")]
     pub collation_time: String,
+    /// A policy's `unique_id`, `NO_POLICY`, or empty for the team's first policy (its Default).
+    #[serde(default)]
+    pub escalation_policy: String,
 }
+
+/// The form value of "no escalation policy".
+pub const NO_POLICY: &str = "none";
 
 fn default_status() -> String {
     STATUS_ACTIVE.to_string()
@@ -104,6 +147,7 @@ impl Default for ServiceForm {
             acknowledgement_timeout: zero(),
             collation: zero(),
             collation_time: zero(),
+            escalation_policy: String::new(),
         }
     }
 }
@@ -121,6 +165,9 @@ impl ServiceForm {
             acknowledgement_timeout: row.acknowledgement_timeout.to_string(),
             collation: row.collation.to_string(),
             collation_time: row.collation_time.to_string(),
+            escalation_policy: service
+                .escalation_policy_uid()
+                .unwrap_or_else(|| NO_POLICY.to_owned()),
         }
     }
 
@@ -183,6 +230,12 @@ impl ServiceForm {
             86_400,
             "Enter whole seconds from 0 to 86400.",
         );
+        let escalation_policy_id = match &team {
+            Some(team) => {
+                escalation_policy_in(conn, &mut errors, team.id, &self.escalation_policy)?
+            }
+            None => None,
+        };
         errors.into_result(()).map_err(DomainError::Invalid)?;
         Ok(ServiceFields {
             team_id: team.map(|t| t.id).unwrap_or_default(),
@@ -194,8 +247,47 @@ impl ServiceForm {
             acknowledgement_timeout,
             collation,
             collation_time,
+            escalation_policy_id,
         })
     }
+}
+
+/// The policy a service form names, which must be one of the service's team.
+fn escalation_policy_in(
+    conn: &mut DbConn,
+    errors: &mut FieldErrors,
+    team_id: i64,
+    value: &str,
+) -> Result<Option<i64>, DomainError> {
+    let value = value.trim();
+    if value == NO_POLICY {
+        return Ok(None);
+    }
+    if value.is_empty() {
+        return Ok(escalation_policies::first_of_team(conn, team_id)?.map(|p| p.id));
+    }
+    match escalation_policies::find_by_unique_id(conn, value)? {
+        Some(policy) if policy.team_id == team_id => Ok(Some(policy.id)),
+        _ => {
+            errors.add(
+                "escalation_policy",
+                "Choose an escalation policy of the service's team.",
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn policy_ref(conn: &mut DbConn, row: &ServiceRow) -> Result<Option<PolicyRef>, DomainError> {
+    let Some(id) = row.escalation_policy_id else {
+        return Ok(None);
+    };
+    Ok(
+        escalation_policies::find_by_id(conn, id)?.map(|p| PolicyRef {
+            unique_id: p.unique_id,
+            name: p.name,
+        }),
+    )
 }
 
 fn number_in(
@@ -217,11 +309,13 @@ fn number_in(
 
 pub(crate) fn with_team(conn: &mut DbConn, row: ServiceRow) -> Result<Service, DomainError> {
     let team = team_rules::find_by_id(conn, row.team_id)?;
+    let escalation_policy = policy_ref(conn, &row)?;
     Ok(Service {
         row,
         team_name: team.name,
         team_unique_id: team.unique_id,
         open_incidents: 0,
+        escalation_policy,
     })
 }
 
@@ -303,30 +397,25 @@ pub async fn list(
 ) -> Result<Page<Service>, DomainError> {
     let actor = actor.clone();
     let offset = Page::<Service>::offset(page, per_page);
-    let (rows, counts) = db
+    let services = db
         .run(move |conn| {
             let visibility = Visibility::of(conn, &actor)?;
             let rows = services::list_with_team(conn, visibility.team_ids(), offset, per_page + 1)?;
-            let ids: Vec<i64> = rows.iter().map(|(row, _)| row.id).collect();
-            let counts = incidents::open_counts(conn, &ids)?;
-            Ok::<_, DomainError>((rows, counts))
+            rows.into_iter()
+                .map(|(row, team_name)| {
+                    let open_incidents =
+                        incidents::open_count_capped(conn, row.id, OPEN_COUNT_CAP + 1)?;
+                    Ok(Service {
+                        row,
+                        team_name,
+                        team_unique_id: String::new(),
+                        open_incidents,
+                        escalation_policy: None,
+                    })
+                })
+                .collect::<Result<Vec<_>, DomainError>>()
         })
         .await?;
-    let services = rows
-        .into_iter()
-        .map(|(row, team_name)| {
-            let open_incidents = counts
-                .iter()
-                .find(|(id, _)| *id == row.id)
-                .map_or(0, |(_, n)| *n);
-            Service {
-                row,
-                team_name,
-                team_unique_id: String::new(),
-                open_incidents,
-            }
-        })
-        .collect();
     Ok(Page::from_overfetch(services, page, per_page))
 }
 
@@ -428,15 +517,73 @@ pub async fn list_in_team(
     db.run(move |conn| {
         let team = super::teams::find_visible(conn, &actor, &team_uid)?;
         let rows = services::list_with_team(conn, Some(&[team.id]), 0, 1000)?;
+        let policies = escalation_policies::list_for_teams(conn, &[team.id])?;
         Ok(rows
             .into_iter()
-            .map(|(row, team_name)| Service {
-                row,
-                team_name,
-                team_unique_id: team.unique_id.clone(),
-                open_incidents: 0,
+            .map(|(row, team_name)| {
+                let escalation_policy = policies
+                    .iter()
+                    .find(|p| Some(p.id) == row.escalation_policy_id)
+                    .map(|p| PolicyRef {
+                        unique_id: p.unique_id.clone(),
+                        name: p.name.clone(),
+                    });
+                Service {
+                    row,
+                    team_name,
+                    team_unique_id: team.unique_id.clone(),
+                    open_incidents: 0,
+                    escalation_policy,
+                }
             })
             .collect())
     })
     .await
+}
+
+/// A policy a service form may pick, with its team (the form's select groups them by team).
+#[derive(Debug, Clone)]
+pub struct PolicyChoice {
+    pub team_unique_id: String,
+    pub team_name: String,
+    pub unique_id: String,
+    pub name: String,
+}
+
+/// The policies of the teams the actor may put a service in.
+pub async fn policies_for_form(db: &Db, actor: &User) -> Result<Vec<PolicyChoice>, DomainError> {
+    let actor = actor.clone();
+    db.run(move |conn| {
+        let teams = team_rules::selectable_teams(conn, &actor)?;
+        let ids: Vec<i64> = teams.iter().map(|t| t.id).collect();
+        let mut choices = Vec::new();
+        for team in &teams {
+            for policy in escalation_policies::list_for_teams(conn, &ids)?
+                .into_iter()
+                .filter(|p| p.team_id == team.id)
+            {
+                choices.push(PolicyChoice {
+                    team_unique_id: team.unique_id.clone(),
+                    team_name: team.name.clone(),
+                    unique_id: policy.unique_id,
+                    name: policy.name,
+                });
+            }
+        }
+        Ok(choices)
+    })
+    .await
+}
+
+/// The service's escalation policy resolved now (`None` when it has none): its page says
+/// whom an incident would reach, or that it would reach nobody.
+pub async fn escalation_now(
+    db: &Db,
+    service: &Service,
+) -> Result<Option<super::escalation_policies::Policy>, DomainError> {
+    let Some(id) = service.row.escalation_policy_id else {
+        return Ok(None);
+    };
+    db.run(move |conn| super::escalation_policies::resolve_by_id(conn, id))
+        .await
 }

@@ -48,7 +48,8 @@ pub fn role_label(role: i32) -> &'static str {
     }
 }
 
-/// Creates a team with `manager` as its first manager, inside the caller's transaction.
+/// Creates a team with `manager` as its first manager and its "Default" escalation policy
+/// (that manager, at once), inside the caller's transaction.
 pub fn insert_team_with_manager(
     conn: &mut DbConn,
     name: &str,
@@ -63,6 +64,13 @@ pub fn insert_team_with_manager(
         now,
     )?;
     teams::add_member(conn, team.id, manager_id, TEAM_MANAGER, now)?;
+    crate::db::escalation_policies::insert_default(
+        conn,
+        team.id,
+        &[manager_id],
+        Some(manager_id),
+        now,
+    )?;
     Ok(team.into())
 }
 
@@ -263,6 +271,11 @@ pub async fn remove_member(
             return Err(DomainError::Conflict(
                 "A team keeps at least one manager: make someone else a manager first.".into(),
             ));
+        }
+        if let Some(refusal) =
+            super::on_call_usage::where_user_is_on_call(conn, &user, Some(team.id))?
+        {
+            return Err(DomainError::Conflict(refusal));
         }
         teams::remove_member(conn, team.id, user.id)?;
         Ok(user)

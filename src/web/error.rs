@@ -57,6 +57,7 @@ impl From<AccountsError> for AppError {
     fn from(error: AccountsError) -> Self {
         match error {
             AccountsError::NotFound => AppError::NotFound,
+            AccountsError::InUse(message) => AppError::Conflict(message),
             AccountsError::Forbidden(message) => AppError::Forbidden(message.to_owned()),
             AccountsError::Throttled { .. } => AppError::TooManyRequests(error.to_string()),
             AccountsError::Invalid(errors) => AppError::BadRequest(errors.to_string()),

@@ -19,6 +19,7 @@ pub enum Nav {
     Incidents,
     Services,
     Teams,
+    OnCall,
     Settings,
 }
 

@@ -27,6 +27,10 @@ pub struct AppState {
     pub destinations: DestinationPolicy,
     pub metrics: Arc<Metrics>,
     pub events_rate_limit: api::rate_limit::EventsRateLimit,
+    /// Signs the Acknowledge links of emails (`paging::ack_link`).
+    pub link_key: std::sync::Arc<[u8]>,
+    /// Whether an SMTP server is configured; owners see a warning in Settings when not.
+    pub email_configured: bool,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -64,6 +64,7 @@ pub(crate) mod samples {
             collation_time: 0,
             created_by: Some(1),
             created_at: at("2019-11-26 22:01:17.582115"),
+            escalation_policy_id: Some(1),
         }
     }
 
@@ -72,6 +73,7 @@ pub(crate) mod samples {
             &service_row(),
             "0b3332124a984dceb77e12cd02728b4b",
             Some("fe07dd6c-1f20-485e-bddb-c".into()),
+            Some("5ce8918ddfac4f00b95ab204dcedafc9".into()),
         )
     }
 

@@ -5,8 +5,8 @@ use serde::Serialize;
 use crate::db::services::ServiceRow;
 use crate::time_format::utc;
 
-/// The keys of the seed payload's `service`, in its order. Escalation policies, team
-/// priorities, task templates and SLAs are not modelled yet: null.
+/// The keys of the seed payload's `service`, in its order. Team priorities, task templates and
+/// SLAs are not modelled yet: null.
 #[derive(Debug, Clone, Serialize)]
 pub struct Service {
     pub name: String,
@@ -21,6 +21,7 @@ pub struct Service {
     pub task_template: Option<String>,
     pub acknowledgement_timeout: i32,
     pub status: i32,
+    /// The `unique_id` of the service's escalation policy.
     pub escalation_policy: Option<String>,
     pub team: String,
     pub sla: Option<String>,
@@ -29,7 +30,12 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(row: &ServiceRow, team_unique_id: &str, created_by: Option<String>) -> Self {
+    pub fn new(
+        row: &ServiceRow,
+        team_unique_id: &str,
+        created_by: Option<String>,
+        escalation_policy: Option<String>,
+    ) -> Self {
         Service {
             name: row.name.clone(),
             creation_date: utc(&row.created_at),
@@ -42,7 +48,7 @@ impl Service {
             task_template: None,
             acknowledgement_timeout: row.acknowledgement_timeout,
             status: row.status,
-            escalation_policy: None,
+            escalation_policy,
             team: team_unique_id.to_owned(),
             sla: None,
             collation_time: row.collation_time,

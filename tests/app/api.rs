@@ -271,9 +271,19 @@ async fn the_services_api_creates_reads_updates_and_deletes() {
         let client = reqwest::Client::new();
         let team = first_team(&app, &auth).await;
         let services_url = app.url(&format!("/api/account/teams/{team}/services/"));
+        let policies: Value = client
+            .get(app.url(&format!("/api/account/teams/{team}/escalation_policies/")))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let policy = policies[0]["unique_id"].as_str().unwrap();
 
         let body = json!({"name": "ZD Prod", "summary": "", "description": "Main app", "auto_resolve_timeout": 0, "acknowledgement_timeout": 0, "status": 1,
-            "escalation_policy": "5ce8918d-dfac-4f00-b95a-b204dcedafc9", "sla": "77bac19a-deab-4166-bd9b-d4dfe6301924", "team_priority": "6beb47f1-32f5-4f98-b013-757d2e3eef6e",
+            "escalation_policy": policy, "sla": "77bac19a-deab-4166-bd9b-d4dfe6301924", "team_priority": "6beb47f1-32f5-4f98-b013-757d2e3eef6e",
             "under_maintenance": false, "collation": 0, "collation_time": 0});
         let response = client.post(&services_url).header("authorization", &auth).json(&body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);

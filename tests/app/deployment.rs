@@ -189,7 +189,7 @@ fn compose_runs_postgres_and_scalable_instances_behind_the_proxy() {
     let services = compose["services"].as_object().unwrap();
     assert_eq!(
         services.keys().collect::<Vec<_>>(),
-        ["db", "klaxon", "proxy"]
+        ["db", "klaxon", "mailpit", "proxy"]
     );
     for (name, service) in services {
         assert_eq!(service["restart"], "unless-stopped", "{name}");
@@ -250,6 +250,12 @@ fn compose_runs_postgres_and_scalable_instances_behind_the_proxy() {
     assert!(config
         .trusted_proxies
         .contains(&"172.16.0.0/12".parse().unwrap()));
+    // Out of the box, paging emails land in Mailpit, whose SMTP port is the one named.
+    assert_eq!(config.smtp_url.as_deref(), Some("smtp://mailpit:1025"));
+    assert!(services["mailpit"]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("axllent/mailpit:"));
     let port = port_of(&config.bind).to_owned();
     assert_eq!(klaxon["expose"], serde_json::json!([port]));
     let grace: u64 = klaxon["stop_grace_period"]

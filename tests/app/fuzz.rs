@@ -51,6 +51,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/settings/users/new"),
     ("POST", "/settings/users"),
     ("POST", "/settings/users/{username}/{action}"),
+    // ack_links.rs
+    ("GET", "/ack/{notification}/{signature}"),
+    ("POST", "/ack/{notification}/{signature}"),
     // api_keys.rs
     ("GET", "/settings/api-keys"),
     ("POST", "/settings/api-keys"),
@@ -64,6 +67,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/incidents/{number}"),
     ("POST", "/incidents/{number}/acknowledge"),
     ("POST", "/incidents/{number}/resolve"),
+    ("POST", "/incidents/{number}/escalate"),
     ("POST", "/incidents/{number}/notes"),
     ("POST", "/incidents/{number}/assign"),
     // teams.rs
@@ -152,6 +156,37 @@ const ROUTES: &[(&str, &str)] = &[
         "POST",
         "/services/{service}/integrations/{integration}/test-event",
     ),
+    // escalation_policies.rs
+    ("GET", "/oncall"),
+    ("GET", "/teams/{team}/escalation-policies"),
+    ("GET", "/teams/{team}/escalation-policies/new"),
+    ("POST", "/teams/{team}/escalation-policies"),
+    ("GET", "/teams/{team}/escalation-policies/{policy}"),
+    ("GET", "/teams/{team}/escalation-policies/{policy}/edit"),
+    ("POST", "/teams/{team}/escalation-policies/{policy}/edit"),
+    ("POST", "/teams/{team}/escalation-policies/{policy}/rules"),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/delay",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/move",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/remove",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/targets",
+    ),
+    (
+        "POST",
+        "/teams/{team}/escalation-policies/{policy}/rules/{rule}/targets/remove",
+    ),
+    ("GET", "/teams/{team}/escalation-policies/{policy}/delete"),
+    ("POST", "/teams/{team}/escalation-policies/{policy}/delete"),
     // src/web/api/events.rs
     ("POST", "/api/events/{integration_key}/"),
     ("POST", "/api/events/{integration_key}"),
@@ -185,6 +220,26 @@ const ROUTES: &[(&str, &str)] = &[
         "DELETE",
         "/api/account/teams/{team}/schedules/{schedule}/overrides/{override_id}/",
     ),
+    // api/escalation_policies.rs
+    ("GET", "/api/account/teams/{team}/escalation_policies/"),
+    ("POST", "/api/account/teams/{team}/escalation_policies/"),
+    (
+        "GET",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    (
+        "PUT",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    (
+        "PATCH",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    (
+        "DELETE",
+        "/api/account/teams/{team}/escalation_policies/{policy}/",
+    ),
+    ("GET", "/api/account/teams/{team}/oncall/"),
     // api/integrations.rs
     (
         "GET",
@@ -300,6 +355,23 @@ fn shape(method: &str, pattern: &str) -> &'static [(&'static str, Valid)] {
         }
         ("POST", "/incidents/{number}/assign") => &[("assignee", Assignee)],
         ("POST", "/teams/{team}/members") => &[("username", Username), ("role", TeamRole)],
+        (
+            "POST" | "PUT" | "PATCH",
+            "/teams/{team}/escalation-policies"
+            | "/teams/{team}/escalation-policies/{policy}/edit"
+            | "/api/account/teams/{team}/escalation_policies/"
+            | "/api/account/teams/{team}/escalation_policies/{policy}/",
+        ) => &[
+            ("name", Text),
+            ("summary", Text),
+            ("description", Text),
+            ("repeat_policy", Collation),
+        ],
+        (
+            "POST",
+            "/teams/{team}/escalation-policies/{policy}/rules"
+            | "/teams/{team}/escalation-policies/{policy}/rules/{rule}/delay",
+        ) => &[("delay", Minutes), ("target", Text)],
         ("POST", "/services") | ("POST", "/services/{service}/edit") => SERVICE_FORM,
         ("POST", "/services/{service}/integrations") => {
             &[("direction", Direction), ("application", Slug)]
@@ -362,6 +434,7 @@ const FIELDS: &[&str] = &[
     "application", "first_name", "last_name", "email", "password", "role", "username", "next",
     "default_urgency", "create_incidents_for", "is_enabled", "page", "page_size", "service_ids",
     "message", "alert_type", "entity_id", "suppressed", "payload", "urls", "escalation_policy",
+    "repeat_policy", "move_to_next", "rules", "delay", "target",
     "id", "__proto__", "",
 ];
 
@@ -469,6 +542,8 @@ struct Ids {
     schedules: Vec<String>,
     layers: Vec<String>,
     overrides: Vec<String>,
+    policies: Vec<String>,
+    rules: Vec<String>,
 }
 
 struct World {
@@ -512,6 +587,8 @@ impl World {
             "schedule" => pick(&self.own.schedules, &self.other.schedules),
             "layer" => pick(&self.own.layers, &self.other.layers),
             "override_id" => pick(&self.own.overrides, &self.other.overrides),
+            "policy" => pick(&self.own.policies, &self.other.policies),
+            "rule" => pick(&self.own.rules, &self.other.rules),
             // The other team's key would let anyone post alerts to it: that is what a key is.
             "integration_key" => self.own.integration_keys.clone(),
             "username" => {
@@ -522,6 +599,13 @@ impl World {
                 values
             }
             "action" => vec!["enable".into(), "disable".into()],
+            // No test email was sent: every link is one nobody was given.
+            "notification" => vec![
+                "00000000-0000-4000-8000-000000000000".into(),
+                "1".into(),
+                "%00".into(),
+            ],
+            "signature" => vec!["AAAA".into(), "not-base64!".into(), "x".repeat(300)],
             "id" => (1..=8).map(|n| n.to_string()).collect(),
             other => panic!(
                 "no values for the path parameter {{{other}}}: add them in World::values_for"
@@ -1213,6 +1297,13 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         "schedule_id",
         &ids_of(&schedules),
     );
+    let policies = rows_in(
+        export,
+        "escalation_policies",
+        "team_id",
+        &BTreeSet::from([team_id]),
+    );
+    let rules = rows_in(export, "escalation_rules", "policy_id", &ids_of(&policies));
     let texts = |rows: &[Value], column: &str| -> Vec<String> {
         rows.iter()
             .map(|row| text_of(row, column))
@@ -1245,6 +1336,8 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         schedules: texts(&schedules, "unique_id"),
         layers: texts(&layers, "unique_id"),
         overrides: texts(&overrides, "unique_id"),
+        policies: texts(&policies, "unique_id"),
+        rules: texts(&rules, "unique_id"),
     }
 }
 

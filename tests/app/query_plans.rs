@@ -1,8 +1,10 @@
-//! The Events API's statements reach their rows through indexes whose walk does not grow with
-//! open or resolved incidents, or with alerts. The test records every statement the server runs
-//! while it takes alerts of every kind (on a service with 20 000 incidents and 20 000 alerts, with
-//! fresh planner statistics), then asks each backend for each statement's plan: SQLite's
-//! `EXPLAIN QUERY PLAN`, PostgreSQL's generic plan (the one a prepared statement keeps).
+//! The Events API's statements, and those of the pages a responder opens during a storm, reach
+//! their rows through indexes whose walk does not grow with open or resolved incidents, or with
+//! alerts. Each test records every statement the server runs while it takes alerts of every kind
+//! (on a service with 20 000 incidents and 20 000 alerts), or while it answers every such page
+//! (on a service with 20 000 open incidents), with fresh planner statistics; then it asks each
+//! backend for each statement's plan: SQLite's `EXPLAIN QUERY PLAN`, PostgreSQL's generic plan
+//! (the one a prepared statement keeps).
 
 use std::sync::{Mutex, Once};
 
@@ -13,7 +15,8 @@ use klaxon::db::{DbConn, DbError};
 use serde_json::json;
 
 use crate::helpers::{
-    api_integration, configured_webhook, edit_service, for_each_backend, query, Backend, TestApp,
+    add_user, api_integration, configured_webhook, default_team, edit_service, for_each_backend,
+    join, query, signed_in_browser, trigger, Backend, TestApp, USER_PASSWORD,
 };
 
 /// Tables that grow with an install's history: no statement of the event path may walk them.
@@ -28,6 +31,9 @@ const GROWING: [&str; 6] = [
 /// Indexes that reach all of a service's incidents, or all of a status: a statement of the event
 /// path that searches through them grows with the service's history.
 const UNBOUNDED_INDEXES: [&str; 2] = ["incidents_by_service", "incidents_by_status"];
+
+/// One test records at a time: the recording is the process's.
+static ONE_RECORDING_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// What is being recorded: statements run on connections to the database named by `marker`.
 static RECORDING: Mutex<Option<(String, Vec<String>)>> = Mutex::new(None);
@@ -65,16 +71,28 @@ fn recorded() -> Vec<String> {
     statements
 }
 
-/// A service's history: 10 000 open incidents, 10 000 resolved, an alert for each, and an entity
-/// collated into each.
-fn seed_history(conn: &mut DbConn, service: &str, integration: &str) -> diesel::QueryResult<()> {
+/// Statuses of the event path's history: of every four incidents one triggered, one
+/// acknowledged, two resolved.
+const HALF_OPEN: &str = "CASE seq.n % 4 WHEN 0 THEN 1 WHEN 1 THEN 2 ELSE 3 END";
+/// Statuses of a storm: the oldest 1 000 resolved, every later one triggered (one in ten
+/// acknowledged).
+const STORM: &str = "CASE WHEN seq.n <= 1000 THEN 3 WHEN seq.n % 10 = 0 THEN 2 ELSE 1 END";
+
+/// A service's history: 20 000 incidents with statuses as `statuses` (SQL of `seq.n`, 1 to
+/// 20 000) says, an alert and a timeline entry for each, and an entity collated into each.
+fn seed_history(
+    conn: &mut DbConn,
+    service: &str,
+    integration: &str,
+    statuses: &str,
+) -> diesel::QueryResult<()> {
     let count = 20_000;
     diesel::sql_query(format!(
         "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {count}) \
          INSERT INTO incidents (incident_number, unique_id, incident_key, service_id, title, summary, \
              status, urgency, priority, creation_date, context_window_start, context_window_end, entity_id) \
          SELECT 1000000 + seq.n, 'seeded' || seq.n, 'key' || seq.n, s.id, 'Seeded', '', \
-             CASE seq.n % 4 WHEN 0 THEN 1 WHEN 1 THEN 2 ELSE 3 END, 1, 0, \
+             {statuses}, 1, 0, \
              '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'seeded-' || seq.n \
          FROM seq, services s WHERE s.unique_id = '{service}'"
     ))
@@ -86,6 +104,12 @@ fn seed_history(conn: &mut DbConn, service: &str, integration: &str) -> diesel::
              i.creation_date \
          FROM incidents i, integrations g WHERE g.unique_id = '{integration}' AND i.entity_id LIKE 'seeded-%'"
     ))
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO timeline_entries (incident_id, kind, actor_label, detail, created_at) \
+         SELECT id, 'triggered', 'Seeded', '', creation_date FROM incidents \
+         WHERE entity_id LIKE 'seeded-%'",
+    )
     .execute(conn)?;
     // Entities collated into the incident another entity opened.
     diesel::sql_query(
@@ -193,15 +217,29 @@ fn plan_of(conn: &mut DbConn, sql: &str) -> diesel::QueryResult<Vec<String>> {
     }
 }
 
-/// What in a plan line walks a growing table, if anything.
+/// Whose statements are checked. The event path must not search all of a service's or a
+/// status's incidents at all; a page may walk such an index in id order, since it stops at the
+/// page's last row, but must not count without a cap or read incidents it then filters out by
+/// status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Events,
+    Pages,
+}
+
+/// What in a plan line walks a growing table, if anything. `condition` is what the backend
+/// states of the line's rows (on PostgreSQL the lines under it).
 /// A search through an index of all a service's (or a status's) incidents is bounded only when
 /// its `condition` also pins the incident's id. A sort is a fault only in a plan that reads a
 /// growing table (a service's few integrations may be sorted).
 fn unbounded_walk(
     backend: Backend,
+    path: Path,
+    sql: &str,
     line: &str,
     condition: &str,
     touches_growing: bool,
+    touches_sorted: bool,
 ) -> Option<String> {
     let walks = |table: &str| match backend {
         Backend::Sqlite => {
@@ -209,14 +247,29 @@ fn unbounded_walk(
         }
         Backend::Postgres => line.contains(&format!("Seq Scan on {table} ")),
     };
+    // A page of the list walks, newest first, the table itself (every status) or the index of
+    // open incidents (the open ones) and stops at the page's last row; SQLite names those walks
+    // scans.
+    let walks_a_page = path == Path::Pages
+        && backend == Backend::Sqlite
+        && sql.contains("ORDER BY id DESC LIMIT")
+        && !touches_sorted
+        && ((line == "SCAN incidents" && !sql.contains("status"))
+            || (line.ends_with("INDEX incidents_open") && sql.contains("status IN (1, 2)")));
     if let Some(table) = GROWING.into_iter().find(|table| walks(table)) {
-        return Some(format!("a full scan of {table}"));
+        if !walks_a_page {
+            return Some(format!("a full scan of {table}"));
+        }
     }
     let pins_id = condition.contains("id=?") || condition.contains("(id = ");
     if let Some(index) = UNBOUNDED_INDEXES.into_iter().find(|i| line.contains(i)) {
-        if !pins_id {
+        if !pins_id && path == Path::Events {
             return Some(format!("a search through {index}"));
         }
+    }
+    let reads_incidents = line.contains(" on incidents ") || line.contains(" incidents USING ");
+    if path == Path::Pages && reads_incidents && condition.contains("Filter: (status") {
+        return Some("a walk that reads incidents of other statuses".to_owned());
     }
     let sorts = match backend {
         Backend::Sqlite => line.contains("USE TEMP B-TREE"),
@@ -228,13 +281,119 @@ fn unbounded_walk(
     (sorts && touches_growing).then(|| "a sort of every matching row".to_owned())
 }
 
-#[tokio::test]
-async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_index() {
+/// The faults of one statement's plan (an error planning it is one).
+fn faults_of(
+    backend: Backend,
+    path: Path,
+    sql: &str,
+    plan: &Result<Vec<String>, String>,
+) -> Vec<String> {
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(e) => return vec![format!("cannot be planned ({e}):\n  {sql}")],
+    };
+    if backend == Backend::Sqlite && sql.starts_with("INSERT") && sql.contains(" VALUES ") {
+        // SQLite lists, for a row added to a table that others reference, a search of
+        // each referencing table; it runs only while a deferred foreign-key violation
+        // is outstanding (never here: every constraint is immediate).
+        return Vec::new();
+    }
+    let touches = |table: &str| {
+        plan.iter()
+            .any(|line| line.contains(&format!(" {table} ")) || line.ends_with(table))
+    };
+    let touches_growing = GROWING.iter().any(|table| touches(table));
+    let sorts_rows = plan.iter().any(|line| line.contains("USE TEMP B-TREE"));
+    let mut faults = Vec::new();
+    let capped = sql.contains(" LIMIT ");
+    if path == Path::Pages
+        && sql.to_ascii_uppercase().contains("COUNT(")
+        && (touches("incidents") || touches("alerts"))
+        && !capped
+    {
+        faults.push("a count without a cap".to_owned());
+    }
+    for (n, line) in plan.iter().enumerate() {
+        // PostgreSQL states an index's condition and filter on the lines under the index.
+        let condition = match backend {
+            Backend::Sqlite => line.clone(),
+            Backend::Postgres => plan[n + 1..]
+                .iter()
+                .take_while(|l| !l.contains("->"))
+                .map(|l| l.trim())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        if let Some(fault) = unbounded_walk(
+            backend,
+            path,
+            sql,
+            line,
+            &condition,
+            touches_growing,
+            sorts_rows,
+        ) {
+            faults.push(fault);
+        }
+    }
+    faults
+        .into_iter()
+        .map(|fault| format!("{fault}:\n  {sql}\n  plan: {}", plan.join(" | ")))
+        .collect()
+}
+
+fn install_recorder() {
     static INSTRUMENT: Once = Once::new();
     INSTRUMENT.call_once(|| {
         set_default_instrumentation(|| Some(Box::new(StatementRecorder { url: String::new() })))
             .expect("instrumentation installed");
     });
+}
+
+/// The distinct statements worth planning among those recorded, each with its plan.
+async fn plans_of(
+    app: &TestApp,
+    statements: &[String],
+) -> Vec<(String, Result<Vec<String>, String>)> {
+    let mut planned: Vec<String> = statements
+        .iter()
+        .filter_map(|s| planned_sql(s))
+        .map(str::to_owned)
+        .collect();
+    planned.sort_unstable();
+    planned.dedup();
+    app.db()
+        .await
+        .run(move |conn| {
+            Ok::<_, DbError>(
+                planned
+                    .into_iter()
+                    .map(|sql| {
+                        let plan = plan_of(conn, &sql).map_err(|e| e.to_string());
+                        (sql, plan)
+                    })
+                    .collect(),
+            )
+        })
+        .await
+        .unwrap()
+}
+
+fn all_faults(
+    backend: Backend,
+    path: Path,
+    plans: &[(String, Result<Vec<String>, String>)],
+) -> Vec<String> {
+    plans
+        .iter()
+        .flat_map(|(sql, plan)| faults_of(backend, path, sql, plan))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_index() {
+    install_recorder();
+    let _recording = ONE_RECORDING_AT_A_TIME.lock().await;
     for_each_backend(|app| async move {
         let backend = app.backend();
         app.create_owner().await;
@@ -242,7 +401,7 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
         configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
         let (seed_service, seed_integration) = (service.clone(), integration.clone());
         query(&app, move |conn| {
-            seed_history(conn, &seed_service, &seed_integration)
+            seed_history(conn, &seed_service, &seed_integration, HALF_OPEN)
         })
         .await;
 
@@ -251,53 +410,113 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
         send_every_kind_of_alert(&app, &service, &events).await;
         let statements = recorded();
 
-        let mut planned: Vec<&str> = statements.iter().filter_map(|s| planned_sql(s)).collect();
-        planned.sort_unstable();
-        planned.dedup();
+        let plans = plans_of(&app, &statements).await;
         assert!(
-            planned.len() >= 10,
+            plans.len() >= 10,
             "{backend:?}: the event path's statements were recorded: {statements:#?}"
         );
-        let owned: Vec<String> = planned.iter().map(|s| (*s).to_owned()).collect();
-        let plans = app
-            .db()
-            .await
-            .run(move |conn| {
-                owned
-                    .iter()
-                    .map(|sql| Ok((sql.clone(), plan_of(conn, sql)?)))
-                    .collect::<Result<Vec<_>, DbError>>()
-            })
-            .await
-            .unwrap();
-        let mut faults = Vec::new();
-        for (sql, plan) in &plans {
-            if backend == Backend::Sqlite && sql.starts_with("INSERT") && sql.contains(" VALUES ") {
-                // SQLite lists, for a row added to a table that others reference, a search of
-                // each referencing table; it runs only while a deferred foreign-key violation
-                // is outstanding (never here: every constraint is immediate).
-                continue;
-            }
-            let touches_growing = plan.iter().any(|line| {
-                GROWING
-                    .iter()
-                    .any(|table| line.contains(&format!(" {table} ")) || line.ends_with(table))
-            });
-            for (n, line) in plan.iter().enumerate() {
-                // PostgreSQL states an index's condition on the line after the index.
-                let condition = match backend {
-                    Backend::Sqlite => line.as_str(),
-                    Backend::Postgres => plan.get(n + 1).map_or("", String::as_str),
-                };
-                if let Some(fault) = unbounded_walk(backend, line, condition, touches_growing) {
-                    faults.push(format!("{fault}:\n  {sql}\n  plan: {}", plan.join(" | ")));
-                }
-            }
-        }
+        let faults = all_faults(backend, Path::Events, &plans);
         assert!(
             faults.is_empty(),
             "{backend:?}: statements on the event path that grow with history:\n{}",
             faults.join("\n")
+        );
+    })
+    .await;
+}
+
+/// Every page a responder opens during a storm, with the filters the incidents list offers.
+fn storm_pages(service: &str, number: i64) -> Vec<String> {
+    let mut pages: Vec<String> = [
+        "",
+        "?status=triggered",
+        "?status=acknowledged",
+        "?status=resolved",
+        "?status=all",
+        "?urgency=high",
+        "?urgency=low",
+        "?status=triggered&urgency=high",
+        "?page=3",
+    ]
+    .iter()
+    .map(|q| format!("/incidents{q}"))
+    .collect();
+    for q in ["", "&status=all", "&status=resolved", "&page=2"] {
+        pages.push(format!("/incidents?service={service}{q}"));
+    }
+    pages.extend([
+        "/incidents/changes".to_owned(),
+        format!("/incidents/{number}"),
+        format!("/incidents/{number}/changes"),
+        "/incidents/1000500".to_owned(),
+        "/services".to_owned(),
+        format!("/services/{service}"),
+    ]);
+    pages
+}
+
+#[tokio::test]
+async fn every_statement_of_a_storm_page_reaches_its_rows_through_an_index() {
+    install_recorder();
+    let _recording = ONE_RECORDING_AT_A_TIME.lock().await;
+    for_each_backend(|app| async move {
+        let backend = app.backend();
+        app.create_owner().await;
+        let (service, integration, _) = api_integration(&app).await;
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        let number = trigger(&app, &service, "Disk full").await;
+        add_user(
+            &app,
+            ("Tess", "Member"),
+            "tess@example.com",
+            USER_PASSWORD,
+            "3",
+        )
+        .await;
+        join(&app, &default_team(&app).await, "Tess Member", "2").await;
+        let member = signed_in_browser(&app, "tess@example.com", USER_PASSWORD).await;
+        let (seed_service, seed_integration) = (service.clone(), integration.clone());
+        query(&app, move |conn| {
+            seed_history(conn, &seed_service, &seed_integration, STORM)
+        })
+        .await;
+
+        let pages = storm_pages(&service, number);
+        record_statements_of(&database_marker(&app.database_url));
+        for page in &pages {
+            let owner = app.get(page).await;
+            let theirs = member.get(app.url(page)).send().await.unwrap();
+            assert_eq!(owner.status(), 200, "the owner's {page}");
+            assert_eq!(theirs.status(), 200, "a team member's {page}");
+        }
+        let statements = recorded();
+
+        let plans = plans_of(&app, &statements).await;
+        assert!(
+            plans
+                .iter()
+                .any(|(sql, _)| sql.contains("INDEXED BY") || sql.contains("LIMIT")),
+            "{backend:?}: the pages' statements were recorded: {statements:#?}"
+        );
+        let faults = all_faults(backend, Path::Pages, &plans);
+        assert!(
+            faults.is_empty(),
+            "{backend:?}: statements of a storm's pages that grow with open incidents:\n{}",
+            faults.join("\n")
+        );
+
+        // Without the indexes of open incidents the same statements are faults: the check sees
+        // what it guards.
+        query(&app, |conn| {
+            diesel::sql_query("DROP INDEX incidents_open").execute(conn)?;
+            diesel::sql_query("DROP INDEX incidents_open_by_service").execute(conn)?;
+            diesel::sql_query("ANALYZE").execute(conn)
+        })
+        .await;
+        let unindexed = plans_of(&app, &statements).await;
+        assert!(
+            !all_faults(backend, Path::Pages, &unindexed).is_empty(),
+            "{backend:?}: the check finds nothing once the open incidents' indexes are dropped"
         );
     })
     .await;

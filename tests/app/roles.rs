@@ -1047,3 +1047,160 @@ async fn team_users_read_schedules_and_override_for_themselves_managers_change_t
     })
     .await;
 }
+
+/// What a team user is told when they try to change an escalation policy.
+const NOT_A_POLICY_MANAGER: &str = "managers, admins and owners can change its escalation policies";
+
+#[tokio::test]
+async fn team_users_read_escalation_policies_managers_change_them_strangers_see_none() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let (mary, uma) = (&s.manager, &s.user);
+        let list = format!("/teams/{}/escalation-policies", s.team);
+        let api = format!("/api/account/teams/{}/escalation_policies/", s.team);
+
+        // Mary, a manager, creates one in the page and one through the API, and adds a rule.
+        let response = mary
+            .submit(&app, &format!("{list}/new"), &list, &[("name", "Night")])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "a manager creates"
+        );
+        let page = location(&response);
+        let uma_key = option_value(&mary.page(&app, &page).await.1, "Uma User");
+        let added = mary
+            .submit(
+                &app,
+                &page,
+                &format!("{page}/rules"),
+                &[("delay", "0"), ("target", &uma_key)],
+            )
+            .await;
+        assert_eq!(location(&added), page, "a manager adds a rule");
+        let created = mary
+            .api(&app, Method::POST, &api)
+            .json(&json!({"name": "Day", "rules": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let day: Value = created.json().await.unwrap();
+        let day_api = format!("{api}{}/", day["unique_id"].as_str().unwrap());
+
+        // Uma, a team user, reads them and who is on call, and is offered no change.
+        let (status, html) = uma.page(&app, &list).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Night") && !html.contains("New escalation policy"));
+        let (status, html) = uma.page(&app, &page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("reaches Uma User now"));
+        assert!(
+            !html.contains("Add rule")
+                && !html.contains("/edit\"")
+                && !html.contains("Remove rule")
+        );
+        assert_eq!(uma.get(&app, "/oncall").await.status(), StatusCode::OK);
+        for (method, path) in [(Method::GET, api.clone()), (Method::GET, day_api.clone())] {
+            let response = uma.api(&app, method, &path).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
+        let oncall = format!("/api/account/teams/{}/oncall/", s.team);
+        assert_eq!(
+            uma.api(&app, Method::GET, &oncall)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+        let rule = page.clone() + "/rules";
+        for (action, fields) in [
+            (list.clone(), vec![("name", "Mine")]),
+            (format!("{page}/edit"), vec![("name", "Mine")]),
+            (
+                rule.clone(),
+                vec![("delay", "0"), ("target", uma_key.as_str())],
+            ),
+            (format!("{page}/delete"), vec![]),
+        ] {
+            let response = uma.post(&app, &action, &fields).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{action}");
+            assert!(
+                response
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains(NOT_A_POLICY_MANAGER),
+                "{action}"
+            );
+        }
+        assert_eq!(
+            uma.get(&app, &format!("{list}/new")).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        for (method, path) in [
+            (Method::POST, api.clone()),
+            (Method::PUT, day_api.clone()),
+            (Method::PATCH, day_api.clone()),
+            (Method::DELETE, day_api.clone()),
+        ] {
+            let response = uma
+                .api(&app, method.clone(), &path)
+                .json(&json!({"name": "Mine"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{method} {path}");
+            let body: Value = response.json().await.unwrap();
+            assert!(
+                body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(NOT_A_POLICY_MANAGER),
+                "{body}"
+            );
+        }
+
+        // Olga, in another team only, finds nothing there; the On call page lists only hers.
+        let other = create_team(&app, "Other").await;
+        let olga = person(&app, ("Olga", "Other"), "olga@example.com", "3").await;
+        join(&app, &other, "Olga Other", "1").await;
+        for path in [list.clone(), page.clone(), format!("{list}/new")] {
+            assert_eq!(
+                olga.get(&app, &path).await.status(),
+                StatusCode::NOT_FOUND,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            olga.post(&app, &rule, &[("delay", "0"), ("target", &uma_key)])
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        for (method, path) in [
+            (Method::GET, api.clone()),
+            (Method::GET, day_api.clone()),
+            (Method::DELETE, day_api.clone()),
+            (Method::GET, oncall.clone()),
+        ] {
+            let response = olga.api(&app, method.clone(), &path).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        }
+        let (_, html) = olga.page(&app, "/oncall").await;
+        assert!(html.contains("Other") && !html.contains("Night"));
+        // Her own team's policy is hers to change; the owner changes any team's.
+        let theirs = format!("/teams/{other}/escalation-policies");
+        let response = olga
+            .submit(&app, &format!("{theirs}/new"), &theirs, &[("name", "Ours")])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let response = app
+            .submit(&format!("{list}/new"), &list, &[("name", "Owner's")])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    })
+    .await;
+}

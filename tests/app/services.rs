@@ -3,8 +3,8 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    add_integration, create_service, default_team, for_each_backend, location, option_value,
-    submit_with, user_browser,
+    add_integration, create_service, default_team, for_each_backend, location, option_value, query,
+    submit_with, trigger, user_browser,
 };
 
 #[tokio::test]
@@ -330,6 +330,60 @@ async fn people_outside_a_team_cannot_see_or_change_its_services() {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+    })
+    .await;
+}
+
+/// Adds `count` triggered incidents to a service straight into the database (as a storm would
+/// leave them, without the pages' cost).
+async fn add_open_incidents(app: &crate::helpers::TestApp, service: &str, count: i64, from: i64) {
+    let service = service.to_owned();
+    query(app, move |conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!(
+            "WITH RECURSIVE seq(n) AS (SELECT {from} UNION ALL SELECT n + 1 FROM seq \
+                 WHERE n < {from} + {count} - 1) \
+             INSERT INTO incidents (incident_number, unique_id, incident_key, service_id, title, \
+                 summary, status, urgency, priority, creation_date, context_window_start, \
+                 context_window_end) \
+             SELECT 1000000 + seq.n, 'storm' || seq.n, 'key' || seq.n, s.id, 'Storm', '', 1, 1, \
+                 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00' \
+             FROM seq, services s WHERE s.unique_id = '{service}'"
+        ))
+        .execute(conn)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_services_list_counts_open_incidents_up_to_ten_thousand() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let storming = create_service(&app, "Storming").await;
+        let quiet = create_service(&app, "Quiet").await;
+        trigger(&app, &quiet, "One alone").await;
+        add_open_incidents(&app, &storming, 9_999, 1).await;
+        let resolved = trigger(&app, &storming, "Resolved").await;
+        crate::helpers::act(&app, resolved, "resolve").await;
+
+        let list = app.page("/services").await;
+        assert!(list.contains(">9\u{a0}999 open</a>"), "{list}");
+        assert!(list.contains(">1 open</a>"));
+
+        trigger(&app, &storming, "The ten thousandth").await;
+        let list = app.page("/services").await;
+        assert!(
+            list.contains(">10\u{a0}000 open</a>"),
+            "exactly the cap is counted"
+        );
+
+        add_open_incidents(&app, &storming, 1, 10_000).await;
+        let list = app.page("/services").await;
+        assert!(list.contains(">10\u{a0}000+ open</a>"), "beyond the cap");
+        assert!(
+            list.contains(">1 open</a>"),
+            "each service is counted on its own"
+        );
     })
     .await;
 }

@@ -14,6 +14,7 @@ from zenduty.apiV2.incidents import IncidentClient
 from zenduty.apiV2.teams import TeamsClient
 from zenduty.apiV2.teams.schedules.layers import LayersBuilder
 from zenduty.apiV2.teams.schedules.overrides import OverrideBuilder
+from zenduty.apiV2.teams.escalation_policies.rules import RuleBuilder
 
 API_APPLICATION = uuid.UUID("aa1dbb12-9901-4369-a384-017d5e5d5b89")
 
@@ -26,12 +27,30 @@ team = teams.create_team("SDK team")
 assert any(t.unique_id == team.unique_id for t in teams.list_teams())
 assert teams.find_team_by_id(team.unique_id).name == "SDK team"
 
+policies = teams.get_escalation_policy_client(team)
+default_policy = policies.get_all_policies()[0]
+assert default_policy.name == "Default"
+
 services = teams.get_service_client(team)
 service = services.create_service(
-    name="SDK service", escalation_policy=uuid.uuid4(), sla=uuid.uuid4(), team_priority=uuid.uuid4()
+    name="SDK service", escalation_policy=default_policy.unique_id, sla=uuid.uuid4(), team_priority=uuid.uuid4()
 )
 assert services.get_service_by_id(service.unique_id).name == "SDK service"
 assert len(services.get_all_services()) == 1
+
+# A policy with two levels, as the SDK's RuleBuilder writes them, and who is on call now.
+me = default_policy.rules[0]["targets"][0]["target_id"]
+rules = (
+    RuleBuilder()
+    .add_rule(timedelta(minutes=0), 0, [{"target_type": 2, "target_id": me}])
+    .add_rule(timedelta(minutes=10), 1, [{"target_type": 2, "target_id": me}])
+    .build()
+)
+policy = policies.create_esp("SDK policy", rules, summary="two levels")
+assert [rule["position"] for rule in policies.get_esp_by_id(policy.unique_id).rules] == [0, 1]
+on_call = teams.get_all_oncall(team)
+assert {str(o.escalation_policy.unique_id) for o in on_call} == {str(default_policy.unique_id), str(policy.unique_id)}
+assert all([u.username for u in o.users] == [me] for o in on_call)
 
 integrations = services.get_integration_client(service)
 integration = integrations.create_intg(name="SDK alerts", summary="from the SDK", application=API_APPLICATION)

@@ -14,8 +14,11 @@
 //! - **open loop**: a service with `--open-incidents` open incidents (added straight into the
 //!   database), then new-entity critical alerts at a fixed rate; latency from request sent to
 //!   webhook received.
+//! - **pages**: on a service with `--open-incidents` open incidents, the pages a responder
+//!   opens (`pages.rs`), timed as the owner and as a member of the service's team.
 
 mod load;
+mod pages;
 mod stage;
 
 use std::path::PathBuf;
@@ -52,8 +55,8 @@ pub struct EventsArgs {
     /// Time-based collation window of the collation workload, in seconds.
     #[arg(long, default_value_t = 300)]
     collation_secs: u32,
-    /// Open incidents (distinct entities) the service has before the open loop; added straight
-    /// into the database, each with its alert.
+    /// Open incidents (distinct entities) the service has before the open loop, and while its
+    /// pages are timed; added straight into the database, each with its alert.
     #[arg(long, default_value_t = 100_000)]
     open_incidents: usize,
     /// Alerts per second offered in the open loop. By default half the storm's end-to-end rate
@@ -87,6 +90,7 @@ enum Workload {
     Attach,
     Collation,
     OpenLoop,
+    Pages,
     All,
 }
 
@@ -98,6 +102,7 @@ impl Workload {
             Workload::Attach => "attach",
             Workload::Collation => "collation",
             Workload::OpenLoop => "open-loop",
+            Workload::Pages => "pages",
             Workload::All => "all",
         }
     }
@@ -111,6 +116,7 @@ impl Workload {
                 Workload::Attach,
                 Workload::Collation,
                 Workload::OpenLoop,
+                Workload::Pages,
             ],
             Workload::Flapping => vec![Workload::Flapping, Workload::Attach],
             one => vec![one],
@@ -130,6 +136,7 @@ struct Bench {
     storm_rate: Option<f64>,
     closed_rows: Vec<String>,
     open_rows: Vec<String>,
+    page_rows: Vec<String>,
 }
 
 impl Bench {
@@ -168,6 +175,7 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
         storm_rate: None,
         closed_rows: Vec::new(),
         open_rows: Vec::new(),
+        page_rows: Vec::new(),
     };
     let mut failed = Vec::new();
     for workload in workloads {
@@ -200,6 +208,7 @@ async fn run_workload(bench: &mut Bench, workload: Workload) -> anyhow::Result<(
         Workload::Attach => attach(bench, &stage).await,
         Workload::Collation => collation_storm(bench, &stage).await,
         Workload::OpenLoop => open_loop(bench, &mut stage).await,
+        Workload::Pages => pages::pages(bench, &mut stage).await,
         Workload::All => unreachable!("expanded"),
     };
     drop(stage);
@@ -676,6 +685,14 @@ fn print_tables(bench: &Bench) {
         println!("| Workload | Backend | Open incidents before | Offered | Accepted / webhooks | Sent → webhook p50 / p95 / p99 | Sustained | Server CPU per alert | Peak RSS |");
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for row in &bench.open_rows {
+            println!("{row}");
+        }
+        println!();
+    }
+    if !bench.page_rows.is_empty() {
+        println!("| Page | As | Backend | Open incidents | p50 / p95 |");
+        println!("| --- | --- | --- | --- | --- |");
+        for row in &bench.page_rows {
             println!("{row}");
         }
     }

@@ -6,9 +6,10 @@
 //! [--concurrency C] [--database-url URL] [--instances N]` (SQLite in a temporary folder by
 //! default; several instances need PostgreSQL).
 //!
-//! `klaxon-bench events [--workload storm|flapping|attach|collation|open-loop|all]` drives the
-//! Events API instead (alert storms, flapping entities, collation, an open loop over many open
-//! incidents); see `events.rs` and `klaxon-bench events --help`.
+//! `klaxon-bench events [--workload storm|flapping|attach|collation|open-loop|pages|all]` drives
+//! the Events API instead (alert storms, flapping entities, collation, an open loop over many
+//! open incidents) and times the pages responders open during a storm; see `events.rs` and
+//! `klaxon-bench events --help`.
 
 mod events;
 
@@ -204,6 +205,21 @@ impl Browser {
         Ok(html)
     }
 
+    /// Requests a page and reads it whole; its status code.
+    async fn get_status(&self, path: &str) -> anyhow::Result<u16> {
+        let cookie = self.cookie.lock().unwrap().clone();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await?;
+        self.keep_cookie(&response);
+        let status = response.status().as_u16();
+        response.bytes().await?;
+        Ok(status)
+    }
+
     /// Posts a form and returns the redirect target.
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> anyhow::Result<String> {
         let cookie = self.cookie.lock().unwrap().clone();
@@ -289,13 +305,19 @@ async fn set_up(base: &str, receiver: &str) -> anyhow::Result<String> {
     Ok(service)
 }
 
+/// The owner, signed in, with a form's CSRF token at hand.
 async fn signed_in(base: &str) -> anyhow::Result<Browser> {
+    let browser = signed_in_as(base, EMAIL, PASSWORD).await?;
+    browser.get("/incidents/new").await?;
+    Ok(browser)
+}
+
+async fn signed_in_as(base: &str, email: &str, password: &str) -> anyhow::Result<Browser> {
     let browser = Browser::new(base);
     browser.get("/signin").await?;
     browser
-        .post("/signin", &[("email", EMAIL), ("password", PASSWORD)])
+        .post("/signin", &[("email", email), ("password", password)])
         .await?;
-    browser.get("/incidents/new").await?;
     Ok(browser)
 }
 

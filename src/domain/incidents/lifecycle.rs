@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use super::lookup::{find_by_reference, find_visible_row};
 use super::model::{context_window, Actor, NewIncident, Status};
 use super::model::{MAX_NOTE_CHARS, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
-use super::outbox;
 use super::records::{self, load_record, IncidentRecord};
+use super::{escalation, outbox};
 use crate::db::incidents::{IncidentRow, NewIncidentRow};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, incidents, users, Db, DbConn, DbError};
@@ -73,6 +73,7 @@ pub fn trigger_in(
     )?;
     append_timeline(conn, row.id, "triggered", actor, &row.title, now)?;
     outbox::enqueue_transition(conn, &row, Status::Triggered)?;
+    escalation::start_in(conn, &row, now)?;
     Ok(row)
 }
 
@@ -96,6 +97,7 @@ pub fn transition_in(
     };
     append_timeline(conn, row.id, target.word(), actor, &actor.reason(), now)?;
     outbox::enqueue_transition(conn, &row, target)?;
+    escalation::stop_in(conn, &row, target, now)?;
     Ok(row)
 }
 
@@ -204,6 +206,35 @@ pub async fn change_status(
     db.write(move |conn| {
         let (row, _) = find_visible_row(conn, &actor, number)?;
         transition_in(conn, &Actor::User(actor.clone()), row.id, target)
+    })
+    .await
+}
+
+/// "Escalate now": the level that waits fires at once, with the timeline saying who asked.
+pub async fn escalate_now(db: &Db, actor: &User, number: i64) -> Result<(), DomainError> {
+    let actor = actor.clone();
+    db.write(move |conn| {
+        let (row, _) = find_visible_row(conn, &actor, number)?;
+        if Status::of(&row)? != Status::Triggered {
+            return Err(DomainError::Conflict(format!(
+                "Incident #{number} is not triggered: nothing escalates."
+            )));
+        }
+        if !escalation::escalate_now_in(conn, row.id)? {
+            return Err(DomainError::Conflict(format!(
+                "Incident #{number} has no level left to escalate to."
+            )));
+        }
+        let actor = Actor::User(actor.clone());
+        append_timeline(
+            conn,
+            row.id,
+            "escalation",
+            &actor,
+            "Escalated now",
+            db::now(),
+        )?;
+        Ok(())
     })
     .await
 }

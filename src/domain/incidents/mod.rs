@@ -4,10 +4,12 @@
 //! - `lifecycle`: the write use cases (trigger, transitions, notes, assignment, the API's
 //!   update), each in ONE transaction with its timeline entry and its webhooks;
 //! - `outbox`: the webhook deliveries those transactions enqueue (and test events, redeliveries);
+//! - `escalation`: who is paged, level by level, from trigger until acknowledged or resolved;
 //! - `views`: what the pages read (list, incident page, the versions their script polls);
 //! - `records`: what the JSON API reads;
 //! - `lookup`: which incidents an actor may see, used by all of the above.
 
+pub mod escalation;
 mod lifecycle;
 mod lookup;
 mod model;
@@ -16,8 +18,8 @@ mod records;
 mod views;
 
 pub use lifecycle::{
-    add_note, assign, change_status, transition_in, trigger, trigger_in, trigger_record, update,
-    AssignForm, IncidentChanges, NoteForm, TriggerForm,
+    add_note, assign, change_status, escalate_now, transition_in, trigger, trigger_in,
+    trigger_record, update, AssignForm, IncidentChanges, NoteForm, TriggerForm,
 };
 pub use model::{
     auto_resolve_deadline, context_window, urgency_word, Actor, ListQuery, NewIncident, Status,

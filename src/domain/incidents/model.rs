@@ -66,6 +66,8 @@ pub fn urgency_word(urgency: i32) -> &'static str {
 #[derive(Debug, Clone)]
 pub enum Actor {
     User(User),
+    /// A person who used the Acknowledge link of an email they were sent.
+    UserFromEmail(User),
     Integration {
         name: String,
     },
@@ -78,14 +80,14 @@ pub enum Actor {
 impl Actor {
     pub fn user_id(&self) -> Option<i64> {
         match self {
-            Actor::User(user) => Some(user.id),
+            Actor::User(user) | Actor::UserFromEmail(user) => Some(user.id),
             Actor::Integration { .. } | Actor::AutoResolve { .. } => None,
         }
     }
 
     pub fn label(&self) -> String {
         match self {
-            Actor::User(user) => user.full_name(),
+            Actor::User(user) | Actor::UserFromEmail(user) => user.full_name(),
             Actor::Integration { name } => format!("Integration {name}"),
             Actor::AutoResolve { .. } => "Klaxon".to_owned(),
         }
@@ -97,6 +99,7 @@ impl Actor {
             Actor::AutoResolve { minutes } => format!(
                 "Open for {minutes} min: the service resolves its incidents after {minutes} min."
             ),
+            Actor::UserFromEmail(_) => "from email".to_owned(),
             Actor::User(_) | Actor::Integration { .. } => String::new(),
         }
     }

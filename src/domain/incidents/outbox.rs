@@ -136,7 +136,7 @@ pub fn enqueue_test_event(
 /// team and creator), its assignee and the incident it was merged into are read here, in the
 /// caller's transaction.
 fn body(conn: &mut DbConn, incident: &IncidentRow, status: Status) -> Result<String, DomainError> {
-    let (service, team_unique_id, service_created_by) =
+    let (service, team_unique_id, service_created_by, escalation_policy) =
         crate::db::services::find_with_team_and_creator(conn, incident.service_id)?
             .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     let assignee = match incident.assigned_to {
@@ -147,7 +147,12 @@ fn body(conn: &mut DbConn, incident: &IncidentRow, status: Status) -> Result<Str
         Some(id) => incidents::find_by_id(conn, id)?.map(|other| other.unique_id),
         None => None,
     };
-    let service = zenduty::Service::new(&service, &team_unique_id, service_created_by);
+    let service = zenduty::Service::new(
+        &service,
+        &team_unique_id,
+        service_created_by,
+        escalation_policy,
+    );
     let incident = Incident::new(incident, service, assignee, merged_with);
     Ok(serde_json::to_string(&WebhookBody::new(
         status.word(),

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDateTime;
 
+use super::escalation::{self, EscalationView};
 use super::lookup::{find_visible, list_page};
 use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
 use crate::db::incidents::IncidentRow;
@@ -70,6 +71,8 @@ pub struct IncidentDetail {
     pub delivery_ids: Vec<(i64, String)>,
     /// When the service's auto-resolve will resolve the incident, while it is open.
     pub auto_resolves_at: Option<NaiveDateTime>,
+    /// Who was paged and what comes next, once an escalation started.
+    pub escalation: Option<EscalationView>,
 }
 
 impl IncidentDetail {
@@ -128,7 +131,9 @@ fn detail_in(
     let timeout = service.row.auto_resolve_timeout;
     let auto_resolves_at = (incident.status() != Status::Resolved && timeout > 0)
         .then(|| auto_resolve_deadline(incident.row.creation_date, timeout));
+    let escalation = escalation::view(conn, incident.row.id)?;
     Ok(IncidentDetail {
+        escalation,
         delivery_ids,
         auto_resolves_at,
         incident,
@@ -183,6 +188,7 @@ pub async fn trigger_choices(
                 team_name,
                 team_unique_id: String::new(),
                 open_incidents: 0,
+                escalation_policy: None,
             })
             .collect();
         Ok((services, active_users(conn)?))

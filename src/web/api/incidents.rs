@@ -48,7 +48,12 @@ fn incident_json(record: &IncidentRecord) -> Value {
     let created_by = Some(record.service_created_by.clone());
     Incident::new(
         &record.row,
-        zenduty::Service::new(&service.row, &service.team_unique_id, created_by),
+        zenduty::Service::new(
+            &service.row,
+            &service.team_unique_id,
+            created_by,
+            service.escalation_policy_uid(),
+        ),
         assignee,
         record.merged_with.clone(),
     )

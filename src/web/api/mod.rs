@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod escalation_policies;
 pub mod events;
 pub mod incidents;
 pub mod integrations;
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     teams::routes(cfg);
     services::routes(cfg);
     schedules::routes(cfg);
+    escalation_policies::routes(cfg);
     incidents::routes(cfg);
     integrations::routes(cfg);
 }

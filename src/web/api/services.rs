@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use super::auth::ApiUser;
 use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
-use crate::domain::services::{self, Removal, Service, ServiceForm, STATUS_UNDER_MAINTENANCE};
+use crate::domain::services::{
+    self, Removal, Service, ServiceForm, NO_POLICY, STATUS_UNDER_MAINTENANCE,
+};
 use crate::domain::teams;
 use crate::web::AppState;
 use crate::zenduty::{self, ApiService};
@@ -32,7 +34,8 @@ fn service_json(service: &Service, created_by: &str) -> Value {
         service: zenduty::Service::new(
             &service.row,
             &service.team_unique_id,
-            Some(created_by.to_owned())
+            Some(created_by.to_owned()),
+            service.escalation_policy_uid(),
         ),
         team_name: service.team_name.clone(),
         under_maintenance: service.is_under_maintenance(),
@@ -76,6 +79,21 @@ fn form_from_json(
                     "{field}: must be a whole number"
                 )))
             }
+        }
+    }
+    // A policy's unique_id; null for none. Not given: kept, or the team's Default for a new
+    // service.
+    match object.get("escalation_policy") {
+        None => {}
+        Some(Value::Null) => form.escalation_policy = NO_POLICY.to_owned(),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            form.escalation_policy = NO_POLICY.to_owned()
+        }
+        Some(Value::String(s)) => form.escalation_policy = s.clone(),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "escalation_policy: must be a policy's unique_id or null".into(),
+            ))
         }
     }
     match object.get("under_maintenance") {

@@ -4,7 +4,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db::{deliveries, DbError};
+use crate::db::{deliveries, escalations, notifications, DbError};
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -50,27 +50,41 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body("/metrics needs Authorization: Bearer <KLAXON_METRICS_TOKEN>.\n");
     }
-    let queue = state
+    let queues = state
         .db
         .run(|conn| {
             let now = crate::db::now();
+            let age = |at: Option<chrono::NaiveDateTime>| {
+                at.map_or(0.0, |at| {
+                    ((now - at).num_milliseconds() as f64 / 1000.0).max(0.0)
+                })
+            };
             let pending = deliveries::count_pending(conn)?;
             let oldest = deliveries::oldest_due(conn, now)?;
+            let (_, oldest_step) = escalations::queue_stats(conn, now)?;
+            let (notifications_pending, oldest_notification) =
+                notifications::queue_stats(conn, now)?;
             Ok::<_, DbError>((
                 pending,
-                oldest.map(|at| (now - at).num_milliseconds() as f64 / 1000.0),
+                age(oldest),
+                age(oldest_step),
+                notifications_pending,
+                age(oldest_notification),
             ))
         })
         .await;
-    match queue {
-        Ok((pending, oldest)) => {
-            state.metrics.pending.set(pending);
-            state
-                .metrics
-                .oldest_due_seconds
-                .set(oldest.unwrap_or(0.0).max(0.0));
+    match queues {
+        Ok((pending, oldest, oldest_step, notifications_pending, oldest_notification)) => {
+            let metrics = &state.metrics;
+            metrics.pending.set(pending);
+            metrics.oldest_due_seconds.set(oldest);
+            metrics.escalation_oldest_due_seconds.set(oldest_step);
+            metrics.notifications_pending.set(notifications_pending);
+            metrics
+                .notification_oldest_due_seconds
+                .set(oldest_notification);
         }
-        Err(error) => tracing::warn!(%error, "metrics: cannot read the delivery queue"),
+        Err(error) => tracing::warn!(%error, "metrics: cannot read the work queues"),
     }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")

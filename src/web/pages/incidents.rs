@@ -30,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(incident_changes)
         .service(acknowledge)
         .service(resolve)
+        .service(escalate)
         .service(add_note)
         .service(assign);
 }
@@ -296,6 +297,29 @@ async fn resolve(
     CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<HttpResponse, AppError> {
     change_status(&state, &session, &me, &path, Status::Resolved).await
+}
+
+#[post("/incidents/{number}/escalate")]
+async fn escalate(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+) -> Result<HttpResponse, AppError> {
+    let number = parse_number(&path)?;
+    match incidents::escalate_now(&state.db, &me, number).await {
+        Ok(()) => session::set_flash(
+            &session,
+            FlashKind::Success,
+            format!("Incident #{number}: the next level is paged now."),
+        ),
+        Err(DomainError::Conflict(message)) => {
+            session::set_flash(&session, FlashKind::Error, message)
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(&format!("/incidents/{number}")))
 }
 
 #[post("/incidents/{number}/notes")]

@@ -1,8 +1,10 @@
 //! Server-rendered pages, one module per area.
 
+pub mod ack_links;
 pub mod api_keys;
 pub mod assets;
 pub mod deliveries;
+pub mod escalation_policies;
 pub mod health;
 pub mod incidents;
 pub mod integrations;
@@ -21,9 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     session_pages::routes(cfg);
     users::routes(cfg);
+    ack_links::routes(cfg);
     api_keys::routes(cfg);
     incidents::routes(cfg);
     teams::routes(cfg);
+    escalation_policies::routes(cfg);
     schedules::routes(cfg);
     services::routes(cfg);
     integrations::routes(cfg);

@@ -6,7 +6,8 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, PageQuery};
-use crate::domain::services::{self, Removal, Service, ServiceForm, STATUSES};
+use crate::domain::escalation_policies::{Policy, REACHES_NOBODY};
+use crate::domain::services::{self, PolicyChoice, Removal, Service, ServiceForm, STATUSES};
 use crate::domain::teams::Team;
 use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
@@ -66,11 +67,29 @@ struct ServiceFormPage {
     /// `None` when creating.
     service: Option<Service>,
     teams: Vec<Team>,
+    policies: Vec<PolicyChoice>,
     form: ServiceForm,
     errors: FieldErrors,
 }
 
 impl ServiceFormPage {
+    /// The teams that have policies, each with its policies, in the teams' order.
+    fn policy_groups(&self) -> Vec<(&str, Vec<&PolicyChoice>)> {
+        self.teams
+            .iter()
+            .map(|team| {
+                (
+                    team.name.as_str(),
+                    self.policies
+                        .iter()
+                        .filter(|p| p.team_unique_id == team.unique_id)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, policies)| !policies.is_empty())
+            .collect()
+    }
+
     fn statuses(&self) -> &'static [(i32, &'static str)] {
         &STATUSES
     }
@@ -90,10 +109,12 @@ async fn form_page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let teams = services::teams_for_form(&state.db, me).await?;
+    let policies = services::policies_for_form(&state.db, me).await?;
     let page = ServiceFormPage {
         layout: Layout::new(session, Some(me), Nav::Services),
         service,
         teams,
+        policies,
         form,
         errors,
     };
@@ -158,6 +179,14 @@ struct ServicePage {
     service: Service,
     /// Whether the Settings tab is offered.
     can_manage: bool,
+    /// Its escalation policy, resolved now.
+    policy: Option<Policy>,
+}
+
+impl ServicePage {
+    fn reaches_nobody_warning(&self) -> &'static str {
+        REACHES_NOBODY
+    }
 }
 
 #[get("/services/{service}")]
@@ -168,11 +197,13 @@ async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let (service, can_manage) = services::get_with_access(&state.db, &me, &path).await?;
+    let policy = services::escalation_now(&state.db, &service).await?;
     render(
         ServicePage {
             layout: Layout::new(&session, Some(&me), Nav::Services),
             service,
             can_manage,
+            policy,
         },
         StatusCode::OK,
     )

@@ -41,6 +41,8 @@ struct SettingsPage {
     /// Their shifts in the next two weeks, across their teams' schedules.
     shifts: Vec<MyShift>,
     errors: FieldErrors,
+    /// Owners are told when paging emails cannot go out.
+    email_warning: bool,
 }
 
 impl SettingsPage {
@@ -61,6 +63,7 @@ async fn settings(
     let page = SettingsPage {
         layout: Layout::new(session, Some(&me), Nav::Settings),
         sessions: sessions::count(&state.db, me.id).await?,
+        email_warning: !state.email_configured && me.role == crate::domain::users::Role::Owner,
         shifts: schedules::views::my_shifts(&state.db, &me).await?,
         me,
         errors,
@@ -274,6 +277,9 @@ async fn set_active(
             );
         }
         Err(AccountsError::Forbidden(message)) => {
+            session::set_flash(&session, FlashKind::Error, message)
+        }
+        Err(AccountsError::InUse(message)) => {
             session::set_flash(&session, FlashKind::Error, message)
         }
         Err(other) => return Err(other.into()),

@@ -10,6 +10,7 @@
 //! - `db`: reading what the app wrote, making a write fail, the pending-delivery check.
 //! - `process`: the real `klaxon` binary as a child process.
 //! - `receiver`: a local HTTP server that receives webhooks.
+//! - `smtp`: a local SMTP server that receives notification emails.
 //!
 //! # The runner
 //!
@@ -37,6 +38,7 @@ pub mod process;
 pub mod receiver;
 pub mod schedules;
 pub mod setup;
+pub mod smtp;
 
 pub use db::*;
 pub use people::*;
@@ -239,6 +241,8 @@ impl TestApp {
         // Tests that check what is queued keep it queued; the delivery tests turn this on, or
         // drive the sender by hand, and point webhooks at local receivers only.
         config.webhook_sender = false;
+        // Likewise nobody is paged unless a test means it (tests/app/paging.rs turns it on).
+        config.paging_worker = false;
         adjust(&mut config);
         let sender_on = config.webhook_sender;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");

@@ -139,6 +139,15 @@ impl Stage {
         self.child.id().to_string()
     }
 
+    pub(super) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The service's `unique_id`.
+    pub(super) fn service(&self) -> &str {
+        &self.service
+    }
+
     pub(super) fn events_url(&self) -> String {
         format!("{}/api/events/{}/", self.base, self.integration_key)
     }

@@ -1,0 +1,434 @@
+//! Escalations: who is paged for an incident, level by level, until someone acknowledges.
+//!
+//! A trigger starts an escalation in the incident's own transaction with the service's policy
+//! frozen as it is then (editing the policy later does not change a running escalation) and
+//! its first step due. The escalation worker (`paging::steps`) fires due steps: it resolves
+//! the level's targets to people at that instant, queues one email per person
+//! (`db::notifications`, sent by `paging::email`), writes the timeline, and queues the next
+//! step. Acknowledge and resolve stop it in their transaction; a step claimed a moment before
+//! finds the incident no longer triggered when it commits, and fires nothing.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::QueryResult;
+use serde::{Deserialize, Serialize};
+
+use super::model::Status;
+use crate::db::escalation_policies::{self, Target};
+use crate::db::escalations::{self as steps_db, StepRow, CANCELLED, FIRED};
+use crate::db::incidents::IncidentRow;
+use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
+use crate::db::timeline::{self, NewTimelineRow};
+use crate::db::{self, incidents, users, DbConn, DbError};
+use crate::domain::schedules;
+use crate::domain::DomainError;
+
+/// The shortest pause between the last level of a round and the first of the next one.
+const MIN_REPEAT_GAP_MINUTES: i64 = 5;
+
+/// A policy's rule as the escalation froze it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FrozenRule {
+    /// Minutes after the escalation (re)started.
+    pub delay: i64,
+    pub targets: Vec<FrozenTarget>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FrozenTarget {
+    User { id: i64, name: String },
+    Schedule { id: i64, name: String },
+}
+
+/// Starts the incident's escalation with its service's policy, inside the incident's write
+/// transaction. A policy without rules pages nobody: the timeline says so.
+pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) -> QueryResult<()> {
+    // A service without a policy pages nobody; its page says so.
+    let Some((policy_id, policy_name, repeat_policy)) =
+        steps_db::policy_of_service(conn, incident.service_id)?
+    else {
+        return Ok(());
+    };
+    let rules = freeze_rules(conn, policy_id)?;
+    let Some(first) = rules.first() else {
+        return note(
+            conn,
+            incident.id,
+            &format!("Escalation policy {policy_name} has no rules: nobody is paged."),
+            at,
+        );
+    };
+    let first_due = at + Duration::minutes(first.delay);
+    let frozen = serde_json::to_string(&rules).expect("rules serialize");
+    let escalation_id = steps_db::insert_escalation(
+        conn,
+        incident.id,
+        Some(policy_id),
+        &policy_name,
+        &frozen,
+        repeat_policy,
+        at,
+    )?;
+    steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, first_due)
+}
+
+/// Stops the incident's escalation (acknowledged or resolved), inside the transition's write
+/// transaction. Resolving also tells everyone who was paged.
+pub fn stop_in(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    reason: Status,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    steps_db::stop_for_incident(conn, incident.id, reason.word(), at)?;
+    if reason == Status::Resolved {
+        for (user_id, address) in notifications::notified_users(conn, incident.id)? {
+            let unique_id = uuid::Uuid::new_v4().to_string();
+            notifications::insert(
+                conn,
+                &NewNotification {
+                    unique_id: &unique_id,
+                    incident_id: incident.id,
+                    escalation_step_id: None,
+                    user_id,
+                    address: &address,
+                    kind: RESOLVED,
+                    due_at: at,
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn freeze_rules(conn: &mut DbConn, policy_id: i64) -> QueryResult<Vec<FrozenRule>> {
+    let rules = escalation_policies::rules_of(conn, policy_id)?;
+    let rule_ids: Vec<i64> = rules.iter().map(|rule| rule.id).collect();
+    let targets = escalation_policies::targets_of(conn, &rule_ids)?;
+    let mut frozen = Vec::with_capacity(rules.len());
+    for rule in &rules {
+        let mut rule_targets = Vec::new();
+        for row in targets.iter().filter(|target| target.rule_id == rule.id) {
+            let target = match Option::<Target>::from(row) {
+                Some(Target::User(id)) => {
+                    users::find_by_id(conn, id)?.map(|user| FrozenTarget::User {
+                        id,
+                        name: full_name(&user.first_name, &user.last_name),
+                    })
+                }
+                Some(Target::Schedule(id)) => steps_db::schedule_name(conn, id)?
+                    .map(|name| FrozenTarget::Schedule { id, name }),
+                None => None,
+            };
+            rule_targets.extend(target);
+        }
+        frozen.push(FrozenRule {
+            delay: i64::from(rule.delay),
+            targets: rule_targets,
+        });
+    }
+    Ok(frozen)
+}
+
+fn full_name(first: &str, last: &str) -> String {
+    format!("{first} {last}").trim().to_owned()
+}
+
+/// What a fired step did, for logs and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fired {
+    pub emailed: usize,
+    /// The incident was no longer triggered: nothing was sent.
+    pub stood_down: bool,
+}
+
+/// Fires a claimed step inside the worker's write transaction: only if `token` still holds it,
+/// it is still pending, and the incident is still triggered. None when the step was not this
+/// worker's to fire any more.
+pub fn fire_in(
+    conn: &mut DbConn,
+    token: &str,
+    step: &StepRow,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Fired>> {
+    let still_triggered = incidents::find_by_id(conn, step.incident_id)?
+        .is_some_and(|incident| incident.status == Status::Triggered.code());
+    if !still_triggered {
+        let held = steps_db::finish_step(conn, step.id, token, CANCELLED, now)?;
+        return Ok(held.then_some(Fired {
+            emailed: 0,
+            stood_down: true,
+        }));
+    }
+    if !steps_db::finish_step(conn, step.id, token, FIRED, now)? {
+        return Ok(None);
+    }
+    let escalation = steps_db::find(conn, step.escalation_id)?;
+    let rules: Vec<FrozenRule> = serde_json::from_str(&escalation.rules).unwrap_or_else(|error| {
+        tracing::error!(escalation = escalation.id, %error, "stored escalation rules are not valid JSON");
+        Vec::new()
+    });
+    let level = step.level as usize;
+    let Some(rule) = rules.get(level) else {
+        return Ok(Some(Fired::default()));
+    };
+    let label = format!("Level {}", level + 1);
+    let mut reached = Vec::new();
+    let mut missed = Vec::new();
+    for target in &rule.targets {
+        match resolve(conn, target, now)? {
+            Resolved::Person {
+                user_id,
+                name,
+                email,
+            } => {
+                if !reached.iter().any(|(id, _, _)| *id == user_id) {
+                    reached.push((user_id, name, email));
+                }
+            }
+            Resolved::Inactive(name) => missed.push(format!("{name} is disabled and was skipped")),
+            Resolved::Nobody(schedule) => missed.push(format!("No one on call in {schedule}")),
+            Resolved::Gone => missed.push("a target no longer exists".to_owned()),
+        }
+    }
+    for (user_id, _, email) in &reached {
+        let unique_id = uuid::Uuid::new_v4().to_string();
+        notifications::insert(
+            conn,
+            &NewNotification {
+                unique_id: &unique_id,
+                incident_id: step.incident_id,
+                escalation_step_id: Some(step.id),
+                user_id: *user_id,
+                address: email,
+                kind: TRIGGERED,
+                due_at: now,
+            },
+        )?;
+    }
+    let mut said = Vec::new();
+    if !reached.is_empty() {
+        let names: Vec<&str> = reached.iter().map(|(_, name, _)| name.as_str()).collect();
+        said.push(format!("emailed {}", names.join(", ")));
+    }
+    said.extend(missed);
+    if reached.is_empty() && rule.targets.is_empty() {
+        said.push("the level has no targets".to_owned());
+    }
+    let round = if step.round > 0 {
+        format!(" (repeat {})", step.round)
+    } else {
+        String::new()
+    };
+    note(
+        conn,
+        step.incident_id,
+        &format!("{label}{round}: {}", said.join("; ")),
+        now,
+    )?;
+    schedule_next(conn, step, &rules, escalation.repeat_policy, now)?;
+    Ok(Some(Fired {
+        emailed: reached.len(),
+        stood_down: false,
+    }))
+}
+
+/// Queues the step after `step`: the next level, due its delay after the one that fired was
+/// due; after the last level, the first level of the next round, if the policy repeats.
+fn schedule_next(
+    conn: &mut DbConn,
+    step: &StepRow,
+    rules: &[FrozenRule],
+    repeat_policy: i32,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let level = step.level as usize;
+    if let Some(next) = rules.get(level + 1) {
+        let due = step.due_at + Duration::minutes(next.delay - rules[level].delay);
+        return steps_db::insert_step(
+            conn,
+            step.escalation_id,
+            step.incident_id,
+            step.level + 1,
+            step.round,
+            due,
+        );
+    }
+    if step.round >= repeat_policy {
+        return Ok(());
+    }
+    let due = now + repeat_gap(rules);
+    steps_db::insert_step(
+        conn,
+        step.escalation_id,
+        step.incident_id,
+        0,
+        step.round + 1,
+        due,
+    )
+}
+
+/// How long after its last level a policy starts over: as long as its last level waited after
+/// the one before it (the first level's delay for a single level), and at least five minutes,
+/// so that a policy of immediate levels does not page in a tight loop.
+fn repeat_gap(rules: &[FrozenRule]) -> Duration {
+    let last = rules.len() - 1;
+    let waited = match last {
+        0 => rules[0].delay,
+        _ => rules[last].delay - rules[last - 1].delay,
+    };
+    Duration::minutes(waited.max(MIN_REPEAT_GAP_MINUTES))
+}
+
+enum Resolved {
+    Person {
+        user_id: i64,
+        name: String,
+        email: String,
+    },
+    Inactive(String),
+    Nobody(String),
+    Gone,
+}
+
+fn resolve(conn: &mut DbConn, target: &FrozenTarget, now: NaiveDateTime) -> QueryResult<Resolved> {
+    match target {
+        FrozenTarget::User { id, .. } => Ok(match users::find_by_id(conn, *id)? {
+            Some(user) if user.is_active => Resolved::Person {
+                user_id: user.id,
+                name: full_name(&user.first_name, &user.last_name),
+                email: user.email,
+            },
+            Some(user) => Resolved::Inactive(full_name(&user.first_name, &user.last_name)),
+            None => Resolved::Gone,
+        }),
+        FrozenTarget::Schedule { id, name } => {
+            let on_call = match schedules::on_call_at(conn, *id, now.and_utc()) {
+                Ok(on_call) => on_call,
+                Err(DomainError::Db(DbError::Query(error))) => return Err(error),
+                // The schedule was deleted after the escalation started.
+                Err(_) => return Ok(Resolved::Gone),
+            };
+            Ok(match on_call {
+                Some(on_call) if on_call.is_active => Resolved::Person {
+                    user_id: on_call.user_id,
+                    name: on_call.name,
+                    email: on_call.email,
+                },
+                Some(on_call) => Resolved::Inactive(on_call.name),
+                None => Resolved::Nobody(name.clone()),
+            })
+        }
+    }
+}
+
+/// A timeline entry of the escalation, by Klaxon.
+fn note(conn: &mut DbConn, incident_id: i64, detail: &str, at: NaiveDateTime) -> QueryResult<()> {
+    timeline::append(
+        conn,
+        &NewTimelineRow {
+            incident_id,
+            kind: "escalation",
+            actor_user_id: None,
+            actor_label: "Klaxon",
+            detail,
+            delivery_id: None,
+            created_at: at,
+        },
+    )
+}
+
+/// The escalation as the incident's page shows it.
+#[derive(Debug, Clone)]
+pub struct EscalationView {
+    pub policy_name: String,
+    pub levels: usize,
+    pub running: bool,
+    pub end_reason: Option<String>,
+    /// The level that fired last (1-based), if any.
+    pub current_level: Option<usize>,
+    /// The level that fires next (1-based) and when.
+    pub next: Option<(usize, NaiveDateTime)>,
+    pub notifications: Vec<notifications::NotificationListRow>,
+}
+
+/// How many notifications the incident's page lists.
+const NOTIFICATIONS_SHOWN: i64 = 50;
+
+pub fn view(conn: &mut DbConn, incident_id: i64) -> QueryResult<Option<EscalationView>> {
+    let Some(escalation) = steps_db::latest_for_incident(conn, incident_id)? else {
+        return Ok(None);
+    };
+    let levels = serde_json::from_str::<Vec<FrozenRule>>(&escalation.rules)
+        .map(|rules| rules.len())
+        .unwrap_or(0);
+    let current_level = steps_db::last_fired_step(conn, incident_id)?
+        .filter(|step| step.escalation_id == escalation.id)
+        .map(|step| step.level as usize + 1);
+    let next = steps_db::pending_step(conn, incident_id)?
+        .map(|step| (step.level as usize + 1, step.due_at));
+    Ok(Some(EscalationView {
+        policy_name: escalation.policy_name,
+        levels,
+        running: escalation.ended_at.is_none(),
+        end_reason: escalation.end_reason,
+        current_level,
+        next,
+        notifications: notifications::for_incident(conn, incident_id, NOTIFICATIONS_SHOWN)?,
+    }))
+}
+
+/// "Escalate now": the level waiting fires at once. False when nothing waits.
+pub fn escalate_now_in(conn: &mut DbConn, incident_id: i64) -> QueryResult<bool> {
+    steps_db::make_due(conn, incident_id, db::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(delay: i64) -> FrozenRule {
+        FrozenRule {
+            delay,
+            targets: vec![FrozenTarget::User {
+                id: 1,
+                name: "Ada".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_policy_starts_over_as_long_after_its_last_level_as_that_level_waited() {
+        assert_eq!(
+            repeat_gap(&[rule(0), rule(10), rule(30)]),
+            Duration::minutes(20)
+        );
+        assert_eq!(repeat_gap(&[rule(15)]), Duration::minutes(15));
+    }
+
+    #[test]
+    fn immediate_levels_repeat_no_sooner_than_five_minutes() {
+        assert_eq!(repeat_gap(&[rule(0)]), Duration::minutes(5));
+        assert_eq!(repeat_gap(&[rule(0), rule(1)]), Duration::minutes(5));
+    }
+
+    #[test]
+    fn frozen_rules_read_back_as_written() {
+        let rules = vec![
+            rule(0),
+            FrozenRule {
+                delay: 5,
+                targets: vec![FrozenTarget::Schedule {
+                    id: 7,
+                    name: "Primary".into(),
+                }],
+            },
+        ];
+        let json = serde_json::to_string(&rules).unwrap();
+        assert!(json.contains(r#""type":"schedule""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<Vec<FrozenRule>>(&json).unwrap(),
+            rules
+        );
+    }
+}

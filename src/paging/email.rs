@@ -1,0 +1,353 @@
+//! The notifier: sends queued notification emails through the configured SMTP server, records
+//! every attempt with the server's reply, retries what the server may take later, and fails
+//! visibly what it refused for good. Without an SMTP server, each notification is recorded as
+//! not sent, never silently dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use chrono::NaiveDateTime;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Config;
+use crate::db::notifications::{
+    self, ClaimedNotification, NewAttempt, FAILED, SUCCEEDED, TRIGGERED,
+};
+use crate::db::timeline::{self, NewTimelineRow};
+use crate::db::{self, DbConn};
+use crate::domain::ack_links;
+use crate::domain::incidents::urgency_word;
+use crate::jobs::{self, JobKind};
+use crate::metrics::Metrics;
+
+/// Longest one SMTP conversation may take.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub const NOT_CONFIGURED: &str = "not sent: email is not configured";
+
+/// What sends, and what the emails link to.
+pub struct Mailer {
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    public_url: String,
+    link_key: Arc<[u8]>,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config, link_key: Arc<[u8]>) -> anyhow::Result<Mailer> {
+        let transport = match config.smtp_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|error| anyhow::anyhow!("KLAXON_SMTP_URL is not usable: {error}"))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build(),
+            ),
+            _ => None,
+        };
+        let from = config.smtp_from.parse().map_err(|error| {
+            anyhow::anyhow!(
+                "KLAXON_SMTP_FROM is not an email address ({error}): {}",
+                config.smtp_from
+            )
+        })?;
+        Ok(Mailer {
+            transport,
+            from,
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+            link_key,
+        })
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.transport.is_some()
+    }
+
+    fn message(&self, notification: &ClaimedNotification) -> Result<Message, String> {
+        let to: Mailbox = notification
+            .address
+            .parse()
+            .map_err(|_| format!("not sent: {} is not an email address", notification.address))?;
+        let email = EmailText::of(notification, &self.public_url, &self.link_key);
+        let plain = email.render_plain().map_err(|error| error.to_string())?;
+        let html = email.render_html().map_err(|error| error.to_string())?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject())
+            .multipart(MultiPart::alternative_plain_html(plain, html))
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// What one email says, for both of its parts.
+struct EmailText {
+    triggered: bool,
+    number: i64,
+    title: String,
+    service: String,
+    urgency: &'static str,
+    summary: String,
+    when: String,
+    first_name: String,
+    incident_url: String,
+    ack_url: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "email/notification.txt")]
+struct PlainPart<'a> {
+    email: &'a EmailText,
+}
+
+#[derive(Template)]
+#[template(path = "email/notification.html")]
+struct HtmlPart<'a> {
+    email: &'a EmailText,
+}
+
+impl EmailText {
+    fn of(notification: &ClaimedNotification, public_url: &str, link_key: &[u8]) -> EmailText {
+        let triggered = notification.kind == TRIGGERED;
+        EmailText {
+            triggered,
+            number: notification.incident_number,
+            title: notification.incident_title.clone(),
+            service: notification.service_name.clone(),
+            urgency: urgency_word(notification.incident_urgency),
+            summary: notification.incident_summary.clone(),
+            when: notification
+                .incident_created
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            first_name: notification.recipient_first_name.clone(),
+            incident_url: format!("{public_url}/incidents/{}", notification.incident_number),
+            ack_url: triggered.then(|| {
+                format!(
+                    "{public_url}{}",
+                    ack_links::link_path(link_key, &notification.unique_id)
+                )
+            }),
+        }
+    }
+
+    fn subject(&self) -> String {
+        let word = if self.triggered {
+            "Triggered"
+        } else {
+            "Resolved"
+        };
+        format!(
+            "[Klaxon] #{} {word}: {} ({})",
+            self.number, self.title, self.service
+        )
+    }
+
+    fn render_plain(&self) -> askama::Result<String> {
+        PlainPart { email: self }.render()
+    }
+
+    fn render_html(&self) -> askama::Result<String> {
+        HtmlPart { email: self }.render()
+    }
+}
+
+pub struct EmailNotifications {
+    mailer: Mailer,
+    retry_schedule: Vec<Duration>,
+    metrics: Arc<Metrics>,
+}
+
+impl EmailNotifications {
+    pub fn new(mailer: Mailer, config: &Config, metrics: Arc<Metrics>) -> Self {
+        EmailNotifications {
+            mailer,
+            retry_schedule: config
+                .email_retry_schedule
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
+            metrics,
+        }
+    }
+
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Retry(NaiveDateTime),
+    Failed,
+}
+
+/// One attempt at sending an email.
+pub struct Sent {
+    started_at: NaiveDateTime,
+    duration: Duration,
+    reply_code: Option<i32>,
+    reply_text: String,
+    error: Option<String>,
+    outcome: Outcome,
+}
+
+impl JobKind for EmailNotifications {
+    type Job = ClaimedNotification;
+    type Done = Sent;
+    const QUEUE: &'static str = notifications::WAKE_CHANNEL;
+
+    fn lease(&self) -> Duration {
+        SMTP_TIMEOUT + Duration::from_secs(10)
+    }
+
+    fn claim(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        now: NaiveDateTime,
+        until: NaiveDateTime,
+        limit: usize,
+    ) -> diesel::QueryResult<Vec<ClaimedNotification>> {
+        notifications::claim_due(conn, token, now, until, limit as i64)
+    }
+
+    async fn run(&self, notification: &ClaimedNotification) -> Sent {
+        let started_at = db::now();
+        let clock = Instant::now();
+        let sent = match (&self.mailer.transport, self.mailer.message(notification)) {
+            (None, _) => not_sent(NOT_CONFIGURED.to_owned()),
+            (Some(_), Err(reason)) => not_sent(reason),
+            (Some(transport), Ok(message)) => match transport.send(message).await {
+                Ok(response) => Sent {
+                    reply_code: code_number(response.code()),
+                    reply_text: response.message().collect::<Vec<_>>().join(" "),
+                    error: None,
+                    outcome: Outcome::Succeeded,
+                    ..not_sent(String::new())
+                },
+                Err(error) => {
+                    let outcome = if error.is_permanent() {
+                        Outcome::Failed
+                    } else {
+                        self.retry_or_fail(notification)
+                    };
+                    Sent {
+                        reply_code: error.status().and_then(code_number),
+                        reply_text: String::new(),
+                        error: Some(error.to_string()),
+                        outcome,
+                        ..not_sent(String::new())
+                    }
+                }
+            },
+        };
+        let label = match (&sent.outcome, &sent.reply_code) {
+            (Outcome::Succeeded, _) => "succeeded",
+            (Outcome::Retry(_), _) => "retry",
+            (Outcome::Failed, None) if self.mailer.transport.is_none() => "not_sent",
+            (Outcome::Failed, _) => "failed",
+        };
+        self.metrics.record_notification("email", label);
+        tracing::info!(notification = %notification.unique_id, incident = notification.incident_number, reply = ?sent.reply_code, outcome = label, error = sent.error.as_deref().unwrap_or(""), "email attempt");
+        Sent {
+            started_at,
+            duration: clock.elapsed(),
+            ..sent
+        }
+    }
+
+    fn record(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        notification: &ClaimedNotification,
+        sent: &Sent,
+    ) -> diesel::QueryResult<bool> {
+        record_in(conn, token, notification, sent)
+    }
+
+    fn describe(notification: &ClaimedNotification) -> String {
+        format!("notification {}", notification.unique_id)
+    }
+}
+
+impl EmailNotifications {
+    fn retry_or_fail(&self, notification: &ClaimedNotification) -> Outcome {
+        let retries_done = notification.attempt_count as usize;
+        match jobs::retry_at(&self.retry_schedule, retries_done, None, db::now()) {
+            Some(at) => Outcome::Retry(at),
+            None => Outcome::Failed,
+        }
+    }
+}
+
+fn not_sent(reason: String) -> Sent {
+    Sent {
+        started_at: db::now(),
+        duration: Duration::ZERO,
+        reply_code: None,
+        reply_text: String::new(),
+        error: (!reason.is_empty()).then_some(reason),
+        outcome: Outcome::Failed,
+    }
+}
+
+fn code_number(code: lettre::transport::smtp::response::Code) -> Option<i32> {
+    code.to_string().parse().ok()
+}
+
+fn record_in(
+    conn: &mut DbConn,
+    token: &str,
+    notification: &ClaimedNotification,
+    sent: &Sent,
+) -> diesel::QueryResult<bool> {
+    notifications::insert_attempt(
+        conn,
+        &NewAttempt {
+            notification_id: notification.id,
+            started_at: sent.started_at,
+            duration_ms: sent.duration.as_millis() as i64,
+            reply_code: sent.reply_code,
+            reply_text: &sent.reply_text,
+            error: sent.error.as_deref(),
+        },
+    )?;
+    let now = db::now();
+    let (state, retry_at) = match sent.outcome {
+        Outcome::Succeeded => (SUCCEEDED, None),
+        Outcome::Retry(at) => (notifications::PENDING, Some(at)),
+        Outcome::Failed => (FAILED, None),
+    };
+    let held = notifications::settle(
+        conn,
+        notification.id,
+        token,
+        state,
+        sent.error.as_deref(),
+        retry_at,
+        now,
+    )?;
+    if held && sent.outcome == Outcome::Failed {
+        let reason = sent.error.as_deref().unwrap_or("refused");
+        timeline::append(
+            conn,
+            &NewTimelineRow {
+                incident_id: notification.incident_id,
+                kind: "notification_failed",
+                actor_user_id: None,
+                actor_label: "Klaxon",
+                detail: &format!(
+                    "Email to {} ({}): {reason}",
+                    notification.recipient_first_name, notification.address
+                ),
+                delivery_id: None,
+                created_at: now,
+            },
+        )?;
+    }
+    Ok(held)
+}

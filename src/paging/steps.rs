@@ -1,0 +1,70 @@
+//! The escalation worker: a job kind whose work is all in its recording transaction, where it
+//! checks that the incident is still triggered and fires the level (`domain::escalations`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use crate::db::escalations::{self, StepRow};
+use crate::db::{self, DbConn};
+use crate::domain::incidents::escalation::fire_in;
+use crate::jobs::JobKind;
+use crate::metrics::Metrics;
+
+pub struct EscalationSteps {
+    pub metrics: Arc<Metrics>,
+}
+
+impl JobKind for EscalationSteps {
+    type Job = StepRow;
+    type Done = ();
+    const QUEUE: &'static str = escalations::WAKE_CHANNEL;
+
+    fn lease(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+
+    fn claim(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        now: NaiveDateTime,
+        until: NaiveDateTime,
+        limit: usize,
+    ) -> diesel::QueryResult<Vec<StepRow>> {
+        escalations::claim_due(conn, token, now, until, limit as i64)
+    }
+
+    /// Nothing happens outside the transaction: who is on call and what to send are decided
+    /// when the step commits, so that an acknowledgement a moment earlier wins.
+    async fn run(&self, _step: &StepRow) {}
+
+    fn record(
+        &self,
+        conn: &mut DbConn,
+        token: &str,
+        step: &StepRow,
+        _done: &(),
+    ) -> diesel::QueryResult<bool> {
+        let fired = fire_in(conn, token, step, db::now())?;
+        if let Some(fired) = &fired {
+            if !fired.stood_down {
+                self.metrics.escalation_steps_fired.inc();
+            }
+            tracing::info!(
+                incident = step.incident_id,
+                level = step.level + 1,
+                round = step.round,
+                emailed = fired.emailed,
+                stood_down = fired.stood_down,
+                "escalation step"
+            );
+        }
+        Ok(fired.is_some())
+    }
+
+    fn describe(step: &StepRow) -> String {
+        format!("escalation step {}", step.id)
+    }
+}
