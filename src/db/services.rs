@@ -99,11 +99,15 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>>
 }
 
 /// A service with its team's `unique_id`, its creator's username and its escalation policy's
+/// `unique_id`.
+pub type ServiceWithReferences = (ServiceRow, String, Option<String>, Option<String>);
+
+/// A service with its team's `unique_id`, its creator's username and its escalation policy's
 /// `unique_id`, in one query (what a webhook payload needs).
 pub fn find_with_team_and_creator(
     conn: &mut DbConn,
     id: i64,
-) -> QueryResult<Option<(ServiceRow, String, Option<String>, Option<String>)>> {
+) -> QueryResult<Option<ServiceWithReferences>> {
     on_backend!(conn, c => services::table
         .inner_join(teams::table)
         .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
