@@ -4,8 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    escalation_policies, escalation_rules, escalation_targets, escalations, schedule_layer_users,
-    schedule_layers, schedules, services,
+    escalation_policies, escalation_rules, escalation_targets, escalations, services,
 };
 use super::DbConn;
 
@@ -325,27 +324,6 @@ pub fn policy_names_targeting_user(
         .into_boxed();
     if let Some(team_id) = team_id {
         query = query.filter(escalation_policies::team_id.eq(team_id));
-    }
-    query.load(conn)
-}
-
-/// The names of the schedules with a layer that rotates through the user, in one team or in
-/// any (at most 20).
-pub fn schedule_names_with_user(
-    conn: &mut DbConn,
-    user_id: i64,
-    team_id: Option<i64>,
-) -> QueryResult<Vec<String>> {
-    let mut query = schedule_layer_users::table
-        .inner_join(schedule_layers::table.inner_join(schedules::table))
-        .filter(schedule_layer_users::user_id.eq(user_id))
-        .select(schedules::name)
-        .distinct()
-        .order(schedules::name)
-        .limit(20)
-        .into_boxed();
-    if let Some(team_id) = team_id {
-        query = query.filter(schedules::team_id.eq(team_id));
     }
     query.load(conn)
 }

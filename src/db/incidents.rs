@@ -152,6 +152,38 @@ pub fn transition_acknowledged(
         .optional())
 }
 
+/// Acknowledged → triggered again (the service's acknowledgement timeout ran out); the changed
+/// row, or None when it was not acknowledged any more.
+pub fn transition_retriggered(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>> {
+    let update = diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq(ACKNOWLEDGED)),
+    )
+    .set((
+        incidents::status.eq(TRIGGERED),
+        incidents::acknowledged_date.eq(None::<NaiveDateTime>),
+    ));
+    on_backend!(conn, c => update.returning(IncidentRow::as_returning()).get_result(c).optional())
+}
+
+/// Acknowledged incidents, acknowledged before `before`, of services whose acknowledgement
+/// timeout is `minutes`.
+pub fn acknowledged_before(
+    conn: &mut DbConn,
+    minutes: i32,
+    before: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    incidents::table
+        .inner_join(services::table)
+        .filter(services::acknowledgement_timeout.eq(minutes))
+        .filter(incidents::status.eq(ACKNOWLEDGED))
+        .filter(incidents::acknowledged_date.le(before))
+        .order(incidents::id)
+        .select(incidents::id)
+        .load(conn)
+}
+
 /// Triggered or acknowledged → resolved; the changed row, or None when it was resolved already.
 pub fn transition_resolved(
     conn: &mut DbConn,

@@ -93,6 +93,14 @@ pub fn auto_resolve_times(conn: &mut DbConn) -> QueryResult<Vec<i32>> {
         .load(conn)
 }
 
+pub fn acknowledgement_timeouts(conn: &mut DbConn) -> QueryResult<Vec<i32>> {
+    services::table
+        .filter(services::acknowledgement_timeout.gt(0))
+        .select(services::acknowledgement_timeout)
+        .distinct()
+        .load(conn)
+}
+
 pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>> {
     on_backend!(conn, c => services::table.find(id).select(ServiceRow::as_select())
         .get_result(c).optional())
@@ -100,14 +108,13 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>>
 
 /// A service with its team's `unique_id`, its creator's username and its escalation policy's
 /// `unique_id`.
-pub type ServiceWithReferences = (ServiceRow, String, Option<String>, Option<String>);
+pub type ServiceForPayload = (ServiceRow, String, Option<String>, Option<String>);
 
-/// A service with its team's `unique_id`, its creator's username and its escalation policy's
-/// `unique_id`, in one query (what a webhook payload needs).
+/// A service with what a webhook payload names beside it, in one query.
 pub fn find_with_team_and_creator(
     conn: &mut DbConn,
     id: i64,
-) -> QueryResult<Option<ServiceWithReferences>> {
+) -> QueryResult<Option<ServiceForPayload>> {
     on_backend!(conn, c => services::table
         .inner_join(teams::table)
         .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
@@ -120,15 +127,6 @@ pub fn find_with_team_and_creator(
             escalation_policies::unique_id.nullable(),
         ))
         .get_result(c).optional())
-}
-
-/// The `unique_id` of a policy by its row id.
-pub fn policy_unique_id(conn: &mut DbConn, policy_id: i64) -> QueryResult<Option<String>> {
-    escalation_policies::table
-        .find(policy_id)
-        .select(escalation_policies::unique_id)
-        .get_result(conn)
-        .optional()
 }
 
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<ServiceRow>> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use klaxon::db::{incidents, timeline};
-use klaxon::domain::auto_resolve::resolve_overdue;
+use klaxon::domain::auto_resolve::{resolve_overdue, retrigger_overdue};
 use reqwest::StatusCode;
 
 use crate::helpers::receiver::Receiver;
@@ -137,6 +137,67 @@ async fn each_instance_sweeps_in_the_background_and_the_webhook_goes_out() {
             .await
             .unwrap()
             .contains("klaxon_incidents_auto_resolved_total 1\n"));
+    })
+    .await;
+}
+
+/// Moves the incident's acknowledgement back by `age`.
+async fn backdate_acknowledgement(app: &TestApp, number: i64, age: chrono::Duration) {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use klaxon::db::schema::incidents::dsl;
+    query(app, move |conn| {
+        diesel::update(dsl::incidents.filter(dsl::incident_number.eq(number)))
+            .set(dsl::acknowledged_date.eq(Some(klaxon::db::now() - age)))
+            .execute(conn)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_acknowledgement_left_unresolved_past_the_timeout_triggers_the_incident_again() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Checkout").await;
+        edit_service(&app, &service, &[("acknowledgement_timeout", "30")]).await;
+        configured_webhook(&app, &service, "https://hooks.example.com/klaxon").await;
+        let other = create_service(&app, "Billing").await;
+
+        let late = trigger(&app, &service, "Queue backing up").await;
+        act(&app, late, "acknowledge").await;
+        let recent = trigger(&app, &service, "Slow checkout").await;
+        act(&app, recent, "acknowledge").await;
+        let resolved = trigger(&app, &service, "Card declines").await;
+        act(&app, resolved, "acknowledge").await;
+        act(&app, resolved, "resolve").await;
+        let no_timeout = trigger(&app, &other, "Invoices late").await;
+        act(&app, no_timeout, "acknowledge").await;
+        for number in [late, resolved, no_timeout] {
+            backdate_acknowledgement(&app, number, chrono::Duration::minutes(31)).await;
+        }
+        backdate_acknowledgement(&app, recent, chrono::Duration::minutes(29)).await;
+
+        let db = app.db().await;
+        let now = klaxon::db::now();
+        let (first, second) = tokio::join!(retrigger_overdue(&db, now), retrigger_overdue(&db, now));
+        let mut numbers = first.unwrap();
+        numbers.extend(second.unwrap());
+        assert_eq!(numbers, vec![late], "once, and only the overdue one");
+        assert_eq!(status_of(&app, late).await, 1);
+        for (number, status) in [(recent, 2), (resolved, 3), (no_timeout, 2)] {
+            assert_eq!(status_of(&app, number).await, status, "#{number}");
+        }
+        assert_eq!(
+            event_types_of(&app, late).await,
+            ["triggered", "acknowledged", "triggered"]
+        );
+        let page = app.page(&format!("/incidents/{late}")).await;
+        assert!(page.contains("triggered the incident again"), "{page}");
+        assert!(page.contains("acknowledgement timeout"), "{page}");
+        // Its escalation starts over: the Default policy's first level waits to fire.
+        assert!(page.contains("escalates to level 1"), "{page}");
+        // Acknowledged again, it stays acknowledged until the timeout runs out again.
+        act(&app, late, "acknowledge").await;
+        assert!(retrigger_overdue(&db, klaxon::db::now()).await.unwrap().is_empty());
     })
     .await;
 }

@@ -758,3 +758,118 @@ async fn the_upgrade_gives_every_existing_team_a_default_policy_its_services_use
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_schedule_target_reaches_whoever_is_on_call_in_it_now() {
+    crate::helpers::for_each_backend(|app| async move {
+        app.create_owner().await;
+        let me = owner(&app).await;
+        let team = default_team(&app).await;
+        person(&app, ("Mary", "Manager"), "mary@example.com", "3").await;
+        join(&app, &team, "Mary Manager", "2").await;
+        let schedule = crate::helpers::create_schedule(&app, &team, "Primary", "UTC").await;
+        let mary = crate::helpers::member_username(&app, &team, &schedule, "Mary Manager").await;
+        let layer = crate::helpers::submit_layer(
+            &app,
+            &team,
+            &schedule,
+            &[
+                ("name", "Daily"),
+                ("shift_count", "1"),
+                ("shift_unit", "days"),
+                ("rotation_start_time", "2026-01-05T09:00"),
+                ("rotation_end_time", ""),
+                ("restriction_type", "0"),
+                ("users", &mary),
+                ("users", ""),
+            ],
+        )
+        .await;
+        assert_eq!(layer.status(), StatusCode::SEE_OTHER);
+        let page = new_policy_page(&app, &team, "Follow the schedule").await;
+        let added = app
+            .submit(
+                &page,
+                &format!("{page}/rules"),
+                &[("delay", "0"), ("target", &format!("schedule:{schedule}"))],
+            )
+            .await;
+        assert_eq!(location(&added), page);
+        let rules = rules_of(&app, &me, &team, &policy_uid(&page)).await;
+        assert_eq!(rules[0].2, vec![format!("1:{schedule}")]);
+        let html = app.page(&page).await;
+        assert!(
+            html.contains("Schedule <strong>Primary</strong>")
+                && html.contains("reaches Mary Manager now"),
+            "{html}"
+        );
+        let html = app.page("/oncall").await;
+        assert!(
+            html.contains("<strong>Mary Manager</strong> <span class=\"muted\">(Primary)</span>"),
+            "Mary alone in the rotation never hands over: {html}"
+        );
+
+        // In a rotation of two, the page says when the one on call now hands over.
+        let secondary = crate::helpers::create_schedule(&app, &team, "Secondary", "UTC").await;
+        let ada = crate::helpers::member_username(&app, &team, &secondary, "Ada Lovelace").await;
+        crate::helpers::submit_layer(
+            &app,
+            &team,
+            &secondary,
+            &[
+                ("name", "Daily"),
+                ("shift_count", "1"),
+                ("shift_unit", "days"),
+                ("rotation_start_time", "2026-01-05T09:00"),
+                ("rotation_end_time", ""),
+                ("restriction_type", "0"),
+                ("users", &mary),
+                ("users", &ada),
+                ("users", ""),
+            ],
+        )
+        .await;
+        let second = new_policy_page(&app, &team, "Two of us").await;
+        app.submit(
+            &second,
+            &format!("{second}/rules"),
+            &[("delay", "0"), ("target", &format!("schedule:{secondary}"))],
+        )
+        .await;
+        let html = app.page("/oncall").await;
+        assert!(html.contains("(Secondary, hands over <time"), "{html}");
+        assert!(html.contains(" until <time"), "the schedule's own line");
+        let (_, on_call) = json_of(
+            me.api(
+                &app,
+                Method::GET,
+                &format!("/api/account/teams/{team}/oncall/"),
+            )
+            .send()
+            .await,
+        )
+        .await;
+        let entry = on_call
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["escalation_policy"]["name"] == "Follow the schedule")
+            .unwrap();
+        assert_eq!(entry["users"][0]["username"], mary.as_str());
+
+        // Mary is disabled (allowed: no rule names her): the schedule keeps her place, the
+        // policy reaches nobody and says so.
+        let disabled = app
+            .submit(
+                "/settings/users",
+                &format!("/settings/users/{mary}/disable"),
+                &[],
+            )
+            .await;
+        assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
+        let html = app.page(&page).await;
+        assert!(html.contains("would reach nobody right now"), "{html}");
+        assert!(html.contains("Mary Manager is on call, but disabled"));
+    })
+    .await;
+}

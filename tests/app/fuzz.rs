@@ -201,25 +201,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/account/teams/{team}/services/{service}/"),
     ("PATCH", "/api/account/teams/{team}/services/{service}/"),
     ("DELETE", "/api/account/teams/{team}/services/{service}/"),
-    // api/schedules.rs
-    ("GET", "/api/account/teams/{team}/schedules/"),
-    ("POST", "/api/account/teams/{team}/schedules/"),
-    ("GET", "/api/account/teams/{team}/schedules/{schedule}/"),
-    ("PUT", "/api/account/teams/{team}/schedules/{schedule}/"),
-    ("PATCH", "/api/account/teams/{team}/schedules/{schedule}/"),
-    ("DELETE", "/api/account/teams/{team}/schedules/{schedule}/"),
-    (
-        "GET",
-        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
-    ),
-    (
-        "POST",
-        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
-    ),
-    (
-        "DELETE",
-        "/api/account/teams/{team}/schedules/{schedule}/overrides/{override_id}/",
-    ),
     // api/escalation_policies.rs
     ("GET", "/api/account/teams/{team}/escalation_policies/"),
     ("POST", "/api/account/teams/{team}/escalation_policies/"),
@@ -240,6 +221,25 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/account/teams/{team}/escalation_policies/{policy}/",
     ),
     ("GET", "/api/account/teams/{team}/oncall/"),
+    // api/schedules.rs
+    ("GET", "/api/account/teams/{team}/schedules/"),
+    ("POST", "/api/account/teams/{team}/schedules/"),
+    ("GET", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("PUT", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("PATCH", "/api/account/teams/{team}/schedules/{schedule}/"),
+    ("DELETE", "/api/account/teams/{team}/schedules/{schedule}/"),
+    (
+        "GET",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
+    ),
+    (
+        "POST",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/",
+    ),
+    (
+        "DELETE",
+        "/api/account/teams/{team}/schedules/{schedule}/overrides/{override_id}/",
+    ),
     // api/integrations.rs
     (
         "GET",
@@ -539,11 +539,11 @@ struct Ids {
     incident_numbers: Vec<String>,
     incident_ids: Vec<String>,
     deliveries: Vec<String>,
+    policies: Vec<String>,
+    rules: Vec<String>,
     schedules: Vec<String>,
     layers: Vec<String>,
     overrides: Vec<String>,
-    policies: Vec<String>,
-    rules: Vec<String>,
 }
 
 struct World {
@@ -584,11 +584,11 @@ impl World {
                 values
             }
             "webhook_id" => pick(&self.own.deliveries, &self.other.deliveries),
+            "policy" => pick(&self.own.policies, &self.other.policies),
+            "rule" => pick(&self.own.rules, &self.other.rules),
             "schedule" => pick(&self.own.schedules, &self.other.schedules),
             "layer" => pick(&self.own.layers, &self.other.layers),
             "override_id" => pick(&self.own.overrides, &self.other.overrides),
-            "policy" => pick(&self.own.policies, &self.other.policies),
-            "rule" => pick(&self.own.rules, &self.other.rules),
             // The other team's key would let anyone post alerts to it: that is what a key is.
             "integration_key" => self.own.integration_keys.clone(),
             "username" => {
@@ -1284,6 +1284,13 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         "integration_id",
         &ids_of(&integrations),
     );
+    let policies = rows_in(
+        export,
+        "escalation_policies",
+        "team_id",
+        &BTreeSet::from([team_id]),
+    );
+    let rules = rows_in(export, "escalation_rules", "policy_id", &ids_of(&policies));
     let schedules = rows_in(export, "schedules", "team_id", &BTreeSet::from([team_id]));
     let layers = rows_in(
         export,
@@ -1297,13 +1304,6 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         "schedule_id",
         &ids_of(&schedules),
     );
-    let policies = rows_in(
-        export,
-        "escalation_policies",
-        "team_id",
-        &BTreeSet::from([team_id]),
-    );
-    let rules = rows_in(export, "escalation_rules", "policy_id", &ids_of(&policies));
     let texts = |rows: &[Value], column: &str| -> Vec<String> {
         rows.iter()
             .map(|row| text_of(row, column))
@@ -1333,11 +1333,11 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         incident_numbers: texts(&incidents, "incident_number"),
         incident_ids: texts(&incidents, "unique_id"),
         deliveries: texts(&deliveries, "unique_id"),
+        policies: texts(&policies, "unique_id"),
+        rules: texts(&rules, "unique_id"),
         schedules: texts(&schedules, "unique_id"),
         layers: texts(&layers, "unique_id"),
         overrides: texts(&overrides, "unique_id"),
-        policies: texts(&policies, "unique_id"),
-        rules: texts(&rules, "unique_id"),
     }
 }
 

@@ -617,8 +617,8 @@ async fn the_profile_lists_ones_shifts_of_the_next_two_weeks() {
 async fn a_layer_whose_people_cannot_be_reached_says_so() {
     for_each_backend(|app| async move {
         let s = Setup::new(&app).await;
-        // Disabling someone a layer rotates through is refused (the account is in use), but a
-        // disabled member may still be put in a rotation, where they cannot be reached.
+        s.daily_layer(&app, &[&s.mary]).await;
+        assert!(!app.page(&s.page()).await.contains("it reaches nobody"));
         let response = app
             .submit(
                 "/settings/users",
@@ -627,7 +627,6 @@ async fn a_layer_whose_people_cannot_be_reached_says_so() {
             )
             .await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        s.daily_layer(&app, &[&s.mary]).await;
 
         let page = app.page(&s.page()).await;
         assert!(page.contains("it reaches nobody"), "{page}");

@@ -12,9 +12,9 @@ from zenduty.apiV2.client import ZendutyClient
 from zenduty.apiV2.events import EventClient
 from zenduty.apiV2.incidents import IncidentClient
 from zenduty.apiV2.teams import TeamsClient
+from zenduty.apiV2.teams.escalation_policies.rules import RuleBuilder
 from zenduty.apiV2.teams.schedules.layers import LayersBuilder
 from zenduty.apiV2.teams.schedules.overrides import OverrideBuilder
-from zenduty.apiV2.teams.escalation_policies.rules import RuleBuilder
 
 API_APPLICATION = uuid.UUID("aa1dbb12-9901-4369-a384-017d5e5d5b89")
 

@@ -101,6 +101,24 @@ pub fn transition_in(
     Ok(row)
 }
 
+/// Acknowledged → triggered again, inside the caller's write transaction: the timeline, the
+/// `triggered` webhook, and the escalation from its first rule. None when the incident was not
+/// acknowledged any more (resolved meanwhile, or re-triggered by another instance).
+pub fn retrigger_in(
+    conn: &mut DbConn,
+    actor: &Actor,
+    incident_id: i64,
+) -> Result<Option<IncidentRow>, DomainError> {
+    let now = db::now();
+    let Some(row) = incidents::transition_retriggered(conn, incident_id)? else {
+        return Ok(None);
+    };
+    append_timeline(conn, row.id, "retriggered", actor, &actor.reason(), now)?;
+    outbox::enqueue_transition(conn, &row, Status::Triggered)?;
+    escalation::start_in(conn, &row, now)?;
+    Ok(Some(row))
+}
+
 fn refusal(row: &IncidentRow, target: Status) -> DomainError {
     let current = match Status::of(row) {
         Ok(current) => current,

@@ -18,7 +18,7 @@ mod records;
 mod views;
 
 pub use lifecycle::{
-    add_note, assign, change_status, escalate_now, transition_in, trigger, trigger_in,
+    add_note, assign, change_status, escalate_now, retrigger_in, transition_in, trigger, trigger_in,
     trigger_record, update, AssignForm, IncidentChanges, NoteForm, TriggerForm,
 };
 pub use model::{

@@ -75,13 +75,19 @@ pub enum Actor {
     AutoResolve {
         minutes: i32,
     },
+    /// The service's acknowledgement timeout ran out.
+    AcknowledgementTimeout {
+        minutes: i32,
+    },
 }
 
 impl Actor {
     pub fn user_id(&self) -> Option<i64> {
         match self {
             Actor::User(user) | Actor::UserFromEmail(user) => Some(user.id),
-            Actor::Integration { .. } | Actor::AutoResolve { .. } => None,
+            Actor::Integration { .. }
+            | Actor::AutoResolve { .. }
+            | Actor::AcknowledgementTimeout { .. } => None,
         }
     }
 
@@ -89,7 +95,9 @@ impl Actor {
         match self {
             Actor::User(user) | Actor::UserFromEmail(user) => user.full_name(),
             Actor::Integration { name } => format!("Integration {name}"),
-            Actor::AutoResolve { .. } => "Klaxon".to_owned(),
+            Actor::AutoResolve { .. } | Actor::AcknowledgementTimeout { .. } => {
+                "Klaxon".to_owned()
+            }
         }
     }
 
@@ -98,6 +106,9 @@ impl Actor {
         match self {
             Actor::AutoResolve { minutes } => format!(
                 "Open for {minutes} min: the service resolves its incidents after {minutes} min."
+            ),
+            Actor::AcknowledgementTimeout { minutes } => format!(
+                "Acknowledged {minutes} min ago and not resolved: the service's acknowledgement timeout triggers it again."
             ),
             Actor::UserFromEmail(_) => "from email".to_owned(),
             Actor::User(_) | Actor::Integration { .. } => String::new(),
