@@ -141,6 +141,21 @@ pub fn remove_member(conn: &mut DbConn, team_id: i64, user_id: i64) -> QueryResu
     .execute(conn)
 }
 
+pub fn set_member_role(
+    conn: &mut DbConn,
+    team_id: i64,
+    user_id: i64,
+    role: i32,
+) -> QueryResult<usize> {
+    diesel::update(
+        team_members::table
+            .filter(team_members::team_id.eq(team_id))
+            .filter(team_members::user_id.eq(user_id)),
+    )
+    .set(team_members::role.eq(role))
+    .execute(conn)
+}
+
 pub fn count_members_with_role(conn: &mut DbConn, team_id: i64, role: i32) -> QueryResult<i64> {
     team_members::table
         .filter(team_members::team_id.eq(team_id))

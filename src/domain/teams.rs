@@ -283,6 +283,75 @@ pub async fn remove_member(
     .await
 }
 
+/// A team's members with their memberships, for the API (the team must be visible).
+pub async fn memberships(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+) -> Result<(Team, Vec<(User, crate::db::teams::MembershipRow)>), DomainError> {
+    let (actor, team_uid) = (actor.clone(), team_uid.to_owned());
+    db.run(move |conn| {
+        let team = find_visible(conn, &actor, &team_uid)?;
+        let members = teams::memberships(conn, team.id)?
+            .into_iter()
+            .map(|(user, membership)| (User::from(user), membership))
+            .collect();
+        Ok((team, members))
+    })
+    .await
+}
+
+/// The member whose membership has this id, in a team the actor sees.
+pub async fn membership(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+    member_uid: &str,
+) -> Result<(Team, User, crate::db::teams::MembershipRow), DomainError> {
+    let (team, members) = memberships(db, actor, team_uid).await?;
+    let (user, membership) = members
+        .into_iter()
+        .find(|(_, membership)| membership.unique_id == member_uid)
+        .ok_or(DomainError::NotFound)?;
+    Ok((team, user, membership))
+}
+
+/// Makes a member a manager (1) or a user (2); a team keeps at least one manager.
+pub async fn change_member_role(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+    member_uid: &str,
+    role: i32,
+) -> Result<(), DomainError> {
+    if role != TEAM_MANAGER && role != TEAM_USER {
+        return Err(DomainError::field(
+            "role",
+            "Choose 1 (manager) or 2 (user).",
+        ));
+    }
+    let (actor, team_uid, member_uid) = (actor.clone(), team_uid.to_owned(), member_uid.to_owned());
+    db.write(move |conn| {
+        let team = find_visible(conn, &actor, &team_uid)?;
+        access::require_member_manager(conn, &actor, team.id)?;
+        let (user, membership) = teams::memberships(conn, team.id)?
+            .into_iter()
+            .find(|(_, membership)| membership.unique_id == member_uid)
+            .ok_or(DomainError::NotFound)?;
+        if membership.role == TEAM_MANAGER
+            && role != TEAM_MANAGER
+            && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
+        {
+            return Err(DomainError::Conflict(
+                "A team keeps at least one manager: make someone else a manager first.".into(),
+            ));
+        }
+        teams::set_member_role(conn, team.id, user.id, role)?;
+        Ok(())
+    })
+    .await
+}
+
 /// The teams the actor sees, by name: all of them for owners and admins, otherwise their own.
 fn visible_rows(
     conn: &mut DbConn,

@@ -195,6 +195,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/account/teams/"),
     ("POST", "/api/account/teams/"),
     ("GET", "/api/account/teams/{team}/"),
+    ("GET", "/api/account/teams/{team}/members/"),
+    ("POST", "/api/account/teams/{team}/members/"),
+    ("GET", "/api/account/teams/{team}/members/{member}/"),
+    ("PUT", "/api/account/teams/{team}/members/{member}/"),
+    ("PATCH", "/api/account/teams/{team}/members/{member}/"),
+    ("DELETE", "/api/account/teams/{team}/members/{member}/"),
     // api/services.rs
     ("GET", "/api/account/teams/{team}/services/"),
     ("POST", "/api/account/teams/{team}/services/"),
@@ -543,6 +549,7 @@ struct Ids {
     policies: Vec<String>,
     rules: Vec<String>,
     schedules: Vec<String>,
+    members: Vec<String>,
     layers: Vec<String>,
     overrides: Vec<String>,
 }
@@ -588,6 +595,7 @@ impl World {
             "policy" => pick(&self.own.policies, &self.other.policies),
             "rule" => pick(&self.own.rules, &self.other.rules),
             "schedule" => pick(&self.own.schedules, &self.other.schedules),
+            "member" => pick(&self.own.members, &self.other.members),
             "layer" => pick(&self.own.layers, &self.other.layers),
             "override_id" => pick(&self.own.overrides, &self.other.overrides),
             // The other team's key would let anyone post alerts to it: that is what a key is.
@@ -1293,6 +1301,12 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
     );
     let rules = rows_in(export, "escalation_rules", "policy_id", &ids_of(&policies));
     let schedules = rows_in(export, "schedules", "team_id", &BTreeSet::from([team_id]));
+    let members = rows_in(
+        export,
+        "team_members",
+        "team_id",
+        &BTreeSet::from([team_id]),
+    );
     let layers = rows_in(
         export,
         "schedule_layers",
@@ -1337,6 +1351,7 @@ fn ids_in_team(export: &Value, team_uid: &str) -> Ids {
         policies: texts(&policies, "unique_id"),
         rules: texts(&rules, "unique_id"),
         schedules: texts(&schedules, "unique_id"),
+        members: texts(&members, "unique_id"),
         layers: texts(&layers, "unique_id"),
         overrides: texts(&overrides, "unique_id"),
     }

@@ -1204,3 +1204,124 @@ async fn team_users_read_escalation_policies_managers_change_them_strangers_see_
     })
     .await;
 }
+
+#[tokio::test]
+async fn team_members_through_the_api_managers_change_them_users_read_them_strangers_see_none() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let (mary, uma) = (&s.manager, &s.user);
+        let members = format!("/api/account/teams/{}/members/", s.team);
+        let olga = person(&app, ("Olga", "Outsider"), "olga@example.com", "3").await;
+        let call = |who: &Person, method: Method, path: String, body: Option<Value>| {
+            let mut request = who.api(&app, method, &path);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+
+        // A team user reads the members; a stranger does not see the team.
+        let (status, listed) = call(uma, Method::GET, members.clone(), None).await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert_eq!(
+            listed.as_array().unwrap().len(),
+            3,
+            "Ada, Mary and Uma: {listed}"
+        );
+        let (status, _) = call(&olga, Method::GET, members.clone(), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Mary, a manager, adds Olga by email address (managers see no list of accounts).
+        let (status, refused) = call(
+            uma,
+            Method::POST,
+            members.clone(),
+            Some(json!({"user": "olga@example.com"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a team user: {refused}");
+        let (status, bad) = call(
+            mary,
+            Method::POST,
+            members.clone(),
+            Some(json!({"user": "olga@example.com", "role": 3})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(bad["detail"].as_str().unwrap().contains("role"), "{bad}");
+        let (status, added) = call(
+            mary,
+            Method::POST,
+            members.clone(),
+            Some(json!({"user": "olga@example.com"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{added}");
+        assert_eq!(added["role"], 2);
+        let one = format!("{members}{}/", added["unique_id"].as_str().unwrap());
+
+        // Made a manager, then a user again; Uma may do neither.
+        let (status, _) = call(uma, Method::PATCH, one.clone(), Some(json!({"role": 1}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, promoted) =
+            call(mary, Method::PATCH, one.clone(), Some(json!({"role": 1}))).await;
+        assert_eq!(
+            (status, promoted["role"].as_i64()),
+            (StatusCode::OK, Some(1)),
+            "{promoted}"
+        );
+        let (status, _) = call(mary, Method::PATCH, one.clone(), Some(json!({"role": 2}))).await;
+        assert_eq!(status, StatusCode::OK);
+
+        // The last manager stays one: with everyone else a team user, Mary cannot step down.
+        let (_, listed) = call(mary, Method::GET, members.clone(), None).await;
+        let path_of =
+            |member: &Value| format!("{members}{}/", member["unique_id"].as_str().unwrap());
+        let (marys, others): (Vec<&Value>, Vec<&Value>) = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .partition(|m| m["user"]["email"] == "mary@example.com");
+        for other in others.iter().filter(|m| m["role"] == 1) {
+            let (status, _) = call(
+                mary,
+                Method::PATCH,
+                path_of(other),
+                Some(json!({"role": 2})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (status, kept) = call(
+            mary,
+            Method::PATCH,
+            path_of(marys[0]),
+            Some(json!({"role": 2})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{kept}");
+        assert!(
+            kept["detail"]
+                .as_str()
+                .unwrap()
+                .contains("at least one manager"),
+            "{kept}"
+        );
+
+        // Removed by Mary, not by Uma; then gone.
+        let (status, _) = call(uma, Method::DELETE, one.clone(), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = call(mary, Method::DELETE, one.clone(), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = call(mary, Method::GET, one, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}

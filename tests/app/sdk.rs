@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::helpers::{create_api_key, for_each_backend};
+use crate::helpers::{add_user, create_api_key, for_each_backend, query, USER_PASSWORD};
 
 const SDK: &str = "zenduty-api==1.0.0";
 
@@ -49,6 +49,24 @@ async fn zendutys_python_sdk_drives_klaxon() {
         async move {
             app.create_owner().await;
             let key = create_api_key(&app, "Python SDK").await;
+            let added = add_user(
+                &app,
+                ("Grace", "Hopper"),
+                "grace@example.com",
+                USER_PASSWORD,
+                "3",
+            )
+            .await;
+            assert_eq!(added.status(), reqwest::StatusCode::SEE_OTHER);
+            let other: String = query(&app, |conn| {
+                use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+                use klaxon::db::schema::users::dsl;
+                dsl::users
+                    .filter(dsl::email.eq("grace@example.com"))
+                    .select(dsl::username)
+                    .get_result(conn)
+            })
+            .await;
             let (url, python, script) = (app.address.clone(), python.clone(), script.clone());
             // Blocking on the child is fine on the blocking pool; the server keeps serving.
             let output = tokio::task::spawn_blocking(move || {
@@ -56,6 +74,7 @@ async fn zendutys_python_sdk_drives_klaxon() {
                     .arg(&script)
                     .env("KLAXON_URL", url)
                     .env("KLAXON_API_KEY", key)
+                    .env("KLAXON_OTHER_USERNAME", other)
                     .output()
             })
             .await

@@ -110,4 +110,15 @@ assert schedules.get_schedule_by_id(schedule.unique_id).name == "SDK rota 2"
 schedules.delete_schedule(renamed)
 assert schedules.get_all_schedules() == []
 
+# Team members, as TeamsClient manages them: add by username, make a manager, list, remove.
+other = os.environ["KLAXON_OTHER_USERNAME"]
+added = teams.add_team_member(team, other)
+assert added.role == 2 and added.user.username == other, added
+promoted = teams.update_team_member(team, added.unique_id, role=1)
+assert promoted.role == 1 and promoted.unique_id == added.unique_id
+assert {m.user.username for m in teams.list_team_members(team)} == {me, other}
+assert teams.find_team_member(team, str(added.unique_id)).user.username == other
+teams.delete_team_member(team, added.unique_id)
+assert [m.user.username for m in teams.list_team_members(team)] == [me]
+
 print("sdk ok")

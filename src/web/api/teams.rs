@@ -6,8 +6,9 @@ use serde_json::{json, Value};
 use super::auth::ApiUser;
 use super::error::ApiError;
 use super::{read_json, MAX_JSON_BYTES};
+use crate::db::teams::MembershipRow;
 use crate::domain::accounts;
-use crate::domain::teams::{self, TeamForm, TeamRecord};
+use crate::domain::teams::{self, MemberForm, TeamForm, TeamRecord};
 use crate::time_format::utc;
 use crate::web::AppState;
 use crate::zenduty;
@@ -18,7 +19,125 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
-    .service(super::resource("/api/account/teams/{team}/").route(web::get().to(get)));
+    .service(super::resource("/api/account/teams/{team}/").route(web::get().to(get)))
+    .service(
+        super::resource("/api/account/teams/{team}/members/")
+            .route(web::get().to(list_members))
+            .route(web::post().to(add_member)),
+    )
+    .service(
+        super::resource("/api/account/teams/{team}/members/{member}/")
+            .route(web::get().to(get_member))
+            .route(web::patch().to(change_member))
+            .route(web::put().to(change_member))
+            .route(web::delete().to(remove_member)),
+    );
+}
+
+fn member_json(
+    team_uid: &str,
+    user: &crate::domain::users::User,
+    membership: &MembershipRow,
+) -> Value {
+    json!({
+        "unique_id": membership.unique_id,
+        "team": team_uid,
+        "user": zenduty::User::from(user),
+        "joining_date": utc(&membership.joined_at),
+        "role": membership.role,
+    })
+}
+
+async fn list_members(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (team, members) = teams::memberships(&state.db, &me, &path).await?;
+    Ok(HttpResponse::Ok().json(
+        members
+            .iter()
+            .map(|(user, membership)| member_json(&team.unique_id, user, membership))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn get_member(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (team, user, membership) = teams::membership(&state.db, &me, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok().json(member_json(&team.unique_id, &user, &membership)))
+}
+
+/// The `role` of a member body: 1 (manager) or 2 (user); `default` when absent.
+fn role_in(body: &Value, default: Option<i32>) -> Result<i32, ApiError> {
+    match (body.get("role"), default) {
+        (None | Some(Value::Null), Some(role)) => Ok(role),
+        (Some(Value::Number(n)), _) if matches!(n.as_i64(), Some(1 | 2)) => {
+            Ok(n.as_i64().unwrap_or_default() as i32)
+        }
+        _ => Err(ApiError::BadRequest(
+            "role: must be 1 (manager) or 2 (user)".into(),
+        )),
+    }
+}
+
+async fn add_member(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, MAX_JSON_BYTES).await?;
+    let Some(Value::String(person)) = body.get("user") else {
+        return Err(ApiError::BadRequest(
+            "user: the username (or email address) of the person to add".into(),
+        ));
+    };
+    let role = role_in(&body, Some(2))?;
+    // Owners and admins pick anyone by username; a team's managers name people by email address
+    // (as on the team page), so that the API lists no accounts to them either.
+    let (username, email) = match person.contains('@') {
+        true => (String::new(), person.clone()),
+        false => (person.clone(), String::new()),
+    };
+    let form = MemberForm {
+        username,
+        email,
+        role: role.to_string(),
+    };
+    let user = teams::add_member(&state.db, &me, &path, &form).await?;
+    let (team, members) = teams::memberships(&state.db, &me, &path).await?;
+    let (user, membership) = members
+        .iter()
+        .find(|(member, _)| member.id == user.id)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new member is not listed")))?;
+    Ok(HttpResponse::Created().json(member_json(&team.unique_id, user, membership)))
+}
+
+async fn change_member(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_json(payload, MAX_JSON_BYTES).await?;
+    let role = role_in(&body, None)?;
+    teams::change_member_role(&state.db, &me, &path.0, &path.1, role).await?;
+    let (team, user, membership) = teams::membership(&state.db, &me, &path.0, &path.1).await?;
+    Ok(HttpResponse::Ok().json(member_json(&team.unique_id, &user, &membership)))
+}
+
+async fn remove_member(
+    ApiUser(me): ApiUser,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user, _) = teams::membership(&state.db, &me, &path.0, &path.1).await?;
+    teams::remove_member(&state.db, &me, &path.0, &user.username).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 fn team_json(record: &TeamRecord, account: &str) -> Value {
