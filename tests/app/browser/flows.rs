@@ -12,9 +12,9 @@ use super::driver::{Browser, Script, WAIT};
 use crate::helpers::receiver::{signature_is_valid, Receiver, Reply};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{
-    act, assert_no_pending_deliveries, create_service, for_each_backend, location,
-    sender_to_loopback, trigger, user_browser, Backend, TestApp, TestDatabase, OWNER_EMAIL,
-    OWNER_PASSWORD,
+    act, add_user, assert_no_pending_deliveries, create_service, default_team, for_each_backend,
+    join, location, sender_to_loopback, trigger, user_browser, Backend, TestApp, TestDatabase,
+    OWNER_EMAIL, OWNER_PASSWORD, USER_PASSWORD,
 };
 
 const SEED: &str = include_str!("../../fixtures/seed-webhook-payload.json");
@@ -748,6 +748,133 @@ async fn browser_acknowledges_from_the_email_a_trigger_sent() {
     browser.click_link("Default").await;
     browser.click_link("Schedules").await;
     browser.screenshots("25-schedules").await;
+
+    browser.close().await;
+    app.stop().await;
+}
+
+/// Sets a `datetime-local` field (typing into one depends on the browser's locale).
+async fn set_local_time(browser: &Browser, id: &str, at: chrono::NaiveDateTime) {
+    browser
+        .run(
+            "document.getElementById(arguments[0]).value = arguments[1];",
+            vec![json!(id), json!(at.format("%Y-%m-%dT%H:%M").to_string())],
+        )
+        .await;
+}
+
+/// The on-call set-up a team makes in the pages: a schedule with a daily layer of two people
+/// and an override, a policy with the schedule at level 1 and a person at level 2 after 10
+/// minutes, attached to the service; the On call page then names whoever the override put on
+/// call. Photographs the schedule and policy pages.
+#[tokio::test]
+async fn browser_builds_a_rotation_and_a_policy_and_the_on_call_page_names_the_right_person() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let app = TestApp::start(&database).await;
+    let Some(browser) = Browser::start(
+        "browser_builds_a_rotation_and_a_policy_and_the_on_call_page_names_the_right_person",
+        &app.address,
+        Script::On,
+    )
+    .await
+    else {
+        return;
+    };
+    create_account_and_service(&browser, false).await;
+    // A second person in the team, added by the owner (the team pages are tested elsewhere).
+    app.sign_in("dwight@example.com", "beets bears battlestar")
+        .await;
+    let added = add_user(
+        &app,
+        ("Jim", "Halpert"),
+        "jim@example.com",
+        USER_PASSWORD,
+        "3",
+    )
+    .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let team = default_team(&app).await;
+    join(&app, &team, "Jim Halpert", "2").await;
+    let now = chrono::Utc::now().naive_utc();
+
+    browser.open(&format!("/teams/{team}")).await;
+    browser.click_link("Schedules").await;
+    browser.click_link("New schedule").await;
+    browser.fill("Name", "Primary").await;
+    browser.fill("Time zone", "UTC").await;
+    browser.press("Create schedule").await;
+    browser.click_link("Add layer").await;
+    browser.fill("Name", "Days").await;
+    browser.fill("Each person is on call for", "1").await;
+    browser.select("Unit", "Days").await;
+    set_local_time(
+        &browser,
+        "rotation_start_time",
+        now - chrono::Duration::hours(30),
+    )
+    .await;
+    browser.select("Shift 1", "Dwight Schrute").await;
+    browser.select("Shift 2", "Jim Halpert").await;
+    browser.press("Add layer").await;
+    // 30 hours in, the second shift (Jim's) runs.
+    let page = browser.text().await;
+    assert!(page.contains("Days"), "{page}");
+    let on_call = browser
+        .find("//section[@aria-labelledby='now-heading']")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(on_call.contains("Jim Halpert"), "{on_call}");
+
+    // Dwight takes the next two hours over.
+    browser.select("Who", "Dwight Schrute").await;
+    set_local_time(&browser, "start_time", now - chrono::Duration::minutes(30)).await;
+    set_local_time(&browser, "end_time", now + chrono::Duration::minutes(90)).await;
+    browser.press("Add override").await;
+    let on_call = browser
+        .find("//section[@aria-labelledby='now-heading']")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        on_call.contains("Dwight Schrute") && on_call.contains("override"),
+        "{on_call}"
+    );
+    browser.screenshots("26-schedule").await;
+
+    // A policy: the schedule at once, Jim after 10 minutes.
+    browser.open(&format!("/teams/{team}")).await;
+    browser.click_link("Escalation policies").await;
+    browser.click_link("New escalation policy").await;
+    browser.fill("Name", "Primary first").await;
+    browser.press("Save").await;
+    browser.fill("Delay (minutes)", "0").await;
+    browser.select("Notify", "Primary").await;
+    browser.press("Add rule").await;
+    browser.fill("Delay (minutes)", "10").await;
+    browser.select("Notify", "Jim Halpert").await;
+    browser.press("Add rule").await;
+    let policy = browser.text().await;
+    assert!(policy.contains("reaches Dwight Schrute now"), "{policy}");
+    assert!(policy.contains("reaches Jim Halpert now"), "{policy}");
+    browser.screenshots("27-escalation-policy").await;
+
+    // The service pages through it.
+    browser.click_link("Services").await;
+    browser.click_link("ZD Prod").await;
+    browser
+        .click_to_navigate("//nav[@aria-label='Service']//a[normalize-space()='Settings']")
+        .await;
+    browser.select("Escalation policy", "Primary first").await;
+    browser.press("Save").await;
+
+    browser.click_link("On call").await;
+    let on_call = browser.text().await;
+    assert!(on_call.contains("Primary first"), "{on_call}");
+    assert!(on_call.contains("Dwight Schrute"), "{on_call}");
+    browser.screenshots("28-on-call-rotation").await;
 
     browser.close().await;
     app.stop().await;
