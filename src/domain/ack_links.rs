@@ -62,15 +62,13 @@ struct Checked {
 
 fn check(
     conn: &mut DbConn,
-    key: &[u8],
-    notification: &str,
-    signature: &str,
+    link: &OpenedLink,
     now: NaiveDateTime,
 ) -> Result<Result<Checked, LinkRefusal>, DomainError> {
-    if !verify(key, notification, signature) {
+    if !verify(&link.key, &link.notification, &link.signature) {
         return Ok(Err(LinkRefusal::Invalid));
     }
-    let Some(target) = notifications::find_link_target(conn, notification)? else {
+    let Some(target) = notifications::find_link_target(conn, &link.notification)? else {
         return Ok(Err(LinkRefusal::Invalid));
     };
     let user = users::find_by_id(conn, target.user_id)?.filter(|user| user.is_active);
@@ -107,18 +105,20 @@ fn check(
     }))
 }
 
+/// A link as it was opened: the server's key and the link's two parts.
+#[derive(Debug, Clone)]
+pub struct OpenedLink {
+    pub key: Vec<u8>,
+    pub notification: String,
+    pub signature: String,
+}
+
 /// What the link leads to, read only.
 pub async fn look(
     db: &Db,
-    key: &[u8],
-    notification: &str,
-    signature: &str,
+    link: OpenedLink,
 ) -> Result<Result<LinkedIncident, LinkRefusal>, DomainError> {
-    let (key, notification, signature) =
-        (key.to_vec(), notification.to_owned(), signature.to_owned());
-    let checked = db
-        .run(move |conn| check(conn, &key, &notification, &signature, db::now()))
-        .await?;
+    let checked = db.run(move |conn| check(conn, &link, db::now())).await?;
     Ok(checked.map(|checked| checked.incident))
 }
 
@@ -126,15 +126,11 @@ pub async fn look(
 /// transaction.
 pub async fn acknowledge(
     db: &Db,
-    key: &[u8],
-    notification: &str,
-    signature: &str,
+    link: OpenedLink,
 ) -> Result<Result<LinkedIncident, LinkRefusal>, DomainError> {
-    let (key, notification, signature) =
-        (key.to_vec(), notification.to_owned(), signature.to_owned());
     db.write(move |conn| {
         let now = db::now();
-        let checked = match check(conn, &key, &notification, &signature, now)? {
+        let checked = match check(conn, &link, now)? {
             Ok(checked) => checked,
             Err(refusal) => return Ok(Err(refusal)),
         };

@@ -117,21 +117,28 @@ async fn with_team_of_two(app: &TestApp) -> String {
     create_service(app, "Payments").await
 }
 
+/// The owner and Bob, a service paging them with `levels`, and how many emails the server had
+/// before (the server serves every backend's run).
+async fn paged_service(
+    app: &TestApp,
+    smtp: &SmtpServer,
+    levels: &[(i64, &[&str])],
+    repeat: i32,
+) -> (String, usize) {
+    let already = smtp.mails().len();
+    let service = with_team_of_two(app).await;
+    page_with_policy(app, &service, levels, repeat).await;
+    (service, already)
+}
+
 #[tokio::test]
 async fn a_trigger_emails_level_one_then_level_two_until_someone_acknowledges_from_the_email() {
     let smtp = SmtpServer::start().await;
     for_each_backend_with(mail_through(&smtp), |app| {
         let smtp = &smtp;
         async move {
-            let already = smtp.mails().len();
-            let service = with_team_of_two(&app).await;
-            page_with_policy(
-                &app,
-                &service,
-                &[(0, &[OWNER_EMAIL]), (10, &[BOB_EMAIL])],
-                0,
-            )
-            .await;
+            let (service, already) =
+                paged_service(&app, smtp, &[(0, &[OWNER_EMAIL]), (10, &[BOB_EMAIL])], 0).await;
             let number = trigger(&app, &service, "Checkout is failing").await;
 
             let mail = smtp.wait_for(already + 1, Duration::from_secs(10)).await[already].clone();
@@ -244,9 +251,7 @@ async fn an_acknowledgement_stops_the_escalation_and_a_repeating_policy_starts_o
     for_each_backend_with(mail_through(&smtp), |app| {
         let smtp = &smtp;
         async move {
-            let already = smtp.mails().len();
-            let service = with_team_of_two(&app).await;
-            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 1).await;
+            let (service, already) = paged_service(&app, smtp, &[(0, &[OWNER_EMAIL])], 1).await;
             let first = trigger(&app, &service, "Queue is backing up").await;
             smtp.wait_for(already + 1, Duration::from_secs(10)).await;
             // Nobody answers: after the pause the single level pages again, once.
@@ -619,15 +624,8 @@ async fn escalate_now_pages_the_next_level_and_reassign_pages_someone_else_inste
     for_each_backend_with(mail_through(&smtp), |app| {
         let smtp = &smtp;
         async move {
-            let already = smtp.mails().len();
-            let service = with_team_of_two(&app).await;
-            page_with_policy(
-                &app,
-                &service,
-                &[(0, &[OWNER_EMAIL]), (30, &[BOB_EMAIL])],
-                0,
-            )
-            .await;
+            let (service, already) =
+                paged_service(&app, smtp, &[(0, &[OWNER_EMAIL]), (30, &[BOB_EMAIL])], 0).await;
             let number = trigger(&app, &service, "Payments timing out").await;
             smtp.wait_for(already + 1, Duration::from_secs(10)).await;
             let page = format!("/incidents/{number}");

@@ -7,7 +7,7 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
 use super::render;
-use crate::domain::ack_links::{self, LinkRefusal, LinkedIncident};
+use crate::domain::ack_links::{self, LinkRefusal, LinkedIncident, OpenedLink};
 use crate::web::auth::signed_in_user;
 use crate::web::error::AppError;
 use crate::web::layout::{Layout, Nav};
@@ -56,13 +56,21 @@ async fn page(
     render(page, status)
 }
 
+fn opened(state: &AppState, path: &(String, String)) -> OpenedLink {
+    OpenedLink {
+        key: state.link_key.to_vec(),
+        notification: path.0.clone(),
+        signature: path.1.clone(),
+    }
+}
+
 #[get("/ack/{notification}/{signature}")]
 async fn confirm_page(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let looked = ack_links::look(&state.db, &state.link_key, &path.0, &path.1).await?;
+    let looked = ack_links::look(&state.db, opened(&state, &path)).await?;
     page(&state, &session, &path, looked, false).await
 }
 
@@ -76,7 +84,7 @@ async fn acknowledge(
     path: web::Path<(String, String)>,
     _form: CsrfForm<Confirmation>,
 ) -> Result<HttpResponse, AppError> {
-    let done = ack_links::acknowledge(&state.db, &state.link_key, &path.0, &path.1).await?;
+    let done = ack_links::acknowledge(&state.db, opened(&state, &path)).await?;
     let acknowledged = done.is_ok();
     page(&state, &session, &path, done, acknowledged).await
 }
