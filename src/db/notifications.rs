@@ -212,6 +212,19 @@ pub fn for_incident(
         .load(conn)
 }
 
+/// How many notifications the incident has and how many attempts they made: it changes with
+/// every email queued or tried, so the incident page's live updates show each outcome.
+pub fn progress(conn: &mut DbConn, incident_id: i64) -> QueryResult<(i64, i64)> {
+    let (count, attempts): (i64, Option<i64>) = notifications::table
+        .filter(notifications::incident_id.eq(incident_id))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::sum(notifications::attempt_count),
+        ))
+        .get_result(conn)?;
+    Ok((count, attempts.unwrap_or(0)))
+}
+
 /// Who was emailed that the incident triggered (for the "Resolved" email), once each.
 pub fn notified_users(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<(i64, String)>> {
     notifications::table

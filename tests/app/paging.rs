@@ -348,6 +348,19 @@ async fn without_smtp_a_notification_is_recorded_as_not_sent() {
             assert_eq!(attempts_of(&app, number).await, vec![None]);
             let settings = app.page("/settings").await;
             assert!(settings.contains("Email is not configured"), "{settings}");
+
+            // The page's live updates follow every email attempt, not only timeline entries.
+            let changes = format!("/incidents/{number}/changes");
+            let version = |response: reqwest::Response| {
+                response.headers()["etag"].to_str().unwrap().to_owned()
+            };
+            let before = version(app.get(&changes).await);
+            query(&app, |conn| {
+                diesel::sql_query("UPDATE notifications SET attempt_count = attempt_count + 1")
+                    .execute(conn)
+            })
+            .await;
+            assert_ne!(version(app.get(&changes).await), before);
         },
     )
     .await;

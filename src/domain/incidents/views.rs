@@ -170,13 +170,17 @@ pub async fn incident_version(db: &Db, actor: &User, number: i64) -> Result<Stri
     db.run(move |conn| {
         let (row, _) = find_visible(conn, &actor, number)?;
         let latest = timeline::latest_id_for_incident(conn, row.id)?;
+        let (emails, attempts) = crate::db::notifications::progress(conn, row.id)?;
         let text = Sha256::new()
             .chain_update(row.title.as_bytes())
             .chain_update([0])
             .chain_update(row.summary.as_bytes())
             .finalize();
         let short: String = text[..6].iter().map(|b| format!("{b:02x}")).collect();
-        Ok(format!("t{latest}-s{}-{short}", row.status))
+        Ok(format!(
+            "t{latest}-s{}-n{emails}.{attempts}-{short}",
+            row.status
+        ))
     })
     .await
 }
