@@ -71,7 +71,12 @@ type Act = fn(&mut DbConn, i64, i32) -> Result<Option<i64>, DomainError>;
 
 /// One sweep: acts on every incident `find` names at `now`, a batch per write transaction, and
 /// returns the numbers of those it changed.
-async fn sweep(db: &Db, now: NaiveDateTime, find: Find, act: Act) -> Result<Vec<i64>, DomainError> {
+async fn sweep(
+    db: &Db,
+    now: NaiveDateTime,
+    find: Find,
+    act: Act,
+) -> Result<Vec<i64>, DomainError> {
     let mut changed = Vec::new();
     loop {
         // Looking first with a read keeps the idle sweep off the write lock.

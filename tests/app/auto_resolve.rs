@@ -178,8 +178,7 @@ async fn an_acknowledgement_left_unresolved_past_the_timeout_triggers_the_incide
 
         let db = app.db().await;
         let now = klaxon::db::now();
-        let (first, second) =
-            tokio::join!(retrigger_overdue(&db, now), retrigger_overdue(&db, now));
+        let (first, second) = tokio::join!(retrigger_overdue(&db, now), retrigger_overdue(&db, now));
         let mut numbers = first.unwrap();
         numbers.extend(second.unwrap());
         assert_eq!(numbers, vec![late], "once, and only the overdue one");
@@ -198,10 +197,7 @@ async fn an_acknowledgement_left_unresolved_past_the_timeout_triggers_the_incide
         assert!(page.contains("escalates to level 1"), "{page}");
         // Acknowledged again, it stays acknowledged until the timeout runs out again.
         act(&app, late, "acknowledge").await;
-        assert!(retrigger_overdue(&db, klaxon::db::now())
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(retrigger_overdue(&db, klaxon::db::now()).await.unwrap().is_empty());
     })
     .await;
 }

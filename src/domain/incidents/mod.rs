@@ -18,8 +18,8 @@ mod records;
 mod views;
 
 pub use lifecycle::{
-    add_note, assign, change_status, escalate_now, retrigger_in, transition_in, trigger,
-    trigger_in, trigger_record, update, AssignForm, IncidentChanges, NoteForm, TriggerForm,
+    add_note, assign, change_status, escalate_now, retrigger_in, transition_in, trigger, trigger_in,
+    trigger_record, update, AssignForm, IncidentChanges, NoteForm, TriggerForm,
 };
 pub use model::{
     auto_resolve_deadline, context_window, urgency_word, Actor, ListQuery, NewIncident, Status,

@@ -95,7 +95,9 @@ impl Actor {
         match self {
             Actor::User(user) | Actor::UserFromEmail(user) => user.full_name(),
             Actor::Integration { name } => format!("Integration {name}"),
-            Actor::AutoResolve { .. } | Actor::AcknowledgementTimeout { .. } => "Klaxon".to_owned(),
+            Actor::AutoResolve { .. } | Actor::AcknowledgementTimeout { .. } => {
+                "Klaxon".to_owned()
+            }
         }
     }
 
