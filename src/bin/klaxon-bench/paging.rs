@@ -9,8 +9,9 @@
 //!   to email accepted by the sink, p50 / p95 / p99, matched by the subject's incident number;
 //!   emails per second; the time until the last email.
 //! - **overhead**: the incident path with and without escalation in one sitting: a storm of
-//!   `--alerts` alerts on the service with the policy, and on one whose policy was set to
-//!   `null`, `--rounds` times in alternating order, each on a fresh database. Reported: alerts
+//!   `--alerts` alerts on the service with the policy, on the same with the server's paging
+//!   worker off (what the trigger itself costs), and on one whose policy was set to `null`,
+//!   `--rounds` times in alternating order, each on a fresh database. Reported: alerts
 //!   per second, request p50 / p99, server CPU per alert (with the emails sent, where there are).
 
 mod sink;
@@ -114,15 +115,12 @@ pub async fn run(args: PagingArgs) -> anyhow::Result<()> {
     if result.is_ok() && args.workload != PagingWorkload::Burst {
         for round in 0..args.rounds.max(1) {
             // Alternating order, so that neither variant always runs on a warmer machine.
-            let order = if round % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
-            };
-            for with_policy in order {
-                result = storm(&mut run, with_policy, round)
-                    .await
-                    .context("overhead");
+            let mut order = [Variant::Policy, Variant::PolicyWorkerOff, Variant::NoPolicy];
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for variant in order {
+                result = storm(&mut run, variant, round).await.context("overhead");
                 if result.is_err() {
                     break;
                 }
@@ -134,11 +132,46 @@ pub async fn run(args: PagingArgs) -> anyhow::Result<()> {
     result
 }
 
-/// A fresh server that emails through `smtp_url`, with the paging worker on.
-async fn start_stage(run: &Run<'_>, name: &str, smtp_url: &str) -> anyhow::Result<Stage> {
+/// The service of an overhead storm.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// A policy emailing two people at level 1.
+    Policy,
+    /// The same policy, the server's paging worker off: escalations and their first steps are
+    /// written with each trigger, nothing fires them.
+    PolicyWorkerOff,
+    /// `escalation_policy` null.
+    NoPolicy,
+}
+
+impl Variant {
+    fn describe(self) -> &'static str {
+        match self {
+            Variant::Policy => "policy emailing two people",
+            Variant::PolicyWorkerOff => "that policy, paging worker off",
+            Variant::NoPolicy => "no policy",
+        }
+    }
+
+    fn database(self) -> &'static str {
+        match self {
+            Variant::Policy => "paging-policy",
+            Variant::PolicyWorkerOff => "paging-policy-idle",
+            Variant::NoPolicy => "paging-none",
+        }
+    }
+}
+
+/// A fresh server that emails through `smtp_url`, with the paging worker on or off.
+async fn start_stage(
+    run: &Run<'_>,
+    name: &str,
+    smtp_url: &str,
+    worker: bool,
+) -> anyhow::Result<Stage> {
     let env = [
         ("KLAXON_SMTP_URL", smtp_url.to_owned()),
-        ("KLAXON_PAGING_WORKER", "true".to_owned()),
+        ("KLAXON_PAGING_WORKER", worker.to_string()),
     ];
     let server = Server {
         admin_url: run.args.database_url.as_deref(),
@@ -156,7 +189,7 @@ async fn burst(run: &mut Run<'_>) -> anyhow::Result<()> {
         run.backend
     );
     let (sink, smtp_url) = Sink::start()?;
-    let stage = start_stage(run, "paging-burst", &smtp_url).await?;
+    let stage = start_stage(run, "paging-burst", &smtp_url, true).await?;
     let api = Api::for_stage(&run.http, &stage).await?;
     api.page_owner_and_second_user().await?;
     let body: BodyFn = Arc::new(|i| alert_body("critical", &format!("burst-{i}")));
@@ -221,32 +254,30 @@ async fn burst(run: &mut Run<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn storm(run: &mut Run<'_>, with_policy: bool, round: usize) -> anyhow::Result<()> {
+async fn storm(run: &mut Run<'_>, variant: Variant, round: usize) -> anyhow::Result<()> {
     let (n, c) = (run.args.alerts, run.args.concurrency);
-    let variant = if with_policy {
-        "policy emailing two people"
-    } else {
-        "no policy"
-    };
+    let with_emails = variant == Variant::Policy;
     println!(
         "storm ({}, round {}): {n} critical alerts for distinct entities, {c} in flight; service \
-         with {variant}",
+         with {}",
         run.backend,
-        round + 1
+        round + 1,
+        variant.describe()
     );
     *run.hooks.lock().unwrap() = Default::default();
     let (sink, smtp_url) = Sink::start()?;
-    let name = if with_policy {
-        "paging-policy"
-    } else {
-        "paging-none"
-    };
-    let stage = start_stage(run, name, &smtp_url).await?;
+    let stage = start_stage(
+        run,
+        variant.database(),
+        &smtp_url,
+        variant != Variant::PolicyWorkerOff,
+    )
+    .await?;
     let api = Api::for_stage(&run.http, &stage).await?;
-    if with_policy {
-        api.page_owner_and_second_user().await?;
-    } else {
+    if variant == Variant::NoPolicy {
         api.set_policy(Value::Null).await?;
+    } else {
+        api.page_owner_and_second_user().await?;
     }
     let body: BodyFn = Arc::new(|i| alert_body("critical", &format!("storm-{i}")));
     let cpu = Cpu::now(&stage);
@@ -264,8 +295,8 @@ async fn storm(run: &mut Run<'_>, with_policy: bool, round: usize) -> anyhow::Re
     let slices = Slices::of(start, &done, sent);
     let opened = done.iter().filter(|d| d.created).count();
     let hooks = wait_for_hooks(&run.hooks, opened, STALL).await;
-    let expected_emails = if with_policy { 2 * opened } else { 0 };
-    let emails = if with_policy {
+    let expected_emails = if with_emails { 2 * opened } else { 0 };
+    let emails = if with_emails {
         wait_for_emails(&sink, expected_emails, STALL).await
     } else {
         // None is expected; a stray one has a moment to show up.
@@ -288,7 +319,8 @@ async fn storm(run: &mut Run<'_>, with_policy: bool, round: usize) -> anyhow::Re
          ms with the webhooks and emails sent"
     );
     run.storm_rows.push(format!(
-        "| storm, {variant} (round {}) | {} | {} ({c} in flight) | {} | {:.1} / {:.1} ms | {} | {emails} ({expected_emails}) | {accepting:.2} ms | {server:.2} ms |",
+        "| storm, {} (round {}) | {} | {} ({c} in flight) | {} | {:.1} / {:.1} ms | {} | {emails} ({expected_emails}) | {accepting:.2} ms | {server:.2} ms |",
+        variant.describe(),
         round + 1,
         run.backend,
         num(sent),
