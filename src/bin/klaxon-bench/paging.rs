@@ -26,8 +26,8 @@ use clap::ValueEnum;
 use serde_json::{json, Value};
 
 use crate::events::load::{
-    alert_body, closed_loop, num, start_receiver, thousands, wait_for_hooks, BodyFn, Cpu, Done,
-    Schedule, SharedHooks, Slices, STALL,
+    alert_body, closed_loop, num, start_receiver, thousands, wait_for_count, wait_for_hooks,
+    BodyFn, Cpu, Done, Schedule, SharedHooks, Slices, STALL,
 };
 use crate::events::stage::{Server, Stage};
 use crate::{percentile, signed_in, Browser, PASSWORD};
@@ -353,19 +353,7 @@ fn print_tables(run: &Run<'_>) {
 /// Waits until the sink has accepted `expected` messages, or none came for `stall`; returns
 /// how many it has.
 async fn wait_for_emails(sink: &Sink, expected: usize, stall: Duration) -> usize {
-    let (mut seen, mut since) = (0, Instant::now());
-    loop {
-        let count = sink.count();
-        if count >= expected {
-            return count;
-        }
-        if count != seen {
-            (seen, since) = (count, Instant::now());
-        } else if since.elapsed() > stall {
-            return count;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_count(|| sink.count(), expected, stall).await
 }
 
 /// The emails of a burst matched to the alerts that opened their incidents.

@@ -80,9 +80,18 @@ pub(crate) fn start_receiver(hooks: SharedHooks) -> std::io::Result<String> {
 /// Waits until the receiver has `expected` distinct (incident, event) receipts, or nothing new
 /// arrived for `stall`; returns how many it has.
 pub(crate) async fn wait_for_hooks(hooks: &SharedHooks, expected: usize, stall: Duration) -> usize {
+    wait_for_count(|| hooks.lock().unwrap().first.len(), expected, stall).await
+}
+
+/// Waits until `count()` reaches `expected`, or stays the same for `stall`; its last value.
+pub(crate) async fn wait_for_count(
+    count: impl Fn() -> usize,
+    expected: usize,
+    stall: Duration,
+) -> usize {
     let (mut seen, mut since) = (0, Instant::now());
     loop {
-        let count = hooks.lock().unwrap().first.len();
+        let count = count();
         if count >= expected {
             return count;
         }
