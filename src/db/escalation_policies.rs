@@ -249,24 +249,26 @@ pub struct NamedTarget {
     pub schedule_name: Option<String>,
 }
 
+/// A target row, its user's first and last name, its schedule's name.
+type NamedTargetRow = (TargetRow, Option<(String, String)>, Option<String>);
+
 /// The targets of the given rules with their names, in the order they were added: one
 /// statement, as every trigger reads them.
 pub fn named_targets_of(conn: &mut DbConn, rule_ids: &[i64]) -> QueryResult<Vec<NamedTarget>> {
     use super::schema::{schedules, users};
-    let rows: Vec<(TargetRow, Option<(String, String)>, Option<String>)> =
-        escalation_targets::table
-            .left_join(users::table.on(escalation_targets::user_id.eq(users::id.nullable())))
-            .left_join(
-                schedules::table.on(escalation_targets::schedule_id.eq(schedules::id.nullable())),
-            )
-            .filter(escalation_targets::rule_id.eq_any(rule_ids.to_vec()))
-            .order(escalation_targets::id)
-            .select((
-                TargetRow::as_select(),
-                (users::first_name, users::last_name).nullable(),
-                schedules::name.nullable(),
-            ))
-            .load(conn)?;
+    let rows: Vec<NamedTargetRow> = escalation_targets::table
+        .left_join(users::table.on(escalation_targets::user_id.eq(users::id.nullable())))
+        .left_join(
+            schedules::table.on(escalation_targets::schedule_id.eq(schedules::id.nullable())),
+        )
+        .filter(escalation_targets::rule_id.eq_any(rule_ids.to_vec()))
+        .order(escalation_targets::id)
+        .select((
+            TargetRow::as_select(),
+            (users::first_name, users::last_name).nullable(),
+            schedules::name.nullable(),
+        ))
+        .load(conn)?;
     Ok(rows
         .into_iter()
         .map(|(target, user_name, schedule_name)| NamedTarget {

@@ -454,7 +454,7 @@ impl<'a> Api<'a> {
             status.is_success(),
             "{method} {path} answered {status}: {text}"
         );
-        Ok(serde_json::from_str(&text).with_context(|| format!("{method} {path}: {text}"))?)
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: {text}"))
     }
 
     /// Adds a second user, makes both them and the owner members of the service's team, and
