@@ -239,6 +239,46 @@ pub fn targets_of(conn: &mut DbConn, rule_ids: &[i64]) -> QueryResult<Vec<Target
         .load(conn)
 }
 
+/// A rule target with the name of what it points at (None when that no longer exists), as an
+/// escalation freezes it.
+#[derive(Debug, Clone)]
+pub struct NamedTarget {
+    pub target: TargetRow,
+    /// The user's first and last name, for a user target.
+    pub user_name: Option<(String, String)>,
+    pub schedule_name: Option<String>,
+}
+
+/// A target row, its user's first and last name, its schedule's name.
+type NamedTargetRow = (TargetRow, Option<(String, String)>, Option<String>);
+
+/// The targets of the given rules with their names, in the order they were added: one
+/// statement, as every trigger reads them.
+pub fn named_targets_of(conn: &mut DbConn, rule_ids: &[i64]) -> QueryResult<Vec<NamedTarget>> {
+    use super::schema::{schedules, users};
+    let rows: Vec<NamedTargetRow> = escalation_targets::table
+        .left_join(users::table.on(escalation_targets::user_id.eq(users::id.nullable())))
+        .left_join(
+            schedules::table.on(escalation_targets::schedule_id.eq(schedules::id.nullable())),
+        )
+        .filter(escalation_targets::rule_id.eq_any(rule_ids.to_vec()))
+        .order(escalation_targets::id)
+        .select((
+            TargetRow::as_select(),
+            (users::first_name, users::last_name).nullable(),
+            schedules::name.nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(target, user_name, schedule_name)| NamedTarget {
+            target,
+            user_name,
+            schedule_name,
+        })
+        .collect())
+}
+
 /// Stores `rules` as the policy's whole list, in that order, in place of what it had.
 pub fn replace_rules(conn: &mut DbConn, policy_id: i64, rules: &[RuleToStore]) -> QueryResult<()> {
     diesel::delete(escalation_rules::table.filter(escalation_rules::policy_id.eq(policy_id)))

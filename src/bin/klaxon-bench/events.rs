@@ -17,9 +17,9 @@
 //! - **pages**: on a service with `--open-incidents` open incidents, the pages a responder
 //!   opens (`pages.rs`), timed as the owner and as a member of the service's team.
 
-mod load;
+pub(crate) mod load;
 mod pages;
-mod stage;
+pub(crate) mod stage;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -6,12 +6,16 @@
 //! [--concurrency C] [--database-url URL] [--instances N]` (SQLite in a temporary folder by
 //! default; several instances need PostgreSQL).
 //!
+//! `klaxon-bench paging [--workload burst|overhead|all]` measures escalations: trigger to email
+//! accepted by an SMTP sink, and the incident path with and without a policy (`paging.rs`).
+//!
 //! `klaxon-bench events [--workload storm|flapping|attach|collation|open-loop|pages|all]` drives
 //! the Events API instead (alert storms, flapping entities, collation, an open loop over many
 //! open incidents) and times the pages responders open during a storm; see `events.rs` and
 //! `klaxon-bench events --help`.
 
 mod events;
+mod paging;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -41,6 +45,9 @@ enum Mode {
     /// The Events API on its worst day: alert storms, flapping entities, collation, and an
     /// open loop over a service with many open incidents.
     Events(events::EventsArgs),
+    /// Escalations and their emails: a burst of incidents whose policy emails two people into
+    /// the bench's SMTP sink, and the incident path with and without a policy.
+    Paging(paging::PagingArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,9 +127,16 @@ fn start_receiver(receipts: Receipts) -> std::io::Result<String> {
     Ok(url)
 }
 
-fn spawn_klaxon(database_url: &str, log_filter: &str) -> anyhow::Result<(Child, String)> {
+/// Starts the release `klaxon` next to this binary on `database_url`, with `env` added to its
+/// environment; returns it and its address.
+fn spawn_klaxon(
+    database_url: &str,
+    log_filter: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<(Child, String)> {
     let exe = std::env::current_exe()?.with_file_name("klaxon");
     let mut child = Command::new(&exe)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .env("DATABASE_URL", database_url)
         .env("KLAXON_BIND", "127.0.0.1:0")
         .env("KLAXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
@@ -432,8 +446,10 @@ fn peak_rss_mib(pid: u32) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Mode::Events(events)) = cli.mode {
-        return events::run(events).await;
+    match cli.mode {
+        Some(Mode::Events(events)) => return events::run(events).await,
+        Some(Mode::Paging(paging)) => return paging::run(paging).await,
+        None => {}
     }
     let args = cli.args;
     let dir = std::env::temp_dir().join(format!("klaxon-bench-{}", std::process::id()));
@@ -446,7 +462,7 @@ async fn main() -> anyhow::Result<()> {
     let receiver = start_receiver(receipts.clone())?;
     let mut servers = Vec::new();
     for _ in 0..args.instances.max(1) {
-        servers.push(spawn_klaxon(&database_url, &args.server_log)?);
+        servers.push(spawn_klaxon(&database_url, &args.server_log, &[])?);
     }
     let bases: Vec<String> = servers.iter().map(|(_, base)| base.clone()).collect();
     let pids: Vec<u32> = servers.iter().map(|(child, _)| child.id()).collect();

@@ -15,11 +15,11 @@ use crate::{cpu_seconds, field, percentile};
 // ---------------------------------------------------------------------------------------------
 // The webhook receiver
 
-pub(super) const TRIGGERED: u8 = 1;
-pub(super) const ACKNOWLEDGED: u8 = 2;
-pub(super) const RESOLVED: u8 = 3;
+pub(crate) const TRIGGERED: u8 = 1;
+pub(crate) const ACKNOWLEDGED: u8 = 2;
+pub(crate) const RESOLVED: u8 = 3;
 
-pub(super) fn event_code(name: &str) -> u8 {
+pub(crate) fn event_code(name: &str) -> u8 {
     match name {
         "triggered" => TRIGGERED,
         "acknowledged" => ACKNOWLEDGED,
@@ -31,24 +31,24 @@ pub(super) fn event_code(name: &str) -> u8 {
 /// What the receiver got: the first receipt of each (incident number, event), and every POST
 /// (a redelivery counts there, not in `first`).
 #[derive(Default)]
-pub(super) struct Hooks {
-    pub(super) first: HashMap<(i64, u8), Instant>,
-    pub(super) posts: usize,
+pub(crate) struct Hooks {
+    pub(crate) first: HashMap<(i64, u8), Instant>,
+    pub(crate) posts: usize,
 }
 
 impl Hooks {
-    pub(super) fn count(&self, event: u8) -> usize {
+    pub(crate) fn count(&self, event: u8) -> usize {
         self.first.keys().filter(|(_, e)| *e == event).count()
     }
 
-    pub(super) fn last(&self) -> Option<Instant> {
+    pub(crate) fn last(&self) -> Option<Instant> {
         self.first.values().max().copied()
     }
 }
 
-pub(super) type SharedHooks = Arc<Mutex<Hooks>>;
+pub(crate) type SharedHooks = Arc<Mutex<Hooks>>;
 
-pub(super) async fn receive(body: web::Bytes, hooks: web::Data<Mutex<Hooks>>) -> HttpResponse {
+pub(crate) async fn receive(body: web::Bytes, hooks: web::Data<Mutex<Hooks>>) -> HttpResponse {
     let now = Instant::now();
     let text = String::from_utf8_lossy(&body);
     let event = field(&text, "\"event_type\"").map(event_code);
@@ -61,7 +61,7 @@ pub(super) async fn receive(body: web::Bytes, hooks: web::Data<Mutex<Hooks>>) ->
     HttpResponse::Ok().finish()
 }
 
-pub(super) fn start_receiver(hooks: SharedHooks) -> std::io::Result<String> {
+pub(crate) fn start_receiver(hooks: SharedHooks) -> std::io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/hook", listener.local_addr()?);
     let data = web::Data::from(hooks);
@@ -79,10 +79,19 @@ pub(super) fn start_receiver(hooks: SharedHooks) -> std::io::Result<String> {
 
 /// Waits until the receiver has `expected` distinct (incident, event) receipts, or nothing new
 /// arrived for `stall`; returns how many it has.
-pub(super) async fn wait_for_hooks(hooks: &SharedHooks, expected: usize, stall: Duration) -> usize {
+pub(crate) async fn wait_for_hooks(hooks: &SharedHooks, expected: usize, stall: Duration) -> usize {
+    wait_for_count(|| hooks.lock().unwrap().first.len(), expected, stall).await
+}
+
+/// Waits until `count()` reaches `expected`, or stays the same for `stall`; its last value.
+pub(crate) async fn wait_for_count(
+    count: impl Fn() -> usize,
+    expected: usize,
+    stall: Duration,
+) -> usize {
     let (mut seen, mut since) = (0, Instant::now());
     loop {
-        let count = hooks.lock().unwrap().first.len();
+        let count = count();
         if count >= expected {
             return count;
         }
@@ -96,19 +105,19 @@ pub(super) async fn wait_for_hooks(hooks: &SharedHooks, expected: usize, stall: 
 }
 
 /// Nothing new at the receiver for this long means the webhooks stopped coming.
-pub(super) const STALL: Duration = Duration::from_secs(60);
+pub(crate) const STALL: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------
 // Sending alerts
 
-pub(super) fn alert_body(alert_type: &str, entity: &str) -> String {
+pub(crate) fn alert_body(alert_type: &str, entity: &str) -> String {
     format!(
         r#"{{"message":"{entity} {alert_type}","summary":"klaxon-bench","alert_type":"{alert_type}","entity_id":"{entity}"}}"#
     )
 }
 
 /// Posts one alert; returns the incident it is attached to and whether it opened it.
-pub(super) async fn post_alert(
+pub(crate) async fn post_alert(
     http: &reqwest::Client,
     url: &str,
     body: String,
@@ -136,26 +145,26 @@ pub(super) async fn post_alert(
 }
 
 /// One alert sent and answered.
-pub(super) struct Done {
-    pub(super) index: usize,
-    pub(super) sent: Instant,
-    pub(super) done: Instant,
-    pub(super) incident: Option<i64>,
-    pub(super) created: bool,
+pub(crate) struct Done {
+    pub(crate) index: usize,
+    pub(crate) sent: Instant,
+    pub(crate) done: Instant,
+    pub(crate) incident: Option<i64>,
+    pub(crate) created: bool,
 }
 
-pub(super) enum Schedule {
+pub(crate) enum Schedule {
     /// Alerts 0..n, each worker taking the next one.
     Shared(usize),
     /// One worker per lane, each sending its alerts in order.
     Lanes(Vec<Vec<usize>>),
 }
 
-pub(super) type BodyFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
+pub(crate) type BodyFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
 
 /// Sends alerts back to back from `concurrency` workers, sending none after `limit`; returns
 /// the start time and every alert's record.
-pub(super) async fn closed_loop(
+pub(crate) async fn closed_loop(
     http: &reqwest::Client,
     url: &str,
     schedule: Schedule,
@@ -212,21 +221,21 @@ pub(super) async fn closed_loop(
 
 /// Rates and latencies of a closed loop: over the first and the last `window` alerts (by
 /// completion for rates, by index for latencies) and overall.
-pub(super) struct Slices {
-    pub(super) n: usize,
-    pub(super) window: usize,
-    pub(super) rate_first: f64,
-    pub(super) rate_last: f64,
-    pub(super) rate_all: f64,
+pub(crate) struct Slices {
+    pub(crate) n: usize,
+    pub(crate) window: usize,
+    pub(crate) rate_first: f64,
+    pub(crate) rate_last: f64,
+    pub(crate) rate_all: f64,
     /// Request latency p50, p99 in ms.
-    pub(super) first: (f64, f64),
-    pub(super) last: (f64, f64),
-    pub(super) all: (f64, f64),
-    pub(super) last_done: Instant,
+    pub(crate) first: (f64, f64),
+    pub(crate) last: (f64, f64),
+    pub(crate) all: (f64, f64),
+    pub(crate) last_done: Instant,
 }
 
 impl Slices {
-    pub(super) fn of(start: Instant, done: &[Done], window: usize) -> Slices {
+    pub(crate) fn of(start: Instant, done: &[Done], window: usize) -> Slices {
         let n = done.len();
         let window = window.min(n / 2).max(1);
         let mut ends: Vec<Instant> = done.iter().map(|d| d.done).collect();
@@ -268,7 +277,7 @@ impl Slices {
         }
     }
 
-    pub(super) fn print(&self) {
+    pub(crate) fn print(&self) {
         let w = self.window;
         println!(
             "  alerts accepted per second: first {w} {}, last {w} {}, all {} {}",
@@ -283,7 +292,7 @@ impl Slices {
         );
     }
 
-    pub(super) fn rates_cell(&self) -> String {
+    pub(crate) fn rates_cell(&self) -> String {
         format!(
             "{} / {} / {}",
             thousands(self.rate_first),
@@ -292,7 +301,7 @@ impl Slices {
         )
     }
 
-    pub(super) fn latency_cell(&self) -> String {
+    pub(crate) fn latency_cell(&self) -> String {
         format!(
             "{:.1} / {:.1} → {:.1} / {:.1} ms",
             self.first.0, self.first.1, self.last.0, self.last.1
@@ -301,7 +310,7 @@ impl Slices {
 }
 
 /// 12345.6 → "12 346", as the tables of docs/benchmarks.md write numbers.
-pub(super) fn thousands(x: f64) -> String {
+pub(crate) fn thousands(x: f64) -> String {
     if !x.is_finite() {
         return "–".into();
     }
@@ -320,18 +329,18 @@ pub(super) fn thousands(x: f64) -> String {
 }
 
 /// A count as the tables write it: 100000 → "100 000".
-pub(super) fn num(n: usize) -> String {
+pub(crate) fn num(n: usize) -> String {
     thousands(n as f64)
 }
 
 /// CPU seconds of the server and of this process (load generator and receiver) at one moment.
-pub(super) struct Cpu {
+pub(crate) struct Cpu {
     server: f64,
     bench: f64,
 }
 
 impl Cpu {
-    pub(super) fn now(stage: &Stage) -> Cpu {
+    pub(crate) fn now(stage: &Stage) -> Cpu {
         Cpu {
             server: stage.server_cpu(),
             bench: cpu_seconds("self"),
@@ -339,7 +348,7 @@ impl Cpu {
     }
 
     /// Milliseconds per alert since `self`, (server, bench).
-    pub(super) fn per_alert(&self, stage: &Stage, alerts: usize) -> (f64, f64) {
+    pub(crate) fn per_alert(&self, stage: &Stage, alerts: usize) -> (f64, f64) {
         let now = Cpu::now(stage);
         let per = |s: f64| s * 1000.0 / alerts.max(1) as f64;
         (per(now.server - self.server), per(now.bench - self.bench))

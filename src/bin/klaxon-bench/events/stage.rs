@@ -8,21 +8,26 @@ use anyhow::Context;
 use super::{EventsArgs, Workload};
 use crate::{cpu_seconds, field, peak_rss_mib, set_up, signed_in, spawn_klaxon};
 
+/// How a workload's server runs: on a fresh database of the PostgreSQL server `admin_url`
+/// (a SQLite file without it), with the log filter `log` and these extra environment variables.
+pub(crate) struct Server<'a> {
+    pub(crate) admin_url: Option<&'a str>,
+    pub(crate) log: &'a str,
+    pub(crate) env: &'a [(&'a str, String)],
+}
+
 enum FreshDb {
     Sqlite(PathBuf),
     Postgres { admin: String, name: String },
 }
 
 impl FreshDb {
-    /// A new empty database for this workload; returns it and the server's DATABASE_URL.
-    fn create(
-        args: &EventsArgs,
-        dir: &Path,
-        workload: Workload,
-    ) -> anyhow::Result<(FreshDb, String)> {
-        match &args.database_url {
+    /// A new empty database for the workload `name`, on the PostgreSQL server of `admin` or
+    /// in a SQLite file; returns it and the server's DATABASE_URL.
+    fn create(admin: Option<&str>, dir: &Path, name: &str) -> anyhow::Result<(FreshDb, String)> {
+        match admin {
             None => {
-                let path = dir.join(format!("{}.db", workload.name()));
+                let path = dir.join(format!("{name}.db"));
                 remove_sqlite(&path);
                 let url = format!("sqlite://{}", path.display());
                 Ok((FreshDb::Sqlite(path), url))
@@ -35,7 +40,7 @@ impl FreshDb {
                 );
                 let name = format!(
                     "klaxon_bench_{}_{}",
-                    workload.name().replace('-', "_"),
+                    name.replace('-', "_"),
                     std::process::id()
                 );
                 pg_execute(admin, &format!("DROP DATABASE IF EXISTS {name}"))?;
@@ -43,7 +48,7 @@ impl FreshDb {
                 let mut url = url::Url::parse(admin).context("--database-url")?;
                 url.set_path(&format!("/{name}"));
                 let fresh = FreshDb::Postgres {
-                    admin: admin.clone(),
+                    admin: admin.to_owned(),
                     name,
                 };
                 Ok((fresh, url.to_string()))
@@ -91,7 +96,7 @@ fn pg_execute(url: &str, sql: &str) -> anyhow::Result<()> {
 
 /// A `klaxon` process on a fresh database, set up with an API and an Outgoing Webhooks
 /// integration on one service.
-pub(super) struct Stage {
+pub(crate) struct Stage {
     db: Option<FreshDb>,
     database_url: String,
     child: Child,
@@ -110,8 +115,24 @@ impl Stage {
         workload: Workload,
         collation: Option<u32>,
     ) -> anyhow::Result<Stage> {
-        let (db, database_url) = FreshDb::create(args, dir, workload)?;
-        let (child, base) = match spawn_klaxon(&database_url, &args.server_log) {
+        let server = Server {
+            admin_url: args.database_url.as_deref(),
+            log: &args.server_log,
+            env: &[],
+        };
+        Stage::start_server(server, dir, receiver, workload.name(), collation).await
+    }
+
+    /// As `start`, for the workload `name`, the server started as `server` says.
+    pub(crate) async fn start_server(
+        server: Server<'_>,
+        dir: &Path,
+        receiver: &str,
+        name: &str,
+        collation: Option<u32>,
+    ) -> anyhow::Result<Stage> {
+        let (db, database_url) = FreshDb::create(server.admin_url, dir, name)?;
+        let (child, base) = match spawn_klaxon(&database_url, server.log, server.env) {
             Ok(server) => server,
             Err(e) => {
                 db.drop_it();
@@ -135,28 +156,28 @@ impl Stage {
         }
     }
 
-    pub(super) fn pid(&self) -> String {
+    pub(crate) fn pid(&self) -> String {
         self.child.id().to_string()
     }
 
-    pub(super) fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// The service's `unique_id`.
-    pub(super) fn service(&self) -> &str {
+    pub(crate) fn service(&self) -> &str {
         &self.service
     }
 
-    pub(super) fn events_url(&self) -> String {
+    pub(crate) fn events_url(&self) -> String {
         format!("{}/api/events/{}/", self.base, self.integration_key)
     }
 
-    pub(super) fn server_cpu(&self) -> f64 {
+    pub(crate) fn server_cpu(&self) -> f64 {
         cpu_seconds(&self.pid())
     }
 
-    pub(super) fn peak_rss(&self) -> f64 {
+    pub(crate) fn peak_rss(&self) -> f64 {
         peak_rss_mib(self.child.id())
     }
 
@@ -169,7 +190,7 @@ impl Stage {
     /// start predates rows added behind its back).
     pub(super) fn restart(&mut self, log: &str) -> anyhow::Result<()> {
         self.stop_server();
-        let (child, base) = spawn_klaxon(&self.database_url, log)?;
+        let (child, base) = spawn_klaxon(&self.database_url, log, &[])?;
         (self.child, self.base) = (child, base);
         Ok(())
     }
