@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use chrono::NaiveDateTime;
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -21,6 +22,11 @@ use crate::domain::ack_links;
 use crate::domain::incidents::urgency_word;
 use crate::jobs::{self, JobKind};
 use crate::metrics::Metrics;
+
+/// Emails in flight at once, per instance, over as many pooled SMTP connections. Each message
+/// waits some tens of milliseconds on the server's replies, so a burst of pages needs many in
+/// flight to go out in seconds.
+pub const CONCURRENCY: usize = 32;
 
 /// Longest one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -42,6 +48,7 @@ impl Mailer {
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|error| anyhow::anyhow!("KLAXON_SMTP_URL is not usable: {error}"))?
                     .timeout(Some(SMTP_TIMEOUT))
+                    .pool_config(PoolConfig::new().max_size(CONCURRENCY as u32))
                     .build(),
             ),
             _ => None,

@@ -61,7 +61,7 @@ impl Paging {
             EmailNotifications::new(mailer, config, metrics),
             db,
             RunnerSettings {
-                concurrency: 8,
+                concurrency: email::CONCURRENCY,
                 poll_interval,
                 shutdown_grace,
             },
