@@ -95,8 +95,9 @@ pub struct Config {
     #[arg(long, env = "KLAXON_SHUTDOWN_GRACE_SECS", default_value_t = 15)]
     pub shutdown_grace_secs: u64,
 
-    /// SMTP server that sends notification emails: `smtp://host:25` (plain, upgraded with
-    /// STARTTLS when offered), `smtp://host:587?tls=required`, `smtps://user:pass@host:465`.
+    /// SMTP server that sends notification emails: `smtp://host:25` (plain),
+    /// `smtp://host:587?tls=required` (STARTTLS; `tls=opportunistic`: when offered),
+    /// `smtps://user:pass@host:465` (TLS from the start).
     /// When unset, notifications are recorded as not sent and Settings warns owners.
     #[arg(long, env = "KLAXON_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use askama::Template;
 use chrono::NaiveDateTime;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
 use crate::config::Config;
 use crate::db::notifications::{
@@ -22,6 +21,7 @@ use crate::domain::ack_links;
 use crate::domain::incidents::urgency_word;
 use crate::jobs::{self, JobKind};
 use crate::metrics::Metrics;
+use crate::paging::smtp::SmtpPool;
 
 /// Emails in flight at once, per instance, over as many pooled SMTP connections. Each message
 /// waits some tens of milliseconds on the server's replies, so a burst of pages needs many in
@@ -35,7 +35,7 @@ pub const NOT_CONFIGURED: &str = "not sent: email is not configured";
 
 /// What sends, and what the emails link to.
 pub struct Mailer {
-    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    transport: Option<SmtpPool>,
     from: Mailbox,
     public_url: String,
     link_key: Arc<[u8]>,
@@ -45,11 +45,8 @@ impl Mailer {
     pub fn from_config(config: &Config, link_key: Arc<[u8]>) -> anyhow::Result<Mailer> {
         let transport = match config.smtp_url.as_deref().map(str::trim) {
             Some(url) if !url.is_empty() => Some(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|error| anyhow::anyhow!("KLAXON_SMTP_URL is not usable: {error}"))?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .pool_config(PoolConfig::new().max_size(CONCURRENCY as u32))
-                    .build(),
+                SmtpPool::from_url(url, SMTP_TIMEOUT, CONCURRENCY)
+                    .map_err(|error| anyhow::anyhow!("KLAXON_SMTP_URL is not usable: {error}"))?,
             ),
             _ => None,
         };
@@ -227,24 +224,24 @@ impl JobKind for EmailNotifications {
         let sent = match (&self.mailer.transport, self.mailer.message(notification)) {
             (None, _) => not_sent(NOT_CONFIGURED.to_owned()),
             (Some(_), Err(reason)) => not_sent(reason),
-            (Some(transport), Ok(message)) => match transport.send(message).await {
+            (Some(transport), Ok(message)) => match transport.send(&message).await {
                 Ok(response) => Sent {
-                    reply_code: code_number(response.code()),
+                    reply_code: response.code().to_string().parse().ok(),
                     reply_text: response.message().collect::<Vec<_>>().join(" "),
                     error: None,
                     outcome: Outcome::Succeeded,
                     ..not_sent(String::new())
                 },
                 Err(error) => {
-                    let outcome = if error.is_permanent() {
+                    let outcome = if error.permanent {
                         Outcome::Failed
                     } else {
                         self.retry_or_fail(notification)
                     };
                     Sent {
-                        reply_code: error.status().and_then(code_number),
+                        reply_code: error.code,
                         reply_text: String::new(),
-                        error: Some(error.to_string()),
+                        error: Some(error.message),
                         outcome,
                         ..not_sent(String::new())
                     }
@@ -300,10 +297,6 @@ fn not_sent(reason: String) -> Sent {
         error: (!reason.is_empty()).then_some(reason),
         outcome: Outcome::Failed,
     }
-}
-
-fn code_number(code: lettre::transport::smtp::response::Code) -> Option<i32> {
-    code.to_string().parse().ok()
 }
 
 fn record_in(

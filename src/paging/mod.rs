@@ -4,6 +4,7 @@
 //! that queued them.
 
 pub mod email;
+mod smtp;
 pub mod steps;
 
 use std::sync::Arc;
