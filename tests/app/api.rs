@@ -408,11 +408,26 @@ async fn the_incidents_api_moves_incidents_through_the_same_transitions() {
         let all: Value = call(reqwest::Method::GET, "/api/incidents/?page=1&page_size=1").send().await.unwrap().json().await.unwrap();
         assert_eq!((all["count"].as_i64(), all["results"].as_array().unwrap().len()), (Some(2), 1));
         assert!(all["next"].as_str().unwrap().contains("page=2"));
+        // Following `next` walks the same list: the page size and the filter stay.
+        call(reqwest::Method::POST, "/api/incidents/").json(&json!({"title": "Third", "service": service})).send().await.unwrap();
+        let mut titles = Vec::new();
+        let mut next = Some(app.url("/api/incidents/?status=1&page_size=1"));
+        while let Some(url) = next {
+            let page: Value = client.get(&url).header("authorization", &auth).send().await.unwrap().json().await.unwrap();
+            assert!(page["results"].as_array().unwrap().len() <= 1, "page_size kept in {url}");
+            titles.extend(page["results"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap().to_owned()));
+            next = page["next"].as_str().map(str::to_owned);
+            if let Some(link) = &next {
+                assert!(link.contains("page_size=1") && link.contains("status=1"), "{link}");
+            }
+        }
+        titles.sort();
+        assert_eq!(titles, ["Second", "Third"], "status=1 keeps to triggered incidents, each once");
         let open: Value = call(reqwest::Method::POST, "/api/incidents/filter/?page=1&page_size=10")
             .json(&json!({"status": 1, "all_teams": 1, "postmortem_filter": -1, "page": 1, "page_size": 10, "service_ids": [service]}))
             .send().await.unwrap().json().await.unwrap();
-        assert_eq!(open["count"], 1);
-        assert_eq!(open["results"][0]["title"], "Second");
+        assert_eq!(open["count"], 2);
+        assert_eq!((open["results"][0]["title"].as_str(), open["results"][1]["title"].as_str()), (Some("Third"), Some("Second")));
 
         let response = call(reqwest::Method::GET, "/api/incidents/9999/").send().await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);

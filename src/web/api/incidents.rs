@@ -60,12 +60,18 @@ fn incident_json(record: &IncidentRecord) -> Value {
     .into_api(&service.team_name, service.is_under_maintenance())
 }
 
-/// Zenduty's page envelope.
+/// Zenduty's page envelope. `next` and `previous` keep every other query parameter (page size,
+/// filters), so following them walks the same list.
 fn page_json<T>(req: &HttpRequest, page: &Page<T>, count: i64, items: Vec<Value>) -> Value {
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .filter(|(key, _)| key != "page")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
     let link = |number: i64| {
         let mut url = req.full_url();
         url.query_pairs_mut()
             .clear()
+            .extend_pairs(&kept)
             .append_pair("page", &number.to_string());
         url.to_string()
     };
