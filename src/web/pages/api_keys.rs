@@ -18,6 +18,9 @@ use crate::web::AppState;
 
 const KEYS_PER_PAGE: i64 = 50;
 
+/// Session entry holding a key just created (its name and token) until the page shows it.
+const CREATED_KEY: &str = "created_api_key";
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(create).service(revoke);
 }
@@ -64,6 +67,9 @@ async fn list(
     session: Session,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let created = session
+        .remove_as::<(String, String)>(CREATED_KEY)
+        .and_then(Result::ok);
     page(
         &state,
         &session,
@@ -71,7 +77,7 @@ async fn list(
         query.number(),
         NewKeyForm::default(),
         FieldErrors::new(),
-        None,
+        created,
         StatusCode::OK,
     )
     .await
@@ -87,17 +93,12 @@ async fn create(
     match api_keys::create(&state.db, &me, &form).await {
         Ok(created) => {
             tracing::info!(actor = %me.username, name = %created.0, "API key created");
-            page(
-                &state,
-                &session,
-                &me,
-                1,
-                NewKeyForm::default(),
-                FieldErrors::new(),
-                Some(created),
-                StatusCode::OK,
-            )
-            .await
+            // Post/redirect/get: reloading the page that shows the key must not create another.
+            // The key rides to that page in the encrypted session cookie, which drops it there.
+            session
+                .insert(CREATED_KEY, &created)
+                .map_err(|error| anyhow::anyhow!("session: {error}"))?;
+            Ok(super::see_other("/settings/api-keys"))
         }
         Err(DomainError::Invalid(errors)) => {
             page(

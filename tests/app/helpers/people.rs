@@ -103,8 +103,17 @@ pub async fn create_api_key_as(browser: &Client, app: &TestApp, name: &str) -> S
         &[("name", name)],
     )
     .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let page = response.text().await.unwrap();
+    // Post/redirect/get: the key is shown on the page the answer redirects to.
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(super::location(&response), "/settings/api-keys");
+    let page = browser
+        .get(format!("{}/settings/api-keys", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let marker = r#"<code class="secret" id="new-api-key">"#;
     let start = page.find(marker).expect("the new key is shown") + marker.len();
     page[start..].split('<').next().unwrap().to_owned()
