@@ -42,6 +42,10 @@ pub enum AccountsError {
     Throttled { retry_after_secs: u64 },
     #[error("email or password is incorrect")]
     BadCredentials,
+    /// The password was right, but the account is disabled: said only after the password was
+    /// checked, so it tells a stranger nothing.
+    #[error("this account is disabled")]
+    Disabled,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("password hashing failed: {0}")]
@@ -269,8 +273,8 @@ pub async fn create_user(db: &Db, actor: &User, form: &AccountForm) -> Result<Us
         .await
 }
 
-/// Checks an email and password. Unknown email, wrong password and disabled account give the
-/// same error after the same work.
+/// Checks an email and password. Unknown email and wrong password give the same error after
+/// the same work; a disabled account is named only to someone who knows its password.
 ///
 /// The attempt is counted before any password is checked, in the same write that reads the
 /// counts: of any number of concurrent attempts, at most the limit reach the check. A
@@ -289,11 +293,8 @@ pub async fn sign_in(
         .await?;
 
     let password = password.to_owned();
-    let accepted = tokio::task::spawn_blocking(move || match user {
-        Some(user) => {
-            let ok = verify_password(&password, &user.password_hash) && user.is_active;
-            ok.then_some(user)
-        }
+    let checked = tokio::task::spawn_blocking(move || match user {
+        Some(user) => verify_password(&password, &user.password_hash).then_some(user),
         None => {
             verify_password(&password, &DUMMY_HASH);
             None
@@ -302,7 +303,8 @@ pub async fn sign_in(
     .await
     .map_err(|e| AccountsError::Hashing(e.to_string()))?;
 
-    match accepted {
+    match checked {
+        Some(user) if !user.is_active => Err(AccountsError::Disabled),
         Some(user) => {
             db.write(move |conn| {
                 login_failures::delete(conn, attempt_id)?;

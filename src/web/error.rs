@@ -59,6 +59,7 @@ impl From<AccountsError> for AppError {
             AccountsError::NotFound => AppError::NotFound,
             AccountsError::InUse(message) => AppError::Conflict(message),
             AccountsError::Forbidden(message) => AppError::Forbidden(message.to_owned()),
+            AccountsError::Disabled => AppError::Forbidden(error.to_string()),
             AccountsError::Throttled { .. } => AppError::TooManyRequests(error.to_string()),
             AccountsError::Invalid(errors) => AppError::BadRequest(errors.to_string()),
             AccountsError::AlreadySetUp | AccountsError::BadCredentials => {

@@ -135,8 +135,33 @@ async fn a_disabled_user_is_signed_out_and_cannot_sign_in() {
                 .status(),
             StatusCode::SEE_OTHER
         );
+        // Told why, but only once the password was right: a stranger learns nothing.
         let again = sign_in_with(&grace, &app.address, "grace@example.com", USER_PASSWORD).await;
-        assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(again.status(), StatusCode::FORBIDDEN);
+        assert!(again
+            .text()
+            .await
+            .unwrap()
+            .contains("Your account is disabled."));
+        let guess = sign_in_with(
+            &grace,
+            &app.address,
+            "grace@example.com",
+            "not her password",
+        )
+        .await;
+        assert_eq!(guess.status(), StatusCode::UNAUTHORIZED);
+        assert!(!guess.text().await.unwrap().contains("disabled"));
+        assert_eq!(
+            grace
+                .get(app.url("/settings"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::SEE_OTHER,
+            "still signed out"
+        );
 
         // Nobody disables themselves; the owner has no button for it and a crafted post fails.
         let action = format!("/settings/users/{}/disable", my_username(&app).await);

@@ -172,6 +172,14 @@ async fn signin_submit(
                     "Email or password is incorrect.".to_owned(),
                 )
             }
+            Err(AccountsError::Disabled) => {
+                tracing::info!(%client_ip, "sign-in to a disabled account");
+                (
+                    StatusCode::FORBIDDEN,
+                    "Your account is disabled. Ask an owner or admin of this Klaxon to enable it."
+                        .to_owned(),
+                )
+            }
             Err(AccountsError::Throttled { retry_after_secs }) => {
                 tracing::warn!(%client_ip, "sign-in throttled");
                 retry_after = Some(retry_after_secs);
