@@ -4,7 +4,7 @@ use diesel::RunQueryDsl;
 use klaxon::db::{DatabaseUrl, Db, DbError};
 use reqwest::StatusCode;
 
-use crate::helpers::{backends, for_each_backend, TestDatabase};
+use crate::helpers::{backends, for_each_backend, location, TestDatabase};
 
 #[tokio::test]
 async fn health_and_readiness_probes_answer() {
@@ -212,4 +212,19 @@ async fn a_mistyped_database_scheme_stops_the_binary_and_creates_nothing() {
         "no SQLite folder named after the URL: {left:?}"
     );
     assert!(DatabaseUrl::parse("").is_err());
+}
+
+#[tokio::test]
+async fn pages_declare_a_favicon_and_the_browsers_own_request_finds_it() {
+    for_each_backend(|app| async move {
+        let page = app.get("/setup").await.text().await.unwrap();
+        assert!(page.contains(r#"<link rel="icon" href="/static/favicon.svg""#));
+        let ico = app.get("/favicon.ico").await;
+        assert_eq!(ico.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(location(&ico), "/static/favicon.svg");
+        let icon = app.get("/static/favicon.svg").await;
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+        assert!(icon.text().await.unwrap().starts_with("<svg"));
+    })
+    .await;
 }

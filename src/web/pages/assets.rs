@@ -6,9 +6,13 @@ use actix_web::{get, web, HttpResponse};
 const STYLESHEET: &str = include_str!("../../../static/style.css");
 /// Optional: pages work without it (see the file's first lines).
 const LIVE_SCRIPT: &str = include_str!("../../../static/live.js");
+const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(stylesheet).service(live_script);
+    cfg.service(stylesheet)
+        .service(live_script)
+        .service(favicon)
+        .service(favicon_ico);
 }
 
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
@@ -26,4 +30,17 @@ async fn stylesheet() -> HttpResponse {
 #[get("/static/live.js")]
 async fn live_script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", LIVE_SCRIPT)
+}
+
+#[get("/static/favicon.svg")]
+async fn favicon() -> HttpResponse {
+    asset("image/svg+xml", FAVICON)
+}
+
+/// Browsers ask for `/favicon.ico` on their own, even with the icon declared in the page.
+#[get("/favicon.ico")]
+async fn favicon_ico() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/static/favicon.svg"))
+        .finish()
 }
