@@ -115,6 +115,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_FORM_BYTES))
                 .wrap(from_fn(crate::web::input::refuse_nul))
+                .wrap(from_fn(crate::web::error::keep_navigation))
                 .wrap(session)
                 .wrap(security_headers())
                 .wrap(from_fn(request_id::middleware))

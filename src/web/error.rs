@@ -1,11 +1,17 @@
 //! The one place where errors become HTTP responses.
 
+use actix_session::SessionExt;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse, ResponseError};
 use askama::Template;
 
+use super::auth::signed_in_user;
 use super::layout::Layout;
 use super::request_id;
+use super::AppState;
 use crate::db::DbError;
 use crate::domain::accounts::AccountsError;
 use crate::domain::DomainError;
@@ -96,14 +102,24 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let request_id = request_id::current();
-        let (heading, message) = match self {
-            AppError::SignInRequired { next } => {
-                let location = format!("/signin?next={}", url_encode(next));
-                return HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, location))
-                    .finish();
-            }
+        if let AppError::SignInRequired { next } = self {
+            let location = format!("/signin?next={}", url_encode(next));
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish();
+        }
+        if let AppError::Internal(cause) = self {
+            tracing::error!(request_id = %request_id::current(), error = format!("{cause:#}"), "request failed");
+        }
+        self.page(Layout::bare())
+    }
+}
+
+impl AppError {
+    /// The heading and message of this error's page.
+    fn words(&self) -> (&'static str, String) {
+        match self {
+            AppError::SignInRequired { .. } => ("Sign in", "Sign in to see this page.".to_owned()),
             AppError::NotFound => ("Not found", "There is nothing here, or you do not have access to it.".to_owned()),
             AppError::Forbidden(message) => ("Not allowed", message.clone()),
             AppError::BadRequest(message) => ("Bad request", message.clone()),
@@ -115,22 +131,24 @@ impl ResponseError for AppError {
             ),
             AppError::PayloadTooLarge => ("Too large", "The request is larger than 1 MiB.".to_owned()),
             AppError::TooManyRequests(message) => ("Slow down", message.clone()),
-            AppError::Internal(cause) => {
-                tracing::error!(request_id = %request_id, error = format!("{cause:#}"), "request failed");
-                (
-                    "Something went wrong",
-                    "Klaxon could not complete this request. The error has been logged; quote the request id to your administrator."
-                        .to_owned(),
-                )
-            }
-        };
+            AppError::Internal(_) => (
+                "Something went wrong",
+                "Klaxon could not complete this request. The error has been logged; quote the request id to your administrator."
+                    .to_owned(),
+            ),
+        }
+    }
+
+    /// This error's page inside `layout`.
+    fn page(&self, layout: Layout) -> HttpResponse {
         let status = self.status_code();
+        let (heading, message) = self.words();
         let page = ErrorPage {
-            layout: Layout::bare(),
+            layout,
             status: status.as_u16(),
             heading,
             message,
-            request_id,
+            request_id: request_id::current(),
         };
         match page.render() {
             Ok(body) => HttpResponse::build(status)
@@ -140,6 +158,51 @@ impl ResponseError for AppError {
                 .content_type("text/plain; charset=utf-8")
                 .body(heading.to_owned()),
         }
+    }
+}
+
+/// Error pages shown to someone signed in keep the navigation and "Sign out": a 404 or 403 is
+/// a wrong turn, not the end of the session. Pages only; the API answers JSON.
+pub async fn keep_navigation(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    let api = req.path().starts_with("/api/");
+    let response = next.call(req).await?;
+    let shown = match response.response().error() {
+        Some(error) if !api => error.as_error::<AppError>().and_then(AppError::shown_again),
+        _ => None,
+    };
+    let Some(error) = shown else {
+        return Ok(response.map_into_left_body());
+    };
+    let session = response.request().get_session();
+    let user = match response.request().app_data::<web::Data<AppState>>() {
+        Some(state) => signed_in_user(&state.db, &session).await.ok().flatten(),
+        None => None,
+    };
+    let Some(user) = user else {
+        return Ok(response.map_into_left_body());
+    };
+    let page = error.page(Layout::for_error(&session, &user));
+    Ok(response.into_response(page).map_into_right_body())
+}
+
+impl AppError {
+    /// A copy of the error for showing its page again; None for the redirect to sign in.
+    fn shown_again(&self) -> Option<AppError> {
+        Some(match self {
+            AppError::SignInRequired { .. } => return None,
+            AppError::NotFound => AppError::NotFound,
+            AppError::Forbidden(message) => AppError::Forbidden(message.clone()),
+            AppError::BadRequest(message) => AppError::BadRequest(message.clone()),
+            AppError::Conflict(message) => AppError::Conflict(message.clone()),
+            AppError::CsrfRejected => AppError::CsrfRejected,
+            AppError::PayloadTooLarge => AppError::PayloadTooLarge,
+            AppError::TooManyRequests(message) => AppError::TooManyRequests(message.clone()),
+            // Already logged; the page must not say more than the bare one did.
+            AppError::Internal(_) => AppError::Internal(anyhow::anyhow!("logged")),
+        })
     }
 }
 

@@ -33,6 +33,17 @@ impl Layout {
         }
     }
 
+    /// For an error page shown to someone signed in: their navigation and "Sign out", and any
+    /// flash left for the next real page.
+    pub fn for_error(session: &Session, user: &User) -> Self {
+        Layout {
+            user: Some(user.clone()),
+            csrf_token: session::csrf_token(session),
+            flash: None,
+            nav: Nav::None,
+        }
+    }
+
     /// For error pages: no user menu, no forms.
     pub fn bare() -> Self {
         Layout {

@@ -64,6 +64,30 @@ async fn unknown_pages_get_the_404_page() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let page = response.text().await.unwrap();
         assert!(page.contains("<h1>Not found</h1>") && page.contains("<html lang=\"en\">"));
+        assert!(!page.contains("Sign out"), "nobody is signed in");
+
+        // Signed in, a wrong turn keeps the navigation and the way out.
+        app.create_owner().await;
+        for path in [
+            "/definitely/not/here",
+            "/incidents/424242",
+            "/services/no-such-service",
+        ] {
+            let response = app.get(path).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            let page = response.text().await.unwrap();
+            assert!(page.contains("<h1>Not found</h1>"), "{path}");
+            assert!(
+                page.contains(">Sign out</button>") && page.contains(r#"href="/incidents""#),
+                "{path}: {page}"
+            );
+        }
+        // The API still answers JSON.
+        let api = app.get("/api/incidents/424242/").await;
+        assert!(api.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
     })
     .await;
 }
