@@ -14,8 +14,10 @@
 //! open incidents) and times the pages responders open during a storm; see `events.rs` and
 //! `klaxon-bench events --help`.
 
+mod api;
 mod events;
 mod paging;
+mod timing;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
