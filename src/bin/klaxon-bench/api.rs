@@ -67,6 +67,19 @@ impl<'a> Api<'a> {
         serde_json::from_str(&text).with_context(|| format!("{method} {path}: {text}"))
     }
 
+    /// GETs `path` with the key and reads the answer whole; its status code.
+    pub(crate) async fn get_status(&self, path: &str) -> anyhow::Result<u16> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("authorization", &self.auth)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        response.bytes().await?;
+        Ok(status)
+    }
+
     /// Sets the service's `escalation_policy` (a policy's `unique_id`, or null for none).
     pub(crate) async fn set_policy(&self, policy: Value) -> anyhow::Result<()> {
         let service = self
