@@ -9,13 +9,20 @@
 //! `klaxon-bench paging [--workload burst|overhead|all]` measures escalations: trigger to email
 //! accepted by an SMTP sink, and the incident path with and without a policy (`paging.rs`).
 //!
+//! `klaxon-bench on-call [--variant yesterday|two-years|all]` times the pages that answer who is
+//! on call (the On call page, a schedule's page, the API's on-call answer, a policy's page) on a
+//! team of 100 with a schedule of 5 layers × 20 people and 200 overrides (`oncall.rs`).
+//!
 //! `klaxon-bench events [--workload storm|flapping|attach|collation|open-loop|pages|all]` drives
 //! the Events API instead (alert storms, flapping entities, collation, an open loop over many
 //! open incidents) and times the pages responders open during a storm; see `events.rs` and
 //! `klaxon-bench events --help`.
 
+mod api;
 mod events;
+mod oncall;
 mod paging;
+mod timing;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -48,6 +55,10 @@ enum Mode {
     /// Escalations and their emails: a burst of incidents whose policy emails two people into
     /// the bench's SMTP sink, and the incident path with and without a policy.
     Paging(paging::PagingArgs),
+    /// Who is on call: the On call page, a schedule's page, the API's on-call answer and a
+    /// policy's page, on a team of 100 with a 5-layer schedule and 200 overrides, its rotation
+    /// started yesterday or two years ago.
+    OnCall(oncall::OnCallArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -449,6 +460,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.mode {
         Some(Mode::Events(events)) => return events::run(events).await,
         Some(Mode::Paging(paging)) => return paging::run(paging).await,
+        Some(Mode::OnCall(on_call)) => return oncall::run(on_call).await,
         None => {}
     }
     let args = cli.args;

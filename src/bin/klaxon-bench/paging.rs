@@ -25,12 +25,13 @@ use anyhow::Context;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
+use crate::api::{member_username, Api};
 use crate::events::load::{
     alert_body, closed_loop, num, start_receiver, thousands, wait_for_count, wait_for_hooks,
     BodyFn, Cpu, Done, Schedule, SharedHooks, Slices, STALL,
 };
 use crate::events::stage::{Server, Stage};
-use crate::{percentile, signed_in, Browser, PASSWORD};
+use crate::{percentile, PASSWORD};
 use sink::{Arrival, Sink};
 
 #[derive(clap::Args, Debug)]
@@ -400,63 +401,7 @@ fn triggered_number(subject: &str) -> Option<i64> {
         .then(|| number.parse().ok())?
 }
 
-/// The owner's API key and the stage's service, for the JSON API.
-struct Api<'a> {
-    http: &'a reqwest::Client,
-    owner: Browser,
-    base: String,
-    auth: String,
-    team: String,
-    service: String,
-}
-
-impl<'a> Api<'a> {
-    async fn for_stage(http: &'a reqwest::Client, stage: &Stage) -> anyhow::Result<Api<'a>> {
-        let owner = signed_in(stage.base()).await?;
-        let key = create_api_key(&owner).await?;
-        let mut api = Api {
-            http,
-            owner,
-            base: stage.base().to_owned(),
-            auth: format!("Token {key}"),
-            team: String::new(),
-            service: stage.service().to_owned(),
-        };
-        let teams = api
-            .call(reqwest::Method::GET, "/api/account/teams/", None)
-            .await?;
-        api.team = teams[0]["unique_id"]
-            .as_str()
-            .context("no team in /api/account/teams/")?
-            .to_owned();
-        Ok(api)
-    }
-
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .header("authorization", &self.auth);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        anyhow::ensure!(
-            status.is_success(),
-            "{method} {path} answered {status}: {text}"
-        );
-        serde_json::from_str(&text).with_context(|| format!("{method} {path}: {text}"))
-    }
-
+impl Api<'_> {
     /// Adds a second user, makes both them and the owner members of the service's team, and
     /// gives the service a policy whose first level emails both.
     async fn page_owner_and_second_user(&self) -> anyhow::Result<()> {
@@ -519,46 +464,4 @@ impl<'a> Api<'a> {
             .context("the new policy has no unique_id")?;
         self.set_policy(json!(policy)).await
     }
-
-    /// Sets the service's `escalation_policy` (a policy's `unique_id`, or null for none).
-    async fn set_policy(&self, policy: Value) -> anyhow::Result<()> {
-        let service = self
-            .call(
-                reqwest::Method::PATCH,
-                &format!(
-                    "/api/account/teams/{}/services/{}/",
-                    self.team, self.service
-                ),
-                Some(json!({ "escalation_policy": policy })),
-            )
-            .await?;
-        anyhow::ensure!(
-            service["escalation_policy"] == policy,
-            "the service kept escalation_policy {} instead of {policy}",
-            service["escalation_policy"]
-        );
-        Ok(())
-    }
-}
-
-fn member_username(team: &Value, email: &str) -> Option<String> {
-    team["members"].as_array()?.iter().find_map(|member| {
-        (member["user"]["email"] == email)
-            .then(|| member["user"]["username"].as_str().map(str::to_owned))?
-    })
-}
-
-/// Creates an API key on the settings page; the key, shown once on the answer.
-async fn create_api_key(owner: &Browser) -> anyhow::Result<String> {
-    owner.get("/settings/api-keys").await?;
-    owner
-        .post("/settings/api-keys", &[("name", "klaxon-bench")])
-        .await?;
-    // The new key is shown once, on the page the form redirects to.
-    let page = owner.get("/settings/api-keys").await?;
-    page.split_once("<code class=\"secret\" id=\"new-api-key\">")
-        .and_then(|(_, rest)| rest.split_once('<'))
-        .map(|(key, _)| key.trim().to_owned())
-        .filter(|key| !key.is_empty())
-        .context("the API keys page showed no new key")
 }

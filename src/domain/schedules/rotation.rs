@@ -534,6 +534,79 @@ mod tests {
     }
 
     #[test]
+    fn calendar_rotations_started_years_ago_answer_as_counted_by_hand() {
+        // Daily and weekly 09:00 handovers in Berlin from Mon 1 January 2024, 09:00 CET
+        // (08:00Z), across five daylight-saving changes. Mon 15 June 2026 is 366 + 365 + 165
+        // = 896 days later, i.e. 128 weeks exactly; 09:00 CEST there is 07:00Z.
+        const DAVE: i64 = 4;
+        const ERIN: i64 = 5;
+        let daily = rotation(
+            chrono_tz::Europe::Berlin,
+            vec![layer(
+                SECONDS_PER_DAY,
+                "2024-01-01T08:00:00Z",
+                &[ALICE, BOB, CAROL],
+            )],
+        );
+        // Shift 896 (896 mod 3 = 2, Carol) from 07:00Z to the next day's 07:00Z; the minute
+        // before, shift 895 (Bob).
+        assert_eq!(who(&daily, "2026-06-15T06:59:00Z"), Some(BOB));
+        assert_eq!(who(&daily, "2026-06-15T07:00:00Z"), Some(CAROL));
+        assert_eq!(
+            until(&daily, "2026-06-15T07:30:00Z"),
+            Some(utc("2026-06-16T07:00:00Z"))
+        );
+        let weekly = rotation(
+            chrono_tz::Europe::Berlin,
+            vec![layer(
+                SECONDS_PER_WEEK,
+                "2024-01-01T08:00:00Z",
+                &[ALICE, BOB, CAROL, DAVE, ERIN],
+            )],
+        );
+        // Week 128 (128 mod 5 = 3, Dave) until Mon 22 June 07:00Z; week 127 (Carol) before.
+        assert_eq!(who(&weekly, "2026-06-15T06:59:59Z"), Some(CAROL));
+        assert_eq!(who(&weekly, "2026-06-15T07:00:00Z"), Some(DAVE));
+        assert_eq!(
+            until(&weekly, "2026-06-18T12:00:00Z"),
+            Some(utc("2026-06-22T07:00:00Z"))
+        );
+        // The same handover in winter time, on the other side of the clocks' change: Mon 28
+        // December 2026 is 1 092 days (156 weeks) in, 09:00 CET = 08:00Z; 1 092 mod 3 = 0.
+        assert_eq!(who(&daily, "2026-12-28T07:59:59Z"), Some(CAROL));
+        assert_eq!(who(&daily, "2026-12-28T08:00:00Z"), Some(ALICE));
+        assert_eq!(who(&weekly, "2026-12-28T08:00:00Z"), Some(BOB));
+    }
+
+    #[test]
+    fn a_rotation_started_two_years_ago_gives_what_one_started_yesterday_gives() {
+        // Two daily layers of the same people, one started 730 days (104 weeks + 2 days) before
+        // the other, its people shifted by 730 mod 4 = 2 places: the same person is on call at
+        // every instant of a week after both started, with the same handovers.
+        const DAVE: i64 = 4;
+        let old = rotation(
+            chrono_tz::Europe::Berlin,
+            vec![layer(
+                SECONDS_PER_DAY,
+                "2024-06-02T07:00:00Z",
+                &[CAROL, DAVE, ALICE, BOB],
+            )],
+        );
+        let new = rotation(
+            chrono_tz::Europe::Berlin,
+            vec![layer(
+                SECONDS_PER_DAY,
+                "2026-06-02T07:00:00Z",
+                &[ALICE, BOB, CAROL, DAVE],
+            )],
+        );
+        let from = utc("2026-06-02T07:00:00Z");
+        let to = utc("2026-06-09T07:00:00Z");
+        assert_eq!(old.spans(from, to), new.spans(from, to));
+        assert_eq!(new.spans(from, to).len(), 7);
+    }
+
+    #[test]
     fn nobody_is_on_call_before_a_future_rotation_start_nor_after_its_end() {
         let mut l = layer(SECONDS_PER_DAY, "2026-05-01T07:00:00Z", &[ALICE, BOB]);
         l.rotation_end = Some(utc("2026-05-03T07:00:00Z"));

@@ -10,7 +10,8 @@ use anyhow::Context;
 use super::load::{alert_body, num, post_alert};
 use super::stage::{seed_open_incidents, Stage};
 use super::Bench;
-use crate::{percentile, signed_in, signed_in_as, Browser};
+use crate::timing::time_requests;
+use crate::{signed_in, signed_in_as, Browser};
 
 /// Requests of each page; the median and p95 are reported.
 const REQUESTS: usize = 50;
@@ -81,18 +82,11 @@ pub(super) async fn pages(bench: &mut Bench, stage: &mut Stage) -> anyhow::Resul
 
 /// Median and p95 of `REQUESTS` requests of a page, in ms; every answer must be 200 or 304.
 async fn time_page(browser: &Browser, path: &str) -> anyhow::Result<(f64, f64)> {
-    let mut times = Vec::with_capacity(REQUESTS);
-    for _ in 0..REQUESTS {
-        let started = Instant::now();
-        let status = browser.get_status(path).await?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-        anyhow::ensure!(
-            status == 200 || status == 304,
-            "GET {path} answered {status}"
-        );
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    Ok((percentile(&times, 0.5), percentile(&times, 0.95)))
+    let latency = time_requests(&format!("GET {path}"), 0, REQUESTS, || {
+        browser.get_status(path)
+    })
+    .await?;
+    Ok((latency.p50, latency.p95))
 }
 
 /// The owner adds an account and makes it a member of the service's team.

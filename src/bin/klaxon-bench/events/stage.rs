@@ -169,6 +169,11 @@ impl Stage {
         &self.service
     }
 
+    /// The server's DATABASE_URL.
+    pub(crate) fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     pub(crate) fn events_url(&self) -> String {
         format!("{}/api/events/{}/", self.base, self.integration_key)
     }
