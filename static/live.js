@@ -101,11 +101,19 @@
       });
   }
 
-  // Replaces a region, keeping keyboard focus on the same control if it is still there.
+  // Replaces a region, keeping keyboard focus on the same control if it is still there, and
+  // the boxes ticked in it (the incidents list's rows) still ticked.
   function swap(current, next) {
     var active = document.activeElement;
     var key = active && current.contains(active) ? focusKey(active) : null;
     var imported = document.importNode(next, true);
+    var ticked = current.querySelectorAll("input[type=checkbox][id]:checked");
+    for (var t = 0; t < ticked.length; t++) {
+      var box = imported.querySelector("#" + CSS.escape(ticked[t].id));
+      if (box) {
+        box.checked = true;
+      }
+    }
     current.parentNode.replaceChild(imported, current);
     if (current === root || current.contains(root)) {
       root = document.querySelector("[data-live-src]") || root;
@@ -130,6 +138,71 @@
         element.tagName.toLowerCase();
     }
     return null;
+  }
+
+  // Forms marked data-act-in-place (the incidents list's actions) are sent in the background:
+  // the answer is the page they redirect to, whose regions and message replace the current
+  // ones, so the list stays where it was. Without this script the same forms post and reload.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-act-in-place")) {
+      return;
+    }
+    var submitter = event.submitter;
+    var action = submitter && submitter.hasAttribute("formaction")
+      ? submitter.getAttribute("formaction")
+      : form.getAttribute("action");
+    var body = new URLSearchParams(new FormData(form));
+    if (submitter && submitter.name) {
+      body.append(submitter.name, submitter.value);
+    }
+    event.preventDefault();
+    running = true;
+    fetch(action, {
+      method: "POST",
+      credentials: "same-origin",
+      body: body,
+      headers: { Accept: "text/html" }
+    })
+      .then(function (response) {
+        if (!response.ok) {
+          throw new Error("action answered " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var regions = document.querySelectorAll("[data-live-region]");
+        for (var i = 0; i < regions.length; i++) {
+          var next = fresh.getElementById(regions[i].id);
+          if (next) {
+            swap(regions[i], next);
+          }
+        }
+        var freshRoot = fresh.querySelector("[data-live-src]");
+        if (freshRoot) {
+          version = freshRoot.getAttribute("data-live-version");
+        }
+        showMessage(fresh.querySelector("main > .flash"));
+      })
+      .catch(function () {
+        // Whatever happened, the page as the server now has it tells the truth.
+        window.location.assign(window.location.href);
+      })
+      .then(function () {
+        running = false;
+      });
+  });
+
+  function showMessage(fresh) {
+    var current = document.querySelector("main > .flash");
+    if (current) {
+      current.parentNode.removeChild(current);
+    }
+    if (fresh) {
+      var main = document.querySelector("main");
+      main.insertBefore(document.importNode(fresh, true), main.firstChild);
+    }
   }
 
   document.addEventListener("visibilitychange", function () {

@@ -355,6 +355,67 @@ async fn a_failing_outbox_insert_rolls_the_whole_transition_back() {
 }
 
 #[tokio::test]
+async fn incidents_are_acknowledged_and_resolved_from_the_list_one_or_many_at_once() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Storage").await;
+        for title in ["Disk one", "Disk two", "Disk three", "Disk four"] {
+            trigger(&app, &service, title).await;
+        }
+        let list = app.page("/incidents").await;
+        // Each row: one link, a checkbox, and the actions its status allows.
+        assert_eq!(list.matches(r#"href="/incidents/1""#).count(), 1);
+        assert!(list.contains(r#"name="incident" value="4""#));
+        assert!(list.contains(r#"formaction="/incidents/4/acknowledge""#));
+
+        // One row's button: back to the list, that incident changed.
+        let here = "/incidents?status=open&service=&urgency=&page=1";
+        let response = app
+            .submit("/incidents", "/incidents/4/acknowledge", &[("back", here), ("action", "")])
+            .await;
+        assert_eq!(location(&response), here);
+        let list = app.page(here).await;
+        assert!(list.contains("Incident #4 acknowledged."));
+        assert!(!list.contains(r#"formaction="/incidents/4/acknowledge""#));
+        assert!(list.contains(r#"formaction="/incidents/4/resolve""#));
+
+        // Resolve #1 first so that the bulk action finds one refusal among its picks.
+        act(&app, 1, "resolve").await;
+        let response = app
+            .submit(
+                "/incidents",
+                "/incidents/bulk",
+                &[("back", here), ("action", "resolve"), ("incident", "1"), ("incident", "2"), ("incident", "3"), ("incident", "99")],
+            )
+            .await;
+        assert_eq!(location(&response), here);
+        let list = app.page(here).await;
+        assert!(
+            list.contains("2 incidents resolved. Refused: Incident #1 is already resolved. Incident #99 was not found."),
+            "{list}"
+        );
+        for number in [1, 2, 3] {
+            let row = query(&app, move |conn| incidents::find_by_number(conn, number)).await.unwrap();
+            assert_eq!(row.status, 3, "#{number}");
+        }
+        assert_eq!(timeline_kinds(&app, 2).await, ["triggered", "resolved"], "one transition each");
+
+        // Nothing ticked, or no action: said plainly, nothing changes.
+        let response = app.submit("/incidents", "/incidents/bulk", &[("back", here), ("action", "acknowledge")]).await;
+        assert_eq!(location(&response), here);
+        assert!(app.page(here).await.contains("Tick the incidents to change first."));
+        let response = app.submit("/incidents", "/incidents/bulk", &[("action", "delete"), ("incident", "4")]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        // A `back` that leaves the incidents list is not followed.
+        let response = app
+            .submit("/incidents", "/incidents/4/resolve", &[("back", "https://evil.example/incidents")])
+            .await;
+        assert_eq!(location(&response), "/incidents/4");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_incidents_list_filters_and_paginates() {
     for_each_backend(|app| async move {
         app.create_owner().await;

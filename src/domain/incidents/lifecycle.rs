@@ -228,6 +228,36 @@ pub async fn change_status(
     .await
 }
 
+/// What acting on several incidents at once did.
+#[derive(Debug, Default)]
+pub struct ChangedMany {
+    pub changed: Vec<i64>,
+    /// Incidents left as they were, with the reason ("Incident #12 is already resolved.").
+    pub refused: Vec<(i64, String)>,
+}
+
+/// Acknowledges or resolves several incidents, each in a transaction of its own: one refused
+/// (already resolved, or not the actor's to see) leaves the others changed.
+pub async fn change_many(
+    db: &Db,
+    actor: &User,
+    numbers: &[i64],
+    target: Status,
+) -> Result<ChangedMany, DomainError> {
+    let mut outcome = ChangedMany::default();
+    for &number in numbers {
+        match change_status(db, actor, number, target).await {
+            Ok(_) => outcome.changed.push(number),
+            Err(DomainError::Conflict(message)) => outcome.refused.push((number, message)),
+            Err(DomainError::NotFound) => outcome
+                .refused
+                .push((number, format!("Incident #{number} was not found."))),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(outcome)
+}
+
 /// "Escalate now": the level that waits fires at once, with the timeline saying who asked.
 pub async fn escalate_now(db: &Db, actor: &User, number: i64) -> Result<(), DomainError> {
     let actor = actor.clone();

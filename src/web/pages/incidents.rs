@@ -14,13 +14,15 @@ use crate::domain::services::Service;
 use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
-use crate::web::auth::CurrentUser;
+use crate::web::auth::{safe_next, CurrentUser};
 use crate::web::error::{url_encode, AppError};
 use crate::web::layout::{Layout, Nav};
 use crate::web::session::{self, CsrfForm, FlashKind};
 use crate::web::AppState;
 
 const INCIDENTS_PER_PAGE: i64 = 50;
+/// Most incidents one "Acknowledge selected" may change: a page of the list.
+const MAX_BULK: usize = INCIDENTS_PER_PAGE as usize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
@@ -31,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(incident_changes)
         .service(acknowledge)
         .service(resolve)
+        .service(bulk)
         .service(escalate)
         .service(reassign)
         .service(add_note)
@@ -46,6 +49,8 @@ struct IncidentsPage {
     services: Vec<Service>,
     /// The list's URL with its filters, for the pager.
     base: String,
+    /// This very page (filters and page number): where acting on a row comes back to.
+    here: String,
     /// What `/incidents/changes` answered when the page was made (see `static/live.js`).
     live_version: String,
 }
@@ -68,12 +73,14 @@ async fn list(
         url_encode(query.service()),
         query.urgency()
     );
+    let here = format!("{base}&page={}", incidents.number);
     let page = IncidentsPage {
         layout: Layout::new(&session, Some(&me), Nav::Incidents),
         incidents,
         query,
         services,
         base,
+        here,
         live_version,
     };
     render(page, StatusCode::OK)
@@ -261,6 +268,7 @@ async fn change_status(
     me: &User,
     raw_number: &str,
     target: Status,
+    back: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
     let number = parse_number(raw_number)?;
     match incidents::change_status(&state.db, me, number, target).await {
@@ -278,7 +286,21 @@ async fn change_status(
         }
         Err(other) => return Err(other.into()),
     }
-    Ok(see_other(&format!("/incidents/{number}")))
+    let answer = list_path(back).unwrap_or_else(|| format!("/incidents/{number}"));
+    Ok(see_other(&answer))
+}
+
+/// The incidents list an action was taken from (`back`, a local path under `/incidents`), to
+/// answer with it instead of the incident's page.
+fn list_path(back: Option<&str>) -> Option<String> {
+    back.filter(|path| path.starts_with("/incidents"))
+        .map(|path| safe_next(Some(path)))
+}
+
+/// The fields an action on one incident reads; the list's form sends more, ignored here.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ActionForm {
+    back: Option<String>,
 }
 
 #[post("/incidents/{number}/acknowledge")]
@@ -287,9 +309,10 @@ async fn acknowledge(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<String>,
-    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+    CsrfForm(form): CsrfForm<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
-    change_status(&state, &session, &me, &path, Status::Acknowledged).await
+    let back = form.back.as_deref();
+    change_status(&state, &session, &me, &path, Status::Acknowledged, back).await
 }
 
 #[post("/incidents/{number}/resolve")]
@@ -298,9 +321,79 @@ async fn resolve(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<String>,
-    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+    CsrfForm(form): CsrfForm<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
-    change_status(&state, &session, &me, &path, Status::Resolved).await
+    let back = form.back.as_deref();
+    change_status(&state, &session, &me, &path, Status::Resolved, back).await
+}
+
+/// "Acknowledge selected" / "Resolve selected" on the list: each ticked incident in its own
+/// transaction, so that one refused (already resolved, or not yours to see) leaves the others
+/// changed; the answer says which were refused and why.
+#[post("/incidents/bulk")]
+async fn bulk(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let back = list_path(field("back")).unwrap_or_else(|| "/incidents".to_owned());
+    let target = match field("action") {
+        Some("acknowledge") => Status::Acknowledged,
+        Some("resolve") => Status::Resolved,
+        _ => {
+            return Err(AppError::BadRequest(
+                "Choose Acknowledge or Resolve.".into(),
+            ))
+        }
+    };
+    let mut numbers = Vec::new();
+    for (_, value) in fields.iter().filter(|(key, _)| key == "incident") {
+        let number = parse_number(value)?;
+        if !numbers.contains(&number) {
+            numbers.push(number);
+        }
+    }
+    if numbers.is_empty() {
+        return Ok(redirect_with_flash(
+            &session,
+            FlashKind::Error,
+            "Tick the incidents to change first.",
+            &back,
+        ));
+    }
+    if numbers.len() > MAX_BULK {
+        return Err(AppError::BadRequest(format!(
+            "At most {MAX_BULK} incidents at once."
+        )));
+    }
+    let outcome = incidents::change_many(&state.db, &me, &numbers, target).await?;
+    tracing::info!(actor = %me.username, changed = outcome.changed.len(), refused = outcome.refused.len(), status = target.word(), "incidents changed in bulk");
+    let mut message = match outcome.changed.len() {
+        0 => format!("No incident {}.", target.word()),
+        1 => format!("1 incident {}.", target.word()),
+        n => format!("{n} incidents {}.", target.word()),
+    };
+    if !outcome.refused.is_empty() {
+        let refused: Vec<&str> = outcome
+            .refused
+            .iter()
+            .map(|(_, why)| why.as_str())
+            .collect();
+        message.push_str(&format!(" Refused: {}", refused.join(" ")));
+    }
+    let kind = if outcome.refused.is_empty() {
+        FlashKind::Success
+    } else {
+        FlashKind::Error
+    };
+    Ok(redirect_with_flash(&session, kind, message, &back))
 }
 
 #[post("/incidents/{number}/escalate")]

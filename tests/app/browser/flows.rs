@@ -271,10 +271,11 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     browser.press("Filter").await;
     let rows = browser.table_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0][0], "#1");
-    assert_eq!(rows[0][1], TITLE);
-    assert_eq!(rows[0][2], "resolved");
-    assert_eq!(rows[0][4], "ZD Prod");
+    // Cells: tick box, number, title, status, urgency, service, age, assignee, actions.
+    assert_eq!(rows[0][1], "#1");
+    assert_eq!(rows[0][2], TITLE);
+    assert_eq!(rows[0][3], "resolved");
+    assert_eq!(rows[0][5], "ZD Prod");
     browser.screenshots("05-incidents").await;
     browser.click_link(TITLE).await;
     assert_eq!(browser.path().await, incident_path);
@@ -534,10 +535,53 @@ async fn browser_pages_follow_changes_without_a_reload() {
     let number = trigger(&app, &service, "Checkout is down").await;
     browser.wait_for_text("Checkout is down", false).await;
     let rows = browser.table_rows().await;
-    assert_eq!(rows[0][0], format!("#{number}"));
-    assert_eq!(rows[0][2], "triggered");
+    assert_eq!(rows[0][1], format!("#{number}"));
+    assert_eq!(rows[0][3], "triggered");
     let marker = browser.run("return window.klaxonMarker;", vec![]).await;
     assert_eq!(marker, "same page", "updated in place, not reloaded");
+
+    // Acting from the list: a row's button, then two rows ticked and resolved together, all
+    // without leaving the page.
+    let second = trigger(&app, &service, "Payments are slow").await;
+    let third = trigger(&app, &service, "Search is slow").await;
+    browser.wait_for_text("Search is slow", false).await;
+    browser
+        .find(&format!(
+            "//button[@formaction='/incidents/{second}/acknowledge']"
+        ))
+        .await
+        .click()
+        .await
+        .expect("click a row's Acknowledge");
+    browser
+        .wait_for_text(&format!("Incident #{second} acknowledged."), false)
+        .await;
+    for ticked in [second, third] {
+        browser
+            .find(&format!("//input[@id='pick-{ticked}']"))
+            .await
+            .click()
+            .await
+            .expect("tick a row");
+    }
+    browser
+        .find("//button[normalize-space()='Resolve selected']")
+        .await
+        .click()
+        .await
+        .expect("click Resolve selected");
+    browser.wait_for_text("2 incidents resolved.", false).await;
+    let marker = browser.run("return window.klaxonMarker;", vec![]).await;
+    assert_eq!(marker, "same page", "acted in place, not reloaded");
+    let rows = browser.table_rows().await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "the open list keeps only #{number}: {rows:?}"
+    );
+    browser
+        .screenshots("29-incidents-acted-from-the-list")
+        .await;
 
     browser.click_link("Checkout is down").await;
     browser.fill("Note", "Rolling back the deploy").await;
