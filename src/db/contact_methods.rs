@@ -20,6 +20,7 @@ pub struct ContactMethodRow {
     pub confirmed_at: Option<NaiveDateTime>,
     pub confirmation_token_hash: Option<String>,
     pub confirmation_sent_at: Option<NaiveDateTime>,
+    pub confirmation_notification: Option<String>,
     pub created_at: NaiveDateTime,
 }
 
@@ -85,17 +86,20 @@ pub fn find_by_token_hash(
         .optional()
 }
 
-/// Replaces the method's confirmation token: only the latest link sent works.
+/// Replaces the method's confirmation token, sent in the email `notification`: only the latest
+/// link sent works.
 pub fn set_confirmation(
     conn: &mut DbConn,
     id: i64,
     token_hash: &str,
+    notification: &str,
     sent_at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(contact_methods::table.find(id))
         .set((
             contact_methods::confirmation_token_hash.eq(token_hash),
             contact_methods::confirmation_sent_at.eq(sent_at),
+            contact_methods::confirmation_notification.eq(notification),
         ))
         .execute(conn)
         .map(drop)

@@ -337,6 +337,24 @@ pub fn cancel_pending_for_incident(
     .execute(conn)
 }
 
+/// How these notifications (by `unique_id`) went: (unique_id, state, last error).
+pub fn outcomes(
+    conn: &mut DbConn,
+    unique_ids: &[String],
+) -> QueryResult<Vec<(String, String, Option<String>)>> {
+    if unique_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    notifications::table
+        .filter(notifications::unique_id.eq_any(unique_ids))
+        .select((
+            notifications::unique_id,
+            notifications::state,
+            notifications::last_error,
+        ))
+        .load(conn)
+}
+
 /// What an acknowledge link refers to.
 #[derive(Debug, Clone, Queryable)]
 pub struct LinkTarget {

@@ -28,6 +28,7 @@ diesel::table! {
         confirmed_at -> Nullable<Timestamp>,
         confirmation_token_hash -> Nullable<Text>,
         confirmation_sent_at -> Nullable<Timestamp>,
+        confirmation_notification -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

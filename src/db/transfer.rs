@@ -142,6 +142,7 @@ row_type!(contact_methods, ContactMethod {
     confirmed_at: Option<NaiveDateTime>,
     confirmation_token_hash: Option<String>,
     confirmation_sent_at: Option<NaiveDateTime>,
+    confirmation_notification: Option<String>,
     created_at: NaiveDateTime,
 });
 keyed_by_id!(contact_methods, ContactMethod);

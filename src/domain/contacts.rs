@@ -80,6 +80,8 @@ pub struct ContactMethod {
     pub address: String,
     pub is_account: bool,
     pub confirmed: bool,
+    /// For an unconfirmed address: what became of its latest confirmation email.
+    pub confirmation: Option<String>,
     /// How many rules use it.
     pub rules: usize,
 }
@@ -154,13 +156,25 @@ pub fn create_defaults_in(
 
 fn read_in(conn: &mut DbConn, user_id: i64) -> diesel::QueryResult<Contacts> {
     let rows = contact_methods::rules_for_user(conn, user_id)?;
-    let methods = contact_methods::list_for_user(conn, user_id)?
+    let methods = contact_methods::list_for_user(conn, user_id)?;
+    let waiting: Vec<String> = methods
+        .iter()
+        .filter(|method| method.confirmed_at.is_none())
+        .filter_map(|method| method.confirmation_notification.clone())
+        .collect();
+    let outcomes = notifications::outcomes(conn, &waiting)?;
+    let methods = methods
         .into_iter()
         .map(|method| ContactMethod {
             rules: rows
                 .iter()
                 .filter(|rule| rule.contact_method_id == method.id)
                 .count(),
+            confirmation: method
+                .confirmation_notification
+                .as_ref()
+                .filter(|_| method.confirmed_at.is_none())
+                .map(|sent| confirmation_outcome(&outcomes, sent)),
             unique_id: method.unique_id,
             address: method.address,
             is_account: method.is_account,
@@ -182,6 +196,23 @@ fn read_in(conn: &mut DbConn, user_id: i64) -> diesel::QueryResult<Contacts> {
         rules,
         notify_on_resolve: contact_methods::notify_on_resolve(conn, user_id)?,
     })
+}
+
+/// What the profile says of a confirmation email.
+fn confirmation_outcome(outcomes: &[(String, String, Option<String>)], sent: &str) -> String {
+    match outcomes.iter().find(|(id, _, _)| id == sent) {
+        Some((_, state, _)) if state == notifications::SUCCEEDED => {
+            "Confirmation link sent: open it to confirm.".to_owned()
+        }
+        Some((_, state, error)) if state == notifications::FAILED => format!(
+            "The confirmation email could not be sent ({}).",
+            error.as_deref().unwrap_or("refused")
+        ),
+        Some((_, _, Some(error))) => {
+            format!("The confirmation email is being retried ({error}).")
+        }
+        _ => "The confirmation email is on its way.".to_owned(),
+    }
 }
 
 /// The person's own contact methods and rules.
@@ -287,7 +318,13 @@ fn queue_confirmation_in(
 ) -> diesel::QueryResult<()> {
     let notification = uuid::Uuid::new_v4().to_string();
     let token = confirmation_token(link_key, &notification);
-    contact_methods::set_confirmation(conn, method_id, &ids::token_hash(&token), now)?;
+    contact_methods::set_confirmation(
+        conn,
+        method_id,
+        &ids::token_hash(&token),
+        &notification,
+        now,
+    )?;
     notifications::insert(
         conn,
         &NewNotification {

@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 
 use crate::helpers::smtp::{Mail, SmtpServer};
 use crate::helpers::{
-    act, add_user, create_service, csrf_token, for_each_backend, for_each_backend_with, location,
-    mail_through, option_value, page_with_policy, query, signed_in_browser, submit_with,
-    trigger_with_urgency, wait_for_page, TestApp, OWNER_EMAIL, PUBLIC_URL, USER_PASSWORD,
+    act, add_user, create_service, csrf_token, for_each_backend_with, location, mail_through,
+    option_value, page_with_policy, query, signed_in_browser, submit_with, trigger_with_urgency,
+    wait_for_page, TestApp, OWNER_EMAIL, PUBLIC_URL, USER_PASSWORD,
 };
 
 const PHONE: &str = "ada.phone@example.com";
@@ -548,7 +548,8 @@ async fn confirmation_links_expire_and_the_profile_refuses_bad_input_next_to_the
 
 #[tokio::test]
 async fn without_smtp_the_profile_says_the_confirmation_email_cannot_be_sent() {
-    for_each_backend(|app| async move {
+    let notifier_on = |config: &mut Config| config.paging_worker = true;
+    for_each_backend_with(notifier_on, |app| async move {
         app.create_owner().await;
         let added = add_address(&app, PHONE).await;
         assert_eq!(added.status(), StatusCode::SEE_OTHER);
@@ -558,6 +559,20 @@ async fn without_smtp_the_profile_says_the_confirmation_email_cannot_be_sent() {
             "{settings}"
         );
         assert!(settings.contains("not confirmed"), "{settings}");
+        // The notifier records the email as not sent, and the profile says so.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let response = app.get("/settings").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let settings = response.text().await.unwrap();
+            if settings.contains(
+                "The confirmation email could not be sent (not sent: email is not configured).",
+            ) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{settings}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     })
     .await;
 }

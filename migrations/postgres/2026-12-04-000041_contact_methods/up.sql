@@ -14,6 +14,8 @@ CREATE TABLE contact_methods (
     -- SHA-256 (hex) of the latest confirmation link's token (kept once used: the link says so).
     confirmation_token_hash TEXT,
     confirmation_sent_at TIMESTAMP,
+    -- The `unique_id` of the latest confirmation email, whose outcome the profile shows.
+    confirmation_notification TEXT,
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX contact_methods_by_user ON contact_methods (user_id, id);
