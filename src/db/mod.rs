@@ -24,6 +24,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod app_settings;
 mod checkpointer;
+pub mod contact_methods;
 pub mod deliveries;
 pub mod escalation_policies;
 pub mod escalations;

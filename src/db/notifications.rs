@@ -12,13 +12,18 @@ pub const WAKE_CHANNEL: &str = "klaxon_notifications";
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
+/// Never sent: what it was for no longer needed it (a delayed page for an incident someone
+/// acknowledged). `last_error` says why.
+pub const CANCELLED: &str = "cancelled";
 
 pub const TRIGGERED: &str = "triggered";
 pub const RESOLVED: &str = "resolved";
+/// A contact method's confirmation link; the only kind without an incident.
+pub const CONFIRM_CONTACT: &str = "confirm_contact";
 
 pub struct NewNotification<'a> {
     pub unique_id: &'a str,
-    pub incident_id: i64,
+    pub incident_id: Option<i64>,
     pub escalation_step_id: Option<i64>,
     pub user_id: i64,
     pub address: &'a str,
@@ -26,7 +31,8 @@ pub struct NewNotification<'a> {
     pub due_at: NaiveDateTime,
 }
 
-/// Queues an email; the notifiers of every instance are woken once the transaction commits.
+/// Queues an email, sent from `due_at` on; the notifiers of every instance are woken once the
+/// transaction commits (a delayed one is found by their polling when it becomes due).
 pub fn insert(conn: &mut DbConn, new: &NewNotification<'_>) -> QueryResult<()> {
     diesel::insert_into(notifications::table)
         .values((
@@ -45,7 +51,7 @@ pub fn insert(conn: &mut DbConn, new: &NewNotification<'_>) -> QueryResult<()> {
 }
 
 /// A claimed notification with what its email says.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone)]
 pub struct ClaimedNotification {
     pub id: i64,
     pub unique_id: String,
@@ -54,15 +60,33 @@ pub struct ClaimedNotification {
     pub kind: String,
     pub attempt_count: i32,
     pub created_at: NaiveDateTime,
-    pub incident_id: i64,
-    pub incident_number: i64,
-    pub incident_title: String,
-    pub incident_summary: String,
-    pub incident_urgency: i32,
-    pub incident_created: NaiveDateTime,
-    pub service_name: String,
     pub recipient_first_name: String,
+    /// None for a confirmation email.
+    pub incident: Option<NotifiedIncident>,
 }
+
+#[derive(Debug, Clone, Queryable)]
+pub struct NotifiedIncident {
+    pub id: i64,
+    pub number: i64,
+    pub title: String,
+    pub summary: String,
+    pub urgency: i32,
+    pub created: NaiveDateTime,
+    pub service_name: String,
+}
+
+type ClaimedRow = (
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    i32,
+    NaiveDateTime,
+    Option<i64>,
+    String,
+);
 
 pub fn claim_due(
     conn: &mut DbConn,
@@ -95,8 +119,7 @@ pub fn claim_due(
             notifications::locked_until.eq(lease_until),
         ))
         .execute(conn)?;
-    notifications::table
-        .inner_join(incidents::table.inner_join(services::table))
+    let rows: Vec<ClaimedRow> = notifications::table
         .inner_join(users::table)
         .filter(notifications::id.eq_any(&ids))
         .order((notifications::next_attempt_at, notifications::id))
@@ -108,16 +131,60 @@ pub fn claim_due(
             notifications::kind,
             notifications::attempt_count,
             notifications::created_at,
-            incidents::id,
-            incidents::incident_number,
-            incidents::title,
-            incidents::summary,
-            incidents::urgency,
-            incidents::creation_date,
-            services::name,
+            notifications::incident_id,
             users::first_name,
         ))
-        .load(conn)
+        .load(conn)?;
+    // Confirmation emails have no incident: the incidents are read on their own rather than
+    // through an outer join.
+    let incident_ids: Vec<i64> = rows.iter().filter_map(|row| row.7).collect();
+    let incidents: Vec<NotifiedIncident> = if incident_ids.is_empty() {
+        Vec::new()
+    } else {
+        incidents::table
+            .inner_join(services::table)
+            .filter(incidents::id.eq_any(&incident_ids))
+            .select((
+                incidents::id,
+                incidents::incident_number,
+                incidents::title,
+                incidents::summary,
+                incidents::urgency,
+                incidents::creation_date,
+                services::name,
+            ))
+            .load(conn)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                unique_id,
+                user_id,
+                address,
+                kind,
+                attempt_count,
+                created_at,
+                incident_id,
+                first_name,
+            )| {
+                ClaimedNotification {
+                    id,
+                    unique_id,
+                    user_id,
+                    address,
+                    kind,
+                    attempt_count,
+                    created_at,
+                    recipient_first_name: first_name,
+                    incident: incident_id.and_then(|incident_id| {
+                        incidents.iter().find(|i| i.id == incident_id).cloned()
+                    }),
+                }
+            },
+        )
+        .collect())
 }
 
 pub struct NewAttempt<'a> {
@@ -154,9 +221,11 @@ pub fn settle(
     retry_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    // A row cancelled meanwhile stays cancelled.
     let leased = notifications::table
         .filter(notifications::id.eq(id))
-        .filter(notifications::locked_by.eq(token));
+        .filter(notifications::locked_by.eq(token))
+        .filter(notifications::state.eq(PENDING));
     let updated = diesel::update(leased)
         .set((
             notifications::state.eq(state),
@@ -225,13 +294,64 @@ pub fn progress(conn: &mut DbConn, incident_id: i64) -> QueryResult<(i64, i64)> 
     Ok((count, attempts.unwrap_or(0)))
 }
 
-/// Who was emailed that the incident triggered (for the "Resolved" email), once each.
+/// Who was emailed that the incident triggered and wants to hear it resolved (for the
+/// "Resolved" email), once per person and address.
 pub fn notified_users(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<(i64, String)>> {
     notifications::table
+        .inner_join(users::table)
         .filter(notifications::incident_id.eq(incident_id))
         .filter(notifications::kind.eq(TRIGGERED))
+        .filter(notifications::state.ne(CANCELLED))
+        .filter(users::notify_on_resolve.eq(true))
         .select((notifications::user_id, notifications::address))
         .distinct()
+        .load(conn)
+}
+
+/// Cancels the incident's paging emails not sent yet (delayed ones, and retries), except any a
+/// notifier is sending at this moment. Returns how many.
+pub fn cancel_pending_for_incident(
+    conn: &mut DbConn,
+    incident_id: i64,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::incident_id.eq(incident_id))
+            .filter(notifications::kind.eq(TRIGGERED))
+            .filter(notifications::state.eq(PENDING))
+            .filter(
+                notifications::locked_until
+                    .is_null()
+                    .or(notifications::locked_until.lt(at)),
+            ),
+    )
+    .set((
+        notifications::state.eq(CANCELLED),
+        notifications::last_error.eq(reason),
+        notifications::completed_at.eq(Some(at)),
+        notifications::locked_by.eq(None::<String>),
+        notifications::locked_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)
+}
+
+/// How these notifications (by `unique_id`) went: (unique_id, state, last error).
+pub fn outcomes(
+    conn: &mut DbConn,
+    unique_ids: &[String],
+) -> QueryResult<Vec<(String, String, Option<String>)>> {
+    if unique_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    notifications::table
+        .filter(notifications::unique_id.eq_any(unique_ids))
+        .select((
+            notifications::unique_id,
+            notifications::state,
+            notifications::last_error,
+        ))
         .load(conn)
 }
 
@@ -239,7 +359,7 @@ pub fn notified_users(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<(i
 #[derive(Debug, Clone, Queryable)]
 pub struct LinkTarget {
     pub id: i64,
-    pub incident_id: i64,
+    pub incident_id: Option<i64>,
     pub user_id: i64,
     pub kind: String,
     pub created_at: NaiveDateTime,

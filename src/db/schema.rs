@@ -13,6 +13,35 @@ diesel::table! {
         role -> Integer,
         is_active -> Bool,
         created_at -> Timestamp,
+        notify_on_resolve -> Bool,
+    }
+}
+
+diesel::table! {
+    contact_methods (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        user_id -> BigInt,
+        channel -> Text,
+        address -> Text,
+        is_account -> Bool,
+        confirmed_at -> Nullable<Timestamp>,
+        confirmation_token_hash -> Nullable<Text>,
+        confirmation_sent_at -> Nullable<Timestamp>,
+        confirmation_notification -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notification_rules (id) {
+        id -> BigInt,
+        unique_id -> Text,
+        user_id -> BigInt,
+        contact_method_id -> BigInt,
+        urgency -> Text,
+        delay_minutes -> Integer,
+        created_at -> Timestamp,
     }
 }
 
@@ -408,7 +437,7 @@ diesel::table! {
     notifications (id) {
         id -> BigInt,
         unique_id -> Text,
-        incident_id -> BigInt,
+        incident_id -> Nullable<BigInt>,
         escalation_step_id -> Nullable<BigInt>,
         user_id -> BigInt,
         channel -> Text,
@@ -443,6 +472,8 @@ diesel::joinable!(escalation_steps -> escalations (escalation_id));
 diesel::joinable!(notifications -> incidents (incident_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(notification_attempts -> notifications (notification_id));
+diesel::joinable!(contact_methods -> users (user_id));
+diesel::joinable!(notification_rules -> contact_methods (contact_method_id));
 
 diesel::joinable!(user_sessions -> users (user_id));
 diesel::joinable!(collated_entities -> incidents (incident_id));
@@ -484,4 +515,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     escalation_steps,
     notifications,
     notification_attempts,
+    contact_methods,
+    notification_rules,
 );

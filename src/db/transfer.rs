@@ -127,9 +127,39 @@ row_type!(
         role: i32,
         is_active: bool,
         created_at: NaiveDateTime,
+        notify_on_resolve: bool,
     }
 );
 keyed_by_id!(users, User);
+
+row_type!(contact_methods, ContactMethod {
+    id: i64,
+    unique_id: String,
+    user_id: i64,
+    channel: String,
+    address: String,
+    is_account: bool,
+    confirmed_at: Option<NaiveDateTime>,
+    confirmation_token_hash: Option<String>,
+    confirmation_sent_at: Option<NaiveDateTime>,
+    confirmation_notification: Option<String>,
+    created_at: NaiveDateTime,
+});
+keyed_by_id!(contact_methods, ContactMethod);
+
+row_type!(
+    notification_rules,
+    NotificationRule {
+        id: i64,
+        unique_id: String,
+        user_id: i64,
+        contact_method_id: i64,
+        urgency: String,
+        delay_minutes: i32,
+        created_at: NaiveDateTime,
+    }
+);
+keyed_by_id!(notification_rules, NotificationRule);
 
 row_type!(
     user_sessions,
@@ -585,7 +615,7 @@ keyed_by_id!(escalation_steps, EscalationStep);
 row_type!(notifications, Notification {
     id: i64,
     unique_id: String,
-    incident_id: i64,
+    incident_id: Option<i64>,
     escalation_step_id: Option<i64>,
     user_id: i64,
     channel: String,
@@ -618,7 +648,7 @@ keyed_by_id!(notification_attempts, NotificationAttempt);
 /// table after the tables it references).
 macro_rules! for_each_table {
     ($t:ident => $body:expr) => {
-        for_each_table!(@rows $t => $body; User, UserSession, AppSetting, LoginFailure, Team, TeamMember,
+        for_each_table!(@rows $t => $body; User, ContactMethod, NotificationRule, UserSession, AppSetting, LoginFailure, Team, TeamMember,
             Schedule, ScheduleLayer, ScheduleLayerUser, ScheduleRestriction, ScheduleOverride,
             EscalationPolicy, EscalationRule, EscalationTarget, OnCallAudit,
             Service, Integration, IntegrationAudit, IncidentCounter, Incident, IncidentNote,

@@ -234,7 +234,12 @@ fn insert_user(
         created_at: db::now(),
     };
     match users::insert(conn, &row) {
-        Ok(row) => Ok(row.into()),
+        Ok(row) => {
+            // Everyone starts reachable: their account email, at once, any urgency.
+            super::contacts::create_defaults_in(conn, row.id, &row.email, row.created_at)
+                .map_err(|e| AccountsError::Db(DbError::from(e)))?;
+            Ok(row.into())
+        }
         Err(e) => match DbError::from(e) {
             e if e.is_unique_violation() => {
                 let mut errors = FieldErrors::new();

@@ -72,7 +72,10 @@ fn check(
         return Ok(Err(LinkRefusal::Invalid));
     };
     let user = users::find_by_id(conn, target.user_id)?.filter(|user| user.is_active);
-    let incident = incidents::find_by_id(conn, target.incident_id)?;
+    let incident = match target.incident_id {
+        Some(incident_id) => incidents::find_by_id(conn, incident_id)?,
+        None => None,
+    };
     let (Some(user), Some(incident)) = (user, incident) else {
         return Ok(Err(LinkRefusal::Invalid));
     };

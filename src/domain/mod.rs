@@ -6,6 +6,7 @@ pub mod ack_links;
 pub mod alerts;
 pub mod api_keys;
 pub mod auto_resolve;
+pub mod contacts;
 pub mod deliveries;
 pub mod escalation_policies;
 pub mod ids;

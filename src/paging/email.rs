@@ -13,12 +13,12 @@ use lettre::Message;
 
 use crate::config::Config;
 use crate::db::notifications::{
-    self, ClaimedNotification, NewAttempt, FAILED, SUCCEEDED, TRIGGERED,
+    self, ClaimedNotification, NewAttempt, NotifiedIncident, FAILED, SUCCEEDED, TRIGGERED,
 };
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, DbConn};
-use crate::domain::ack_links;
 use crate::domain::incidents::urgency_word;
+use crate::domain::{ack_links, contacts};
 use crate::jobs::{self, JobKind};
 use crate::metrics::Metrics;
 use crate::paging::smtp::SmtpPool;
@@ -73,16 +73,62 @@ impl Mailer {
             .address
             .parse()
             .map_err(|_| format!("not sent: {} is not an email address", notification.address))?;
-        let email = EmailText::of(notification, &self.public_url, &self.link_key);
-        let plain = email.render_plain().map_err(|error| error.to_string())?;
-        let html = email.render_html().map_err(|error| error.to_string())?;
+        let (subject, plain, html) = match &notification.incident {
+            Some(incident) => {
+                let email = EmailText::of(notification, incident, &self.public_url, &self.link_key);
+                (
+                    email.subject(),
+                    PlainPart { email: &email }.render(),
+                    HtmlPart { email: &email }.render(),
+                )
+            }
+            None => {
+                let email = ConfirmText {
+                    first_name: notification.recipient_first_name.clone(),
+                    address: notification.address.clone(),
+                    confirm_url: format!(
+                        "{}{}",
+                        self.public_url,
+                        contacts::confirmation_path(&self.link_key, &notification.unique_id)
+                    ),
+                    hours: contacts::CONFIRMATION_LIFETIME_HOURS,
+                };
+                (
+                    "[Klaxon] Confirm your email address".to_owned(),
+                    ConfirmPlain { email: &email }.render(),
+                    ConfirmHtml { email: &email }.render(),
+                )
+            }
+        };
+        let plain = plain.map_err(|error| error.to_string())?;
+        let html = html.map_err(|error| error.to_string())?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(email.subject())
+            .subject(subject)
             .multipart(MultiPart::alternative_plain_html(plain, html))
             .map_err(|error| error.to_string())
     }
+}
+
+/// A contact method's confirmation email.
+struct ConfirmText {
+    first_name: String,
+    address: String,
+    confirm_url: String,
+    hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm_contact.txt")]
+struct ConfirmPlain<'a> {
+    email: &'a ConfirmText,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm_contact.html")]
+struct ConfirmHtml<'a> {
+    email: &'a ConfirmText,
 }
 
 /// What one email says, for both of its parts.
@@ -112,21 +158,23 @@ struct HtmlPart<'a> {
 }
 
 impl EmailText {
-    fn of(notification: &ClaimedNotification, public_url: &str, link_key: &[u8]) -> EmailText {
+    fn of(
+        notification: &ClaimedNotification,
+        incident: &NotifiedIncident,
+        public_url: &str,
+        link_key: &[u8],
+    ) -> EmailText {
         let triggered = notification.kind == TRIGGERED;
         EmailText {
             triggered,
-            number: notification.incident_number,
-            title: notification.incident_title.clone(),
-            service: notification.service_name.clone(),
-            urgency: urgency_word(notification.incident_urgency),
-            summary: notification.incident_summary.clone(),
-            when: notification
-                .incident_created
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string(),
+            number: incident.number,
+            title: incident.title.clone(),
+            service: incident.service_name.clone(),
+            urgency: urgency_word(incident.urgency),
+            summary: incident.summary.clone(),
+            when: incident.created.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             first_name: notification.recipient_first_name.clone(),
-            incident_url: format!("{public_url}/incidents/{}", notification.incident_number),
+            incident_url: format!("{public_url}/incidents/{}", incident.number),
             ack_url: triggered.then(|| {
                 format!(
                     "{public_url}{}",
@@ -146,14 +194,6 @@ impl EmailText {
             "[Klaxon] #{} {word}: {} ({})",
             self.number, self.title, self.service
         )
-    }
-
-    fn render_plain(&self) -> askama::Result<String> {
-        PlainPart { email: self }.render()
-    }
-
-    fn render_html(&self) -> askama::Result<String> {
-        HtmlPart { email: self }.render()
     }
 }
 
@@ -255,7 +295,7 @@ impl JobKind for EmailNotifications {
             (Outcome::Failed, _) => "failed",
         };
         self.metrics.record_notification("email", label);
-        tracing::info!(notification = %notification.unique_id, incident = notification.incident_number, reply = ?sent.reply_code, outcome = label, error = sent.error.as_deref().unwrap_or(""), "email attempt");
+        tracing::info!(notification = %notification.unique_id, incident = notification.incident.as_ref().map_or(0, |incident| incident.number), kind = %notification.kind, reply = ?sent.reply_code, outcome = label, error = sent.error.as_deref().unwrap_or(""), "email attempt");
         Sent {
             started_at,
             duration: clock.elapsed(),
@@ -331,12 +371,14 @@ fn record_in(
         retry_at,
         now,
     )?;
-    if held && sent.outcome == Outcome::Failed {
+    // A confirmation email has no incident: its outcome is in its own row only.
+    let incident = notification.incident.as_ref().filter(|_| held);
+    if let (Some(incident), Outcome::Failed) = (incident, &sent.outcome) {
         let reason = sent.error.as_deref().unwrap_or("refused");
         timeline::append(
             conn,
             &NewTimelineRow {
-                incident_id: notification.incident_id,
+                incident_id: incident.id,
                 kind: "notification_failed",
                 actor_user_id: None,
                 actor_label: "Klaxon",

@@ -8,6 +8,7 @@ mod accounts;
 mod api;
 mod auto_resolve;
 mod browser;
+mod contacts;
 mod deliveries;
 mod deployment;
 mod durability;

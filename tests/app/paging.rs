@@ -12,67 +12,12 @@ use serde_json::{json, Value};
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
     act, add_user, backends, create_api_key, create_service, csrf_token, default_team,
-    for_each_backend_with, join, query, spawn_klaxon, status_of, trigger, Backend, TestApp,
-    TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+    for_each_backend_with, join, mail_through, page_with_policy, query, spawn_klaxon, status_of,
+    trigger, wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+    PUBLIC_URL,
 };
 
-const PUBLIC_URL: &str = "http://klaxon.test";
 const BOB_EMAIL: &str = "bob@example.com";
-
-fn mail_through(smtp: &SmtpServer) -> impl Fn(&mut Config) {
-    let url = smtp.url();
-    move |config: &mut Config| {
-        config.smtp_url = Some(url.clone());
-        config.paging_worker = true;
-        config.public_url = PUBLIC_URL.to_owned();
-        config.email_retry_schedule = vec![0, 0];
-    }
-}
-
-/// Gives the service a policy whose levels email these people (by email address) after these
-/// delays in minutes, written directly: the policy pages are tested on their own.
-async fn page_with_policy(app: &TestApp, service: &str, levels: &[(i64, &[&str])], repeat: i32) {
-    let (service, levels) = (
-        service.to_owned(),
-        levels
-            .iter()
-            .map(|(delay, people)| (*delay, people.iter().map(|p| p.to_string()).collect()))
-            .collect::<Vec<(i64, Vec<String>)>>(),
-    );
-    query(app, move |conn| {
-        let policy = uuid::Uuid::new_v4();
-        diesel::sql_query(format!(
-            "INSERT INTO escalation_policies (unique_id, team_id, name, repeat_policy, created_at) \
-             SELECT '{policy}', team_id, 'On call', {repeat}, CURRENT_TIMESTAMP FROM services \
-             WHERE unique_id = '{service}'"
-        ))
-        .execute(conn)?;
-        for (position, (delay, people)) in levels.iter().enumerate() {
-            let rule = uuid::Uuid::new_v4();
-            diesel::sql_query(format!(
-                "INSERT INTO escalation_rules (unique_id, policy_id, position, delay) \
-                 SELECT '{rule}', id, {position}, {delay} FROM escalation_policies \
-                 WHERE unique_id = '{policy}'"
-            ))
-            .execute(conn)?;
-            for email in people {
-                diesel::sql_query(format!(
-                    "INSERT INTO escalation_targets (rule_id, target_type, user_id) \
-                     SELECT r.id, 2, u.id FROM escalation_rules r, users u \
-                     WHERE r.unique_id = '{rule}' AND u.email = '{email}'"
-                ))
-                .execute(conn)?;
-            }
-        }
-        diesel::sql_query(format!(
-            "UPDATE services SET escalation_policy_id = \
-             (SELECT id FROM escalation_policies WHERE unique_id = '{policy}') \
-             WHERE unique_id = '{service}'"
-        ))
-        .execute(conn)
-    })
-    .await;
-}
 
 /// Makes the incident's waiting escalation level due now, as if its delay had passed.
 async fn let_delay_pass(app: &TestApp) {
@@ -387,22 +332,6 @@ async fn an_unreachable_mail_server_is_retried_then_fails() {
         },
     )
     .await;
-}
-
-/// Reloads the incident's page until it shows `text`.
-async fn wait_for_page(app: &TestApp, number: i64, text: &str) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let page = app.page(&format!("/incidents/{number}")).await;
-        if page.contains(text) {
-            return page;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{text:?} never showed: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The SMTP reply codes of the incident's notification attempts, in order.

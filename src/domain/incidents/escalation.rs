@@ -3,10 +3,11 @@
 //! A trigger starts an escalation in the incident's own transaction with the service's policy
 //! frozen as it is then (editing the policy later does not change a running escalation) and
 //! its first step due. The escalation worker (`paging::steps`) fires due steps: it resolves
-//! the level's targets to people at that instant, queues one email per person
-//! (`db::notifications`, sent by `paging::email`), writes the timeline, and queues the next
-//! step. Acknowledge and resolve stop it in their transaction; a step claimed a moment before
-//! finds the incident no longer triggered when it commits, and fires nothing.
+//! the level's targets to people at that instant, queues the emails each person's notification
+//! rules ask for (`domain::contacts`; `db::notifications`, sent by `paging::email`), writes the
+//! timeline, and queues the next step. Acknowledge and resolve stop it in their transaction and
+//! cancel the emails still waiting; a step claimed a moment before finds the incident no longer
+//! triggered when it commits, and fires nothing.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
@@ -19,6 +20,7 @@ use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, incidents, users, DbConn, DbError};
+use crate::domain::contacts;
 use crate::domain::schedules;
 use crate::domain::DomainError;
 
@@ -162,7 +164,8 @@ fn begin(
 }
 
 /// Stops the incident's escalation (acknowledged or resolved), inside the transition's write
-/// transaction. Resolving also tells everyone who was paged.
+/// transaction, and cancels the emails still waiting (delayed by a rule, or to be retried): they
+/// stay listed as not sent. Resolving also tells those who were paged and want to hear it.
 pub fn stop_in(
     conn: &mut DbConn,
     incident: &IncidentRow,
@@ -170,6 +173,12 @@ pub fn stop_in(
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     steps_db::stop_for_incident(conn, incident.id, reason.word(), at)?;
+    notifications::cancel_pending_for_incident(
+        conn,
+        incident.id,
+        &format!("not sent: incident {}", reason.word()),
+        at,
+    )?;
     if reason == Status::Resolved {
         for (user_id, address) in notifications::notified_users(conn, incident.id)? {
             let unique_id = uuid::Uuid::new_v4().to_string();
@@ -177,7 +186,7 @@ pub fn stop_in(
                 conn,
                 &NewNotification {
                     unique_id: &unique_id,
-                    incident_id: incident.id,
+                    incident_id: Some(incident.id),
                     escalation_step_id: None,
                     user_id,
                     address: &address,
@@ -233,6 +242,7 @@ fn full_name(first: &str, last: &str) -> String {
 /// What a fired step did, for logs and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fired {
+    /// Emails queued, at once or delayed.
     pub emailed: usize,
     /// The incident was no longer triggered: nothing was sent.
     pub stood_down: bool,
@@ -247,15 +257,16 @@ pub fn fire_in(
     step: &StepRow,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Fired>> {
-    let still_triggered = incidents::find_by_id(conn, step.incident_id)?
-        .is_some_and(|incident| incident.status == Status::Triggered.code());
-    if !still_triggered {
+    let Some(urgency) = incidents::find_by_id(conn, step.incident_id)?
+        .filter(|incident| incident.status == Status::Triggered.code())
+        .map(|incident| incident.urgency)
+    else {
         let held = steps_db::finish_step(conn, step.id, token, CANCELLED, now)?;
         return Ok(held.then_some(Fired {
             emailed: 0,
             stood_down: true,
         }));
-    }
+    };
     if !steps_db::finish_step(conn, step.id, token, FIRED, now)? {
         return Ok(None);
     }
@@ -269,17 +280,13 @@ pub fn fire_in(
         return Ok(Some(Fired::default()));
     };
     let label = format!("Level {}", level + 1);
-    let mut reached = Vec::new();
+    let mut reached: Vec<(i64, String)> = Vec::new();
     let mut missed = Vec::new();
     for target in &rule.targets {
         match resolve(conn, target, now)? {
-            Resolved::Person {
-                user_id,
-                name,
-                email,
-            } => {
-                if !reached.iter().any(|(id, _, _)| *id == user_id) {
-                    reached.push((user_id, name, email));
+            Resolved::Person { user_id, name } => {
+                if !reached.iter().any(|(id, _)| *id == user_id) {
+                    reached.push((user_id, name));
                 }
             }
             Resolved::Inactive(name) => missed.push(format!("{name} is disabled and was skipped")),
@@ -287,26 +294,57 @@ pub fn fire_in(
             Resolved::Gone => missed.push("a target no longer exists".to_owned()),
         }
     }
-    for (user_id, _, email) in &reached {
-        let unique_id = uuid::Uuid::new_v4().to_string();
-        notifications::insert(
-            conn,
-            &NewNotification {
-                unique_id: &unique_id,
-                incident_id: step.incident_id,
-                escalation_step_id: Some(step.id),
-                user_id: *user_id,
-                address: email,
-                kind: TRIGGERED,
-                due_at: now,
-            },
-        )?;
+    let mut emailed_now = Vec::new();
+    let mut later = Vec::new();
+    let mut queued = 0;
+    for (user_id, name) in &reached {
+        // Each person is reached as their own notification rules say, on confirmed addresses.
+        let targets = contacts::paging_targets_in(conn, *user_id, urgency)?;
+        if targets.is_empty() {
+            missed.push(format!(
+                "{name} has no notification rule for {} urgency",
+                contacts::RuleUrgency::of_incident(urgency).word()
+            ));
+            continue;
+        }
+        for (address, delay) in &targets {
+            let unique_id = uuid::Uuid::new_v4().to_string();
+            notifications::insert(
+                conn,
+                &NewNotification {
+                    unique_id: &unique_id,
+                    incident_id: Some(step.incident_id),
+                    escalation_step_id: Some(step.id),
+                    user_id: *user_id,
+                    address,
+                    kind: TRIGGERED,
+                    due_at: now + Duration::minutes(i64::from(*delay)),
+                },
+            )?;
+            queued += 1;
+        }
+        let at_once = targets.iter().any(|(_, delay)| *delay == 0);
+        if at_once {
+            emailed_now.push(name.as_str());
+        }
+        let delays: Vec<String> = targets
+            .iter()
+            .filter(|(_, delay)| *delay > 0)
+            .map(|(_, delay)| format!("{delay} min"))
+            .collect();
+        if !delays.is_empty() {
+            let again = if at_once { " again" } else { "" };
+            later.push(format!(
+                "will email {name}{again} after {}",
+                delays.join(", ")
+            ));
+        }
     }
     let mut said = Vec::new();
-    if !reached.is_empty() {
-        let names: Vec<&str> = reached.iter().map(|(_, name, _)| name.as_str()).collect();
-        said.push(format!("emailed {}", names.join(", ")));
+    if !emailed_now.is_empty() {
+        said.push(format!("emailed {}", emailed_now.join(", ")));
     }
+    said.extend(later);
     said.extend(missed);
     if reached.is_empty() && rule.targets.is_empty() {
         said.push("the level has no targets".to_owned());
@@ -324,7 +362,7 @@ pub fn fire_in(
     )?;
     schedule_next(conn, step, &rules, escalation.repeat_policy, now)?;
     Ok(Some(Fired {
-        emailed: reached.len(),
+        emailed: queued,
         stood_down: false,
     }))
 }
@@ -377,11 +415,7 @@ fn repeat_gap(rules: &[FrozenRule]) -> Duration {
 }
 
 enum Resolved {
-    Person {
-        user_id: i64,
-        name: String,
-        email: String,
-    },
+    Person { user_id: i64, name: String },
     Inactive(String),
     Nobody(String),
     Gone,
@@ -393,7 +427,6 @@ fn resolve(conn: &mut DbConn, target: &FrozenTarget, now: NaiveDateTime) -> Quer
             Some(user) if user.is_active => Resolved::Person {
                 user_id: user.id,
                 name: full_name(&user.first_name, &user.last_name),
-                email: user.email,
             },
             Some(user) => Resolved::Inactive(full_name(&user.first_name, &user.last_name)),
             None => Resolved::Gone,
@@ -409,7 +442,6 @@ fn resolve(conn: &mut DbConn, target: &FrozenTarget, now: NaiveDateTime) -> Quer
                 Some(on_call) if on_call.is_active => Resolved::Person {
                     user_id: on_call.user_id,
                     name: on_call.name,
-                    email: on_call.email,
                 },
                 Some(on_call) => Resolved::Inactive(on_call.name),
                 None => Resolved::Nobody(name.clone()),

@@ -3,6 +3,7 @@
 pub mod ack_links;
 pub mod api_keys;
 pub mod assets;
+pub mod contacts;
 pub mod deliveries;
 pub mod escalation_policies;
 pub mod health;
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     assets::routes(cfg);
     session_pages::routes(cfg);
     users::routes(cfg);
+    contacts::routes(cfg);
     ack_links::routes(cfg);
     api_keys::routes(cfg);
     incidents::routes(cfg);

@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
 use crate::domain::accounts::{self, AccountForm, AccountsError, PasswordChangeForm};
+use crate::domain::contacts::{self, AddressForm, Contacts, RuleForm, RuleUrgency};
 use crate::domain::schedules::{self, views::MyShift};
 use crate::domain::sessions;
 use crate::domain::users::{Role, User};
@@ -43,6 +44,19 @@ struct SettingsPage {
     errors: FieldErrors,
     /// Owners are told when paging emails cannot go out.
     email_warning: bool,
+    /// Without SMTP, confirmation emails cannot go out: everyone adding an address is told.
+    email_configured: bool,
+    contacts: Contacts,
+    input: ContactInput,
+    urgencies: [RuleUrgency; 3],
+    max_delay: i32,
+}
+
+/// What the contact forms show again when they are refused.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ContactInput {
+    pub address: AddressForm,
+    pub rule: RuleForm,
 }
 
 impl SettingsPage {
@@ -51,22 +65,37 @@ impl SettingsPage {
     fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
         at.format("%a %-d %b %H:%M UTC").to_string()
     }
+
+    fn urgency_chosen(&self, urgency: &RuleUrgency) -> bool {
+        let chosen = self.input.rule.urgency.trim();
+        chosen == urgency.word() || (chosen.is_empty() && *urgency == RuleUrgency::Any)
+    }
+
+    fn method_chosen(&self, unique_id: &str) -> bool {
+        self.input.rule.contact_method == unique_id
+    }
 }
 
-async fn settings(
+pub(super) async fn settings(
     state: &AppState,
     session: &Session,
     me: User,
     errors: FieldErrors,
+    input: ContactInput,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let page = SettingsPage {
         layout: Layout::new(session, Some(&me), Nav::Settings),
         sessions: sessions::count(&state.db, me.id).await?,
         email_warning: !state.email_configured && me.role == crate::domain::users::Role::Owner,
+        email_configured: state.email_configured,
         shifts: schedules::views::my_shifts(&state.db, &me).await?,
+        contacts: contacts::of(&state.db, &me).await?,
+        urgencies: RuleUrgency::ALL,
+        max_delay: contacts::MAX_DELAY_MINUTES,
         me,
         errors,
+        input,
     };
     render(page, status)
 }
@@ -77,7 +106,15 @@ async fn settings_page(
     CurrentUser(me): CurrentUser,
     session: Session,
 ) -> Result<HttpResponse, AppError> {
-    settings(&state, &session, me, FieldErrors::new(), StatusCode::OK).await
+    settings(
+        &state,
+        &session,
+        me,
+        FieldErrors::new(),
+        ContactInput::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[post("/settings/password")]
@@ -109,7 +146,15 @@ async fn change_password(
             }
             Err(other) => return Err(other.into()),
         };
-    settings(&state, &session, me, errors, status).await
+    settings(
+        &state,
+        &session,
+        me,
+        errors,
+        ContactInput::default(),
+        status,
+    )
+    .await
 }
 
 /// Ends every session of the signed-in user, this one included: every browser, and every

@@ -3,6 +3,7 @@
 //!
 //! - This file: the backends, fresh databases, the app on port 0 (`TestApp`: a browser-like
 //!   client that keeps cookies and reads forms), and the per-backend runner.
+//! - `paging`: an app that mails through the test SMTP server, a service's paging policy.
 //! - `people`: the owner, other accounts, signing in, API keys, `Person`.
 //! - `setup`: teams, services, integrations, incidents and alerts, made through the pages and
 //!   APIs as a person would.
@@ -33,6 +34,7 @@
 //! call `assert_no_pending_deliveries(&app)` after `app.stop()`.
 
 pub mod db;
+pub mod paging;
 pub mod people;
 pub mod process;
 pub mod receiver;
@@ -41,6 +43,7 @@ pub mod setup;
 pub mod smtp;
 
 pub use db::*;
+pub use paging::*;
 pub use people::*;
 pub use process::*;
 pub use schedules::*;

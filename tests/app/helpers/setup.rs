@@ -170,8 +170,13 @@ pub async fn post_event(app: &TestApp, events: &str, body: Value) -> (StatusCode
     (status, response.json().await.unwrap())
 }
 
-/// Triggers an incident through the form and returns its number.
+/// Triggers a high-urgency incident through the form and returns its number.
 pub async fn trigger(app: &TestApp, service: &str, title: &str) -> i64 {
+    trigger_with_urgency(app, service, title, "1").await
+}
+
+/// Triggers an incident of this urgency (`"1"` high, `"0"` low) and returns its number.
+pub async fn trigger_with_urgency(app: &TestApp, service: &str, title: &str, urgency: &str) -> i64 {
     let response = app
         .submit(
             "/incidents/new",
@@ -180,7 +185,7 @@ pub async fn trigger(app: &TestApp, service: &str, title: &str) -> i64 {
                 ("service", service),
                 ("title", title),
                 ("summary", "Disk is filling up"),
-                ("urgency", "1"),
+                ("urgency", urgency),
             ],
         )
         .await;
