@@ -78,6 +78,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/incidents/{number}"),
     ("POST", "/incidents/{number}/acknowledge"),
     ("POST", "/incidents/{number}/resolve"),
+    ("POST", "/incidents/bulk"),
     ("POST", "/incidents/{number}/escalate"),
     ("POST", "/incidents/{number}/reassign"),
     ("POST", "/incidents/{number}/notes"),
@@ -430,6 +431,15 @@ fn shape(method: &str, pattern: &str) -> &'static [(&'static str, Valid)] {
             ("title", Text),
             ("summary", Text),
             ("status", IncidentStatus),
+        ],
+        ("POST", "/incidents/{number}/acknowledge" | "/incidents/{number}/resolve") => {
+            &[("back", Text)]
+        }
+        ("POST", "/incidents/bulk") => &[
+            ("action", Text),
+            ("incident", Page),
+            ("incident", Page),
+            ("back", Text),
         ],
         ("POST", "/api/incidents/filter/") => &[
             ("status", IncidentStatus),
