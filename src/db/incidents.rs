@@ -599,3 +599,8 @@ pub fn count_notes(conn: &mut DbConn, incident_id: i64) -> QueryResult<i64> {
         .count()
         .get_result(conn)
 }
+
+/// Whether this install has had any incident yet (the first-run checklist).
+pub fn any_exists(conn: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(incidents::table.select(incidents::id))).get_result(conn)
+}

@@ -252,3 +252,11 @@ pub fn set_settings(
         ))
         .execute(conn)
 }
+
+/// Whether this install has any integration yet (the first-run checklist).
+pub fn any_exists(conn: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        integrations::table.select(integrations::id),
+    ))
+    .get_result(conn)
+}

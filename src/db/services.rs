@@ -156,3 +156,8 @@ pub fn list_with_team(
     }
     query.load(conn)
 }
+
+/// Whether this install has any service yet (the first-run checklist).
+pub fn any_exists(conn: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(services::table.select(services::id))).get_result(conn)
+}

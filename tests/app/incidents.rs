@@ -70,7 +70,10 @@ async fn the_trigger_form_explains_every_wrong_field() {
             .unwrap()
             .contains(r#"id="title-error">This field is required.</p>"#));
         let list = app.page("/incidents?status=all").await;
-        assert!(list.contains("No incidents match."));
+        assert!(
+            list.contains("Get started"),
+            "no incident was made: still the first run"
+        );
     })
     .await;
 }
@@ -411,6 +414,32 @@ async fn incidents_are_acknowledged_and_resolved_from_the_list_one_or_many_at_on
             .submit("/incidents", "/incidents/4/resolve", &[("back", "https://evil.example/incidents")])
             .await;
         assert_eq!(location(&response), "/incidents/4");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_install_shows_the_first_steps_until_its_first_incident() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let list = app.page("/incidents").await;
+        assert!(list.contains("Get started") && !list.contains("All quiet"));
+        assert_eq!(list.matches(">Done</span>").count(), 0);
+        let service = create_service(&app, "Storage").await;
+        assert_eq!(
+            app.page("/incidents").await.matches(">Done</span>").count(),
+            1
+        );
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        assert_eq!(
+            app.page("/incidents").await.matches(">Done</span>").count(),
+            2
+        );
+        let number = trigger(&app, &service, "First").await;
+        act(&app, number, "resolve").await;
+        // From the first incident on, an empty view is just quiet.
+        let list = app.page("/incidents").await;
+        assert!(list.contains("No incidents match. All quiet.") && !list.contains("Get started"));
     })
     .await;
 }

@@ -28,6 +28,6 @@ pub use model::{
 };
 pub use records::{alerts, count, list_records, notes, record, IncidentRecord};
 pub use views::{
-    detail, incident_version, list, list_version, trigger_choices, IncidentDetail, IncidentView,
-    TIMELINE_PER_PAGE,
+    detail, first_steps, incident_version, list, list_version, trigger_choices, FirstSteps,
+    IncidentDetail, IncidentView, TIMELINE_PER_PAGE,
 };

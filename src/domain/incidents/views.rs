@@ -186,6 +186,28 @@ pub async fn incident_version(db: &Db, actor: &User, number: i64) -> Result<Stri
 }
 
 /// What the trigger form offers: visible services and people to assign.
+/// How far a new install has come: the incidents list shows these steps until the first
+/// incident exists, instead of an empty list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FirstSteps {
+    pub has_service: bool,
+    pub has_integration: bool,
+}
+
+/// None once the install has had an incident: the checklist is for the first run only.
+pub async fn first_steps(db: &Db) -> Result<Option<FirstSteps>, DomainError> {
+    db.run(|conn| {
+        if crate::db::incidents::any_exists(conn)? {
+            return Ok(None);
+        }
+        Ok(Some(FirstSteps {
+            has_service: crate::db::services::any_exists(conn)?,
+            has_integration: crate::db::integrations::any_exists(conn)?,
+        }))
+    })
+    .await
+}
+
 pub async fn trigger_choices(
     db: &Db,
     actor: &User,

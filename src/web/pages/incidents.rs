@@ -53,6 +53,8 @@ struct IncidentsPage {
     here: String,
     /// What `/incidents/changes` answered when the page was made (see `static/live.js`).
     live_version: String,
+    /// On a new install, until the first incident: the steps to get there.
+    first_steps: Option<incidents::FirstSteps>,
 }
 
 #[get("/incidents")]
@@ -74,6 +76,11 @@ async fn list(
         query.urgency()
     );
     let here = format!("{base}&page={}", incidents.number);
+    let first_steps = if incidents.items.is_empty() {
+        incidents::first_steps(&state.db).await?
+    } else {
+        None
+    };
     let page = IncidentsPage {
         layout: Layout::new(&session, Some(&me), Nav::Incidents),
         incidents,
@@ -82,6 +89,7 @@ async fn list(
         base,
         here,
         live_version,
+        first_steps,
     };
     render(page, StatusCode::OK)
 }
