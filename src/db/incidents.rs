@@ -600,7 +600,14 @@ pub fn count_notes(conn: &mut DbConn, incident_id: i64) -> QueryResult<i64> {
         .get_result(conn)
 }
 
-/// Whether this install has had any incident yet (the first-run checklist).
+/// Whether this install has had any incident yet (the first-run checklist): the newest id, a
+/// one-row walk whatever the table's size.
 pub fn any_exists(conn: &mut DbConn) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(incidents::table.select(incidents::id))).get_result(conn)
+    incidents::table
+        .select(incidents::id)
+        .order(incidents::id.desc())
+        .limit(1)
+        .first::<i64>(conn)
+        .optional()
+        .map(|newest| newest.is_some())
 }

@@ -10,6 +10,20 @@ pub fn utc_short(at: &NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// The clock time for a postmortem, beside the relative one: "21:14 UTC" within the last day,
+/// "2026-12-03 21:14 UTC" before that.
+pub fn clock(at: &NaiveDateTime) -> String {
+    clock_from(at, &crate::db::now())
+}
+
+pub fn clock_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
+    if (*now - *at).num_hours().abs() < 24 {
+        at.format("%H:%M UTC").to_string()
+    } else {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    }
+}
+
 /// "just now", "4 min ago", "3 h ago", "2 days ago".
 pub fn ago(at: &NaiveDateTime) -> String {
     ago_from(at, &crate::db::now())
@@ -44,6 +58,22 @@ pub fn until_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_times_carry_the_date_once_older_than_a_day() {
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+            .unwrap()
+            .and_hms_opt(21, 30, 0)
+            .unwrap();
+        assert_eq!(
+            clock_from(&(now - chrono::Duration::minutes(16)), &now),
+            "21:14 UTC"
+        );
+        assert_eq!(
+            clock_from(&(now - chrono::Duration::hours(30)), &now),
+            "2026-12-03 15:30 UTC"
+        );
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -20,7 +20,7 @@ async fn the_seed_click_path_configures_an_outgoing_webhook() {
                 && tab.contains("<h2>Outgoing Integrations</h2>")
         );
         let add_outgoing = format!(
-            r#"href="/services/{service}/integrations/new?direction=outgoing">Add integration</a>"#
+            r#"href="/services/{service}/integrations/new?direction=outgoing" aria-label="Add outgoing integration">Add integration</a>"#
         );
         assert!(tab.contains(&add_outgoing));
 

@@ -250,9 +250,11 @@ fn unbounded_walk(
     // A page of the list walks, newest first, the table itself (every status) or the index of
     // open incidents (the open ones) and stops at the page's last row; SQLite names those walks
     // scans.
+    // Diesel's own statements quote and qualify their names: "`incidents`.`id`" is "id".
+    let plain = sql.replace('`', "").replace("incidents.", "");
     let walks_a_page = path == Path::Pages
         && backend == Backend::Sqlite
-        && sql.contains("ORDER BY id DESC LIMIT")
+        && plain.contains("ORDER BY id DESC LIMIT")
         && !touches_sorted
         && ((line == "SCAN incidents" && !sql.contains("status"))
             || (line.ends_with("INDEX incidents_open") && sql.contains("status IN (1, 2)")));
