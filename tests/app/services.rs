@@ -205,6 +205,20 @@ async fn services_are_created_listed_edited_and_deleted() {
                 && page.contains("after 60 min")
         );
 
+        // The form offers the statuses a person sets; Warning and Critical (health, from the
+        // API) only while the service has one.
+        let form = app.page(&edit).await;
+        let select = form
+            .split(r#"<select id="status""#)
+            .nth(1)
+            .and_then(|rest| rest.split("</select>").next())
+            .unwrap();
+        assert_eq!(select.matches("<option").count(), 3, "{select}");
+        assert!(
+            select.contains(">Active</option>") && select.contains(">Under maintenance</option>")
+        );
+        assert!(!select.contains(">Warning</option>") && !select.contains(">Critical</option>"));
+
         let confirm = app.page(&format!("/services/{id}/delete")).await;
         assert!(confirm.contains("Delete Checkout?"));
         let response = app

@@ -7,7 +7,10 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, PageQuery};
 use crate::domain::escalation_policies::{Policy, REACHES_NOBODY};
-use crate::domain::services::{self, PolicyChoice, Removal, Service, ServiceForm, STATUSES};
+use crate::domain::services::{
+    self, PolicyChoice, Removal, Service, ServiceForm, STATUSES, STATUS_ACTIVE, STATUS_DISABLED,
+    STATUS_UNDER_MAINTENANCE,
+};
 use crate::domain::teams::Team;
 use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
@@ -90,8 +93,18 @@ impl ServiceFormPage {
             .collect()
     }
 
-    fn statuses(&self) -> &'static [(i32, &'static str)] {
-        &STATUSES
+    /// The statuses a person sets: active, disabled, under maintenance. Zenduty's Warning and
+    /// Critical describe health and come through the API; one is offered only while it is the
+    /// service's status, so that saving the form does not change it unasked.
+    fn statuses(&self) -> Vec<(i32, &'static str)> {
+        STATUSES
+            .iter()
+            .filter(|(code, _)| {
+                [STATUS_ACTIVE, STATUS_DISABLED, STATUS_UNDER_MAINTENANCE].contains(code)
+                    || self.is(&self.form.status, code)
+            })
+            .copied()
+            .collect()
     }
 
     fn is(&self, value: &str, code: &i32) -> bool {
