@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/static/style.css"),
     ("GET", "/static/live.js"),
+    ("GET", "/static/keys.js"),
     ("GET", "/static/favicon.svg"),
     ("GET", "/favicon.ico"),
     // session_pages.rs

@@ -6,11 +6,14 @@ use actix_web::{get, web, HttpResponse};
 const STYLESHEET: &str = include_str!("../../../static/style.css");
 /// Optional: pages work without it (see the file's first lines).
 const LIVE_SCRIPT: &str = include_str!("../../../static/live.js");
+/// Optional: keyboard shortcuts for the incidents list and an incident's page.
+const KEYS_SCRIPT: &str = include_str!("../../../static/keys.js");
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
         .service(live_script)
+        .service(keys_script)
         .service(favicon)
         .service(favicon_ico);
 }
@@ -30,6 +33,11 @@ async fn stylesheet() -> HttpResponse {
 #[get("/static/live.js")]
 async fn live_script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", LIVE_SCRIPT)
+}
+
+#[get("/static/keys.js")]
+async fn keys_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", KEYS_SCRIPT)
 }
 
 #[get("/static/favicon.svg")]

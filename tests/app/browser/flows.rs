@@ -583,6 +583,35 @@ async fn browser_pages_follow_changes_without_a_reload() {
         .screenshots("29-incidents-acted-from-the-list")
         .await;
 
+    // The keyboard: ? lists the shortcuts, j moves to the first row, a acknowledges it.
+    let body = browser.find("//body").await;
+    body.send_keys("?").await.expect("type ?");
+    assert!(browser.text().await.contains("Keyboard shortcuts"));
+    body.send_keys("?").await.expect("type ?");
+    browser
+        .find("//body")
+        .await
+        .send_keys("j")
+        .await
+        .expect("type j");
+    let focused = browser
+        .run("return document.activeElement.textContent;", vec![])
+        .await;
+    assert_eq!(
+        focused, "Checkout is down",
+        "j moves to the first row's link"
+    );
+    browser.run("document.activeElement.blur();", vec![]).await;
+    browser
+        .find("//body")
+        .await
+        .send_keys("a")
+        .await
+        .expect("type a");
+    browser
+        .wait_for_text(&format!("Incident #{number} acknowledged."), false)
+        .await;
+
     browser.click_link("Checkout is down").await;
     browser.fill("Note", "Rolling back the deploy").await;
     browser
