@@ -538,3 +538,58 @@ async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
     })
     .await;
 }
+
+/// The text of the `<pre>` with this id, unescaped.
+fn pre_text(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!(r#"<pre class="code" id="{id}">"#))
+        .unwrap_or_else(|| panic!("#{id} shown: {page}"));
+    let text = page[start..].split_once('>').unwrap().1;
+    text.split("</pre>")
+        .next()
+        .unwrap()
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_delivery_page_shows_the_body_indented_and_exactly_as_sent() {
+    with_webhook_app(local_receivers, |app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Readable").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let response = app
+            .submit(&configure, &format!("{configure}/test-event"), &[])
+            .await;
+        // Sent before the page shows, as a sender in the background often does.
+        app.send_until_idle().await;
+        let page = app.page(&location(&response)).await;
+        assert!(page.contains(r#"id="delivery-state">succeeded</span>"#));
+        assert!(
+            page.contains("Test event created: its state and attempts are below.")
+                && !page.contains("queued"),
+            "the flash does not contradict the state: {page}"
+        );
+
+        let sent = &receiver.received()[0].body;
+        assert_eq!(&pre_text(&page, "body-raw"), sent, "the exact bytes");
+        assert!(page.contains("<summary>Raw body</summary>"));
+        let indented = pre_text(&page, "body-indented");
+        assert!(
+            indented.starts_with(
+                "{\n  \"payload\": {\n    \"event_type\": \"triggered\",\n    \"incident\": {\n      \""
+            ),
+            "{indented}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&indented).unwrap(),
+            serde_json::from_str::<serde_json::Value>(sent).unwrap()
+        );
+    })
+    .await;
+}

@@ -426,7 +426,7 @@ async fn browser_bad_paths_show_clear_messages_without_javascript() {
     assert_ne!(browser.path().await, failed_path, "a new delivery");
     let redelivered = browser.wait_for_text("HTTP 200", true).await;
     assert!(
-        redelivered.contains("Queued again as a new delivery.")
+        redelivered.contains("Created a new delivery with the same body")
             || redelivered.contains("succeeded")
     );
     assert_eq!(
