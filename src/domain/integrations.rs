@@ -323,18 +323,22 @@ pub async fn failing_in_service(
     service: &Service,
 ) -> Result<Vec<(Integration, DeliveryTrouble)>, DomainError> {
     let service_id = service.row.id;
+    // One snapshot: an attempt recorded between the reads could otherwise count twice, or not
+    // at all.
     db.run(move |conn| {
-        let mut failing = Vec::new();
-        for row in integrations::list_for_service(conn, service_id)? {
-            let integration = Integration::from(row).redacted();
-            if !integration.is_outgoing_webhook() {
-                continue;
+        db::read_snapshot(conn, |conn| {
+            let mut failing = Vec::new();
+            for row in integrations::list_for_service(conn, service_id)? {
+                let integration = Integration::from(row).redacted();
+                if !integration.is_outgoing_webhook() {
+                    continue;
+                }
+                if let Some(trouble) = delivery_trouble(conn, integration.row.id)? {
+                    failing.push((integration, trouble));
+                }
             }
-            if let Some(trouble) = delivery_trouble(conn, integration.row.id)? {
-                failing.push((integration, trouble));
-            }
-        }
-        Ok(failing)
+            Ok(failing)
+        })
     })
     .await
 }
@@ -366,31 +370,35 @@ pub async fn for_service(
     service_uid: &str,
 ) -> Result<ServiceIntegrations, DomainError> {
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
+    // One snapshot, for the failing checks' several reads (see `failing_in_service`).
     db.run(move |conn| {
-        let service = services::find_visible(conn, &actor, &service_uid)?;
-        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
-        let all: Vec<Integration> = integrations::list_for_service(conn, service.row.id)?
-            .into_iter()
-            .map(|row| Integration::from(row).as_seen(can_manage))
-            .collect();
-        let (incoming, outgoing): (Vec<_>, Vec<_>) = all.into_iter().partition(|i| i.is_incoming());
-        let mut trouble = Vec::new();
-        for integration in outgoing.iter().filter(|i| i.is_outgoing_webhook()) {
-            if let Some(found) = delivery_trouble(conn, integration.row.id)? {
-                trouble.push((integration.row.id, found));
+        db::read_snapshot(conn, |conn| {
+            let service = services::find_visible(conn, &actor, &service_uid)?;
+            let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
+            let all: Vec<Integration> = integrations::list_for_service(conn, service.row.id)?
+                .into_iter()
+                .map(|row| Integration::from(row).as_seen(can_manage))
+                .collect();
+            let (incoming, outgoing): (Vec<_>, Vec<_>) =
+                all.into_iter().partition(|i| i.is_incoming());
+            let mut trouble = Vec::new();
+            for integration in outgoing.iter().filter(|i| i.is_outgoing_webhook()) {
+                if let Some(found) = delivery_trouble(conn, integration.row.id)? {
+                    trouble.push((integration.row.id, found));
+                }
             }
-        }
-        let activity = integrations::audit_for_service(conn, service.row.id, 20)?
-            .into_iter()
-            .map(AuditEntry::from)
-            .collect();
-        Ok(ServiceIntegrations {
-            service,
-            can_manage,
-            incoming,
-            outgoing,
-            trouble,
-            activity,
+            let activity = integrations::audit_for_service(conn, service.row.id, 20)?
+                .into_iter()
+                .map(AuditEntry::from)
+                .collect();
+            Ok(ServiceIntegrations {
+                service,
+                can_manage,
+                incoming,
+                outgoing,
+                trouble,
+                activity,
+            })
         })
     })
     .await
