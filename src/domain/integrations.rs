@@ -450,6 +450,8 @@ pub struct IntegrationDetail {
     pub integration: Integration,
     pub can_manage: bool,
     pub audit: Vec<AuditEntry>,
+    /// Why it is failing, if it is.
+    pub trouble: Option<DeliveryTrouble>,
 }
 
 /// An integration of a service the actor may see; otherwise `NotFound`.
@@ -522,11 +524,17 @@ async fn detail_for(
             .into_iter()
             .map(AuditEntry::from)
             .collect();
+        let trouble = if integration.is_outgoing_webhook() {
+            db::read_snapshot(conn, |conn| delivery_trouble(conn, integration.row.id))?
+        } else {
+            None
+        };
         Ok(IntegrationDetail {
             service,
             integration: integration.as_seen(can_manage),
             can_manage,
             audit,
+            trouble,
         })
     })
     .await

@@ -590,7 +590,14 @@ async fn an_integration_whose_deliveries_fail_looks_failing_until_one_succeeds()
         // The first attempt gets a 500: one delivery retrying, its error and its next try.
         receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
         let number = trigger(&app, &service, "Receiver down").await;
+        let changes = format!("/incidents/{number}/changes");
+        let version = app.page(&changes).await;
         assert_eq!(app.send_until_idle().await, 1);
+        assert_ne!(
+            app.page(&changes).await,
+            version,
+            "the incident page's script sees the failed attempt"
+        );
         let retrying = "1 delivery retrying, last error: <span class=\"trouble-error\">the receiver answered 500 Internal Server Error</span>, next try <time";
         let list = app.page(&list_path).await;
         assert!(
@@ -598,6 +605,16 @@ async fn an_integration_whose_deliveries_fail_looks_failing_until_one_succeeds()
             "{list}"
         );
         assert!(list.contains(&log_link) && list.contains(" UTC)."));
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let log = format!("{configure}/deliveries");
+        for page in [&configure, &log] {
+            let shown = app.page(page).await;
+            assert!(
+                shown.contains(r#"<p class="flash flash-error" role="alert"><strong>Failing:</strong> "#)
+                    && shown.contains(retrying),
+                "{page}: {shown}"
+            );
+        }
         let overview = app.page(&service_path).await;
         assert!(
             overview.contains(r#"<p class="flash flash-error" role="alert"><strong>Hook is failing:</strong> "#)
@@ -633,11 +650,12 @@ async fn an_integration_whose_deliveries_fail_looks_failing_until_one_succeeds()
         );
 
         // A later delivery succeeds: healthy again, nothing shown.
-        let test_event = format!("/services/{service}/integrations/{integration}/test-event");
-        let configure = format!("/services/{service}/integrations/{integration}");
+        let test_event = format!("{configure}/test-event");
         app.submit(&configure, &test_event, &[]).await;
         send_until_finished(&app).await;
-        assert!(!app.page(&list_path).await.contains("Failing:"));
+        for page in [&list_path, &configure, &log] {
+            assert!(!app.page(page).await.contains("Failing:"), "{page}");
+        }
         assert!(!app.page(&service_path).await.contains("is failing"));
 
         // Failures after that success are counted from it.
