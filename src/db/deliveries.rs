@@ -64,15 +64,47 @@ pub fn for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<Deli
         .load(conn)
 }
 
-/// The `webhook-id`s of the given deliveries, by row id.
-pub fn webhook_ids(conn: &mut DbConn, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
+/// Where a delivery stands, as an incident's timeline shows it beside its entry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
+pub struct DeliveryState {
+    pub id: i64,
+    pub unique_id: String,
+    pub event_type: String,
+    pub state: String,
+    pub attempt_count: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+/// An incident's deliveries as they stand now, with the URL each goes to. An incident has a
+/// few (one per transition and Outgoing Webhook, and redeliveries): they are read whole, in the
+/// order of `deliveries_by_incident`, whatever their state.
+pub fn states_for_incident(
+    conn: &mut DbConn,
+    incident_id: i64,
+) -> QueryResult<Vec<(DeliveryState, Option<String>)>> {
     deliveries::table
-        .filter(deliveries::id.eq_any(ids))
-        .select((deliveries::id, deliveries::unique_id))
+        .inner_join(integrations::table)
+        .filter(deliveries::incident_id.eq(incident_id))
+        .order((deliveries::integration_id, deliveries::id))
+        .select((DeliveryState::as_select(), integrations::url))
         .load(conn)
+}
+
+/// How many deliveries an incident has and how many attempts they made: changes whenever one
+/// of them is tried (which adds no timeline entry until it finishes), for the incident page's
+/// live version.
+pub fn progress_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<(i64, i64)> {
+    let (count, attempts): (i64, Option<i64>) = deliveries::table
+        .filter(deliveries::incident_id.eq(incident_id))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::sum(deliveries::attempt_count),
+        ))
+        .get_result(conn)?;
+    Ok((count, attempts.unwrap_or(0)))
 }
 
 /// A claimed delivery with what sending it needs from its integration.
@@ -349,4 +381,112 @@ pub fn attempts(conn: &mut DbConn, delivery_id: i64) -> QueryResult<Vec<AttemptR
         .order(delivery_attempts::id)
         .select(AttemptRow::as_select())
         .load(conn)
+}
+
+// An integration's trouble (whether it is failing: see `domain::integrations::DeliveryTrouble`).
+// Each statement walks `deliveries_by_integration_state` over one state of one integration and
+// stops early, so none grows with the deliveries that succeeded.
+
+/// The first row of a query in the index's order. On SQLite by stepping to it, instead of a
+/// bound LIMIT, which keeps the statement prepared (see `db` on LIMIT).
+macro_rules! first_row {
+    ($conn:expr, $row:ty, $query:expr) => {
+        match $conn {
+            DbConn::Postgres(pg) => $query.limit(1).get_result::<$row>(pg).optional(),
+            DbConn::Sqlite(sqlite) => $query
+                .load_iter::<$row, diesel::connection::DefaultLoadingMode>(sqlite)?
+                .next()
+                .transpose(),
+        }
+    };
+}
+
+/// How many of the integration's deliveries are retrying (pending after at least one failed
+/// attempt), and when the first of them is due.
+pub fn retrying(
+    conn: &mut DbConn,
+    integration_id: i64,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    deliveries::table
+        .filter(deliveries::integration_id.eq(integration_id))
+        .filter(deliveries::state.eq(PENDING))
+        .filter(deliveries::attempt_count.gt(0))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(deliveries::next_attempt_at),
+        ))
+        .get_result(conn)
+}
+
+/// The error of the integration's newest retrying delivery.
+pub fn newest_retrying_error(
+    conn: &mut DbConn,
+    integration_id: i64,
+) -> QueryResult<Option<Option<String>>> {
+    // Pending rows have no completed_at: ordering by it first lets the walk follow the index.
+    first_row!(
+        conn,
+        Option<String>,
+        deliveries::table
+            .filter(deliveries::integration_id.eq(integration_id))
+            .filter(deliveries::state.eq(PENDING))
+            .filter(deliveries::attempt_count.gt(0))
+            .order((deliveries::completed_at.desc(), deliveries::id.desc()))
+            .select(deliveries::last_error)
+    )
+}
+
+/// When a delivery finished and the error it finished with.
+#[derive(Debug, Clone, Queryable)]
+pub struct Finished {
+    pub completed_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+}
+
+/// The integration's delivery in `state` (succeeded or failed) that finished last.
+pub fn last_finished(
+    conn: &mut DbConn,
+    integration_id: i64,
+    state: &str,
+) -> QueryResult<Option<Finished>> {
+    first_row!(
+        conn,
+        Finished,
+        deliveries::table
+            .filter(deliveries::integration_id.eq(integration_id))
+            .filter(deliveries::state.eq(state))
+            .order((deliveries::completed_at.desc(), deliveries::id.desc()))
+            .select((deliveries::completed_at, deliveries::last_error))
+    )
+}
+
+/// How many of the integration's deliveries failed after `since` (all of them without it),
+/// counting at most `cap`: a receiver down for a week may have failed thousands.
+pub fn count_failed_since(
+    conn: &mut DbConn,
+    integration_id: i64,
+    since: Option<NaiveDateTime>,
+    cap: usize,
+) -> QueryResult<usize> {
+    let since = since.unwrap_or_default();
+    macro_rules! newest_first {
+        () => {
+            deliveries::table
+                .filter(deliveries::integration_id.eq(integration_id))
+                .filter(deliveries::state.eq(FAILED))
+                .filter(deliveries::completed_at.gt(since))
+                .order((deliveries::completed_at.desc(), deliveries::id.desc()))
+                .select(deliveries::id)
+        };
+    }
+    match conn {
+        DbConn::Postgres(pg) => Ok(newest_first!()
+            .limit(i64::try_from(cap).unwrap_or(i64::MAX))
+            .load::<i64>(pg)?
+            .len()),
+        DbConn::Sqlite(sqlite) => newest_first!()
+            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
+            .take(cap)
+            .try_fold(0, |count, id| id.map(|_| count + 1)),
+    }
 }

@@ -3,7 +3,9 @@
 
 use super::access;
 use super::incidents::outbox;
-use super::integrations::{find_in_service, find_managed_in_service, Integration};
+use super::integrations::{
+    delivery_trouble, find_in_service, find_managed_in_service, DeliveryTrouble, Integration,
+};
 use super::services::{self, Service};
 use super::users::User;
 use super::{DomainError, Page};
@@ -62,6 +64,8 @@ fn view(conn: &mut DbConn, row: DeliveryRow) -> Result<DeliveryView, DomainError
 pub struct DeliveryList {
     pub service: Service,
     pub integration: Integration,
+    /// Why the integration is failing, if it is.
+    pub trouble: Option<DeliveryTrouble>,
     pub deliveries: Page<DeliveryView>,
 }
 
@@ -96,9 +100,11 @@ pub async fn list(
             .into_iter()
             .map(|row| view(conn, row))
             .collect::<Result<Vec<_>, _>>()?;
+        let trouble = db::read_snapshot(conn, |conn| delivery_trouble(conn, integration.row.id))?;
         Ok(DeliveryList {
             service,
             integration,
+            trouble,
             deliveries: Page::from_overfetch(views, page, per_page),
         })
     })

@@ -10,7 +10,7 @@ use super::users::User;
 use super::validation::{required_text, FieldErrors};
 use super::{ids, DomainError};
 use crate::db::integrations::{AuditEntryRow, IntegrationRow, NewIntegrationRow};
-use crate::db::{self, integrations, Db, DbConn};
+use crate::db::{self, deliveries, integrations, Db, DbConn};
 
 pub const INCOMING: i32 = 0;
 pub const OUTGOING: i32 = 1;
@@ -260,6 +260,89 @@ fn audit(
     Ok(())
 }
 
+/// Failures counted past this many are shown as "1000+".
+pub const FAILED_COUNT_CAP: usize = 1000;
+
+/// Why an Outgoing Webhooks integration is *failing*: it has deliveries retrying (pending after
+/// at least one failed attempt), or the delivery of it that finished last failed (then at least
+/// one failed since the last success). Healthy integrations have none. Every figure is read
+/// through `deliveries_by_integration_state`, so the cost does not grow with the deliveries
+/// that succeeded (docs/operations.md, "Failing integrations").
+#[derive(Debug, Clone)]
+pub struct DeliveryTrouble {
+    /// Deliveries pending after at least one failed attempt.
+    pub retrying: i64,
+    /// Deliveries that failed for good since the last success (all of them without one), at
+    /// most [`FAILED_COUNT_CAP`].
+    pub failed: usize,
+    /// Whether any delivery ever succeeded.
+    pub ever_succeeded: bool,
+    /// The error of the newest retrying delivery; with none retrying, that of the last failure.
+    pub last_error: Option<String>,
+    /// When the first retrying delivery is tried again.
+    pub next_try_at: Option<NaiveDateTime>,
+}
+
+impl DeliveryTrouble {
+    pub fn failed_is_capped(&self) -> bool {
+        self.failed >= FAILED_COUNT_CAP
+    }
+}
+
+/// The integration's trouble, or `None` while it is healthy (and for an integration that sends
+/// no webhooks: it has no deliveries).
+pub fn delivery_trouble(
+    conn: &mut DbConn,
+    integration_id: i64,
+) -> Result<Option<DeliveryTrouble>, DomainError> {
+    let (retrying, next_try_at) = deliveries::retrying(conn, integration_id)?;
+    let success = deliveries::last_finished(conn, integration_id, deliveries::SUCCEEDED)?;
+    let since = success.as_ref().and_then(|s| s.completed_at);
+    let failed = deliveries::count_failed_since(conn, integration_id, since, FAILED_COUNT_CAP)?;
+    if retrying == 0 && failed == 0 {
+        return Ok(None);
+    }
+    let last_error = if retrying > 0 {
+        deliveries::newest_retrying_error(conn, integration_id)?.flatten()
+    } else {
+        deliveries::last_finished(conn, integration_id, deliveries::FAILED)?
+            .and_then(|f| f.last_error)
+    };
+    Ok(Some(DeliveryTrouble {
+        retrying,
+        failed,
+        ever_succeeded: success.is_some(),
+        last_error,
+        next_try_at: (retrying > 0).then_some(next_try_at).flatten(),
+    }))
+}
+
+/// A service's failing integrations, each with its trouble (for the service page).
+pub async fn failing_in_service(
+    db: &Db,
+    service: &Service,
+) -> Result<Vec<(Integration, DeliveryTrouble)>, DomainError> {
+    let service_id = service.row.id;
+    // One snapshot: an attempt recorded between the reads could otherwise count twice, or not
+    // at all.
+    db.run(move |conn| {
+        db::read_snapshot(conn, |conn| {
+            let mut failing = Vec::new();
+            for row in integrations::list_for_service(conn, service_id)? {
+                let integration = Integration::from(row).redacted();
+                if !integration.is_outgoing_webhook() {
+                    continue;
+                }
+                if let Some(trouble) = delivery_trouble(conn, integration.row.id)? {
+                    failing.push((integration, trouble));
+                }
+            }
+            Ok(failing)
+        })
+    })
+    .await
+}
+
 pub struct ServiceIntegrations {
     pub service: Service,
     /// Whether the actor may add and change integrations; if not, the integrations come
@@ -267,7 +350,18 @@ pub struct ServiceIntegrations {
     pub can_manage: bool,
     pub incoming: Vec<Integration>,
     pub outgoing: Vec<Integration>,
+    /// The trouble of each failing integration, by integration id.
+    pub trouble: Vec<(i64, DeliveryTrouble)>,
     pub activity: Vec<AuditEntry>,
+}
+
+impl ServiceIntegrations {
+    pub fn trouble_of(&self, integration: &Integration) -> Option<&DeliveryTrouble> {
+        self.trouble
+            .iter()
+            .find(|(id, _)| *id == integration.row.id)
+            .map(|(_, trouble)| trouble)
+    }
 }
 
 pub async fn for_service(
@@ -276,24 +370,35 @@ pub async fn for_service(
     service_uid: &str,
 ) -> Result<ServiceIntegrations, DomainError> {
     let (actor, service_uid) = (actor.clone(), service_uid.to_owned());
+    // One snapshot, for the failing checks' several reads (see `failing_in_service`).
     db.run(move |conn| {
-        let service = services::find_visible(conn, &actor, &service_uid)?;
-        let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
-        let all: Vec<Integration> = integrations::list_for_service(conn, service.row.id)?
-            .into_iter()
-            .map(|row| Integration::from(row).as_seen(can_manage))
-            .collect();
-        let (incoming, outgoing) = all.into_iter().partition(|i| i.is_incoming());
-        let activity = integrations::audit_for_service(conn, service.row.id, 20)?
-            .into_iter()
-            .map(AuditEntry::from)
-            .collect();
-        Ok(ServiceIntegrations {
-            service,
-            can_manage,
-            incoming,
-            outgoing,
-            activity,
+        db::read_snapshot(conn, |conn| {
+            let service = services::find_visible(conn, &actor, &service_uid)?;
+            let can_manage = access::can_manage_team(conn, &actor, service.row.team_id)?;
+            let all: Vec<Integration> = integrations::list_for_service(conn, service.row.id)?
+                .into_iter()
+                .map(|row| Integration::from(row).as_seen(can_manage))
+                .collect();
+            let (incoming, outgoing): (Vec<_>, Vec<_>) =
+                all.into_iter().partition(|i| i.is_incoming());
+            let mut trouble = Vec::new();
+            for integration in outgoing.iter().filter(|i| i.is_outgoing_webhook()) {
+                if let Some(found) = delivery_trouble(conn, integration.row.id)? {
+                    trouble.push((integration.row.id, found));
+                }
+            }
+            let activity = integrations::audit_for_service(conn, service.row.id, 20)?
+                .into_iter()
+                .map(AuditEntry::from)
+                .collect();
+            Ok(ServiceIntegrations {
+                service,
+                can_manage,
+                incoming,
+                outgoing,
+                trouble,
+                activity,
+            })
         })
     })
     .await
@@ -345,6 +450,8 @@ pub struct IntegrationDetail {
     pub integration: Integration,
     pub can_manage: bool,
     pub audit: Vec<AuditEntry>,
+    /// Why it is failing, if it is.
+    pub trouble: Option<DeliveryTrouble>,
 }
 
 /// An integration of a service the actor may see; otherwise `NotFound`.
@@ -417,11 +524,17 @@ async fn detail_for(
             .into_iter()
             .map(AuditEntry::from)
             .collect();
+        let trouble = if integration.is_outgoing_webhook() {
+            db::read_snapshot(conn, |conn| delivery_trouble(conn, integration.row.id))?
+        } else {
+            None
+        };
         Ok(IntegrationDetail {
             service,
             integration: integration.as_seen(can_manage),
             can_manage,
             audit,
+            trouble,
         })
     })
     .await

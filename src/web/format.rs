@@ -55,6 +55,64 @@ pub fn until_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
     }
 }
 
+/// A JSON document indented for reading, its keys in their order and every value as written
+/// (re-serialising would sort keys and could rewrite numbers); `None` when it is not JSON.
+pub fn indented_json(raw: &str) -> Option<String> {
+    serde_json::from_str::<serde::de::IgnoredAny>(raw).ok()?;
+    let mut out = String::with_capacity(raw.len() * 2);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut chars = raw.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek().is_some_and(|n| matches!(n, '}' | ']')) {
+                    continue;
+                }
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            '}' | ']' => {
+                if !out.ends_with(['{', '[']) {
+                    depth = depth.saturating_sub(1);
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +131,28 @@ mod tests {
             clock_from(&(now - chrono::Duration::hours(30)), &now),
             "2026-12-03 15:30 UTC"
         );
+    }
+
+    #[test]
+    fn json_is_indented_as_written() {
+        let raw = r#"{"b":1,"a":[1.50,{"k":"x, {y}: \"z\""}],"e":{},"f":[ ]}"#;
+        let expected = r#"{
+  "b": 1,
+  "a": [
+    1.50,
+    {
+      "k": "x, {y}: \"z\""
+    }
+  ],
+  "e": {},
+  "f": []
+}"#;
+        assert_eq!(indented_json(raw).as_deref(), Some(expected));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(expected).unwrap(),
+            serde_json::from_str::<serde_json::Value>(raw).unwrap()
+        );
+        assert_eq!(indented_json("not json {"), None);
     }
 
     #[test]

@@ -538,3 +538,173 @@ async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
     })
     .await;
 }
+
+/// Steps the sender, waiting for retries to come due, until no delivery of the app is pending.
+async fn send_until_finished(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        app.send_until_idle().await;
+        let pending = query(app, deliveries::count_pending).await;
+        if pending == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} deliveries still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of the `<pre>` with this id, unescaped.
+fn pre_text(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!(r#"<pre class="code" id="{id}">"#))
+        .unwrap_or_else(|| panic!("#{id} shown: {page}"));
+    let text = page[start..].split_once('>').unwrap().1;
+    text.split("</pre>")
+        .next()
+        .unwrap()
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn an_integration_whose_deliveries_fail_looks_failing_until_one_succeeds() {
+    with_webhook_app(local_receivers, |app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Flaky receiver").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let list_path = format!("/services/{service}/integrations");
+        let service_path = format!("/services/{service}");
+        let log_link = format!(
+            r#"<a href="/services/{service}/integrations/{integration}/deliveries">Delivery log</a>"#
+        );
+        assert!(!app.page(&list_path).await.contains("Failing:"));
+        assert!(!app.page(&service_path).await.contains("is failing"));
+
+        // The first attempt gets a 500: one delivery retrying, its error and its next try.
+        receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
+        let number = trigger(&app, &service, "Receiver down").await;
+        let changes = format!("/incidents/{number}/changes");
+        let version = app.page(&changes).await;
+        assert_eq!(app.send_until_idle().await, 1);
+        assert_ne!(
+            app.page(&changes).await,
+            version,
+            "the incident page's script sees the failed attempt"
+        );
+        let retrying = "1 delivery retrying, last error: <span class=\"trouble-error\">the receiver answered 500 Internal Server Error</span>, next try <time";
+        let list = app.page(&list_path).await;
+        assert!(
+            list.contains("<strong>Failing:</strong> ") && list.contains(retrying),
+            "{list}"
+        );
+        assert!(list.contains(&log_link) && list.contains(" UTC)."));
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let log = format!("{configure}/deliveries");
+        for page in [&configure, &log] {
+            let shown = app.page(page).await;
+            assert!(
+                shown.contains(r#"<p class="flash flash-error" role="alert"><strong>Failing:</strong> "#)
+                    && shown.contains(retrying),
+                "{page}: {shown}"
+            );
+        }
+        let overview = app.page(&service_path).await;
+        assert!(
+            overview.contains(r#"<p class="flash flash-error" role="alert"><strong>Hook is failing:</strong> "#)
+                && overview.contains(retrying)
+                && overview.contains(&log_link),
+            "{overview}"
+        );
+        let timeline = app.page(&format!("/incidents/{number}")).await;
+        let webhook_id = deliveries_of(&app, number).await[0].unique_id.clone();
+        assert!(
+            timeline.contains("is retrying a webhook")
+                && timeline.contains(&format!(
+                    "triggered to {} · 1 failed attempt, last error: the receiver answered 500 Internal Server Error · next try <time",
+                    receiver.url
+                ))
+                && timeline.contains(&format!(r#"<a href="/deliveries/{webhook_id}">delivery</a>"#)),
+            "{timeline}"
+        );
+
+        // The schedule runs out: failed for good, no retry left.
+        send_until_finished(&app).await;
+        assert_eq!(receiver.received().len(), 3);
+        let failed = "1 delivery failed and none succeeded yet, last error: <span class=\"trouble-error\">the receiver answered 500 Internal Server Error</span>.";
+        let list = app.page(&list_path).await;
+        assert!(list.contains(failed) && !list.contains("retrying"), "{list}");
+        assert!(app.page(&service_path).await.contains(failed));
+        let timeline = app.page(&format!("/incidents/{number}")).await;
+        assert!(
+            timeline.contains("could not deliver a webhook")
+                && timeline.contains("HTTP 500 · after 3 attempts, last error: the receiver answered 500 Internal Server Error · <a")
+                && !timeline.contains("is retrying a webhook"),
+            "{timeline}"
+        );
+
+        // A later delivery succeeds: healthy again, nothing shown.
+        let test_event = format!("{configure}/test-event");
+        app.submit(&configure, &test_event, &[]).await;
+        send_until_finished(&app).await;
+        for page in [&list_path, &configure, &log] {
+            assert!(!app.page(page).await.contains("Failing:"), "{page}");
+        }
+        assert!(!app.page(&service_path).await.contains("is failing"));
+
+        // Failures after that success are counted from it.
+        receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
+        app.submit(&configure, &test_event, &[]).await;
+        send_until_finished(&app).await;
+        let list = app.page(&list_path).await;
+        assert!(
+            list.contains("1 delivery failed since the last success, last error: "),
+            "{list}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_delivery_page_shows_the_body_indented_and_exactly_as_sent() {
+    with_webhook_app(local_receivers, |app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Readable").await;
+        let integration = configured_webhook(&app, &service, &receiver.url).await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let response = app
+            .submit(&configure, &format!("{configure}/test-event"), &[])
+            .await;
+        // Sent before the page shows, as a sender in the background often does.
+        app.send_until_idle().await;
+        let page = app.page(&location(&response)).await;
+        assert!(page.contains(r#"id="delivery-state">succeeded</span>"#));
+        assert!(
+            page.contains("Test event created: its state and attempts are below.")
+                && !page.contains("queued"),
+            "the flash does not contradict the state: {page}"
+        );
+
+        let sent = &receiver.received()[0].body;
+        assert_eq!(&pre_text(&page, "body-raw"), sent, "the exact bytes");
+        assert!(page.contains("<summary>Raw body</summary>"));
+        let indented = pre_text(&page, "body-indented");
+        assert!(
+            indented.starts_with(
+                "{\n  \"payload\": {\n    \"event_type\": \"triggered\",\n    \"incident\": {\n      \""
+            ),
+            "{indented}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&indented).unwrap(),
+            serde_json::from_str::<serde_json::Value>(sent).unwrap()
+        );
+    })
+    .await;
+}

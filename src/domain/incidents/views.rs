@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use super::escalation::{self, EscalationView};
 use super::lookup::{find_visible, list_page};
 use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
+use crate::db::deliveries::DeliveryState;
 use crate::db::incidents::IncidentRow;
 use crate::db::timeline::{self, TimelineRow};
 use crate::db::{self, deliveries, users, Db, DbConn};
@@ -67,8 +68,11 @@ pub struct IncidentDetail {
     /// page's entries are in the order they happened.
     pub timeline: Page<TimelineRow>,
     pub assignable: Vec<User>,
-    /// Webhook-ids of the deliveries the timeline page links to, by row id.
-    pub delivery_ids: Vec<(i64, String)>,
+    /// The incident's deliveries as they stand now, for the entries that link to them.
+    pub deliveries: Vec<DeliveryState>,
+    /// Those not finished yet, oldest first, with the URL each goes to: they have no timeline
+    /// entry until they finish, so page 1 (the newest) lists them after its entries.
+    pub pending_deliveries: Vec<(DeliveryState, Option<String>)>,
     /// When the service's auto-resolve will resolve the incident, while it is open.
     pub auto_resolves_at: Option<NaiveDateTime>,
     /// Who was paged and what comes next, once an escalation started.
@@ -78,12 +82,37 @@ pub struct IncidentDetail {
 }
 
 impl IncidentDetail {
+    fn delivery(&self, delivery_id: i64) -> Option<&DeliveryState> {
+        self.deliveries.iter().find(|d| d.id == delivery_id)
+    }
+
     pub fn webhook_id(&self, delivery_id: &i64) -> &str {
-        self.delivery_ids
-            .iter()
-            .find(|(id, _)| id == delivery_id)
-            .map(|(_, webhook_id)| webhook_id.as_str())
+        self.delivery(*delivery_id)
+            .map(|d| d.unique_id.as_str())
             .unwrap_or("")
+    }
+
+    /// What a failed delivery's entry adds to its frozen text: how many attempts it took, and
+    /// its last error unless the text already says it (it names the HTTP status, or the
+    /// error when there was no answer).
+    pub fn failure_note(&self, entry: &TimelineRow) -> String {
+        let Some(delivery) = entry
+            .delivery_id
+            .and_then(|id| self.delivery(id))
+            .filter(|d| d.state == deliveries::FAILED)
+        else {
+            return String::new();
+        };
+        let attempts = match delivery.attempt_count {
+            1 => "after 1 attempt".to_owned(),
+            n => format!("after {n} attempts"),
+        };
+        match delivery.last_error.as_deref() {
+            Some(error) if !entry.detail.contains(error) => {
+                format!("{attempts}, last error: {error}")
+            }
+            _ => attempts,
+        }
     }
 }
 
@@ -122,12 +151,15 @@ fn detail_in(
     )?;
     let mut timeline = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
     timeline.items.reverse();
-    let linked: Vec<i64> = timeline
-        .items
-        .iter()
-        .filter_map(|e| e.delivery_id)
-        .collect();
-    let delivery_ids = deliveries::webhook_ids(conn, &linked)?;
+    let mut pending_deliveries = Vec::new();
+    let mut incident_deliveries = Vec::new();
+    for (delivery, url) in deliveries::states_for_incident(conn, row.id)? {
+        if delivery.state == deliveries::PENDING && timeline.number == 1 {
+            pending_deliveries.push((delivery.clone(), url));
+        }
+        incident_deliveries.push(delivery);
+    }
+    pending_deliveries.sort_by_key(|(delivery, _)| delivery.id);
     let assignable = active_users(conn)?;
     let incident = IncidentView::new(row, service.row.name, service.row.unique_id, assignee_name)?;
     let timeout = service.row.auto_resolve_timeout;
@@ -142,7 +174,8 @@ fn detail_in(
     Ok(IncidentDetail {
         policies,
         escalation,
-        delivery_ids,
+        deliveries: incident_deliveries,
+        pending_deliveries,
         auto_resolves_at,
         incident,
         timeline,
@@ -171,6 +204,7 @@ pub async fn incident_version(db: &Db, actor: &User, number: i64) -> Result<Stri
         let (row, _) = find_visible(conn, &actor, number)?;
         let latest = timeline::latest_id_for_incident(conn, row.id)?;
         let (emails, attempts) = crate::db::notifications::progress(conn, row.id)?;
+        let (webhooks, tries) = deliveries::progress_for_incident(conn, row.id)?;
         let text = Sha256::new()
             .chain_update(row.title.as_bytes())
             .chain_update([0])
@@ -178,7 +212,7 @@ pub async fn incident_version(db: &Db, actor: &User, number: i64) -> Result<Stri
             .finalize();
         let short: String = text[..6].iter().map(|b| format!("{b:02x}")).collect();
         Ok(format!(
-            "t{latest}-s{}-n{emails}.{attempts}-{short}",
+            "t{latest}-s{}-n{emails}.{attempts}-w{webhooks}.{tries}-{short}",
             row.status
         ))
     })

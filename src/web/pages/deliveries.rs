@@ -115,7 +115,9 @@ async fn redeliver(
         Ok(new_id) => Ok(redirect_with_flash(
             &session,
             FlashKind::Success,
-            "Queued again as a new delivery.",
+            // Said of what was done, not of the delivery's state: it may have been sent (or
+            // failed) by the time this page shows.
+            "Created a new delivery with the same body: its state and attempts are below.",
             &format!("/deliveries/{new_id}"),
         )),
         Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(
@@ -141,7 +143,8 @@ async fn send_test_event(
         Ok(id) => Ok(redirect_with_flash(
             &session,
             FlashKind::Success,
-            "Test event queued.",
+            // As for Redeliver: the page may already show it sent, so "queued" would be wrong.
+            "Test event created: its state and attempts are below.",
             &format!("/deliveries/{id}"),
         )),
         Err(DomainError::Conflict(message)) => Ok(redirect_with_flash(

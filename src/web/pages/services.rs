@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, PageQuery};
 use crate::domain::escalation_policies::{Policy, REACHES_NOBODY};
+use crate::domain::integrations::{self, DeliveryTrouble, Integration};
 use crate::domain::services::{
     self, PolicyChoice, Removal, Service, ServiceForm, STATUSES, STATUS_ACTIVE, STATUS_DISABLED,
     STATUS_UNDER_MAINTENANCE,
@@ -194,6 +195,8 @@ struct ServicePage {
     can_manage: bool,
     /// Its escalation policy, resolved now.
     policy: Option<Policy>,
+    /// Its Outgoing Webhooks integrations whose deliveries are failing, shown at the top.
+    failing: Vec<(Integration, DeliveryTrouble)>,
 }
 
 impl ServicePage {
@@ -211,12 +214,14 @@ async fn show(
 ) -> Result<HttpResponse, AppError> {
     let (service, can_manage) = services::get_with_access(&state.db, &me, &path).await?;
     let policy = services::escalation_now(&state.db, &service).await?;
+    let failing = integrations::failing_in_service(&state.db, &service).await?;
     render(
         ServicePage {
             layout: Layout::new(&session, Some(&me), Nav::Services),
             service,
             can_manage,
             policy,
+            failing,
         },
         StatusCode::OK,
     )

@@ -422,12 +422,29 @@ async fn browser_bad_paths_show_clear_messages_without_javascript() {
     assert_eq!(failed.matches("HTTP 500").count(), 2, "{failed}");
     browser.screenshots("11-delivery-failed").await;
 
+    // Until a delivery succeeds again, the service and its Integrations tab say it is failing.
+    browser.click_link("Services").await;
+    browser.click_link("ZD Prod").await;
+    let overview = browser.text().await;
+    assert!(
+        overview.contains("is failing: 1 delivery failed and none succeeded yet, last error: the receiver answered 500"),
+        "{overview}"
+    );
+    browser.screenshots("11-service-failing").await;
+    browser
+        .click_to_navigate("//nav[@aria-label='Service']//a[normalize-space()='Integrations']")
+        .await;
+    assert!(browser.text().await.contains("Failing: 1 delivery failed"));
+    browser.screenshots("11-integrations-failing").await;
+    browser.click_link("Delivery log").await;
+    browser.open(&failed_path).await;
+
     // Fixed (the script is used up: 200 from now on): Redeliver succeeds.
     browser.press("Redeliver").await;
     assert_ne!(browser.path().await, failed_path, "a new delivery");
     let redelivered = browser.wait_for_text("HTTP 200", true).await;
     assert!(
-        redelivered.contains("Queued again as a new delivery.")
+        redelivered.contains("Created a new delivery with the same body")
             || redelivered.contains("succeeded")
     );
     assert_eq!(
