@@ -208,11 +208,17 @@ async fn remove_member(
 ) -> Result<HttpResponse, AppError> {
     let (team_uid, username) = path.into_inner();
     match teams::remove_member(&state.db, &me, &team_uid, &username).await {
-        Ok(user) => session::set_flash(
-            &session,
-            FlashKind::Success,
-            format!("{} left the team.", user.full_name()),
-        ),
+        Ok(user) => {
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("{} left the team.", user.full_name()),
+            );
+            // Someone who left may no longer see the team (404): back to their teams.
+            if user.id == me.id && !me.role.is_admin() {
+                return Ok(see_other("/teams"));
+            }
+        }
         Err(DomainError::Conflict(message)) => {
             session::set_flash(&session, FlashKind::Error, message)
         }
