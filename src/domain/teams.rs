@@ -129,6 +129,8 @@ pub struct TeamDetail {
     pub team: Team,
     pub members: Page<Member>,
     pub can_manage: bool,
+    /// How many managers the team has: the last one is offered no "Make team user".
+    pub managers: i64,
     /// Whether "Add member" picks from every active account (owners and admins); team managers
     /// type the person's email address instead.
     pub pick_from_list: bool,
@@ -158,6 +160,7 @@ pub async fn team_detail(
             MEMBERS_PER_PAGE,
         );
         let can_manage = access::can_manage_team(conn, &actor, team.id)?;
+        let managers = teams::count_members_with_role(conn, team.id, TEAM_MANAGER)?;
         let pick_from_list = can_manage && access::sees_all_users(&actor);
         let candidates = if pick_from_list {
             let member_ids = teams::member_ids(conn, team.id)?;
@@ -172,6 +175,7 @@ pub async fn team_detail(
             team,
             members,
             can_manage,
+            managers,
             pick_from_list,
             candidates,
         })

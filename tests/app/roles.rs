@@ -2,7 +2,7 @@
 //! services; team managers (and owners and admins) change the team's configuration; only
 //! owners and admins create teams and see every account. In pages and API alike.
 
-use diesel::{QueryDsl, RunQueryDsl};
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -1442,14 +1442,18 @@ async fn the_last_manager_makes_someone_a_manager_from_the_team_page_and_can_the
         let response = s.user.post(&app, &promote_uma, &[("role", "1")]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
-        // Mary, the only manager left, may not leave, and is told what to do first...
+        // Mary, the only manager left, is offered no "Make team user" for herself; she may
+        // not leave, and is told what to do first...
         let (_, page) = s.manager.page(&app, &team_page).await;
-        let mary_leaves = format!(
-            "{}/remove",
-            action_of(&page, "Make Mary Manager a team user")
-                .strip_suffix("/role")
-                .unwrap()
-        );
+        assert!(!page.contains("Make Mary Manager a team user"), "{page}");
+        let marys: String = query(&app, |conn| {
+            klaxon::db::schema::users::table
+                .filter(klaxon::db::schema::users::email.eq("mary@example.com"))
+                .select(klaxon::db::schema::users::username)
+                .get_result(conn)
+        })
+        .await;
+        let mary_leaves = format!("{team_page}/members/{marys}/remove");
         let response = s.manager.post(&app, &mary_leaves, &[]).await;
         assert_eq!(location(&response), team_page);
         let (_, page) = s.manager.page(&app, &team_page).await;
@@ -1461,7 +1465,7 @@ async fn the_last_manager_makes_someone_a_manager_from_the_team_page_and_can_the
             .manager
             .post(
                 &app,
-                &action_of(&page, "Make Mary Manager a team user"),
+                &format!("{team_page}/members/{marys}/role"),
                 &[("role", "2")],
             )
             .await;
@@ -1490,7 +1494,9 @@ async fn the_last_manager_makes_someone_a_manager_from_the_team_page_and_can_the
         assert!(page.contains("Mary Manager left the team."), "{page}");
         let page = app.page(&team_page).await;
         assert!(!page.contains("Make Mary Manager"), "no longer a member");
-        assert!(page.contains("aria-label=\"Make Uma User a team user\""));
+        // Uma is now the last manager, and the others may be made managers.
+        assert!(!page.contains("Make Uma User a team user"), "{page}");
+        assert!(page.contains("aria-label=\"Make Ada Lovelace a manager\""));
 
         // A role that is neither is refused.
         let response = app.submit(&team_page, &promote_uma, &[("role", "3")]).await;
