@@ -577,3 +577,30 @@ async fn an_owner_resets_a_users_password_and_every_session_of_theirs_ends() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn guesses_at_the_password_through_the_email_form_count_like_sign_ins() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        for _ in 0..10 {
+            let response = change_email(&app, "ada.new@example.com", "a wrong guess").await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        }
+        // The limit is reached: even the right password is not checked now, here or at sign-in.
+        let response = change_email(&app, "ada.new@example.com", OWNER_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(r#"id="email_password-error">Not checked: too many failed sign-ins"#),
+            "{page}"
+        );
+        let stranger = app.new_browser();
+        let response = sign_in_with(&stranger, &app.address, OWNER_EMAIL, OWNER_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(app
+            .page("/settings")
+            .await
+            .contains(&format!("<dt>Email</dt><dd>{OWNER_EMAIL}</dd>")));
+    })
+    .await;
+}
