@@ -437,8 +437,9 @@ pub struct EmailChangeForm {
     pub email_password: String,
 }
 
-/// The refusal of an address another account has. It does not say so: whoever holds a session
-/// (and the password) learns no more of who has an account than the sign-in page tells.
+/// The refusal of an address another account has. It names no account and gives no reason; that
+/// the address cannot be used still hints that someone has it, which is why the refusal comes
+/// only after the password was checked (and counted like a sign-in attempt).
 pub const EMAIL_CANNOT_BE_USED: &str = "This email cannot be used.";
 
 /// Changes the actor's own email, which they sign in with, after checking their current
