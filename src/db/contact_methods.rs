@@ -131,6 +131,14 @@ pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Changes a method's address (the account email following the account's).
+pub fn set_address(conn: &mut DbConn, id: i64, address: &str) -> QueryResult<()> {
+    diesel::update(contact_methods::table.find(id))
+        .set(contact_methods::address.eq(address))
+        .execute(conn)
+        .map(drop)
+}
+
 pub struct NewRule<'a> {
     pub unique_id: &'a str,
     pub user_id: i64,
@@ -201,6 +209,23 @@ pub fn delete_rules_of_method(conn: &mut DbConn, contact_method_id: i64) -> Quer
             .filter(notification_rules::contact_method_id.eq(contact_method_id)),
     )
     .execute(conn)
+}
+
+/// Points one of the person's rules at another of their contact methods.
+pub fn set_rule_method(
+    conn: &mut DbConn,
+    user_id: i64,
+    unique_id: &str,
+    contact_method_id: i64,
+) -> QueryResult<()> {
+    diesel::update(
+        notification_rules::table
+            .filter(notification_rules::unique_id.eq(unique_id))
+            .filter(notification_rules::user_id.eq(user_id)),
+    )
+    .set(notification_rules::contact_method_id.eq(contact_method_id))
+    .execute(conn)
+    .map(drop)
 }
 
 /// Where and when to page the person for an incident of this urgency (`"high"` or `"low"`):

@@ -14,6 +14,7 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamp,
         notify_on_resolve -> Bool,
+        time_zone -> Text,
     }
 }
 

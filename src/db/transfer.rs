@@ -128,6 +128,7 @@ row_type!(
         is_active: bool,
         created_at: NaiveDateTime,
         notify_on_resolve: bool,
+        time_zone: String,
     }
 );
 keyed_by_id!(users, User);

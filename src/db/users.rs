@@ -19,6 +19,8 @@ pub struct UserRow {
     pub role: i32,
     pub is_active: bool,
     pub created_at: NaiveDateTime,
+    /// An IANA name; new accounts start in UTC (the column's default).
+    pub time_zone: String,
 }
 
 #[derive(Debug, Insertable)]
@@ -97,5 +99,40 @@ pub fn set_active(conn: &mut DbConn, id: i64, active: bool) -> QueryResult<usize
 pub fn set_password_hash(conn: &mut DbConn, id: i64, password_hash: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set(users::password_hash.eq(password_hash))
+        .execute(conn)
+}
+
+pub fn set_name(
+    conn: &mut DbConn,
+    id: i64,
+    first_name: &str,
+    last_name: &str,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::first_name.eq(first_name),
+            users::last_name.eq(last_name),
+        ))
+        .execute(conn)
+}
+
+/// Fails with a unique violation when another account has this normalized email.
+pub fn set_email(
+    conn: &mut DbConn,
+    id: i64,
+    email: &str,
+    email_normalized: &str,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_normalized.eq(email_normalized),
+        ))
+        .execute(conn)
+}
+
+pub fn set_time_zone(conn: &mut DbConn, id: i64, time_zone: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::time_zone.eq(time_zone))
         .execute(conn)
 }

@@ -342,10 +342,42 @@ pub async fn change_password(
 ) -> Result<(), AccountsError> {
     let personal = [actor.email.as_str(), &actor.first_name, &actor.last_name];
     if let Err(message) = check_password(&form.new_password, &personal) {
-        let mut errors = FieldErrors::new();
-        errors.add("new_password", message);
-        return Err(AccountsError::Invalid(errors));
+        return Err(field_error("new_password", message));
     }
+    check_current_password(
+        db,
+        actor,
+        &form.current_password,
+        "current_password",
+        client_ip,
+    )
+    .await?;
+    let new_hash = hash_off_thread(form.new_password.clone()).await?;
+    let (user_id, keep) = (actor.id, ids::token_hash(keep_session));
+    db.write(move |conn| {
+        users::set_password_hash(conn, user_id, &new_hash)?;
+        user_sessions::delete_for_user(conn, user_id, Some(&keep))?;
+        Ok::<_, AccountsError>(())
+    })
+    .await
+}
+
+fn field_error(field: &'static str, message: impl Into<String>) -> AccountsError {
+    let mut errors = FieldErrors::new();
+    errors.add(field, message);
+    AccountsError::Invalid(errors)
+}
+
+/// Checks the actor's current password, given in the form's `field`, as a sign-in attempt is
+/// checked: counted against the same limits, so that a stolen session cannot be used to guess
+/// the password faster than the sign-in page allows. A right password uncounts the attempt.
+async fn check_current_password(
+    db: &Db,
+    actor: &User,
+    password: &str,
+    field: &'static str,
+    client_ip: &str,
+) -> Result<(), AccountsError> {
     let email_normalized = actor.email.to_lowercase();
     let ip = client_ip.to_owned();
     let (row, attempt_id) = db
@@ -354,27 +386,197 @@ pub async fn change_password(
     let row = row
         .filter(|row| row.id == actor.id)
         .ok_or(AccountsError::NotFound)?;
-    let (current, new) = (form.current_password.clone(), form.new_password.clone());
-    let new_hash = tokio::task::spawn_blocking(move || {
-        if verify_password(&current, &row.password_hash) {
-            hash_password(&new).map(Some)
-        } else {
-            Ok(None)
-        }
-    })
-    .await
-    .map_err(|e| AccountsError::Hashing(e.to_string()))??;
-    let Some(new_hash) = new_hash else {
-        let mut errors = FieldErrors::new();
-        errors.add("current_password", "This is not your current password.");
-        return Err(AccountsError::Invalid(errors));
-    };
-    let (user_id, keep) = (actor.id, ids::token_hash(keep_session));
+    let password = password.to_owned();
+    let right = tokio::task::spawn_blocking(move || verify_password(&password, &row.password_hash))
+        .await
+        .map_err(|e| AccountsError::Hashing(e.to_string()))?;
+    if !right {
+        return Err(field_error(field, "This is not your current password."));
+    }
     db.write(move |conn| {
-        users::set_password_hash(conn, user_id, &new_hash)?;
-        user_sessions::delete_for_user(conn, user_id, Some(&keep))?;
         login_failures::delete(conn, attempt_id)?;
         Ok::<_, AccountsError>(())
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+}
+
+/// Changes the actor's own first and last name.
+pub async fn change_name(db: &Db, actor: &User, form: &NameForm) -> Result<User, AccountsError> {
+    let mut errors = FieldErrors::new();
+    let first_name = required_text(&mut errors, "first_name", &form.first_name, 150);
+    let last_name = required_text(&mut errors, "last_name", &form.last_name, 150);
+    errors.into_result(()).map_err(AccountsError::Invalid)?;
+    let user_id = actor.id;
+    let (first, last) = (first_name.clone(), last_name.clone());
+    db.write(move |conn| {
+        users::set_name(conn, user_id, &first, &last)?;
+        Ok::<_, AccountsError>(())
+    })
+    .await?;
+    Ok(User {
+        first_name,
+        last_name,
+        ..actor.clone()
+    })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct EmailChangeForm {
+    #[serde(default)]
+    pub email: String,
+    /// The current password, named apart from the password form's on the same page.
+    #[serde(default)]
+    pub email_password: String,
+}
+
+/// The refusal of an address another account has. It names no account and gives no reason; that
+/// the address cannot be used still hints that someone has it, which is why the refusal comes
+/// only after the password was checked (and counted like a sign-in attempt).
+pub const EMAIL_CANNOT_BE_USED: &str = "This email cannot be used.";
+
+/// Changes the actor's own email, which they sign in with, after checking their current
+/// password as a sign-in attempt. Their account-email contact method follows.
+pub async fn change_email(
+    db: &Db,
+    actor: &User,
+    form: &EmailChangeForm,
+    client_ip: &str,
+) -> Result<User, AccountsError> {
+    let email_normalized = normalize_email(&form.email).map_err(|m| field_error("email", m))?;
+    let email = form.email.trim().to_owned();
+    // Only someone who knows the password learns whether the address is taken.
+    check_current_password(db, actor, &form.email_password, "email_password", client_ip).await?;
+    let user_id = actor.id;
+    let stored = email.clone();
+    db.write(move |conn| {
+        if users::find_by_email(conn, &email_normalized)?.is_some_and(|row| row.id != user_id) {
+            return Err(field_error("email", EMAIL_CANNOT_BE_USED));
+        }
+        users::set_email(conn, user_id, &stored, &email_normalized).map_err(
+            |e| match DbError::from(e) {
+                e if e.is_unique_violation() => field_error("email", EMAIL_CANNOT_BE_USED),
+                e => AccountsError::Db(e),
+            },
+        )?;
+        super::contacts::follow_account_email_in(conn, user_id, &stored, db::now())?;
+        Ok(())
+    })
+    .await?;
+    Ok(User {
+        email,
+        ..actor.clone()
+    })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct TimeZoneForm {
+    #[serde(default)]
+    pub time_zone: String,
+}
+
+/// Every IANA time zone name the profile offers, in order.
+pub fn time_zones() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
+}
+
+/// Sets the actor's own time zone, one of `time_zones`.
+pub async fn change_time_zone(
+    db: &Db,
+    actor: &User,
+    form: &TimeZoneForm,
+) -> Result<User, AccountsError> {
+    let time_zone = form
+        .time_zone
+        .trim()
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| field_error("time_zone", "Choose a time zone from the list."))?
+        .name()
+        .to_owned();
+    let (user_id, stored) = (actor.id, time_zone.clone());
+    db.write(move |conn| {
+        users::set_time_zone(conn, user_id, &stored)?;
+        Ok::<_, AccountsError>(())
+    })
+    .await?;
+    Ok(User {
+        time_zone,
+        ..actor.clone()
+    })
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PasswordResetForm {
+    #[serde(default)]
+    pub new_password: String,
+}
+
+/// The user whose password an owner or admin may set: someone else (people change their own
+/// with their current password), and an owner only for another owner, since whoever sets an
+/// account's password can act as it.
+fn resettable(conn: &mut db::DbConn, actor: &User, username: &str) -> Result<User, AccountsError> {
+    let target: User = users::find_by_username(conn, username)?
+        .ok_or(AccountsError::NotFound)?
+        .into();
+    if target.id == actor.id {
+        return Err(AccountsError::Forbidden(
+            "Change your own password under Settings, with your current one.",
+        ));
+    }
+    if target.role == Role::Owner && actor.role != Role::Owner {
+        return Err(AccountsError::Forbidden(
+            "Only an owner can change another owner.",
+        ));
+    }
+    Ok(target)
+}
+
+fn require_password_resetter(actor: &User) -> Result<(), AccountsError> {
+    if actor.role.is_admin() {
+        Ok(())
+    } else {
+        Err(AccountsError::Forbidden(
+            "Only owners and admins can reset passwords.",
+        ))
+    }
+}
+
+/// The user an owner or admin is about to set a new password for (the form's page).
+pub async fn user_to_reset(db: &Db, actor: &User, username: &str) -> Result<User, AccountsError> {
+    require_password_resetter(actor)?;
+    let (actor, username) = (actor.clone(), username.to_owned());
+    db.run(move |conn| resettable(conn, &actor, &username))
+        .await
+}
+
+/// An owner or admin sets a new password for someone who lost theirs. Every session of that
+/// person ends: whoever was signed in as them, with the old password, is not any more.
+pub async fn reset_password(
+    db: &Db,
+    actor: &User,
+    username: &str,
+    form: &PasswordResetForm,
+) -> Result<User, AccountsError> {
+    let target = user_to_reset(db, actor, username).await?;
+    let personal = [target.email.as_str(), &target.first_name, &target.last_name];
+    if let Err(message) = check_password(&form.new_password, &personal) {
+        return Err(field_error("new_password", message));
+    }
+    let hash = hash_off_thread(form.new_password.clone()).await?;
+    let (actor, username) = (actor.clone(), username.to_owned());
+    db.write(move |conn| {
+        // Checked again where it is written: the person may have changed meanwhile.
+        let target = resettable(conn, &actor, &username)?;
+        users::set_password_hash(conn, target.id, &hash)?;
+        user_sessions::delete_for_user(conn, target.id, None)?;
+        Ok(target)
     })
     .await
 }

@@ -154,6 +154,48 @@ pub fn create_defaults_in(
     )
 }
 
+/// Keeps the account-email contact method in step with a changed account email, inside the
+/// transaction that changes it. The method keeps its rules and stays confirmed (the person
+/// proved who they are with their password). If the new address is already another of their
+/// methods, that one is folded into the account method: its rules move over (but for those the
+/// account method already has, which would send the same email twice) and it goes, since a
+/// person has each address once.
+pub fn follow_account_email_in(
+    conn: &mut DbConn,
+    user_id: i64,
+    address: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    let methods = contact_methods::list_for_user(conn, user_id)?;
+    let Some(account) = methods.iter().find(|method| method.is_account) else {
+        // Only a hand-edited database lacks it; the person must stay reachable.
+        return create_defaults_in(conn, user_id, address, now);
+    };
+    if let Some(same) = methods
+        .iter()
+        .find(|method| !method.is_account && method.address.eq_ignore_ascii_case(address))
+    {
+        let rules = contact_methods::rules_for_user(conn, user_id)?;
+        let kept: Vec<(&str, i32)> = rules
+            .iter()
+            .filter(|rule| rule.contact_method_id == account.id)
+            .map(|rule| (rule.urgency.as_str(), rule.delay_minutes))
+            .collect();
+        for rule in rules
+            .iter()
+            .filter(|rule| rule.contact_method_id == same.id)
+        {
+            if kept.contains(&(rule.urgency.as_str(), rule.delay_minutes)) {
+                contact_methods::delete_rule(conn, user_id, &rule.unique_id)?;
+            } else {
+                contact_methods::set_rule_method(conn, user_id, &rule.unique_id, account.id)?;
+            }
+        }
+        contact_methods::delete(conn, same.id)?;
+    }
+    contact_methods::set_address(conn, account.id, address)
+}
+
 fn read_in(conn: &mut DbConn, user_id: i64) -> diesel::QueryResult<Contacts> {
     let rows = contact_methods::rules_for_user(conn, user_id)?;
     let methods = contact_methods::list_for_user(conn, user_id)?;

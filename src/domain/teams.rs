@@ -38,6 +38,10 @@ impl Member {
     pub fn role_label(&self) -> &'static str {
         role_label(self.role)
     }
+
+    pub fn is_manager(&self) -> bool {
+        self.role == TEAM_MANAGER
+    }
 }
 
 pub fn role_label(role: i32) -> &'static str {
@@ -125,6 +129,8 @@ pub struct TeamDetail {
     pub team: Team,
     pub members: Page<Member>,
     pub can_manage: bool,
+    /// How many managers the team has: the last one is offered no "Make team user".
+    pub managers: i64,
     /// Whether "Add member" picks from every active account (owners and admins); team managers
     /// type the person's email address instead.
     pub pick_from_list: bool,
@@ -154,6 +160,7 @@ pub async fn team_detail(
             MEMBERS_PER_PAGE,
         );
         let can_manage = access::can_manage_team(conn, &actor, team.id)?;
+        let managers = teams::count_members_with_role(conn, team.id, TEAM_MANAGER)?;
         let pick_from_list = can_manage && access::sees_all_users(&actor);
         let candidates = if pick_from_list {
             let member_ids = teams::member_ids(conn, team.id)?;
@@ -168,6 +175,7 @@ pub async fn team_detail(
             team,
             members,
             can_manage,
+            managers,
             pick_from_list,
             candidates,
         })
@@ -324,12 +332,7 @@ pub async fn change_member_role(
     member_uid: &str,
     role: i32,
 ) -> Result<(), DomainError> {
-    if role != TEAM_MANAGER && role != TEAM_USER {
-        return Err(DomainError::field(
-            "role",
-            "Choose 1 (manager) or 2 (user).",
-        ));
-    }
+    check_team_role(role)?;
     let (actor, team_uid, member_uid) = (actor.clone(), team_uid.to_owned(), member_uid.to_owned());
     db.write(move |conn| {
         let team = find_visible(conn, &actor, &team_uid)?;
@@ -338,18 +341,66 @@ pub async fn change_member_role(
             .into_iter()
             .find(|(_, membership)| membership.unique_id == member_uid)
             .ok_or(DomainError::NotFound)?;
-        if membership.role == TEAM_MANAGER
-            && role != TEAM_MANAGER
-            && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
-        {
-            return Err(DomainError::Conflict(
-                "A team keeps at least one manager: make someone else a manager first.".into(),
-            ));
-        }
-        teams::set_member_role(conn, team.id, user.id, role)?;
-        Ok(())
+        set_role_in(conn, team.id, user.id, membership.role, role)
     })
     .await
+}
+
+/// The team page's "Make manager" and "Make team user": the member named by username.
+pub async fn change_role_of(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+    username: &str,
+    role: &str,
+) -> Result<(User, i32), DomainError> {
+    let role = role
+        .trim()
+        .parse::<i32>()
+        .map_err(|_| DomainError::field("role", "Choose Manager or User."))?;
+    check_team_role(role)?;
+    let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
+    db.write(move |conn| {
+        let team = find_visible(conn, &actor, &team_uid)?;
+        access::require_member_manager(conn, &actor, team.id)?;
+        let user: User = users::find_by_username(conn, &username)?
+            .ok_or(DomainError::NotFound)?
+            .into();
+        let current = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+        set_role_in(conn, team.id, user.id, current, role)?;
+        Ok((user, role))
+    })
+    .await
+}
+
+fn check_team_role(role: i32) -> Result<(), DomainError> {
+    if role == TEAM_MANAGER || role == TEAM_USER {
+        Ok(())
+    } else {
+        Err(DomainError::field(
+            "role",
+            "Choose 1 (manager) or 2 (user).",
+        ))
+    }
+}
+
+fn set_role_in(
+    conn: &mut DbConn,
+    team_id: i64,
+    user_id: i64,
+    current: i32,
+    role: i32,
+) -> Result<(), DomainError> {
+    if current == TEAM_MANAGER
+        && role != TEAM_MANAGER
+        && teams::count_members_with_role(conn, team_id, TEAM_MANAGER)? <= 1
+    {
+        return Err(DomainError::Conflict(
+            "A team keeps at least one manager: make someone else a manager first.".into(),
+        ));
+    }
+    teams::set_member_role(conn, team_id, user_id, role)?;
+    Ok(())
 }
 
 /// The teams the actor sees, by name: all of them for owners and admins, otherwise their own.

@@ -47,6 +47,8 @@ pub struct User {
     pub role: Role,
     pub is_active: bool,
     pub created_at: chrono::NaiveDateTime,
+    /// Their own IANA time zone, as chosen on their profile.
+    pub time_zone: String,
 }
 
 impl User {
@@ -80,6 +82,7 @@ impl From<UserRow> for User {
             role: Role::from_code(row.role).unwrap_or(Role::User),
             is_active: row.is_active,
             created_at: row.created_at,
+            time_zone: row.time_zone,
         }
     }
 }

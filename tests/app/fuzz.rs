@@ -48,11 +48,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/signout"),
     // users.rs
     ("GET", "/settings"),
+    ("POST", "/settings/name"),
+    ("POST", "/settings/email"),
+    ("POST", "/settings/time-zone"),
     ("POST", "/settings/password"),
     ("POST", "/settings/sign-out-everywhere"),
     ("GET", "/settings/users"),
     ("GET", "/settings/users/new"),
     ("POST", "/settings/users"),
+    ("GET", "/settings/users/{username}/password"),
+    ("POST", "/settings/users/{username}/password"),
     ("POST", "/settings/users/{username}/{action}"),
     // contacts.rs
     ("POST", "/settings/contact-methods"),
@@ -90,6 +95,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/teams"),
     ("GET", "/teams/{team}"),
     ("POST", "/teams/{team}/members"),
+    ("POST", "/teams/{team}/members/{username}/role"),
     ("POST", "/teams/{team}/members/{username}/remove"),
     // schedules.rs
     ("GET", "/teams/{team}/schedules"),
@@ -290,6 +296,7 @@ const ROUTES: &[(&str, &str)] = &[
 #[derive(Clone, Copy)]
 enum Valid {
     Text,
+    TimeZone,
     Email,
     Password,
     Role,
@@ -353,6 +360,12 @@ fn shape(method: &str, pattern: &str) -> &'static [(&'static str, Valid)] {
         ("POST", "/signin") => &[("email", Email), ("password", Password), ("next", Text)],
         // Never the actor's own password: the fuzz signs its users in again with it.
         ("POST", "/settings/password") => &[("current_password", Text), ("new_password", Password)],
+        ("POST", "/settings/name") => &[("first_name", Text), ("last_name", Text)],
+        // Never the actor's own password either: their email stays the one they sign in with.
+        ("POST", "/settings/email") => &[("email", Email), ("email_password", Text)],
+        ("POST", "/settings/time-zone") => &[("time_zone", TimeZone)],
+        ("POST", "/settings/users/{username}/password") => &[("new_password", Password)],
+        ("POST", "/teams/{team}/members/{username}/role") => &[("role", TeamRole)],
         ("POST", "/settings/users") => &[
             ("first_name", Text),
             ("last_name", Text),
@@ -470,7 +483,8 @@ const FIELDS: &[&str] = &[
     "application", "first_name", "last_name", "email", "password", "role", "username", "next",
     "default_urgency", "create_incidents_for", "is_enabled", "page", "page_size", "service_ids",
     "message", "alert_type", "entity_id", "suppressed", "payload", "urls", "escalation_policy",
-    "repeat_policy", "move_to_next", "rules", "delay", "target",
+    "repeat_policy", "move_to_next", "rules", "delay", "target", "time_zone", "email_password",
+    "new_password",
     "id", "__proto__", "",
 ];
 
@@ -770,6 +784,7 @@ impl Fuzzer {
         };
         match valid {
             Valid::Text => json!(format!("fuzz {}", self.word())),
+            Valid::TimeZone => json!(*self.one(&["UTC", "Europe/Berlin", "Asia/Kolkata"])),
             Valid::Email => json!(format!("{}@example.com", self.word())),
             Valid::Password => json!("a long enough password"),
             Valid::Role => json!(self.rng.random_range(1..=3).to_string()),
@@ -1407,9 +1422,12 @@ async fn other_team_snapshot(app: &TestApp, team_uid: &str) -> BTreeMap<&'static
         .filter(|u| u["id"].as_i64().is_some_and(|id| member_ids.contains(&id)))
         .cloned()
         .map(|mut user| {
-            // A member who fuzzes may change their own preference: it is theirs to change.
+            // A member who fuzzes may change their own preferences and name: they are theirs
+            // to change.
             if let Some(user) = user.as_object_mut() {
-                user.remove("notify_on_resolve");
+                for own in ["notify_on_resolve", "first_name", "last_name", "time_zone"] {
+                    user.remove(own);
+                }
             }
             user
         })

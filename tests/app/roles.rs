@@ -2,7 +2,7 @@
 //! services; team managers (and owners and admins) change the team's configuration; only
 //! owners and admins create teams and see every account. In pages and API alike.
 
-use diesel::{QueryDsl, RunQueryDsl};
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -1322,6 +1322,185 @@ async fn team_members_through_the_api_managers_change_them_users_read_them_stran
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (status, _) = call(mary, Method::GET, one, None).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+/// The username in the "Reset password" link of the users list's row for `name`.
+fn reset_link(users_list: &str, name: &str) -> Option<String> {
+    let row = &users_list[users_list.find(&format!("<td>{name}</td>"))?..];
+    let row = &row[..row.find("</tr>")?];
+    let start = row.find("href=\"/settings/users/")? + "href=\"".len();
+    Some(row[start..].split('"').next()?.to_owned())
+}
+
+#[tokio::test]
+async fn only_owners_and_admins_reset_passwords_and_only_owners_reset_an_owners() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let list = app.page("/settings/users").await;
+        let umas = reset_link(&list, "Uma User").expect("the owner may reset Uma's");
+        let adas: String = query(&app, |conn| {
+            klaxon::db::schema::users::table
+                .find(1)
+                .select(klaxon::db::schema::users::username)
+                .get_result(conn)
+        })
+        .await;
+        let adas = format!("/settings/users/{adas}/password");
+
+        // Team managers and team users may not, and see no users list to start from.
+        for (who, person, target) in [
+            ("team manager", &s.manager, &umas),
+            ("team user", &s.user, &umas),
+            ("team user, for the owner", &s.user, &adas),
+        ] {
+            let (status, page) = person.page(&app, target).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
+            assert!(
+                page.contains("Only owners and admins can reset passwords."),
+                "{who}: {page}"
+            );
+            let response = person
+                .post(&app, target, &[("new_password", "velvet comet harbour 41")])
+                .await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{who}");
+        }
+        assert_eq!(
+            s.user.get(&app, "/settings").await.status(),
+            StatusCode::OK,
+            "Uma is still signed in: nothing was reset"
+        );
+
+        // An admin resets a user's, but not an owner's (whoever sets it could act as them).
+        let admin = person(&app, ("Alma", "Admin"), "alma@example.com", "2").await;
+        let (_, list) = admin.page(&app, "/settings/users").await;
+        assert_eq!(reset_link(&list, "Uma User").as_ref(), Some(&umas));
+        assert_eq!(
+            reset_link(&list, "Ada Lovelace"),
+            None,
+            "no link for the owner"
+        );
+        let (status, page) = admin.page(&app, &adas).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(page.contains("Only an owner can change another owner."));
+        let response = admin
+            .post(&app, &adas, &[("new_password", "velvet comet harbour 41")])
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        let response = admin
+            .submit(
+                &app,
+                &umas,
+                &umas,
+                &[("new_password", "velvet comet harbour 41")],
+            )
+            .await;
+        assert_eq!(location(&response), "/settings/users");
+        assert_eq!(
+            s.user.get(&app, "/settings").await.status(),
+            StatusCode::SEE_OTHER,
+            "Uma's session ended"
+        );
+        crate::helpers::signed_in_browser(&app, "uma@example.com", "velvet comet harbour 41").await;
+        crate::helpers::signed_in_browser(&app, "ada@example.com", crate::helpers::OWNER_PASSWORD)
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_manager_makes_someone_a_manager_from_the_team_page_and_can_then_leave() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        let team = create_team(&app, "Ops").await;
+        let team_page = format!("/teams/{team}");
+        join(&app, &team, "Mary Manager", "1").await;
+        join(&app, &team, "Uma User", "2").await;
+        let owner_page = app.page(&team_page).await;
+        let action_of = |page: &str, label: &str| -> String {
+            let end = page
+                .find(&format!("aria-label=\"{label}\""))
+                .unwrap_or_else(|| panic!("{label} offered"));
+            let start = page[..end].rfind("action=\"").unwrap() + "action=\"".len();
+            page[start..].split('"').next().unwrap().to_owned()
+        };
+        // The owner, who created the team, steps down to a team user: Mary stays its manager.
+        let demote_ada = action_of(&owner_page, "Make Ada Lovelace a team user");
+        let response = app.submit(&team_page, &demote_ada, &[("role", "2")]).await;
+        assert_eq!(location(&response), team_page);
+        assert!(app
+            .page(&team_page)
+            .await
+            .contains("Ada Lovelace is now a user of the team."));
+
+        // Uma, a team user, is offered no role change and cannot post one.
+        let (_, page) = s.user.page(&app, &team_page).await;
+        assert!(!page.contains("Make manager"), "{page}");
+        let promote_uma = action_of(&owner_page, "Make Uma User a manager");
+        let response = s.user.post(&app, &promote_uma, &[("role", "1")]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        // Mary, the only manager left, is offered no "Make team user" for herself; she may
+        // not leave, and is told what to do first...
+        let (_, page) = s.manager.page(&app, &team_page).await;
+        assert!(!page.contains("Make Mary Manager a team user"), "{page}");
+        let marys: String = query(&app, |conn| {
+            klaxon::db::schema::users::table
+                .filter(klaxon::db::schema::users::email.eq("mary@example.com"))
+                .select(klaxon::db::schema::users::username)
+                .get_result(conn)
+        })
+        .await;
+        let mary_leaves = format!("{team_page}/members/{marys}/remove");
+        let response = s.manager.post(&app, &mary_leaves, &[]).await;
+        assert_eq!(location(&response), team_page);
+        let (_, page) = s.manager.page(&app, &team_page).await;
+        assert!(
+            page.contains("A team keeps at least one manager: make someone else a manager first."),
+            "{page}"
+        );
+        let response = s
+            .manager
+            .post(
+                &app,
+                &format!("{team_page}/members/{marys}/role"),
+                &[("role", "2")],
+            )
+            .await;
+        assert_eq!(location(&response), team_page);
+        let (_, page) = s.manager.page(&app, &team_page).await;
+        assert!(page.contains("make someone else a manager first"), "{page}");
+
+        // ...which the same page offers: she makes Uma a manager, then leaves.
+        let response = s
+            .manager
+            .submit(&app, &team_page, &promote_uma, &[("role", "1")])
+            .await;
+        assert_eq!(location(&response), team_page);
+        let (_, page) = s.manager.page(&app, &team_page).await;
+        assert!(
+            page.contains("Uma User is now a manager of the team."),
+            "{page}"
+        );
+        let response = s.manager.post(&app, &mary_leaves, &[]).await;
+        assert_eq!(
+            location(&response),
+            "/teams",
+            "the team is no longer hers to see"
+        );
+        let (_, page) = s.manager.page(&app, "/teams").await;
+        assert!(page.contains("Mary Manager left the team."), "{page}");
+        let page = app.page(&team_page).await;
+        assert!(!page.contains("Make Mary Manager"), "no longer a member");
+        // Uma is now the last manager, and the others may be made managers.
+        assert!(!page.contains("Make Uma User a team user"), "{page}");
+        assert!(page.contains("aria-label=\"Make Ada Lovelace a manager\""));
+
+        // A role that is neither is refused.
+        let response = app.submit(&team_page, &promote_uma, &[("role", "3")]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     })
     .await;
 }

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
-use super::users::{settings, ContactInput};
+use super::users::{settings, SettingsInput};
 use super::{redirect_with_flash, render};
 use crate::domain::contacts::{self, AddressForm, ConfirmRefusal, RuleForm, ToConfirm};
 use crate::domain::DomainError;
@@ -57,9 +57,9 @@ async fn add_address(
             ))
         }
         Err(DomainError::Invalid(errors)) => {
-            let input = ContactInput {
+            let input = SettingsInput {
                 address: form,
-                ..ContactInput::default()
+                ..SettingsInput::default()
             };
             settings(&state, &session, me, errors, input, StatusCode::BAD_REQUEST).await
         }
@@ -133,9 +133,9 @@ async fn add_rule(
             "/settings#notification-rules",
         )),
         Err(DomainError::Invalid(errors)) => {
-            let input = ContactInput {
+            let input = SettingsInput {
                 rule: form,
-                ..ContactInput::default()
+                ..SettingsInput::default()
             };
             settings(&state, &session, me, errors, input, StatusCode::BAD_REQUEST).await
         }

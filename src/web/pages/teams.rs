@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create)
         .service(show)
         .service(add_member)
+        .service(change_role)
         .service(remove_member);
 }
 
@@ -207,11 +208,55 @@ async fn remove_member(
 ) -> Result<HttpResponse, AppError> {
     let (team_uid, username) = path.into_inner();
     match teams::remove_member(&state.db, &me, &team_uid, &username).await {
-        Ok(user) => session::set_flash(
-            &session,
-            FlashKind::Success,
-            format!("{} left the team.", user.full_name()),
-        ),
+        Ok(user) => {
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!("{} left the team.", user.full_name()),
+            );
+            // Someone who left may no longer see the team (404): back to their teams.
+            if user.id == me.id && !me.role.is_admin() {
+                return Ok(see_other("/teams"));
+            }
+        }
+        Err(DomainError::Conflict(message)) => {
+            session::set_flash(&session, FlashKind::Error, message)
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(&format!("/teams/{team_uid}")))
+}
+
+#[derive(serde::Deserialize)]
+struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+/// "Make manager" and "Make team user" on each member's row: the way on when the last manager
+/// is refused leaving ("make someone else a manager first").
+#[post("/teams/{team}/members/{username}/role")]
+async fn change_role(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> Result<HttpResponse, AppError> {
+    let (team_uid, username) = path.into_inner();
+    match teams::change_role_of(&state.db, &me, &team_uid, &username, &form.role).await {
+        Ok((user, role)) => {
+            tracing::info!(actor = %me.username, team = %team_uid, username = %user.username, role, "team role changed");
+            session::set_flash(
+                &session,
+                FlashKind::Success,
+                format!(
+                    "{} is now a {} of the team.",
+                    user.full_name(),
+                    teams::role_label(role).to_lowercase()
+                ),
+            );
+        }
         Err(DomainError::Conflict(message)) => {
             session::set_flash(&session, FlashKind::Error, message)
         }

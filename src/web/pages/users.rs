@@ -6,7 +6,10 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other, PageQuery};
-use crate::domain::accounts::{self, AccountForm, AccountsError, PasswordChangeForm};
+use crate::domain::accounts::{
+    self, AccountForm, AccountsError, EmailChangeForm, NameForm, PasswordChangeForm,
+    PasswordResetForm, TimeZoneForm,
+};
 use crate::domain::contacts::{self, AddressForm, Contacts, RuleForm, RuleUrgency};
 use crate::domain::schedules::{self, views::MyShift};
 use crate::domain::sessions;
@@ -24,11 +27,17 @@ const USERS_PER_PAGE: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(settings_page)
+        .service(change_name)
+        .service(change_email)
+        .service(change_time_zone)
         .service(change_password)
         .service(sign_out_everywhere)
         .service(users_page)
         .service(new_user_page)
         .service(create_user)
+        // Before `set_active`, whose `{action}` would otherwise take "password".
+        .service(reset_password_page)
+        .service(reset_password)
         .service(set_active);
 }
 
@@ -47,16 +56,20 @@ struct SettingsPage {
     /// Without SMTP, confirmation emails cannot go out: everyone adding an address is told.
     email_configured: bool,
     contacts: Contacts,
-    input: ContactInput,
+    input: SettingsInput,
     urgencies: [RuleUrgency; 3],
     max_delay: i32,
+    time_zones: Vec<&'static str>,
 }
 
-/// What the contact forms show again when they are refused.
+/// What the page's forms show again when one is refused (None: the account's own values).
 #[derive(Debug, Clone, Default)]
-pub(super) struct ContactInput {
+pub(super) struct SettingsInput {
     pub address: AddressForm,
     pub rule: RuleForm,
+    pub name: Option<NameForm>,
+    pub email: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 impl SettingsPage {
@@ -74,6 +87,32 @@ impl SettingsPage {
     fn method_chosen(&self, unique_id: &str) -> bool {
         self.input.rule.contact_method == unique_id
     }
+
+    fn first_name(&self) -> &str {
+        self.input
+            .name
+            .as_ref()
+            .map_or(&self.me.first_name, |name| &name.first_name)
+    }
+
+    fn last_name(&self) -> &str {
+        self.input
+            .name
+            .as_ref()
+            .map_or(&self.me.last_name, |name| &name.last_name)
+    }
+
+    fn email(&self) -> &str {
+        self.input.email.as_deref().unwrap_or(&self.me.email)
+    }
+
+    fn zone_chosen(&self, zone: &str) -> bool {
+        self.input
+            .time_zone
+            .as_deref()
+            .unwrap_or(&self.me.time_zone)
+            == zone
+    }
 }
 
 pub(super) async fn settings(
@@ -81,7 +120,7 @@ pub(super) async fn settings(
     session: &Session,
     me: User,
     errors: FieldErrors,
-    input: ContactInput,
+    input: SettingsInput,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let page = SettingsPage {
@@ -93,6 +132,7 @@ pub(super) async fn settings(
         contacts: contacts::of(&state.db, &me).await?,
         urgencies: RuleUrgency::ALL,
         max_delay: contacts::MAX_DELAY_MINUTES,
+        time_zones: accounts::time_zones().collect(),
         me,
         errors,
         input,
@@ -111,10 +151,100 @@ async fn settings_page(
         &session,
         me,
         FieldErrors::new(),
-        ContactInput::default(),
+        SettingsInput::default(),
         StatusCode::OK,
     )
     .await
+}
+
+#[post("/settings/name")]
+async fn change_name(
+    state: web::Data<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> Result<HttpResponse, AppError> {
+    match accounts::change_name(&state.db, &me, &form).await {
+        Ok(user) => {
+            tracing::info!(username = %me.username, "name changed");
+            Ok(redirect_with_flash(
+                &session,
+                FlashKind::Success,
+                format!("Your name is now {}.", user.full_name()),
+                "/settings",
+            ))
+        }
+        Err(AccountsError::Invalid(errors)) => {
+            let input = SettingsInput {
+                name: Some(form),
+                ..SettingsInput::default()
+            };
+            settings(&state, &session, me, errors, input, StatusCode::BAD_REQUEST).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[post("/settings/email")]
+async fn change_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+    CsrfForm(form): CsrfForm<EmailChangeForm>,
+) -> Result<HttpResponse, AppError> {
+    let client_ip = client_address::of(&req, &state.config.trusted_proxies);
+    let (errors, status) = match accounts::change_email(&state.db, &me, &form, &client_ip).await {
+        Ok(user) => {
+            tracing::info!(username = %me.username, "email changed");
+            return Ok(redirect_with_flash(
+                &session,
+                FlashKind::Success,
+                format!(
+                    "Your email is now {}: sign in with it from now on.",
+                    user.email
+                ),
+                "/settings",
+            ));
+        }
+        Err(AccountsError::Invalid(errors)) => (errors, StatusCode::BAD_REQUEST),
+        Err(throttled @ AccountsError::Throttled { .. }) => {
+            let mut errors = FieldErrors::new();
+            errors.add("email_password", format!("Not checked: {throttled}."));
+            (errors, StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let input = SettingsInput {
+        email: Some(form.email),
+        ..SettingsInput::default()
+    };
+    settings(&state, &session, me, errors, input, status).await
+}
+
+#[post("/settings/time-zone")]
+async fn change_time_zone(
+    state: web::Data<AppState>,
+    CurrentUser(me): CurrentUser,
+    session: Session,
+    CsrfForm(form): CsrfForm<TimeZoneForm>,
+) -> Result<HttpResponse, AppError> {
+    match accounts::change_time_zone(&state.db, &me, &form).await {
+        Ok(user) => Ok(redirect_with_flash(
+            &session,
+            FlashKind::Success,
+            format!("Your time zone is now {}.", user.time_zone),
+            "/settings",
+        )),
+        Err(AccountsError::Invalid(errors)) => {
+            let input = SettingsInput {
+                time_zone: Some(form.time_zone),
+                ..SettingsInput::default()
+            };
+            settings(&state, &session, me, errors, input, StatusCode::BAD_REQUEST).await
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[post("/settings/password")]
@@ -151,7 +281,7 @@ async fn change_password(
         &session,
         me,
         errors,
-        ContactInput::default(),
+        SettingsInput::default(),
         status,
     )
     .await
@@ -197,6 +327,13 @@ struct UsersPage {
 impl UsersPage {
     fn is_me(&self, user: &User) -> bool {
         self.layout.user.as_ref().is_some_and(|me| me.id == user.id)
+    }
+
+    /// Whether "Reset password" is offered: not for oneself, and owners only by owners.
+    fn can_reset(&self, user: &User) -> bool {
+        self.layout.user.as_ref().is_some_and(|me| {
+            me.id != user.id && (user.role != Role::Owner || me.role == Role::Owner)
+        })
     }
 }
 
@@ -291,6 +428,64 @@ async fn create_user(
                 form,
                 errors,
             );
+            render(page, StatusCode::BAD_REQUEST)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings/user_password.html")]
+struct ResetPasswordPage {
+    layout: Layout,
+    user: User,
+    errors: FieldErrors,
+}
+
+#[get("/settings/users/{username}/password")]
+async fn reset_password_page(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let user = accounts::user_to_reset(&state.db, &me, &path).await?;
+    let page = ResetPasswordPage {
+        layout: Layout::new(&session, Some(&me), Nav::Settings),
+        user,
+        errors: FieldErrors::new(),
+    };
+    render(page, StatusCode::OK)
+}
+
+#[post("/settings/users/{username}/password")]
+async fn reset_password(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<PasswordResetForm>,
+) -> Result<HttpResponse, AppError> {
+    match accounts::reset_password(&state.db, &me, &path, &form).await {
+        Ok(user) => {
+            tracing::info!(actor = %me.username, username = %user.username, "password reset; their sessions ended");
+            Ok(redirect_with_flash(
+                &session,
+                FlashKind::Success,
+                format!(
+                    "{} has a new password and was signed out everywhere. Share it with them privately.",
+                    user.full_name()
+                ),
+                "/settings/users",
+            ))
+        }
+        Err(AccountsError::Invalid(errors)) => {
+            let user = accounts::user_to_reset(&state.db, &me, &path).await?;
+            let page = ResetPasswordPage {
+                layout: Layout::new(&session, Some(&me), Nav::Settings),
+                user,
+                errors,
+            };
             render(page, StatusCode::BAD_REQUEST)
         }
         Err(other) => Err(other.into()),

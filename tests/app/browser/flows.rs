@@ -334,6 +334,44 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     );
     browser.screenshots("18-service-settings").await;
 
+    // One's own account: a new name shows in the top bar at once. Then people: the owner adds
+    // someone, sets them a new password, and makes them a manager of the team.
+    browser.click_link("Settings").await;
+    browser.fill("First name", "Dwight K.").await;
+    browser.press("Save name").await;
+    let settings = browser.text().await;
+    assert!(
+        settings.contains("Your name is now Dwight K. Schrute."),
+        "{settings}"
+    );
+    browser.click_link("Users").await;
+    browser.click_link("Add user").await;
+    browser.fill("First name", "Jim").await;
+    browser.fill("Last name", "Halpert").await;
+    browser.fill("Email", "jim@example.com").await;
+    browser.fill("Password", "teapot stapler jello sales").await;
+    browser.press("Save").await;
+    browser.screenshots("30-users-with-actions").await;
+    browser.click_link("Reset password").await;
+    browser.screenshots("31-reset-password").await;
+    browser
+        .fill("New password", "jello mold stapler heist 7")
+        .await;
+    browser.press("Set the new password").await;
+    assert_eq!(browser.path().await, "/settings/users");
+    browser.click_link("Teams").await;
+    browser.click_link("Default").await;
+    browser
+        .select("Person", "Jim Halpert (jim@example.com)")
+        .await;
+    browser.press("Add member").await;
+    browser.press("Make manager").await;
+    assert!(browser
+        .text()
+        .await
+        .contains("Jim Halpert is now a manager of the team."));
+    browser.screenshots("32-team-members").await;
+
     // Sign out, and back in.
     browser.press("Sign out").await;
     assert_eq!(browser.path().await, "/signin");
