@@ -260,6 +260,23 @@ pub async fn add_member(
     .await
 }
 
+/// A member of a team the actor manages, with their role there; NotFound for a team or a person
+/// the actor cannot see, or someone who is not a member.
+fn member_to_manage(
+    conn: &mut DbConn,
+    actor: &User,
+    team_uid: &str,
+    username: &str,
+) -> Result<(Team, User, i32), DomainError> {
+    let team = find_visible(conn, actor, team_uid)?;
+    access::require_member_manager(conn, actor, team.id)?;
+    let user: User = users::find_by_username(conn, username)?
+        .ok_or(DomainError::NotFound)?
+        .into();
+    let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+    Ok((team, user, role))
+}
+
 pub async fn remove_member(
     db: &Db,
     actor: &User,
@@ -268,12 +285,7 @@ pub async fn remove_member(
 ) -> Result<User, DomainError> {
     let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
     db.write(move |conn| {
-        let team = find_visible(conn, &actor, &team_uid)?;
-        access::require_member_manager(conn, &actor, team.id)?;
-        let user: User = users::find_by_username(conn, &username)?
-            .ok_or(DomainError::NotFound)?
-            .into();
-        let role = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+        let (team, user, role) = member_to_manage(conn, &actor, &team_uid, &username)?;
         if role == TEAM_MANAGER && teams::count_members_with_role(conn, team.id, TEAM_MANAGER)? <= 1
         {
             return Err(DomainError::Conflict(
@@ -361,12 +373,7 @@ pub async fn change_role_of(
     check_team_role(role)?;
     let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
     db.write(move |conn| {
-        let team = find_visible(conn, &actor, &team_uid)?;
-        access::require_member_manager(conn, &actor, team.id)?;
-        let user: User = users::find_by_username(conn, &username)?
-            .ok_or(DomainError::NotFound)?
-            .into();
-        let current = teams::member_role(conn, team.id, user.id)?.ok_or(DomainError::NotFound)?;
+        let (team, user, current) = member_to_manage(conn, &actor, &team_uid, &username)?;
         set_role_in(conn, team.id, user.id, current, role)?;
         Ok((user, role))
     })
