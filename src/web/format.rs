@@ -10,17 +10,18 @@ pub fn utc_short(at: &NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// The clock time for a postmortem, beside the relative one: "21:14 UTC" within the last day,
-/// "2026-12-03 21:14 UTC" before that.
-pub fn clock(at: &NaiveDateTime) -> String {
-    clock_from(at, &crate::db::now())
+/// The clock time for a postmortem, beside the relative one, in the reader's time zone: "21:14
+/// UTC" within the last day, "2026-12-03 21:14 UTC" before that ("CET", "EST"... elsewhere).
+pub fn clock(at: &NaiveDateTime, zone: &chrono_tz::Tz) -> String {
+    clock_from(at, &crate::db::now(), *zone)
 }
 
-pub fn clock_from(at: &NaiveDateTime, now: &NaiveDateTime) -> String {
+pub fn clock_from(at: &NaiveDateTime, now: &NaiveDateTime, zone: chrono_tz::Tz) -> String {
+    let local = at.and_utc().with_timezone(&zone);
     if (*now - *at).num_hours().abs() < 24 {
-        at.format("%H:%M UTC").to_string()
+        local.format("%H:%M %Z").to_string()
     } else {
-        at.format("%Y-%m-%d %H:%M UTC").to_string()
+        local.format("%Y-%m-%d %H:%M %Z").to_string()
     }
 }
 
@@ -123,13 +124,23 @@ mod tests {
             .unwrap()
             .and_hms_opt(21, 30, 0)
             .unwrap();
+        let utc = chrono_tz::UTC;
         assert_eq!(
-            clock_from(&(now - chrono::Duration::minutes(16)), &now),
+            clock_from(&(now - chrono::Duration::minutes(16)), &now, utc),
             "21:14 UTC"
         );
         assert_eq!(
-            clock_from(&(now - chrono::Duration::hours(30)), &now),
+            clock_from(&(now - chrono::Duration::hours(30)), &now, utc),
             "2026-12-03 15:30 UTC"
+        );
+        // In the reader's zone: Berlin is an hour ahead in December.
+        assert_eq!(
+            clock_from(
+                &(now - chrono::Duration::minutes(16)),
+                &now,
+                chrono_tz::Europe::Berlin
+            ),
+            "22:14 CET"
         );
     }
 

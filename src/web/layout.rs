@@ -54,6 +54,15 @@ impl Layout {
         }
     }
 
+    /// The reader's time zone for the times a page shows (their profile's; UTC signed out, or
+    /// for a name chrono-tz does not know).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.user
+            .as_ref()
+            .and_then(|user| user.time_zone.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
     pub fn is(&self, nav: Nav) -> bool {
         self.nav == nav
     }

@@ -445,6 +445,31 @@ async fn a_new_install_shows_the_first_steps_until_its_first_incident() {
 }
 
 #[tokio::test]
+async fn times_show_the_clock_in_the_readers_time_zone_beside_the_age() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Storage").await;
+        let number = trigger(&app, &service, "Disk almost full").await;
+        let page = app.page(&format!("/incidents/{number}")).await;
+        assert!(
+            page.contains(" UTC · just now</time>"),
+            "UTC until the profile says otherwise"
+        );
+        app.submit(
+            "/settings",
+            "/settings/time-zone",
+            &[("time_zone", "Asia/Tokyo")],
+        )
+        .await;
+        let page = app.page(&format!("/incidents/{number}")).await;
+        assert!(page.contains(" JST · just now</time>"), "{page}");
+        let list = app.page("/incidents").await;
+        assert!(list.contains(" JST · just now</time>"));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_incidents_list_filters_and_paginates() {
     for_each_backend(|app| async move {
         app.create_owner().await;
