@@ -245,11 +245,7 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
             _ if opens_incident => {
                 let new = NewIncident {
                     service_id: integration.service_id,
-                    title: event
-                        .message
-                        .chars()
-                        .take(incidents::MAX_TITLE_CHARS)
-                        .collect(),
+                    title: incident_title(&event.message),
                     summary: event.summary.clone(),
                     urgency: integration.default_urgency,
                     assignee_id: None,
@@ -396,9 +392,34 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page, per_page))
 }
 
+/// An incident's title from an alert's message. A message too long for a title is cut visibly
+/// (the title ends in "…"), and the alert keeps the whole message.
+fn incident_title(message: &str) -> String {
+    if message.chars().count() <= incidents::MAX_TITLE_CHARS {
+        return message.to_owned();
+    }
+    let mut title: String = message
+        .chars()
+        .take(incidents::MAX_TITLE_CHARS - 1)
+        .collect();
+    title.push('…');
+    title
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_message_makes_a_title_that_says_it_was_cut() {
+        assert_eq!(incident_title("Disk full"), "Disk full");
+        let long = "x".repeat(300);
+        let title = incident_title(&long);
+        assert_eq!(title.chars().count(), incidents::MAX_TITLE_CHARS);
+        assert!(title.ends_with("x…"));
+        let exact = "y".repeat(incidents::MAX_TITLE_CHARS);
+        assert_eq!(incident_title(&exact), exact, "nothing cut, nothing marked");
+    }
 
     #[test]
     fn events_name_every_wrong_field() {

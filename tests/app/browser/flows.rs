@@ -693,6 +693,15 @@ async fn browser_pages_follow_changes_without_a_reload() {
     let page = browser.text().await;
     assert!(page.contains("Note added.") && page.contains("Rolling back the deploy"));
 
+    // A title that is one unbroken URL, and a long summary, wrap at phone width (the page
+    // checks of each screenshot fail on a page wider than its window).
+    let url = format!("https://grafana.example.com/d/{}", "a".repeat(210));
+    let long = trigger(&app, &service, &url).await;
+    browser.open(&format!("/incidents/{long}")).await;
+    browser.screenshots("33-incident-long-title").await;
+    browser.open("/incidents").await;
+    browser.screenshots("34-incidents-long-title").await;
+
     browser.close().await;
     app.stop().await;
 }
