@@ -65,6 +65,17 @@ pub fn find_active_by_hash(conn: &mut DbConn, key_hash: &str) -> QueryResult<Opt
         .optional()
 }
 
+/// One of the user's own keys, if still active.
+pub fn find_active_own(conn: &mut DbConn, id: i64, user_id: i64) -> QueryResult<Option<ApiKeyRow>> {
+    api_keys::table
+        .find(id)
+        .filter(api_keys::user_id.eq(user_id))
+        .filter(api_keys::revoked_at.is_null())
+        .select(ApiKeyRow::as_select())
+        .get_result(conn)
+        .optional()
+}
+
 pub fn touch(conn: &mut DbConn, id: i64, at: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(api_keys::table.find(id))
         .set(api_keys::last_used_at.eq(Some(at)))

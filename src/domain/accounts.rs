@@ -632,44 +632,9 @@ pub async fn set_user_active(
     username: &str,
     active: bool,
 ) -> Result<User, AccountsError> {
-    if !actor.role.is_admin() {
-        return Err(AccountsError::Forbidden(
-            "Only owners and admins can change users.",
-        ));
-    }
     let (actor, username) = (actor.clone(), username.to_owned());
     db.write(move |conn| {
-        let target: User = users::find_by_username(conn, &username)?
-            .ok_or(AccountsError::NotFound)?
-            .into();
-        if target.id == actor.id {
-            return Err(AccountsError::Forbidden(
-                "You cannot disable your own account.",
-            ));
-        }
-        if target.role == Role::Owner && actor.role != Role::Owner {
-            return Err(AccountsError::Forbidden(
-                "Only an owner can change another owner.",
-            ));
-        }
-        if !active
-            && target.role == Role::Owner
-            && users::count_active_with_role(conn, Role::Owner.code())? <= 1
-        {
-            return Err(AccountsError::Forbidden(
-                "Klaxon needs at least one active owner.",
-            ));
-        }
-        if !active {
-            if let Some(refusal) = super::on_call_usage::where_user_is_on_call(conn, &target, None)
-                .map_err(|e| match e {
-                    super::DomainError::Db(e) => AccountsError::Db(e),
-                    other => AccountsError::InUse(other.to_string()),
-                })?
-            {
-                return Err(AccountsError::InUse(refusal));
-            }
-        }
+        let target = user_to_set_active(conn, &actor, &username, active)?;
         users::set_active(conn, target.id, active)?;
         if !active {
             user_sessions::delete_for_user(conn, target.id, None)?;
@@ -680,6 +645,60 @@ pub async fn set_user_active(
         })
     })
     .await
+}
+
+/// The person an owner or admin is about to disable (the confirmation page): refused as the
+/// disabling itself would be.
+pub async fn user_to_disable(db: &Db, actor: &User, username: &str) -> Result<User, AccountsError> {
+    let (actor, username) = (actor.clone(), username.to_owned());
+    db.run(move |conn| user_to_set_active(conn, &actor, &username, false))
+        .await
+}
+
+/// The user whose access `actor` may set to `active`, or why not.
+fn user_to_set_active(
+    conn: &mut crate::db::DbConn,
+    actor: &User,
+    username: &str,
+    active: bool,
+) -> Result<User, AccountsError> {
+    if !actor.role.is_admin() {
+        return Err(AccountsError::Forbidden(
+            "Only owners and admins can change users.",
+        ));
+    }
+    let target: User = users::find_by_username(conn, username)?
+        .ok_or(AccountsError::NotFound)?
+        .into();
+    if target.id == actor.id {
+        return Err(AccountsError::Forbidden(
+            "You cannot disable your own account.",
+        ));
+    }
+    if target.role == Role::Owner && actor.role != Role::Owner {
+        return Err(AccountsError::Forbidden(
+            "Only an owner can change another owner.",
+        ));
+    }
+    if !active
+        && target.role == Role::Owner
+        && users::count_active_with_role(conn, Role::Owner.code())? <= 1
+    {
+        return Err(AccountsError::Forbidden(
+            "Klaxon needs at least one active owner.",
+        ));
+    }
+    if !active {
+        if let Some(refusal) = super::on_call_usage::where_user_is_on_call(conn, &target, None)
+            .map_err(|e| match e {
+                super::DomainError::Db(e) => AccountsError::Db(e),
+                other => AccountsError::InUse(other.to_string()),
+            })?
+        {
+            return Err(AccountsError::InUse(refusal));
+        }
+    }
+    Ok(target)
 }
 
 const ACCOUNT_ID_SETTING: &str = "account_id";

@@ -71,6 +71,14 @@ pub async fn list(
     Ok(Page::from_overfetch(rows, page, per_page))
 }
 
+/// One of the user's own keys still active (the revoke confirmation page).
+pub async fn find_active_own(db: &Db, user: &User, id: i64) -> Result<ApiKeyRow, DomainError> {
+    let user_id = user.id;
+    db.run(move |conn| Ok::<_, DomainError>(api_keys::find_active_own(conn, id, user_id)?))
+        .await?
+        .ok_or(DomainError::NotFound)
+}
+
 pub async fn revoke(db: &Db, user: &User, id: i64) -> Result<(), DomainError> {
     let user_id = user.id;
     let revoked = db

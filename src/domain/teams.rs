@@ -277,6 +277,21 @@ fn member_to_manage(
     Ok((team, user, role))
 }
 
+/// The member someone is about to remove (the confirmation page), as `remove_member` finds them.
+pub async fn member_to_remove(
+    db: &Db,
+    actor: &User,
+    team_uid: &str,
+    username: &str,
+) -> Result<(Team, User), DomainError> {
+    let (actor, team_uid, username) = (actor.clone(), team_uid.to_owned(), username.to_owned());
+    db.run(move |conn| {
+        let (team, user, _) = member_to_manage(conn, &actor, &team_uid, &username)?;
+        Ok((team, user))
+    })
+    .await
+}
+
 pub async fn remove_member(
     db: &Db,
     actor: &User,

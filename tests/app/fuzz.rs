@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/static/style.css"),
     ("GET", "/static/live.js"),
     ("GET", "/static/keys.js"),
+    ("GET", "/static/confirm.js"),
     ("GET", "/static/favicon.svg"),
     ("GET", "/favicon.ico"),
     // session_pages.rs
@@ -58,6 +59,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/users"),
     ("GET", "/settings/users/{username}/password"),
     ("POST", "/settings/users/{username}/password"),
+    ("GET", "/settings/users/{username}/disable"),
     ("POST", "/settings/users/{username}/{action}"),
     // contacts.rs
     ("POST", "/settings/contact-methods"),
@@ -74,6 +76,7 @@ const ROUTES: &[(&str, &str)] = &[
     // api_keys.rs
     ("GET", "/settings/api-keys"),
     ("POST", "/settings/api-keys"),
+    ("GET", "/settings/api-keys/{id}/revoke"),
     ("POST", "/settings/api-keys/{id}/revoke"),
     // incidents.rs
     ("GET", "/incidents"),
@@ -96,6 +99,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/teams/{team}"),
     ("POST", "/teams/{team}/members"),
     ("POST", "/teams/{team}/members/{username}/role"),
+    ("GET", "/teams/{team}/members/{username}/remove"),
     ("POST", "/teams/{team}/members/{username}/remove"),
     // schedules.rs
     ("GET", "/teams/{team}/schedules"),
@@ -146,8 +150,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/services/{service}/integrations/{integration}"),
     ("POST", "/services/{service}/integrations/{integration}"),
     (
+        "GET",
+        "/services/{service}/integrations/{integration}/rotate-secret",
+    ),
+    (
         "POST",
         "/services/{service}/integrations/{integration}/rotate-secret",
+    ),
+    (
+        "GET",
+        "/services/{service}/integrations/{integration}/disable",
     ),
     (
         "POST",

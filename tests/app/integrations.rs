@@ -3,8 +3,9 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    add_integration, add_integration_and_read_tab, create_service, for_each_backend,
-    for_each_backend_with, integration_key_on, location, secret_on,
+    add_integration, add_integration_and_read_tab, configured_webhook, create_api_key,
+    create_service, for_each_backend, for_each_backend_with, integration_key_on, location, person,
+    secret_on,
 };
 
 #[tokio::test]
@@ -368,6 +369,104 @@ async fn an_api_integration_gets_an_integration_key() {
         assert!(
             !page.contains(r#"<label for="url">"#),
             "incoming integrations have no URL"
+        );
+    })
+    .await;
+}
+
+/// A confirmation page asks `question` and its form posts to `action`, changing nothing itself.
+fn asks(page: &str, question: &str, action: &str) -> bool {
+    page.contains(&format!("<h1>{question}</h1>"))
+        && page.contains(&format!(r#"<form method="post" action="{action}""#))
+}
+
+#[tokio::test]
+async fn actions_that_cannot_be_taken_back_ask_first_on_a_page_of_their_own() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Audit").await;
+        let integration = configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        let configure = format!("/services/{service}/integrations/{integration}");
+        let page = app.page(&configure).await;
+        assert!(page.contains(&format!(r#"href="{configure}/disable""#)));
+        let before = secret_on(&page);
+
+        // Rotate and disable: asked, and only the form does it.
+        let ask = app.page(&format!("{configure}/rotate-secret")).await;
+        assert!(asks(
+            &ask,
+            "Rotate the signing secret of Hook?",
+            &format!("{configure}/rotate-secret")
+        ));
+        let ask = app.page(&format!("{configure}/disable")).await;
+        assert!(asks(&ask, "Disable Hook?", &format!("{configure}/enabled")));
+        assert!(ask.contains(r#"name="enabled" value="false""#));
+        let page = app.page(&configure).await;
+        assert_eq!(secret_on(&page), before, "asking rotated nothing");
+        assert!(page.contains("This integration is <strong>enabled</strong>"));
+        let response = app
+            .submit(
+                &format!("{configure}/disable"),
+                &format!("{configure}/enabled"),
+                &[("enabled", "false")],
+            )
+            .await;
+        assert_eq!(location(&response), configure);
+        assert!(app
+            .page(&configure)
+            .await
+            .contains("This integration is <strong>disabled</strong>"));
+
+        // Revoke a key; disable a person; remove a team member.
+        create_api_key(&app, "Deploy").await;
+        let keys = app.page("/settings/api-keys").await;
+        let revoke = keys
+            .split(r#"href="/settings/api-keys/"#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|rest| format!("/settings/api-keys/{rest}"))
+            .expect("a Revoke link");
+        assert!(asks(
+            &app.page(&revoke).await,
+            "Revoke the API key Deploy?",
+            &revoke
+        ));
+        assert!(
+            app.page("/settings/api-keys")
+                .await
+                .contains(">Active</span>"),
+            "asking revoked nothing"
+        );
+
+        let grace = person(&app, ("Grace", "Hopper"), "grace@example.com", "3").await;
+        let users = app.page("/settings/users").await;
+        let disable = users
+            .split(r#"href=""#)
+            .filter_map(|rest| rest.split('"').next())
+            .find(|href| href.ends_with("/disable"))
+            .expect("a Disable link")
+            .to_owned();
+        assert!(asks(
+            &app.page(&disable).await,
+            "Disable Grace Hopper?",
+            &disable
+        ));
+        assert_eq!(
+            grace.get(&app, "/settings").await.status(),
+            StatusCode::OK,
+            "still signed in"
+        );
+        // Nobody else gets the question: a team user asking to disable someone is refused.
+        assert_eq!(
+            grace.get(&app, &disable).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            grace
+                .get(&app, &format!("{configure}/disable"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
         );
     })
     .await;

@@ -215,10 +215,8 @@ fn username_of(list: &str, name: &str) -> String {
 /// The signed-in user's username, as the settings page shows it.
 async fn my_username(app: &TestApp) -> String {
     let page = app.page("/settings").await;
-    let start = page
-        .find("<dt>Username</dt><dd><code>")
-        .expect("username shown")
-        + "<dt>Username</dt><dd><code>".len();
+    let marker = r#"<dt>Username</dt><dd class="wrap-anywhere"><code>"#;
+    let start = page.find(marker).expect("username shown") + marker.len();
     page[start..].split('<').next().unwrap().to_owned()
 }
 

@@ -22,7 +22,10 @@ const KEYS_PER_PAGE: i64 = 50;
 const CREATED_KEY: &str = "created_api_key";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(create).service(revoke);
+    cfg.service(list)
+        .service(create)
+        .service(revoke_confirm)
+        .service(revoke);
 }
 
 #[derive(Template)]
@@ -115,6 +118,32 @@ async fn create(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+#[get("/settings/api-keys/{id}/revoke")]
+async fn revoke_confirm(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.parse::<i64>().map_err(|_| AppError::NotFound)?;
+    let key = api_keys::find_active_own(&state.db, &me, id).await?;
+    super::confirm::page(
+        &session,
+        &me,
+        Nav::Settings,
+        super::confirm::Confirmation {
+            question: format!("Revoke the API key {}?", key.name),
+            detail: "Every request made with it is refused from then on; a revoked key cannot be \
+                     used again."
+                .to_owned(),
+            action: format!("/settings/api-keys/{id}/revoke"),
+            fields: Vec::new(),
+            button: "Revoke",
+            back: "/settings/api-keys".to_owned(),
+        },
+    )
 }
 
 #[post("/settings/api-keys/{id}/revoke")]

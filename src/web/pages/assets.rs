@@ -8,12 +8,15 @@ const STYLESHEET: &str = include_str!("../../../static/style.css");
 const LIVE_SCRIPT: &str = include_str!("../../../static/live.js");
 /// Optional: keyboard shortcuts for the incidents list and an incident's page.
 const KEYS_SCRIPT: &str = include_str!("../../../static/keys.js");
+/// Optional: confirmations in a dialog instead of a page.
+const CONFIRM_SCRIPT: &str = include_str!("../../../static/confirm.js");
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
         .service(live_script)
         .service(keys_script)
+        .service(confirm_script)
         .service(favicon)
         .service(favicon_ico);
 }
@@ -38,6 +41,11 @@ async fn live_script() -> HttpResponse {
 #[get("/static/keys.js")]
 async fn keys_script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", KEYS_SCRIPT)
+}
+
+#[get("/static/confirm.js")]
+async fn confirm_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", CONFIRM_SCRIPT)
 }
 
 #[get("/static/favicon.svg")]

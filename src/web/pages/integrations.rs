@@ -24,7 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create)
         .service(configure_page)
         .service(configure)
+        .service(rotate_secret_confirm)
         .service(rotate_secret)
+        .service(disable_confirm)
         .service(set_enabled)
         .service(delete_confirm)
         .service(delete)
@@ -336,6 +338,66 @@ async fn configure(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+#[get("/services/{service}/integrations/{integration}/rotate-secret")]
+async fn rotate_secret_confirm(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (service_uid, integration_uid) = path.into_inner();
+    let detail =
+        integrations::detail_to_change(&state.db, &me, &service_uid, &integration_uid).await?;
+    let back = format!("/services/{service_uid}/integrations/{integration_uid}");
+    super::confirm::page(
+        &session,
+        &me,
+        Nav::Services,
+        super::confirm::Confirmation {
+            question: format!(
+                "Rotate the signing secret of {}?",
+                detail.integration.row.name
+            ),
+            detail: "A new secret signs every webhook from now on; the current one also signs for \
+                     24 hours, time to give the receiver the new one."
+                .to_owned(),
+            action: format!("{back}/rotate-secret"),
+            fields: Vec::new(),
+            button: "Rotate secret",
+            back,
+        },
+    )
+}
+
+#[get("/services/{service}/integrations/{integration}/disable")]
+async fn disable_confirm(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (service_uid, integration_uid) = path.into_inner();
+    let detail =
+        integrations::detail_to_change(&state.db, &me, &service_uid, &integration_uid).await?;
+    let back = format!("/services/{service_uid}/integrations/{integration_uid}");
+    super::confirm::page(
+        &session,
+        &me,
+        Nav::Services,
+        super::confirm::Confirmation {
+            question: format!("Disable {}?", detail.integration.row.name),
+            detail:
+                "It sends no webhooks and accepts no alerts until it is enabled again; changes \
+                     made meanwhile are not sent later."
+                    .to_owned(),
+            action: format!("{back}/enabled"),
+            fields: vec![("enabled", "false")],
+            button: "Disable",
+            back,
+        },
+    )
 }
 
 #[post("/services/{service}/integrations/{integration}/rotate-secret")]

@@ -3,6 +3,7 @@
 pub mod ack_links;
 pub mod api_keys;
 pub mod assets;
+pub mod confirm;
 pub mod contacts;
 pub mod deliveries;
 pub mod escalation_policies;

@@ -26,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(show)
         .service(add_member)
         .service(change_role)
+        .service(remove_member_confirm)
         .service(remove_member);
 }
 
@@ -196,6 +197,33 @@ async fn add_member(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+#[get("/teams/{team}/members/{username}/remove")]
+async fn remove_member_confirm(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (team_uid, username) = path.into_inner();
+    let (team, user) = teams::member_to_remove(&state.db, &me, &team_uid, &username).await?;
+    let back = format!("/teams/{team_uid}");
+    super::confirm::page(
+        &session,
+        &me,
+        Nav::Teams,
+        super::confirm::Confirmation {
+            question: format!("Remove {} from {}?", user.full_name(), team.name),
+            detail: "They stop seeing the team's services and incidents, and its schedules and \
+                     policies stop reaching them. Their history stays."
+                .to_owned(),
+            action: format!("{back}/members/{username}/remove"),
+            fields: Vec::new(),
+            button: "Remove from the team",
+            back,
+        },
+    )
 }
 
 #[post("/teams/{team}/members/{username}/remove")]

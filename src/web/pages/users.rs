@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(create_user)
         // Before `set_active`, whose `{action}` would otherwise take "password".
         .service(reset_password_page)
+        .service(disable_confirm)
         .service(reset_password)
         .service(set_active);
 }
@@ -440,6 +441,31 @@ struct ResetPasswordPage {
     layout: Layout,
     user: User,
     errors: FieldErrors,
+}
+
+#[get("/settings/users/{username}/disable")]
+async fn disable_confirm(
+    CurrentUser(me): CurrentUser,
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let user = accounts::user_to_disable(&state.db, &me, &path).await?;
+    super::confirm::page(
+        &session,
+        &me,
+        Nav::Settings,
+        super::confirm::Confirmation {
+            question: format!("Disable {}?", user.full_name()),
+            detail: "They are signed out everywhere, cannot sign in, and are paged no more until \
+                     an owner or admin enables them again. Their history stays."
+                .to_owned(),
+            action: format!("/settings/users/{}/disable", user.username),
+            fields: Vec::new(),
+            button: "Disable",
+            back: "/settings/users".to_owned(),
+        },
+    )
 }
 
 #[get("/settings/users/{username}/password")]
