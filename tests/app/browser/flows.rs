@@ -693,6 +693,29 @@ async fn browser_pages_follow_changes_without_a_reload() {
     let page = browser.text().await;
     assert!(page.contains("Note added.") && page.contains("Rolling back the deploy"));
 
+    // A confirmation in a dialog: dismissed, nothing happens; accepted, the key is revoked.
+    browser.open("/settings/api-keys").await;
+    browser.fill("Name", "Deploy script").await;
+    browser.press("Create API key").await;
+    assert!(browser.text().await.contains("Deploy script"));
+    browser
+        .find("//a[normalize-space()='Revoke']")
+        .await
+        .click()
+        .await
+        .expect("click Revoke");
+    browser.client.dismiss_alert().await.expect("a dialog asks");
+    assert_eq!(browser.path().await, "/settings/api-keys");
+    assert!(!browser.text().await.contains("Revoked"));
+    browser
+        .find("//a[normalize-space()='Revoke']")
+        .await
+        .click()
+        .await
+        .expect("click Revoke");
+    browser.client.accept_alert().await.expect("a dialog asks");
+    browser.wait_for_text("API key revoked", false).await;
+
     // A title that is one unbroken URL, and a long summary, wrap at phone width (the page
     // checks of each screenshot fail on a page wider than its window).
     let url = format!("https://grafana.example.com/d/{}", "a".repeat(210));
