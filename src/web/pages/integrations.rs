@@ -347,19 +347,9 @@ async fn rotate_secret_confirm(
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (service_uid, integration_uid) = path.into_inner();
-    let detail =
-        integrations::detail_to_change(&state.db, &me, &service_uid, &integration_uid).await?;
-    let back = format!("/services/{service_uid}/integrations/{integration_uid}");
-    super::confirm::page(
-        &session,
-        &me,
-        Nav::Services,
+    confirm_change(&state, &session, &me, path.into_inner(), |name, back| {
         super::confirm::Confirmation {
-            question: format!(
-                "Rotate the signing secret of {}?",
-                detail.integration.row.name
-            ),
+            question: format!("Rotate the signing secret of {name}?"),
             detail: "A new secret signs every webhook from now on; the current one also signs for \
                      24 hours, time to give the receiver the new one."
                 .to_owned(),
@@ -367,8 +357,9 @@ async fn rotate_secret_confirm(
             fields: Vec::new(),
             button: "Rotate secret",
             back,
-        },
-    )
+        }
+    })
+    .await
 }
 
 #[get("/services/{service}/integrations/{integration}/disable")]
@@ -378,26 +369,35 @@ async fn disable_confirm(
     session: Session,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (service_uid, integration_uid) = path.into_inner();
-    let detail =
-        integrations::detail_to_change(&state.db, &me, &service_uid, &integration_uid).await?;
-    let back = format!("/services/{service_uid}/integrations/{integration_uid}");
-    super::confirm::page(
-        &session,
-        &me,
-        Nav::Services,
+    confirm_change(&state, &session, &me, path.into_inner(), |name, back| {
         super::confirm::Confirmation {
-            question: format!("Disable {}?", detail.integration.row.name),
-            detail:
-                "It sends no webhooks and accepts no alerts until it is enabled again; changes \
-                     made meanwhile are not sent later."
-                    .to_owned(),
+            question: format!("Disable {name}?"),
+            detail: "It sends no webhooks and accepts no alerts until it is enabled again; \
+                     changes made meanwhile are not sent later."
+                .to_owned(),
             action: format!("{back}/enabled"),
             fields: vec![("enabled", "false")],
             button: "Disable",
             back,
-        },
-    )
+        }
+    })
+    .await
+}
+
+/// The confirmation page of a change to an integration the actor may change: `ask` words it
+/// from the integration's name and its page's path.
+async fn confirm_change(
+    state: &AppState,
+    session: &Session,
+    me: &User,
+    (service_uid, integration_uid): (String, String),
+    ask: impl FnOnce(&str, String) -> super::confirm::Confirmation,
+) -> Result<HttpResponse, AppError> {
+    let detail =
+        integrations::detail_to_change(&state.db, me, &service_uid, &integration_uid).await?;
+    let back = format!("/services/{service_uid}/integrations/{integration_uid}");
+    let confirmation = ask(&detail.integration.row.name, back);
+    super::confirm::page(session, me, Nav::Services, confirmation)
 }
 
 #[post("/services/{service}/integrations/{integration}/rotate-secret")]
