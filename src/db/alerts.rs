@@ -66,6 +66,20 @@ pub fn list_for_integration(
         .load(conn)
 }
 
+/// An incident's newest `limit` alerts, newest first (the incident page).
+pub fn newest_for_incident(
+    conn: &mut DbConn,
+    incident_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<AlertRow>> {
+    alerts::table
+        .filter(alerts::incident_id.eq(incident_id))
+        .order(alerts::id.desc())
+        .limit(limit)
+        .select(AlertRow::as_select())
+        .load(conn)
+}
+
 /// The alerts attached to an incident, oldest first (at most 1000).
 pub fn for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<AlertRow>> {
     alerts::table

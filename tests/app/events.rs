@@ -345,3 +345,32 @@ async fn a_burst_of_alerts_arriving_together_on_a_collating_service_opens_one_in
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_incidents_page_shows_its_alerts_with_links_and_payload_and_its_summary_first() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (_, _, events) = api_integration(&app).await;
+        let (_, alert) = post_event(&app, &events, json!({
+            "message": "CPU above 95%", "summary": "web-1 is saturated", "alert_type": "critical",
+            "entity_id": "web-1-cpu", "payload": {"value": 97, "host": "web-1"},
+            "urls": [{"link_url": "https://grafana.example/d/1", "link_text": "Dashboard"},
+                     {"link_url": "javascript:alert(1)", "link_text": "Trap"}]
+        }))
+        .await;
+        let number = alert["incident"].as_i64().unwrap();
+        post_event(&app, &events, json!({"message": "CPU still high", "alert_type": "critical", "entity_id": "web-1-cpu"})).await;
+
+        let page = app.page(&format!("/incidents/{number}")).await;
+        let summary = page.find(r#"id="summary-heading""#).expect("the summary has its own section");
+        assert!(summary < page.find("<h2>Timeline</h2>").unwrap(), "the summary comes before the timeline");
+        let alerts = &page[page.find(r#"id="alerts-heading""#).expect("an Alerts section")..];
+        // Newest first, each with its entity, links and payload indented.
+        assert!(alerts.find("CPU still high").unwrap() < alerts.find("CPU above 95%").unwrap());
+        assert!(alerts.contains("<code>web-1-cpu</code>"));
+        assert!(alerts.contains(r#"<a href="https://grafana.example/d/1" rel="noopener noreferrer nofollow">Dashboard</a>"#));
+        assert!(!alerts.contains("javascript:"), "only http(s) links become links");
+        assert!(alerts.contains("<summary>Payload</summary>") && alerts.contains("  &#34;value&#34;: 97"), "{alerts}");
+    })
+    .await;
+}

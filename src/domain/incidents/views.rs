@@ -79,7 +79,12 @@ pub struct IncidentDetail {
     pub escalation: Option<EscalationView>,
     /// The service team's escalation policies (unique id, name), to reassign to.
     pub policies: Vec<(String, String)>,
+    /// Its newest alerts (at most `ALERTS_SHOWN`), newest first.
+    pub alerts: Vec<crate::db::alerts::AlertRow>,
 }
+
+/// Alerts an incident's page shows; a flapping monitor's thousands are in the API.
+pub const ALERTS_SHOWN: i64 = 20;
 
 impl IncidentDetail {
     fn delivery(&self, delivery_id: i64) -> Option<&DeliveryState> {
@@ -171,8 +176,10 @@ fn detail_in(
             .into_iter()
             .map(|policy| (policy.unique_id, policy.name))
             .collect();
+    let alerts = crate::db::alerts::newest_for_incident(conn, incident.row.id, ALERTS_SHOWN)?;
     Ok(IncidentDetail {
         policies,
+        alerts,
         escalation,
         deliveries: incident_deliveries,
         pending_deliveries,

@@ -233,6 +233,35 @@ struct IncidentPage {
     live_version: String,
 }
 
+impl IncidentPage {
+    fn alert_type(&self, code: &i32) -> &'static str {
+        crate::domain::alerts::AlertType::from_code(*code).map_or("unknown", |t| t.name())
+    }
+
+    /// An alert's links as its monitoring tool sent them (stored as JSON): only http(s) ones
+    /// become links, so that a `javascript:` URL from outside never runs in the page.
+    fn alert_links(&self, urls: &str) -> Vec<crate::domain::alerts::Link> {
+        let links: Vec<crate::domain::alerts::Link> =
+            serde_json::from_str(urls).unwrap_or_default();
+        links
+            .into_iter()
+            .filter(|link| {
+                url::Url::parse(&link.link_url)
+                    .is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+            })
+            .collect()
+    }
+
+    /// An alert's payload indented for reading, or as stored when it is not JSON; empty for
+    /// none.
+    fn alert_payload(&self, payload: &str) -> String {
+        match payload.trim() {
+            "" | "{}" | "null" => String::new(),
+            raw => crate::web::format::indented_json(raw).unwrap_or_else(|| raw.to_owned()),
+        }
+    }
+}
+
 fn parse_number(raw: &str) -> Result<i64, AppError> {
     raw.parse::<i64>()
         .ok()
