@@ -37,15 +37,21 @@ pub fn append(conn: &mut DbConn, entry: &NewTimelineRow<'_>) -> QueryResult<()> 
 }
 
 /// Oldest first.
-/// A page of an incident's timeline, newest first.
+/// A page of an incident's timeline, newest first; only entries of `kinds` when given.
 pub fn newest_for_incident(
     conn: &mut DbConn,
     incident_id: i64,
+    kinds: Option<&[&str]>,
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<TimelineRow>> {
-    timeline_entries::table
+    let mut query = timeline_entries::table
         .filter(timeline_entries::incident_id.eq(incident_id))
+        .into_boxed();
+    if let Some(kinds) = kinds {
+        query = query.filter(timeline_entries::kind.eq_any(kinds.to_vec()));
+    }
+    query
         .order(timeline_entries::id.desc())
         .offset(offset)
         .limit(limit)

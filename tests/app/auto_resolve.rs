@@ -97,10 +97,12 @@ async fn overdue_incidents_of_auto_resolving_services_are_resolved_once_with_the
         );
         let resolutions = query(&app, move |conn| {
             let incident = incidents::find_by_number(conn, resolved_by_hand)?.unwrap();
-            Ok(timeline::newest_for_incident(conn, incident.id, 0, 100)?
-                .into_iter()
-                .filter(|entry| entry.kind == "resolved")
-                .count())
+            Ok(
+                timeline::newest_for_incident(conn, incident.id, None, 0, 100)?
+                    .into_iter()
+                    .filter(|entry| entry.kind == "resolved")
+                    .count(),
+            )
         })
         .await;
         assert_eq!(resolutions, 1, "an incident resolved by hand is left alone");

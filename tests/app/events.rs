@@ -374,3 +374,67 @@ async fn an_incidents_page_shows_its_alerts_with_links_and_payload_and_its_summa
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_timeline_filters_changes_alerts_notes_and_webhooks() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (_, _, events) = api_integration(&app).await;
+        let (_, alert) = post_event(
+            &app,
+            &events,
+            json!({"message": "Disk full", "alert_type": "critical", "entity_id": "disk"}),
+        )
+        .await;
+        let number = alert["incident"].as_i64().unwrap();
+        let path = format!("/incidents/{number}");
+        app.submit(
+            &path,
+            &format!("{path}/notes"),
+            &[("note", "Cleaning /tmp")],
+        )
+        .await;
+        post_event(
+            &app,
+            &events,
+            json!({"message": "Disk fine", "alert_type": "acknowledged", "entity_id": "disk"}),
+        )
+        .await;
+
+        let kinds = |page: &str| -> Vec<String> {
+            let timeline = &page[page.find(r#"id="incident-timeline""#).unwrap()..];
+            let timeline = &timeline[..timeline.find("</ol>").unwrap()];
+            timeline
+                .split(r#"<li class="tl-"#)
+                .skip(1)
+                .map(|rest| rest.split(['"', ' ']).next().unwrap().to_owned())
+                .collect()
+        };
+        let all = kinds(&app.page(&path).await);
+        for kind in ["triggered", "alert", "note", "acknowledged"] {
+            assert!(all.contains(&kind.to_owned()), "{kind} in {all:?}");
+        }
+        assert_eq!(
+            kinds(&app.page(&format!("{path}?show=notes")).await),
+            ["note"]
+        );
+        let alerts = kinds(&app.page(&format!("{path}?show=alerts")).await);
+        assert!(
+            !alerts.is_empty() && alerts.iter().all(|k| k == "alert"),
+            "{alerts:?}"
+        );
+        assert_eq!(
+            kinds(&app.page(&format!("{path}?show=changes")).await),
+            ["triggered", "acknowledged"]
+        );
+        let page = app.page(&format!("{path}?show=webhooks")).await;
+        assert!(kinds(&page).is_empty() && page.contains("Nothing of this kind yet."));
+        assert!(page.contains(r#"<a href="?show=webhooks" aria-current="page">Webhooks</a>"#));
+        assert_eq!(
+            kinds(&app.page(&format!("{path}?show=bogus")).await),
+            all,
+            "unknown reads as all"
+        );
+    })
+    .await;
+}

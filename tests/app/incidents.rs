@@ -13,11 +13,13 @@ use crate::helpers::{
 async fn timeline_kinds(app: &TestApp, number: i64) -> Vec<String> {
     query(app, move |conn| {
         let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
-        Ok(timeline::newest_for_incident(conn, incident.id, 0, 100)?
-            .into_iter()
-            .rev()
-            .map(|e| e.kind)
-            .collect())
+        Ok(
+            timeline::newest_for_incident(conn, incident.id, None, 0, 100)?
+                .into_iter()
+                .rev()
+                .map(|e| e.kind)
+                .collect(),
+        )
     })
     .await
 }

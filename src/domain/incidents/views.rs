@@ -79,6 +79,8 @@ pub struct IncidentDetail {
     pub escalation: Option<EscalationView>,
     /// The service team's escalation policies (unique id, name), to reassign to.
     pub policies: Vec<(String, String)>,
+    /// Which entries the timeline shows.
+    pub filter: TimelineFilter,
     /// Its newest alerts (at most `ALERTS_SHOWN`), newest first.
     pub alerts: Vec<crate::db::alerts::AlertRow>,
 }
@@ -122,15 +124,92 @@ impl IncidentDetail {
 }
 
 /// The incident page: the incident, one page of its timeline, who it may be assigned to.
+/// Which of a timeline's entries a reader asked for (`?show=` on the incident page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimelineFilter {
+    #[default]
+    All,
+    /// Status changes, assignment, escalation steps and their failures.
+    Changes,
+    Alerts,
+    Notes,
+    Webhooks,
+}
+
+impl TimelineFilter {
+    pub const ALL: [TimelineFilter; 5] = [
+        TimelineFilter::All,
+        TimelineFilter::Changes,
+        TimelineFilter::Alerts,
+        TimelineFilter::Notes,
+        TimelineFilter::Webhooks,
+    ];
+
+    /// Anything unknown reads as every entry.
+    pub fn parse(word: &str) -> TimelineFilter {
+        Self::ALL
+            .into_iter()
+            .find(|filter| filter.word() == word)
+            .unwrap_or_default()
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            TimelineFilter::All => "all",
+            TimelineFilter::Changes => "changes",
+            TimelineFilter::Alerts => "alerts",
+            TimelineFilter::Notes => "notes",
+            TimelineFilter::Webhooks => "webhooks",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TimelineFilter::All => "All",
+            TimelineFilter::Changes => "Changes",
+            TimelineFilter::Alerts => "Alerts",
+            TimelineFilter::Notes => "Notes",
+            TimelineFilter::Webhooks => "Webhooks",
+        }
+    }
+
+    /// The timeline kinds shown; None for all.
+    fn kinds(self) -> Option<&'static [&'static str]> {
+        match self {
+            TimelineFilter::All => None,
+            TimelineFilter::Changes => Some(&[
+                "triggered",
+                "retriggered",
+                "acknowledged",
+                "resolved",
+                "assigned",
+                "escalation",
+                "notification_failed",
+            ]),
+            TimelineFilter::Alerts => Some(&["alert"]),
+            TimelineFilter::Notes => Some(&["note"]),
+            TimelineFilter::Webhooks => Some(&["webhook_delivered", "webhook_failed"]),
+        }
+    }
+
+    /// Deliveries still waiting belong with the webhooks.
+    fn shows_pending_deliveries(self) -> bool {
+        matches!(self, TimelineFilter::All | TimelineFilter::Webhooks)
+    }
+}
+
 pub async fn detail(
     db: &Db,
     actor: &User,
     number: i64,
     timeline_page: i64,
+    filter: TimelineFilter,
 ) -> Result<IncidentDetail, DomainError> {
     let actor = actor.clone();
     db.run(move |conn| {
-        db::read_snapshot(conn, |conn| detail_in(conn, &actor, number, timeline_page))
+        db::read_snapshot(conn, |conn| {
+            detail_in(conn, &actor, number, timeline_page, filter)
+        })
     })
     .await
 }
@@ -140,6 +219,7 @@ fn detail_in(
     actor: &User,
     number: i64,
     timeline_page: i64,
+    filter: TimelineFilter,
 ) -> Result<IncidentDetail, DomainError> {
     let (row, service) = find_visible(conn, actor, number)?;
     let assignee_name = match row.assigned_to {
@@ -151,6 +231,7 @@ fn detail_in(
     let newest = timeline::newest_for_incident(
         conn,
         row.id,
+        filter.kinds(),
         Page::<TimelineRow>::offset(timeline_page, TIMELINE_PER_PAGE),
         TIMELINE_PER_PAGE + 1,
     )?;
@@ -159,7 +240,10 @@ fn detail_in(
     let mut pending_deliveries = Vec::new();
     let mut incident_deliveries = Vec::new();
     for (delivery, url) in deliveries::states_for_incident(conn, row.id)? {
-        if delivery.state == deliveries::PENDING && timeline.number == 1 {
+        if delivery.state == deliveries::PENDING
+            && timeline.number == 1
+            && filter.shows_pending_deliveries()
+        {
             pending_deliveries.push((delivery.clone(), url));
         }
         incident_deliveries.push(delivery);
@@ -179,6 +263,7 @@ fn detail_in(
     let alerts = crate::db::alerts::newest_for_incident(conn, incident.row.id, ALERTS_SHOWN)?;
     Ok(IncidentDetail {
         policies,
+        filter,
         alerts,
         escalation,
         deliveries: incident_deliveries,

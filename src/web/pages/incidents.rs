@@ -8,7 +8,7 @@ use askama::Template;
 use super::{redirect_with_flash, render, see_other};
 use crate::domain::incidents::{
     self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, ReassignForm, Status,
-    TriggerForm,
+    TimelineFilter, TriggerForm,
 };
 use crate::domain::services::Service;
 use crate::domain::users::User;
@@ -234,6 +234,17 @@ struct IncidentPage {
 }
 
 impl IncidentPage {
+    fn filters(&self) -> [TimelineFilter; 5] {
+        TimelineFilter::ALL
+    }
+
+    /// `?show=…&` for the timeline's pager, keeping its filter.
+    fn show_param(&self) -> String {
+        match self.detail.filter {
+            TimelineFilter::All => String::new(),
+            filter => format!("show={}&", filter.word()),
+        }
+    }
     fn alert_type(&self, code: &i32) -> &'static str {
         crate::domain::alerts::AlertType::from_code(*code).map_or("unknown", |t| t.name())
     }
@@ -273,6 +284,8 @@ fn parse_number(raw: &str) -> Result<i64, AppError> {
 struct ShowQuery {
     /// Timeline page; 1, the default, is the newest entries.
     timeline: Option<String>,
+    /// Which entries: all, changes, alerts, notes, webhooks.
+    show: Option<String>,
 }
 
 #[get("/incidents/{number}")]
@@ -286,7 +299,8 @@ async fn show(
     let number = parse_number(&path)?;
     let timeline_page = Page::<()>::number_from(query.timeline.as_deref());
     let live_version = incidents::incident_version(&state.db, &me, number).await?;
-    let detail = incidents::detail(&state.db, &me, number, timeline_page).await?;
+    let filter = TimelineFilter::parse(query.show.as_deref().unwrap_or_default());
+    let detail = incidents::detail(&state.db, &me, number, timeline_page, filter).await?;
     render(
         IncidentPage {
             layout: Layout::new(&session, Some(&me), Nav::Incidents),
@@ -480,7 +494,7 @@ async fn reassign(
         )),
         Err(DomainError::Invalid(reassign_errors)) => {
             let live_version = incidents::incident_version(&state.db, &me, number).await?;
-            let detail = incidents::detail(&state.db, &me, number, 1).await?;
+            let detail = incidents::detail(&state.db, &me, number, 1, TimelineFilter::All).await?;
             render(
                 IncidentPage {
                     layout: Layout::new(&session, Some(&me), Nav::Incidents),
@@ -514,7 +528,7 @@ async fn add_note(
         )),
         Err(DomainError::Invalid(note_errors)) => {
             let live_version = incidents::incident_version(&state.db, &me, number).await?;
-            let detail = incidents::detail(&state.db, &me, number, 1).await?;
+            let detail = incidents::detail(&state.db, &me, number, 1, TimelineFilter::All).await?;
             render(
                 IncidentPage {
                     layout: Layout::new(&session, Some(&me), Nav::Incidents),
