@@ -580,3 +580,71 @@ async fn without_smtp_the_profile_says_the_confirmation_email_cannot_be_sent() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_fast(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            let since = smtp.mails().len();
+            app.create_owner().await;
+            // Ada is emailed at once (the default) and again after five minutes.
+            let rule = add_rule(&app, OWNER_EMAIL, "any", "5").await;
+            assert_eq!(rule.status(), StatusCode::SEE_OTHER);
+            let service = create_service(&app, "Payments").await;
+            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
+            let number = trigger_with_urgency(&app, &service, "Checkout is failing", HIGH).await;
+            mails_to(smtp, since, OWNER_EMAIL, 1).await;
+            wait_for_page(&app, number, "will email Ada Lovelace again after 5 min").await;
+
+            let ada: String = query(&app, |conn| {
+                use diesel::{ExpressionMethods, QueryDsl};
+                use klaxon::db::schema::users::dsl;
+                dsl::users
+                    .filter(dsl::email.eq(OWNER_EMAIL))
+                    .select(dsl::username)
+                    .get_result(conn)
+            })
+            .await;
+            let page = format!("/incidents/{number}");
+            let response = app
+                .submit(
+                    &page,
+                    &format!("{page}/reassign"),
+                    &[("to", &format!("user:{ada}"))],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            let cancelled: Vec<_> = notifications(&app)
+                .await
+                .into_iter()
+                .filter(|(_, _, state, _)| state == "cancelled")
+                .collect();
+            assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+            assert_eq!(
+                cancelled[0].3.as_deref(),
+                Some("not sent: incident reassigned")
+            );
+            // The reassignment pages Ada afresh, by her rules (at once and after five minutes);
+            // the email the first escalation left waiting never goes.
+            mails_to(smtp, since, OWNER_EMAIL, 2).await;
+            let_delays_pass(&app).await;
+            mails_to(smtp, since, OWNER_EMAIL, 3).await;
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let rows = notifications(&app).await;
+            let states: Vec<&str> = rows.iter().map(|(_, _, state, _)| state.as_str()).collect();
+            assert_eq!(
+                states,
+                ["succeeded", "cancelled", "succeeded", "succeeded"],
+                "{rows:?}"
+            );
+            assert_eq!(
+                smtp.mails()[since..].len(),
+                3,
+                "none for the cancelled email"
+            );
+        }
+    })
+    .await;
+}

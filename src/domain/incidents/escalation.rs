@@ -93,6 +93,14 @@ pub fn reassign_in(
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     steps_db::stop_for_incident(conn, incident_id, "reassigned", at)?;
+    // Those paged before are not paged again by the escalation that ends: their delayed emails
+    // go too. The new escalation's emails are queued when its first level fires, after this.
+    notifications::cancel_pending_for_incident(
+        conn,
+        incident_id,
+        "not sent: incident reassigned",
+        at,
+    )?;
     match to {
         Reassignment::User { id, name } => {
             let rules = [FrozenRule {
