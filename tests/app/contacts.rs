@@ -12,7 +12,7 @@ use crate::helpers::smtp::{Mail, SmtpServer};
 use crate::helpers::{
     act, add_user, create_service, csrf_token, for_each_backend_with, location, mail_through,
     option_value, page_with_policy, query, signed_in_browser, submit_with, trigger_with_urgency,
-    wait_for_page, TestApp, OWNER_EMAIL, PUBLIC_URL, USER_PASSWORD,
+    username_by_email, wait_for_page, TestApp, OWNER_EMAIL, PUBLIC_URL, USER_PASSWORD,
 };
 
 const PHONE: &str = "ada.phone@example.com";
@@ -598,15 +598,7 @@ async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
             mails_to(smtp, since, OWNER_EMAIL, 1).await;
             wait_for_page(&app, number, "will email Ada Lovelace again after 5 min").await;
 
-            let ada: String = query(&app, |conn| {
-                use diesel::{ExpressionMethods, QueryDsl};
-                use klaxon::db::schema::users::dsl;
-                dsl::users
-                    .filter(dsl::email.eq(OWNER_EMAIL))
-                    .select(dsl::username)
-                    .get_result(conn)
-            })
-            .await;
+            let ada = username_by_email(&app, OWNER_EMAIL).await;
             let page = format!("/incidents/{number}");
             let response = app
                 .submit(

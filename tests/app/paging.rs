@@ -13,8 +13,8 @@ use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
     act, add_user, backends, create_api_key, create_service, csrf_token, default_team,
     for_each_backend_with, join, mail_through, page_with_policy, query, spawn_klaxon, status_of,
-    trigger, wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
-    PUBLIC_URL,
+    trigger, username_by_email, wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL,
+    OWNER_PASSWORD, PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -372,15 +372,7 @@ async fn a_schedule_level_emails_whoever_is_on_call_in_it_when_it_fires() {
                     (status, response.json::<Value>().await.unwrap_or(Value::Null))
                 }
             };
-            let bob: String = query(&app, |conn| {
-                use diesel::{ExpressionMethods, QueryDsl};
-                use klaxon::db::schema::users::dsl;
-                dsl::users
-                    .filter(dsl::email.eq(BOB_EMAIL))
-                    .select(dsl::username)
-                    .get_result(conn)
-            })
-            .await;
+            let bob = username_by_email(&app, BOB_EMAIL).await;
             // Bob has been on call since yesterday, all day, every day.
             let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
             let (status, schedule) = call(
@@ -596,15 +588,7 @@ async fn escalate_now_pages_the_next_level_and_reassign_pages_someone_else_inste
             assert!(form.contains(r#"id="to-error""#), "{form}");
 
             // Reassigned to Ada: she is paged at once, and is the assignee.
-            let ada: String = query(&app, |conn| {
-                use diesel::{ExpressionMethods, QueryDsl};
-                use klaxon::db::schema::users::dsl;
-                dsl::users
-                    .filter(dsl::email.eq(OWNER_EMAIL))
-                    .select(dsl::username)
-                    .get_result(conn)
-            })
-            .await;
+            let ada = username_by_email(&app, OWNER_EMAIL).await;
             let response = app
                 .submit(
                     &page,

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::helpers::{add_user, create_api_key, for_each_backend, query, USER_PASSWORD};
+use crate::helpers::{
+    add_user, create_api_key, for_each_backend, username_by_email, USER_PASSWORD,
+};
 
 const SDK: &str = "zenduty-api==1.0.0";
 
@@ -58,15 +60,7 @@ async fn zendutys_python_sdk_drives_klaxon() {
             )
             .await;
             assert_eq!(added.status(), reqwest::StatusCode::SEE_OTHER);
-            let other: String = query(&app, |conn| {
-                use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-                use klaxon::db::schema::users::dsl;
-                dsl::users
-                    .filter(dsl::email.eq("grace@example.com"))
-                    .select(dsl::username)
-                    .get_result(conn)
-            })
-            .await;
+            let other = username_by_email(&app, "grace@example.com").await;
             let (url, python, script) = (app.address.clone(), python.clone(), script.clone());
             // Blocking on the child is fine on the blocking pool; the server keeps serving.
             let output = tokio::task::spawn_blocking(move || {

@@ -137,3 +137,17 @@ pub(super) async fn assert_none_pending(url: &str, backend: Backend) {
 pub async fn assert_no_pending_deliveries(app: &TestApp) {
     assert_none_pending(&app.database_url, app.backend()).await;
 }
+
+/// The username of the account with this email.
+pub async fn username_by_email(app: &TestApp, email: &str) -> String {
+    let email = email.to_owned();
+    query(app, move |conn| {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+        use klaxon::db::schema::users::dsl;
+        dsl::users
+            .filter(dsl::email.eq(email))
+            .select(dsl::username)
+            .get_result(conn)
+    })
+    .await
+}
