@@ -141,22 +141,43 @@ impl AppError {
 
     /// This error's page inside `layout`.
     fn page(&self, layout: Layout) -> HttpResponse {
-        let status = self.status_code();
+        self.shown().page(layout)
+    }
+
+    /// What this error's page says, owned: a middleware renders it again after an await.
+    fn shown(&self) -> ShownError {
         let (heading, message) = self.words();
-        let page = ErrorPage {
-            layout,
-            status: status.as_u16(),
+        ShownError {
+            status: self.status_code(),
             heading,
             message,
+        }
+    }
+}
+
+/// An error as its page states it.
+struct ShownError {
+    status: StatusCode,
+    heading: &'static str,
+    message: String,
+}
+
+impl ShownError {
+    fn page(self, layout: Layout) -> HttpResponse {
+        let page = ErrorPage {
+            layout,
+            status: self.status.as_u16(),
+            heading: self.heading,
+            message: self.message,
             request_id: request_id::current(),
         };
         match page.render() {
-            Ok(body) => HttpResponse::build(status)
+            Ok(body) => HttpResponse::build(self.status)
                 .content_type("text/html; charset=utf-8")
                 .body(body),
-            Err(_) => HttpResponse::build(status)
+            Err(_) => HttpResponse::build(self.status)
                 .content_type("text/plain; charset=utf-8")
-                .body(heading.to_owned()),
+                .body(self.heading.to_owned()),
         }
     }
 }
@@ -170,7 +191,11 @@ pub async fn keep_navigation(
     let api = req.path().starts_with("/api/");
     let response = next.call(req).await?;
     let shown = match response.response().error() {
-        Some(error) if !api => error.as_error::<AppError>().and_then(AppError::shown_again),
+        // Signing in is a redirect, not a page.
+        Some(error) if !api => error
+            .as_error::<AppError>()
+            .filter(|error| !matches!(error, AppError::SignInRequired { .. }))
+            .map(AppError::shown),
         _ => None,
     };
     let Some(error) = shown else {
@@ -186,24 +211,6 @@ pub async fn keep_navigation(
     };
     let page = error.page(Layout::for_error(&session, &user));
     Ok(response.into_response(page).map_into_right_body())
-}
-
-impl AppError {
-    /// A copy of the error for showing its page again; None for the redirect to sign in.
-    fn shown_again(&self) -> Option<AppError> {
-        Some(match self {
-            AppError::SignInRequired { .. } => return None,
-            AppError::NotFound => AppError::NotFound,
-            AppError::Forbidden(message) => AppError::Forbidden(message.clone()),
-            AppError::BadRequest(message) => AppError::BadRequest(message.clone()),
-            AppError::Conflict(message) => AppError::Conflict(message.clone()),
-            AppError::CsrfRejected => AppError::CsrfRejected,
-            AppError::PayloadTooLarge => AppError::PayloadTooLarge,
-            AppError::TooManyRequests(message) => AppError::TooManyRequests(message.clone()),
-            // Already logged; the page must not say more than the bare one did.
-            AppError::Internal(_) => AppError::Internal(anyhow::anyhow!("logged")),
-        })
-    }
 }
 
 pub fn url_encode(value: &str) -> String {
