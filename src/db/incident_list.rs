@@ -551,8 +551,10 @@ impl Scan {
                 .map(|word| format!("{word}:*"))
                 .collect::<Vec<_>>()
                 .join(" & ");
+            // The expression of `incidents_search` (migration 000070).
             conditions.push(format!(
-                "to_tsvector('simple', incidents.title || ' ' || incidents.summary{unindexed}) \
+                "to_tsvector('simple', regexp_replace(incidents.title || ' ' || \
+                 incidents.summary{unindexed}, '[^[:alnum:]]+', ' ', 'g')) \
                  @@ to_tsquery('simple', '{query}')"
             ));
         }

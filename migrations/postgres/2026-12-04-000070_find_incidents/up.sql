@@ -38,9 +38,10 @@ CREATE TRIGGER incidents_tally_update AFTER UPDATE OF service_id, status, urgenc
     EXECUTE FUNCTION incidents_tally();
 
 -- Words of titles and summaries ('simple': no stemming, so that host names and error codes
--- match as typed, prefixes included).
+-- match as typed, prefixes included). Whatever is not a letter or digit separates words, as in
+-- SQLite's index: PostgreSQL's own parser would read "db-0421" as "db" and "-0421".
 CREATE INDEX incidents_search ON incidents
-    USING GIN (to_tsvector('simple', title || ' ' || summary));
+    USING GIN (to_tsvector('simple', regexp_replace(title || ' ' || summary, '[^[:alnum:]]+', ' ', 'g')));
 
 -- A date range becomes a range of ids (ids grow with creation time) through this index.
 CREATE INDEX incidents_by_creation ON incidents (creation_date, id);
