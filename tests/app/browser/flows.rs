@@ -261,14 +261,25 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     }
     browser.screenshots("06-incident-resolved").await;
 
-    // The incidents list: the open list is quiet; "All" shows it resolved.
+    // The incidents list: the open list is quiet; the "All" tab shows it resolved, and so does
+    // a search for words of its title, typed as prefixes in another case.
     browser.click_link("Incidents").await;
     assert!(browser
         .text()
         .await
-        .contains("No incidents match. All quiet."));
-    browser.select("Status", "All").await;
-    browser.press("Filter").await;
+        .contains("No open incidents. All quiet."));
+    browser.click_link("Resolved 1").await;
+    assert_eq!(browser.table_rows().await.len(), 1);
+    browser.click_link("Open 0").await;
+    browser.fill("Search", "FREE sdx-0").await;
+    browser.press("Find").await;
+    assert!(browser.text().await.contains("No incidents match."));
+    browser.click_link("All 1").await;
+    assert_eq!(
+        browser.value_of("Search").await,
+        "FREE sdx-0",
+        "the search is kept"
+    );
     let rows = browser.table_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     // Cells: tick box, number, title, status, urgency, service, age, assignee, actions.
@@ -280,8 +291,15 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     browser.click_link(TITLE).await;
     assert_eq!(browser.path().await, incident_path);
 
-    // The integration's deliveries: three, all succeeded, one attempt each.
+    // The service's page lists its incidents; then the integration's deliveries: three, all
+    // succeeded, one attempt each.
     browser.click_link("ZD Prod").await;
+    let service = browser.text().await;
+    assert!(
+        service.contains("Recently resolved 1") && service.contains(TITLE),
+        "{service}"
+    );
+    browser.screenshots("35-service-incidents").await;
     browser.click_link("Integrations").await;
     browser.click_link("Configure").await;
     browser.click_link("View deliveries").await;
