@@ -14,7 +14,7 @@ use diesel::sql_types::{BigInt, Integer};
 
 use super::incidents::{IncidentListRow, IncidentRow};
 use super::schema::{incidents, services, users};
-use super::{tallies, DbConn};
+use super::{sql_list, tallies, DbConn};
 
 /// Status codes as stored (Zenduty's).
 const OPEN: [i32; 2] = [1, 2];
@@ -397,13 +397,6 @@ impl Scan {
     /// SQLite walks the full-text index's matches, newest first, and looks each incident up.
     fn plan(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Option<Scan>> {
         let sqlite = matches!(conn, DbConn::Sqlite(_));
-        let list = |values: &[i64]| {
-            values
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let mut conditions = Vec::new();
         let one_service = match filter.service_ids.as_slice() {
             [one] => Some(*one),
@@ -464,7 +457,7 @@ impl Scan {
             open if open == OPEN => conditions.push("incidents.status IN (1, 2)".to_owned()),
             some => conditions.push(format!(
                 "incidents.status IN ({})",
-                list(&some.iter().map(|&s| i64::from(s)).collect::<Vec<_>>())
+                sql_list(&some.iter().map(|&s| i64::from(s)).collect::<Vec<_>>())
             )),
         }
         if let Some((column, value)) = leading {
@@ -478,7 +471,7 @@ impl Scan {
         if !filter.service_ids.is_empty() && !leads("service_id") {
             conditions.push(format!(
                 "incidents.service_id IN ({})",
-                list(&filter.service_ids)
+                sql_list(&filter.service_ids)
             ));
         }
         if let Some(urgency) = filter.urgency.filter(|_| !leads("urgency")) {
@@ -493,7 +486,7 @@ impl Scan {
             }
             conditions.push(format!(
                 "incidents.service_id IN (SELECT id FROM services WHERE team_id IN ({}))",
-                list(teams)
+                sql_list(teams)
             ));
         }
         if filter.created_from.is_some() || filter.created_before.is_some() {

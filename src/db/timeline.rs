@@ -84,11 +84,7 @@ pub fn latest_id_for_teams(conn: &mut DbConn, team_ids: Option<&[i64]>) -> Query
     if ids.is_empty() {
         return Ok(0);
     }
-    let teams = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let teams = super::sql_list(ids);
     let newest = diesel::sql_query(format!(
         "SELECT t.id FROM timeline_entries t \
          CROSS JOIN incidents i CROSS JOIN services s \

@@ -293,6 +293,7 @@ async fn a_service_page_lists_its_open_incidents_first_then_the_resolved() {
         let elsewhere = trigger(&app, &other, "Broken elsewhere").await;
 
         let page = app.page(&format!("/services/{service}")).await;
+        assert!(page.contains("<title>Storage · Klaxon</title>"), "{page}");
         let at = |number: i64| {
             page.find(&format!("href=\"/incidents/{number}\""))
                 .unwrap_or(usize::MAX)
