@@ -125,6 +125,86 @@ async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
     .await;
 }
 
+/// Local receivers and no retries: the first failure is final.
+fn failing_at_once(config: &mut Config) {
+    local_receivers(config);
+    config.webhook_retry_schedule = Vec::new();
+}
+
+/// One entry of the incident page's timeline (with every kind shown): from its headline's
+/// `<li>` to the next headline's, or to the end of the timeline.
+fn timeline_entry<'a>(page: &'a str, kind: &str) -> &'a str {
+    let timeline = &page[page.find(r#"id="incident-timeline""#).unwrap()..];
+    let timeline = &timeline[..timeline.find("<form").unwrap()];
+    let start = timeline
+        .find(&format!(r#"<li class="tl-{kind}"#))
+        .unwrap_or_else(|| panic!("a {kind} entry in {timeline}"));
+    let rest = &timeline[start..];
+    let end = rest[1..]
+        .find("\n      <li class=\"tl-")
+        .map_or(rest.len(), |at| at + 1);
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn the_timeline_folds_each_changes_webhooks_under_it_and_shows_a_failure_on_its_headline() {
+    with_webhook_app(failing_at_once, |app| async move {
+        let (good, bad) = (Receiver::start().await, Receiver::start().await);
+        bad.script([Reply::Status(500)]);
+        let service = create_service(&app, "Grouped").await;
+        configured_webhook(&app, &service, &good.url).await;
+        configured_webhook(&app, &service, &bad.url).await;
+        let number = trigger(&app, &service, "Grouped entries").await;
+        app.send_until_idle().await;
+        act(&app, number, "acknowledge").await;
+        app.send_until_idle().await;
+        settled(&app, number, 4).await;
+
+        let page = app.page(&format!("/incidents/{number}")).await;
+        let triggered = timeline_entry(&page, "triggered");
+        let acknowledged = timeline_entry(&page, "acknowledged");
+        assert!(
+            triggered.starts_with(r#"<li class="tl-triggered tl-trouble""#)
+                && triggered.contains(
+                    r#"<span class="label label-delivery-failed">1 webhook failing</span>"#
+                )
+                && triggered.contains("<summary>1 webhook delivered, 1 webhook failed</summary>"),
+            "the failure shows on the headline: {triggered}"
+        );
+        let fold = &triggered[triggered.find("<details").unwrap()..];
+        assert!(
+            fold.starts_with("<details class=\"tl-fold\"")
+                && fold[..fold.find('>').unwrap()].ends_with(" open"),
+            "and its fold is open: {fold}"
+        );
+        assert!(
+            fold.contains("delivered a webhook") && fold.contains("could not deliver a webhook")
+        );
+        assert!(
+            acknowledged.starts_with(r#"<li class="tl-acknowledged""#)
+                && acknowledged.contains("<summary>2 webhooks delivered</summary>")
+                && !acknowledged.contains(" open>")
+                && !acknowledged.contains("tl-trouble"),
+            "{acknowledged}"
+        );
+        let fold = &acknowledged[acknowledged.find("<details").unwrap()..];
+        assert_eq!(fold.matches("delivered a webhook").count(), 2);
+        assert_eq!(
+            page.matches("delivered a webhook").count(),
+            3,
+            "each outcome once, inside its change's fold"
+        );
+
+        // The Webhooks filter still lists each outcome on its own.
+        let webhooks = app
+            .page(&format!("/incidents/{number}?show=webhooks"))
+            .await;
+        assert!(!webhooks.contains("tl-fold"));
+        assert_eq!(webhooks.matches(r#"<li class="tl-webhook_"#).count(), 4);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
     with_webhook_app(sending_in_background, |app| async move {
