@@ -223,25 +223,40 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
         assert_eq!(request.path, "/hooks/klaxon");
     }
 
-    // The timeline shows every step and, without a reload (the page updates itself), the three
-    // deliveries.
+    // The timeline shows every step and, without a reload (the page updates itself), the
+    // delivery each one caused, folded under it; opened, the folds show each delivery.
     let deadline = tokio::time::Instant::now() + WAIT;
-    let timeline = loop {
+    loop {
         let timeline = browser.timeline().await;
         if timeline
             .iter()
-            .filter(|e| e.contains("delivered a webhook"))
+            .filter(|e| e.ends_with("1 webhook delivered"))
             .count()
             == 3
         {
-            break timeline;
+            break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "the timeline never showed three deliveries: {timeline:#?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    }
+    for fold in browser
+        .find_all("//details[@class='tl-fold']/summary")
+        .await
+    {
+        fold.click().await.expect("open a fold");
+    }
+    let timeline = browser.timeline().await;
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| e.contains("delivered a webhook"))
+            .count(),
+        3,
+        "{timeline:#?}"
+    );
     for step in [
         "triggered the incident",
         "Dwight Schrute acknowledged",
