@@ -5,8 +5,8 @@
  * (JavaScript off, or a first page) it uses UTC. The page says, on <html>, which zone it shows
  * (data-zone) and whether it follows the browser's (data-zone-follows: "browser"; "profile" when
  * the reader's own choice wins; "fixed" for a form's answer, which must not be sent again).
- * When the cookie is missing or stale the script sets it, and loads the page again once so its
- * times are right; a browser that refuses the cookie is not reloaded twice for one zone. */
+ * When the cookie is missing or stale the script sets it, and loads a page showing times again
+ * once so they are right; a browser that refuses the cookie is not reloaded twice for one zone. */
 (function () {
   "use strict";
 
@@ -41,6 +41,10 @@
   // after one reload.
   var follows = root.getAttribute("data-zone-follows");
   if (follows !== "browser" || root.getAttribute("data-zone") === zone) {
+    return;
+  }
+  // A page without times (signing in, the usual first page) is right as it is.
+  if (!document.querySelector("time")) {
     return;
   }
   var tried;

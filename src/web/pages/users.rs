@@ -121,6 +121,16 @@ impl SettingsPage {
         }
     }
 
+    /// The zone in use, for the account's facts, with where it comes from unless chosen.
+    fn zone_fact(&self) -> String {
+        let (zone, source) = self.layout.zone_and_source();
+        match source {
+            ZoneSource::Profile => zone.to_string(),
+            ZoneSource::Browser => format!("{zone} (your browser's)"),
+            ZoneSource::Default => "UTC (none chosen)".to_owned(),
+        }
+    }
+
     fn zone_chosen(&self, zone: &str) -> bool {
         self.input
             .time_zone
