@@ -490,7 +490,8 @@ async fn without_a_zone_of_their_own_times_follow_the_zone_the_browser_reported(
 
         let page = page_with(path.clone(), "Asia/Tokyo").await;
         assert!(page.contains(" JST · just now</time>"), "{page}");
-        assert!(page.contains(r#"data-zone="Asia/Tokyo" data-zone-follows="browser""#));
+        assert!(page
+            .contains(r#"<meta name="klaxon-zone" content="Asia/Tokyo" data-follows="browser">"#));
         let settings = page_with("/settings".into(), "Asia/Tokyo").await;
         assert!(
             settings.contains("Times show in Asia/Tokyo, your browser&#39;s time zone")
@@ -513,8 +514,7 @@ async fn without_a_zone_of_their_own_times_follow_the_zone_the_browser_reported(
         .await;
         let page = page_with(path.clone(), "Asia/Tokyo").await;
         assert!(
-            page.contains(" EST · just now</time>")
-                && page.contains(r#"data-zone-follows="profile""#)
+            page.contains(" EST · just now</time>") && page.contains(r#"data-follows="profile""#)
         );
         let settings = page_with("/settings".into(), "Asia/Tokyo").await;
         assert!(settings.contains("Times show in America/New_York, the zone you chose."));
