@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use klaxon::config::Config;
 use klaxon::db::deliveries::{self, AttemptRow, DeliveryRow};
+use klaxon::db::incidents;
+use klaxon::db::timeline::{self, NewTimelineRow};
 use reqwest::StatusCode;
 
 use crate::helpers::receiver::{refused_url, signature_is_valid, Receiver, Reply};
@@ -201,6 +203,91 @@ async fn the_timeline_folds_each_changes_webhooks_under_it_and_shows_a_failure_o
             .await;
         assert!(!webhooks.contains("tl-fold"));
         assert_eq!(webhooks.matches(r#"<li class="tl-webhook_"#).count(), 4);
+    })
+    .await;
+}
+
+/// Local receivers, and a retry an hour after a failure: a failed first attempt stays retrying.
+fn retrying_in_an_hour(config: &mut Config) {
+    local_receivers(config);
+    config.webhook_retry_schedule = vec![3600];
+}
+
+#[tokio::test]
+async fn a_webhook_being_retried_opens_the_fold_of_its_change() {
+    with_webhook_app(retrying_in_an_hour, |app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::Status(500)]);
+        let service = create_service(&app, "Retried").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Retried later").await;
+        app.send_until_idle().await;
+        assert_eq!(deliveries_of(&app, number).await[0].attempt_count, 1);
+        app.leave_deliveries_pending();
+
+        let page = app.page(&format!("/incidents/{number}")).await;
+        let triggered = timeline_entry(&page, "triggered");
+        assert!(
+            triggered.starts_with(r#"<li class="tl-triggered tl-trouble""#)
+                && triggered.contains("1 webhook failing</span>")
+                && triggered.contains("<summary>1 webhook retrying</summary>")
+                && triggered.contains("is retrying a webhook"),
+            "{triggered}"
+        );
+        let fold = &triggered[triggered.find("<details").unwrap()..];
+        assert!(fold[..fold.find('>').unwrap()].ends_with(" open"), "{fold}");
+        assert_eq!(
+            page.matches("is retrying a webhook").count(),
+            1,
+            "under its change only"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outcome_whose_change_is_on_an_earlier_page_is_folded_there() {
+    with_webhook_app(local_receivers, |app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Paged").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Long timeline").await;
+        // A hundred entries after the trigger, before its webhook is sent: the trigger goes to
+        // page 2, its delivery's outcome comes on page 1.
+        query(&app, move |conn| {
+            let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
+            for n in 0..100 {
+                timeline::append(
+                    conn,
+                    &NewTimelineRow {
+                        incident_id: incident.id,
+                        kind: "note",
+                        actor_user_id: None,
+                        actor_label: "Ann Lee",
+                        detail: &format!("Note {n}"),
+                        delivery_id: None,
+                        created_at: klaxon::db::now(),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(app.send_until_idle().await, 1);
+
+        let path = format!("/incidents/{number}");
+        let first = app.page(&path).await;
+        assert!(
+            !first.contains("delivered a webhook") && !first.contains("tl-triggered"),
+            "page 1 has neither the change nor its outcome"
+        );
+        let second = app.page(&format!("{path}?timeline=2")).await;
+        let triggered = timeline_entry(&second, "triggered");
+        assert!(
+            triggered.contains("<summary>1 webhook delivered</summary>")
+                && triggered.contains("delivered a webhook"),
+            "{triggered}"
+        );
     })
     .await;
 }
