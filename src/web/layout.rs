@@ -21,8 +21,8 @@ tokio::task_local! {
 pub struct BrowserZone {
     /// Its zone, from `ZONE_COOKIE`, when that is a zone chrono-tz knows.
     pub zone: Option<chrono_tz::Tz>,
-    /// Whether loading the page again is harmless (a GET), so the script may, once it set the
-    /// cookie: a form's answer would be sent again.
+    /// Whether the script may load the page again once it set the cookie: a GET's answer only,
+    /// since loading a form's answer again sends the form again.
     pub reloadable: bool,
 }
 
