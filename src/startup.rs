@@ -35,6 +35,7 @@ pub struct Application {
     paging: Paging,
     paging_handle: Option<PagingHandle>,
     _auto_resolve: AbortOnDrop,
+    _tallies: AbortOnDrop,
 }
 
 /// A background task that ends with the application.
@@ -87,6 +88,7 @@ impl Application {
         let paging_handle = config.paging_worker.then(|| paging.start());
         let auto_resolve =
             AbortOnDrop(tokio::spawn(auto_resolve::run(db.clone(), metrics.clone())));
+        let tallies = AbortOnDrop(tokio::spawn(crate::db::tallies::keep_compact(db.clone())));
         let events_rate_limit =
             crate::web::api::rate_limit::EventsRateLimit::new(config.events_rate_limit);
         let state = web::Data::new(AppState {
@@ -132,6 +134,7 @@ impl Application {
             paging,
             paging_handle,
             _auto_resolve: auto_resolve,
+            _tallies: tallies,
         })
     }
 

@@ -102,7 +102,7 @@
         box.checked = !box.checked;
       }
     } else if (onList && key === "/") {
-      var filter = document.getElementById("f-status");
+      var filter = document.getElementById("f-q");
       if (filter) {
         filter.focus();
       }

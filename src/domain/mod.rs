@@ -64,6 +64,19 @@ impl DomainError {
 /// offsets stay far from overflowing.
 pub const MAX_PAGE_NUMBER: i64 = 1_000_000;
 
+/// A count as pages write it, thousands apart by a no-break space: "4\u{a0}002".
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut grouped = String::from(if n < 0 { "-" } else { "" });
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('\u{a0}');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
 /// One page of a list, with whether another follows.
 #[derive(Debug, Clone)]
 pub struct Page<T> {

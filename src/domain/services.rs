@@ -72,15 +72,7 @@ impl Service {
 
     /// "3 open", or "10 000+ open" beyond the cap.
     pub fn open_incidents_label(&self) -> String {
-        let shown = self.open_incidents.min(OPEN_COUNT_CAP);
-        let digits = shown.to_string();
-        let mut grouped = String::new();
-        for (i, digit) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                grouped.push('\u{a0}');
-            }
-            grouped.push(digit);
-        }
+        let grouped = super::grouped(self.open_incidents.min(OPEN_COUNT_CAP));
         let more = if self.open_incidents > OPEN_COUNT_CAP {
             "+"
         } else {

@@ -14,6 +14,7 @@ mod deployment;
 mod durability;
 mod escalation_policies;
 mod events;
+mod finding;
 mod fuzz;
 mod hardening;
 mod helpers;

@@ -3,12 +3,14 @@
 //! of a team the actor cannot see.
 
 use super::model::ListQuery;
-use crate::db::incidents::{self, IncidentFilter, IncidentListRow, IncidentRow};
+use crate::db::incident_list::{self, IncidentFilter, ListOrder};
+use crate::db::incidents::{self, IncidentListRow, IncidentRow};
 use crate::db::services::ServiceRow;
 use crate::db::DbConn;
 use crate::domain::access::{self, Visibility};
 use crate::domain::services::{self, Service};
 use crate::domain::users::User;
+use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
 
 /// An incident the actor may see, by number, with its service and team.
@@ -61,22 +63,28 @@ pub(super) fn list_page(
     query: &ListQuery,
     per_page: i64,
 ) -> Result<Vec<IncidentListRow>, DomainError> {
-    let filter = filter_for(conn, actor, query)?;
-    Ok(incidents::list(
+    let filter = filter_for(conn, actor, query, chrono_tz::UTC, &mut FieldErrors::new())?;
+    Ok(incident_list::page(
         conn,
         &filter,
+        ListOrder::Newest,
         Page::<()>::offset(query.page(), per_page),
         per_page + 1,
+        None,
     )?)
 }
 
-/// The list's filters as the query the actor may run.
+/// The list's filters as the query the actor may run, its dates read in `zone`; a filter that
+/// does not parse is left out and named in `errors`.
 pub(super) fn filter_for(
     conn: &mut DbConn,
     actor: &User,
     query: &ListQuery,
+    zone: chrono_tz::Tz,
+    errors: &mut FieldErrors,
 ) -> Result<IncidentFilter, DomainError> {
     let visibility = Visibility::of(conn, actor)?;
+    let (created_from, created_before) = query.created_between(zone, errors);
     let mut service_ids = Vec::new();
     for uid in query.service_uids() {
         // A service the viewer cannot see matches nothing, like an unknown one.
@@ -95,5 +103,10 @@ pub(super) fn filter_for(
             _ => None,
         },
         visible_team_ids: visibility.team_ids().map(<[i64]>::to_vec),
+        search: query.search(),
+        assignee: query.assigned_to_me().then_some(actor.id),
+        created_from,
+        created_before,
+        few_matches: false,
     })
 }

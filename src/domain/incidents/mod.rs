@@ -29,5 +29,5 @@ pub use model::{
 pub use records::{alerts, count, list_records, notes, record, IncidentRecord};
 pub use views::{
     detail, first_steps, incident_version, list, list_version, trigger_choices, FirstSteps,
-    IncidentDetail, IncidentView, TimelineFilter, ALERTS_SHOWN, TIMELINE_PER_PAGE,
+    IncidentDetail, IncidentList, IncidentView, TimelineFilter, ALERTS_SHOWN, TIMELINE_PER_PAGE,
 };

@@ -1,10 +1,12 @@
 //! What an incident is, whoever reads it: its status, who acts on it, what opening one takes,
 //! the bounds of its text, its context window and auto-resolve time, and the list's filters.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{Duration, NaiveDate, NaiveDateTime, TimeZone};
 
+use crate::db::incident_list::{ListOrder, Search};
 use crate::db::incidents::IncidentRow;
 use crate::domain::users::User;
+use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
 
 pub const MAX_TITLE_CHARS: usize = 255;
@@ -146,7 +148,21 @@ pub struct ListQuery {
     pub service: Option<String>,
     pub urgency: Option<String>,
     pub page: Option<String>,
+    /// Words of titles and summaries, or an incident's number (`#123`).
+    pub q: Option<String>,
+    /// `newest` (the default), `oldest` or `urgency`.
+    pub sort: Option<String>,
+    /// Created on or after this date (YYYY-MM-DD, the viewer's time zone).
+    pub from: Option<String>,
+    /// Created on or before this date.
+    pub to: Option<String>,
+    /// `me`: only incidents assigned to the viewer.
+    pub assigned: Option<String>,
 }
+
+/// Words of a search that count: more would only slow the query down.
+const MAX_SEARCH_WORDS: usize = 8;
+const MAX_SEARCH_WORD_CHARS: usize = 40;
 
 impl ListQuery {
     /// `open` (triggered and acknowledged) unless another status is chosen.
@@ -181,6 +197,93 @@ impl ListQuery {
 
     pub fn page(&self) -> i64 {
         Page::<()>::number_from(self.page.as_deref())
+    }
+
+    pub fn q(&self) -> &str {
+        self.q.as_deref().unwrap_or("").trim()
+    }
+
+    pub fn sort(&self) -> &str {
+        match self.sort.as_deref() {
+            Some(s @ ("oldest" | "urgency")) => s,
+            _ => "newest",
+        }
+    }
+
+    pub(super) fn order(&self) -> ListOrder {
+        match self.sort() {
+            "oldest" => ListOrder::Oldest,
+            "urgency" => ListOrder::Urgency,
+            _ => ListOrder::Newest,
+        }
+    }
+
+    pub fn from(&self) -> &str {
+        self.from.as_deref().unwrap_or("").trim()
+    }
+
+    pub fn to(&self) -> &str {
+        self.to.as_deref().unwrap_or("").trim()
+    }
+
+    pub fn assigned_to_me(&self) -> bool {
+        self.assigned.as_deref() == Some("me")
+    }
+
+    /// What the search box asks for: an incident's number (`#123`, `123`) or words, each
+    /// matched as the start of a word of the title or summary.
+    pub(super) fn search(&self) -> Search {
+        let text = self.q();
+        if let Ok(number) = text.trim_start_matches('#').parse::<i64>() {
+            return Search::Number(number);
+        }
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .take(MAX_SEARCH_WORDS)
+            .map(|word| word.chars().take(MAX_SEARCH_WORD_CHARS).collect::<String>())
+            .map(|word| word.to_lowercase())
+            .collect();
+        if words.is_empty() {
+            Search::Nothing
+        } else {
+            Search::Words(words)
+        }
+    }
+
+    /// The date range as instants (UTC): from the start of `from` to the end of `to`, both
+    /// read in `zone`. A date that does not parse is left out and named in `errors`.
+    pub(super) fn created_between(
+        &self,
+        zone: chrono_tz::Tz,
+        errors: &mut FieldErrors,
+    ) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
+        let mut day_start = |field: &'static str, text: &str, days_after: u64| {
+            if text.is_empty() {
+                return None;
+            }
+            let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") else {
+                errors.add(field, "Use a date like 2026-12-04.");
+                return None;
+            };
+            let date = date.checked_add_days(chrono::Days::new(days_after))?;
+            let local = date.and_hms_opt(0, 0, 0)?;
+            // A midnight that a clock change skips starts at the first instant after it.
+            let start = zone.from_local_datetime(&local).earliest().or_else(|| {
+                zone.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                    .earliest()
+            })?;
+            Some(start.naive_utc())
+        };
+        let from = day_start("from", self.from(), 0);
+        let before = day_start("to", self.to(), 1);
+        if let (Some(from), Some(before)) = (from, before) {
+            if before <= from {
+                errors.add("to", "The end date is before the start date.");
+                return (Some(from), None);
+            }
+        }
+        (from, before)
     }
 
     /// The status codes filtered on; none is every status.

@@ -4,15 +4,17 @@
 use chrono::NaiveDateTime;
 
 use super::escalation::{self, EscalationView};
-use super::lookup::{find_visible, list_page};
+use super::lookup::{filter_for, find_visible};
 use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
 use crate::db::deliveries::DeliveryState;
+use crate::db::incident_list::{self, Count, StatusCounts};
 use crate::db::incidents::IncidentRow;
 use crate::db::timeline::{self, TimelineRow};
 use crate::db::{self, deliveries, users, Db, DbConn};
 use crate::domain::access::Visibility;
 use crate::domain::services::Service;
 use crate::domain::users::{active_users, User};
+use crate::domain::validation::FieldErrors;
 use crate::domain::{DomainError, Page};
 
 /// An incident with what its pages show beside it.
@@ -356,24 +358,62 @@ pub async fn trigger_choices(
     .await
 }
 
-/// One page of the incidents list.
+/// One page of the incidents list with what its tabs and pager say.
+#[derive(Debug)]
+pub struct IncidentList {
+    pub page: Page<IncidentView>,
+    /// Per status, what the filters (the status aside) match: the tabs' counts.
+    pub counts: StatusCounts,
+    /// How many the chosen status matches, where known; the pager's "of N".
+    pub total: Count,
+    /// The last page's number, where the total is known.
+    pub last_page: Option<i64>,
+    /// Filters that did not parse (and were left out), by field.
+    pub errors: FieldErrors,
+}
+
+/// One page of the incidents the actor may see, filtered and sorted as `query` says, its dates
+/// read in `zone`.
 pub async fn list(
     db: &Db,
     actor: &User,
     query: &ListQuery,
     per_page: i64,
-) -> Result<Page<IncidentView>, DomainError> {
+    zone: chrono_tz::Tz,
+) -> Result<IncidentList, DomainError> {
     let (actor, query) = (actor.clone(), query.clone());
-    let page = query.page();
-    let rows = db
-        .run(move |conn| list_page(conn, &actor, &query, per_page))
-        .await?;
-    let views = rows
-        .into_iter()
-        .map(|(row, service_name, service_unique_id, first, last)| {
-            let assignee_name = first.zip(last).map(|(f, l)| format!("{f} {l}"));
-            IncidentView::new(row, service_name, service_unique_id, assignee_name)
+    let number = query.page();
+    db.run(move |conn| {
+        let mut errors = FieldErrors::new();
+        let mut filter = filter_for(conn, &actor, &query, zone, &mut errors)?;
+        let counts = incident_list::status_counts(conn, &filter)?;
+        filter.few_matches = matches!(counts.of(&[]), Count::Exact(_));
+        let total = counts.of(&filter.statuses);
+        let known = match total {
+            Count::Exact(n) => Some(n),
+            Count::MoreThan(_) => None,
+        };
+        let offset = Page::<()>::offset(number, per_page);
+        let rows = incident_list::page(conn, &filter, query.order(), offset, per_page + 1, known)?;
+        let views = rows
+            .into_iter()
+            .map(|(row, service_name, service_unique_id, first, last)| {
+                let assignee_name = first.zip(last).map(|(f, l)| format!("{f} {l}"));
+                IncidentView::new(row, service_name, service_unique_id, assignee_name)
+            })
+            .collect::<Result<_, _>>()?;
+        let mut page = Page::from_overfetch(views, number, per_page);
+        if let Some(total) = known {
+            // Read from the far end, the page has no row to spare to tell whether more follow.
+            page.has_more = offset + per_page < total;
+        }
+        Ok(IncidentList {
+            last_page: known.map(|total| ((total + per_page - 1) / per_page).max(1)),
+            page,
+            counts,
+            total,
+            errors,
         })
-        .collect::<Result<_, _>>()?;
-    Ok(Page::from_overfetch(views, page, per_page))
+    })
+    .await
 }

@@ -6,14 +6,15 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{redirect_with_flash, render, see_other};
+use crate::db::incident_list::{Count, StatusCounts, COUNT_CAP};
 use crate::domain::incidents::{
-    self, AssignForm, IncidentDetail, IncidentView, ListQuery, NoteForm, ReassignForm, Status,
+    self, AssignForm, IncidentDetail, IncidentList, ListQuery, NoteForm, ReassignForm, Status,
     TimelineFilter, TriggerForm,
 };
 use crate::domain::services::Service;
 use crate::domain::users::User;
 use crate::domain::validation::FieldErrors;
-use crate::domain::{DomainError, Page};
+use crate::domain::{grouped, DomainError, Page};
 use crate::web::auth::{safe_next, CurrentUser};
 use crate::web::error::{url_encode, AppError};
 use crate::web::layout::{Layout, Nav};
@@ -44,9 +45,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[template(path = "incidents/list.html")]
 struct IncidentsPage {
     layout: Layout,
-    incidents: Page<IncidentView>,
+    list: IncidentList,
     query: ListQuery,
     services: Vec<Service>,
+    tabs: Vec<StatusTab>,
     /// The list's URL with its filters, for the pager.
     base: String,
     /// This very page (filters and page number): where acting on a row comes back to.
@@ -57,6 +59,90 @@ struct IncidentsPage {
     first_steps: Option<incidents::FirstSteps>,
 }
 
+impl IncidentsPage {
+    /// The last page's number when this page lies beyond it.
+    fn past_end(&self) -> Option<i64> {
+        let last = self.list.last_page?;
+        (self.list.page.number > last && self.list.total != Count::Exact(0)).then_some(last)
+    }
+
+    /// "41", or "100+" where the count stopped.
+    fn page_count(&self) -> String {
+        match self.list.last_page {
+            Some(last) => grouped(last),
+            None => format!("{}+", grouped(COUNT_CAP / INCIDENTS_PER_PAGE)),
+        }
+    }
+
+    /// Nothing open and nothing narrowing the list: the quiet a responder hopes for.
+    fn quiet(&self) -> bool {
+        let q = &self.query;
+        q.status() == "open"
+            && q.q().is_empty()
+            && q.from().is_empty()
+            && q.to().is_empty()
+            && !q.assigned_to_me()
+    }
+}
+
+/// One of the list's status tabs: "Triggered 128".
+struct StatusTab {
+    label: &'static str,
+    /// "128", "5 000+", or empty where not counted.
+    count: String,
+    url: String,
+    current: bool,
+}
+
+/// The incidents list's URL with `query`'s filters, for `status`; the first page.
+fn list_url(query: &ListQuery, status: &str) -> String {
+    let mut url = format!("/incidents?status={status}");
+    for (name, value) in [
+        ("service", query.service()),
+        ("urgency", query.urgency()),
+        ("q", query.q()),
+        ("from", query.from()),
+        ("to", query.to()),
+    ] {
+        if !value.is_empty() {
+            url.push_str(&format!("&{name}={}", url_encode(value)));
+        }
+    }
+    if query.sort() != "newest" {
+        url.push_str(&format!("&sort={}", query.sort()));
+    }
+    if query.assigned_to_me() {
+        url.push_str("&assigned=me");
+    }
+    url
+}
+
+fn count_label(count: Count) -> String {
+    match count {
+        Count::Exact(n) => grouped(n),
+        Count::MoreThan(0) => String::new(),
+        Count::MoreThan(n) => format!("{}+", grouped(n)),
+    }
+}
+
+fn status_tabs(query: &ListQuery, counts: &StatusCounts) -> Vec<StatusTab> {
+    [
+        ("open", "Open", counts.of(&[1, 2])),
+        ("triggered", "Triggered", counts.triggered),
+        ("acknowledged", "Acknowledged", counts.acknowledged),
+        ("resolved", "Resolved", counts.resolved),
+        ("all", "All", counts.of(&[])),
+    ]
+    .into_iter()
+    .map(|(status, label, count)| StatusTab {
+        label,
+        count: count_label(count),
+        url: list_url(query, status),
+        current: query.status() == status,
+    })
+    .collect()
+}
+
 #[get("/incidents")]
 async fn list(
     CurrentUser(me): CurrentUser,
@@ -65,25 +151,22 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
+    let layout = Layout::new(&session, Some(&me), Nav::Incidents);
     // Read before the list: a change in between makes the page refresh once more, never less.
     let live_version = incidents::list_version(&state.db, &me).await?;
-    let incidents = incidents::list(&state.db, &me, &query, INCIDENTS_PER_PAGE).await?;
+    let list = incidents::list(&state.db, &me, &query, INCIDENTS_PER_PAGE, layout.zone()).await?;
     let (services, _) = incidents::trigger_choices(&state.db, &me).await?;
-    let base = format!(
-        "/incidents?status={}&service={}&urgency={}",
-        query.status(),
-        url_encode(query.service()),
-        query.urgency()
-    );
-    let here = format!("{base}&page={}", incidents.number);
-    let first_steps = if incidents.items.is_empty() {
+    let base = list_url(&query, query.status());
+    let here = format!("{base}&page={}", list.page.number);
+    let first_steps = if list.page.items.is_empty() && list.counts.of(&[]) == Count::Exact(0) {
         incidents::first_steps(&state.db).await?
     } else {
         None
     };
     let page = IncidentsPage {
-        layout: Layout::new(&session, Some(&me), Nav::Incidents),
-        incidents,
+        layout,
+        tabs: status_tabs(&query, &list.counts),
+        list,
         query,
         services,
         base,

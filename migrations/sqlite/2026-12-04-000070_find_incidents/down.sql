@@ -1,0 +1,10 @@
+DROP INDEX incidents_by_assignee;
+DROP INDEX incidents_by_creation;
+DROP TRIGGER incidents_fts_delete;
+DROP TRIGGER incidents_fts_update;
+DROP TRIGGER incidents_fts_insert;
+DROP TABLE incidents_fts;
+DROP TRIGGER incidents_tally_delete;
+DROP TRIGGER incidents_tally_update;
+DROP TRIGGER incidents_tally_insert;
+DROP TABLE incident_tallies;
