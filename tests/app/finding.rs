@@ -280,3 +280,40 @@ async fn dates_assignee_and_sort_narrow_and_order_the_list() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_service_page_lists_its_open_incidents_first_then_the_resolved() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Storage").await;
+        let other = create_service(&app, "Other").await;
+        let resolved = trigger(&app, &service, "Was broken").await;
+        act(&app, resolved, "resolve").await;
+        let open = trigger(&app, &service, "Is broken").await;
+        let elsewhere = trigger(&app, &other, "Broken elsewhere").await;
+
+        let page = app.page(&format!("/services/{service}")).await;
+        let at = |number: i64| {
+            page.find(&format!("href=\"/incidents/{number}\""))
+                .unwrap_or(usize::MAX)
+        };
+        assert!(
+            at(open) < at(resolved) && at(resolved) < usize::MAX,
+            "{page}"
+        );
+        assert_eq!(at(elsewhere), usize::MAX, "another service's incident");
+        assert!(page.contains("Open incidents <span class=\"count\">1</span>"));
+        assert!(page.contains("Recently resolved <span class=\"count\">1</span>"));
+
+        // Beyond what it shows, a link to the rest in the incidents list.
+        seed(&app, &service, 12, "3").await;
+        let page = app.page(&format!("/services/{service}")).await;
+        assert!(
+            page.contains(&format!(
+                "href=\"/incidents?status=resolved&amp;service={service}\">All 13</a>"
+            )),
+            "{page}"
+        );
+    })
+    .await;
+}

@@ -117,7 +117,8 @@ fn list_url(query: &ListQuery, status: &str) -> String {
     url
 }
 
-fn count_label(count: Count) -> String {
+/// A count as a tab or heading shows it: "4 002", "5 000+", or nothing where not counted.
+pub fn count_label(count: Count) -> String {
     match count {
         Count::Exact(n) => grouped(n),
         Count::MoreThan(0) => String::new(),

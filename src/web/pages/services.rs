@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::{redirect_with_flash, render, PageQuery};
 use crate::domain::escalation_policies::{Policy, REACHES_NOBODY};
+use crate::domain::incidents::{self, IncidentList, ListQuery};
 use crate::domain::integrations::{self, DeliveryTrouble, Integration};
 use crate::domain::services::{
     self, PolicyChoice, Removal, Service, ServiceForm, STATUSES, STATUS_ACTIVE, STATUS_DISABLED,
@@ -197,9 +198,22 @@ struct ServicePage {
     policy: Option<Policy>,
     /// Its Outgoing Webhooks integrations whose deliveries are failing, shown at the top.
     failing: Vec<(Integration, DeliveryTrouble)>,
+    /// Its newest open incidents, then its newest resolved ones.
+    open: IncidentList,
+    resolved: IncidentList,
 }
 
+/// Incidents the service page lists of each kind; the rest are a link to the incidents list.
+const SERVICE_INCIDENTS_SHOWN: i64 = 10;
+
 impl ServicePage {
+    fn incident_sections(&self) -> [(&'static str, &IncidentList, &'static str); 2] {
+        [
+            ("Open incidents", &self.open, "open"),
+            ("Recently resolved", &self.resolved, "resolved"),
+        ]
+    }
+
     fn reaches_nobody_warning(&self) -> &'static str {
         REACHES_NOBODY
     }
@@ -215,13 +229,24 @@ async fn show(
     let (service, can_manage) = services::get_with_access(&state.db, &me, &path).await?;
     let policy = services::escalation_now(&state.db, &service).await?;
     let failing = integrations::failing_in_service(&state.db, &service).await?;
+    let layout = Layout::new(&session, Some(&me), Nav::Services);
+    let of_status = |status: &str| ListQuery {
+        service: Some(service.row.unique_id.clone()),
+        status: Some(status.to_owned()),
+        ..ListQuery::default()
+    };
+    let (shown, zone) = (SERVICE_INCIDENTS_SHOWN, layout.zone());
+    let open = incidents::list(&state.db, &me, &of_status("open"), shown, zone).await?;
+    let resolved = incidents::list(&state.db, &me, &of_status("resolved"), shown, zone).await?;
     render(
         ServicePage {
-            layout: Layout::new(&session, Some(&me), Nav::Services),
+            layout,
             service,
             can_manage,
             policy,
             failing,
+            open,
+            resolved,
         },
         StatusCode::OK,
     )
