@@ -120,6 +120,7 @@ impl Application {
                 .wrap(from_fn(crate::web::error::keep_navigation))
                 .wrap(session)
                 .wrap(security_headers())
+                .wrap(from_fn(crate::web::layout::browser_zone))
                 .wrap(from_fn(request_id::middleware))
                 .configure(routes)
         })

@@ -101,8 +101,9 @@
       });
   }
 
-  // Replaces a region, keeping keyboard focus on the same control if it is still there, and
-  // the boxes ticked in it (the incidents list's rows) still ticked.
+  // Replaces a region, keeping keyboard focus on the same control if it is still there, the
+  // boxes ticked in it (the incidents list's rows) still ticked, and the folds the reader opened
+  // (the incident's timeline) still open.
   function swap(current, next) {
     var active = document.activeElement;
     var key = active && current.contains(active) ? focusKey(active) : null;
@@ -112,6 +113,13 @@
       var box = imported.querySelector("#" + CSS.escape(ticked[t].id));
       if (box) {
         box.checked = true;
+      }
+    }
+    var opened = current.querySelectorAll("details[id][open]");
+    for (var o = 0; o < opened.length; o++) {
+      var fold = imported.querySelector("#" + CSS.escape(opened[o].id));
+      if (fold) {
+        fold.open = true;
       }
     }
     current.parentNode.replaceChild(imported, current);

@@ -14,7 +14,7 @@ use diesel::sql_types::{BigInt, Integer};
 
 use super::incidents::{IncidentListRow, IncidentRow};
 use super::schema::{incidents, services, users};
-use super::{tallies, DbConn};
+use super::{sql_list, tallies, DbConn};
 
 /// Status codes as stored (Zenduty's).
 const OPEN: [i32; 2] = [1, 2];
@@ -110,10 +110,11 @@ impl StatusCounts {
                 }
             }
         }
-        if exact {
-            Count::Exact(sum)
-        } else {
-            Count::MoreThan(sum)
+        match (exact, statuses.len()) {
+            (true, _) => Count::Exact(sum),
+            // Counts stop only where every status together has more than the cap.
+            (false, 3) => Count::MoreThan(sum.max(COUNT_CAP)),
+            (false, _) => Count::MoreThan(sum),
         }
     }
 
@@ -131,74 +132,66 @@ impl StatusCounts {
 /// one over the chosen statuses so that the pager knows its last page whenever it can.
 pub fn status_counts(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<StatusCounts> {
     if filter.is_tallied() {
-        let counts = tallies::by_status(
+        let rows = tallies::by_status(
             conn,
             &filter.service_ids,
             filter.urgency,
             filter.visible_team_ids.as_deref(),
         )?;
-        let of = |status| {
-            Count::Exact(
-                counts
-                    .iter()
-                    .filter(|(s, _)| *s == status)
-                    .map(|(_, n)| *n)
-                    .sum(),
-            )
-        };
-        return Ok(StatusCounts {
-            triggered: of(1),
-            acknowledged: of(2),
-            resolved: of(3),
-        });
+        return Ok(StatusCounts::exact(&rows));
     }
     let any_status = IncidentFilter {
         statuses: Vec::new(),
         ..filter.clone()
     };
-    let Some(counted) = capped_counts(conn, &any_status, COUNT_CAP)? else {
-        let unknown = Count::MoreThan(0);
-        let mut counts = StatusCounts {
-            triggered: unknown,
-            acknowledged: unknown,
-            resolved: unknown,
-        };
-        if !filter.statuses.is_empty() {
-            if let Some(chosen) = capped_counts(conn, filter, COUNT_CAP)? {
-                // The chosen statuses' total is known; it goes to the first of them, which is
-                // where the page reads it from (`of` adds them up).
-                let total: i64 = chosen.iter().map(|(_, n)| n).sum();
-                for status in &filter.statuses {
-                    let count = chosen
-                        .iter()
-                        .filter(|(s, _)| s == status)
-                        .map(|(_, n)| *n)
-                        .sum();
-                    match status {
-                        1 => counts.triggered = Count::Exact(count),
-                        2 => counts.acknowledged = Count::Exact(count),
-                        _ => counts.resolved = Count::Exact(count),
-                    }
-                }
-                debug_assert_eq!(counts.of(&filter.statuses), Count::Exact(total));
+    if let Some(rows) = capped_counts(conn, &any_status, COUNT_CAP)? {
+        return Ok(StatusCounts::exact(&rows));
+    }
+    let mut counts = StatusCounts {
+        triggered: Count::MoreThan(0),
+        acknowledged: Count::MoreThan(0),
+        resolved: Count::MoreThan(0),
+    };
+    if let [one] = filter.statuses.as_slice() {
+        // Until its own count says otherwise, the chosen status holds them all.
+        counts.set(*one, Count::MoreThan(COUNT_CAP));
+    }
+    if !filter.statuses.is_empty() {
+        if let Some(rows) = capped_counts(conn, filter, COUNT_CAP)? {
+            let chosen = StatusCounts::exact(&rows);
+            for &status in &filter.statuses {
+                counts.set(status, chosen.get(status));
             }
         }
-        return Ok(counts);
-    };
-    let of = |status| {
-        Count::Exact(
-            counted
-                .iter()
-                .filter(|(s, _)| *s == status)
-                .map(|(_, n)| *n)
-                .sum(),
-        )
-    };
-    Ok(StatusCounts {
-        triggered: of(1),
-        acknowledged: of(2),
-        resolved: of(3),
-    })
+    }
+    Ok(counts)
+}
+
+impl StatusCounts {
+    /// From (status, count) rows; a status without a row has none.
+    fn exact(rows: &[(i32, i64)]) -> Self {
+        let of = |status| {
+            Count::Exact(
+                rows.iter()
+                    .filter(|(s, _)| *s == status)
+                    .map(|(_, n)| *n)
+                    .sum(),
+            )
+        };
+        StatusCounts {
+            triggered: of(1),
+            acknowledged: of(2),
+            resolved: of(3),
+        }
+    }
+
+    fn set(&mut self, status: i32, count: Count) {
+        match status {
+            1 => self.triggered = count,
+            2 => self.acknowledged = count,
+            _ => self.resolved = count,
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -404,13 +397,6 @@ impl Scan {
     /// SQLite walks the full-text index's matches, newest first, and looks each incident up.
     fn plan(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Option<Scan>> {
         let sqlite = matches!(conn, DbConn::Sqlite(_));
-        let list = |values: &[i64]| {
-            values
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let mut conditions = Vec::new();
         let one_service = match filter.service_ids.as_slice() {
             [one] => Some(*one),
@@ -471,7 +457,7 @@ impl Scan {
             open if open == OPEN => conditions.push("incidents.status IN (1, 2)".to_owned()),
             some => conditions.push(format!(
                 "incidents.status IN ({})",
-                list(&some.iter().map(|&s| i64::from(s)).collect::<Vec<_>>())
+                sql_list(&some.iter().map(|&s| i64::from(s)).collect::<Vec<_>>())
             )),
         }
         if let Some((column, value)) = leading {
@@ -485,7 +471,7 @@ impl Scan {
         if !filter.service_ids.is_empty() && !leads("service_id") {
             conditions.push(format!(
                 "incidents.service_id IN ({})",
-                list(&filter.service_ids)
+                sql_list(&filter.service_ids)
             ));
         }
         if let Some(urgency) = filter.urgency.filter(|_| !leads("urgency")) {
@@ -500,7 +486,7 @@ impl Scan {
             }
             conditions.push(format!(
                 "incidents.service_id IN (SELECT id FROM services WHERE team_id IN ({}))",
-                list(teams)
+                sql_list(teams)
             ));
         }
         if filter.created_from.is_some() || filter.created_before.is_some() {

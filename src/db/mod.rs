@@ -20,6 +20,17 @@ macro_rules! on_backend {
     };
 }
 
+/// Integers the caller parsed, as an SQL list ("1, 2, 3") written into a statement: a partial
+/// index is used only where the statement states its condition in so many words, which bound
+/// parameters do not (SQLite; PostgreSQL's generic plans).
+pub(crate) fn sql_list(values: &[i64]) -> String {
+    values
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub mod alerts;
 pub mod api_keys;
 pub mod app_settings;

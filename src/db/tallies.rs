@@ -10,7 +10,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 
-use super::DbConn;
+use super::{sql_list, DbConn};
 
 #[derive(QueryableByName)]
 struct StatusCount {
@@ -29,16 +29,9 @@ pub fn by_status(
     urgency: Option<i32>,
     team_ids: Option<&[i64]>,
 ) -> QueryResult<Vec<(i32, i64)>> {
-    let list = |values: &[i64]| {
-        values
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut conditions = Vec::new();
     if !service_ids.is_empty() {
-        conditions.push(format!("service_id IN ({})", list(service_ids)));
+        conditions.push(format!("service_id IN ({})", sql_list(service_ids)));
     }
     if let Some(urgency) = urgency {
         conditions.push(format!("urgency = {urgency}"));
@@ -49,7 +42,7 @@ pub fn by_status(
         }
         conditions.push(format!(
             "service_id IN (SELECT id FROM services WHERE team_id IN ({}))",
-            list(teams)
+            sql_list(teams)
         ));
     }
     let conditions = if conditions.is_empty() {

@@ -59,6 +59,49 @@ pub fn newest_for_incident(
         .load(conn)
 }
 
+/// Which of `instants` an entry of one of `kinds` was written at, in one incident's timeline.
+pub fn instants_with_kinds(
+    conn: &mut DbConn,
+    incident_id: i64,
+    kinds: &[&str],
+    instants: &[NaiveDateTime],
+) -> QueryResult<Vec<NaiveDateTime>> {
+    if instants.is_empty() {
+        return Ok(Vec::new());
+    }
+    timeline_entries::table
+        .filter(timeline_entries::incident_id.eq(incident_id))
+        .filter(timeline_entries::kind.eq_any(kinds.to_vec()))
+        .filter(timeline_entries::created_at.eq_any(instants.to_vec()))
+        .select(timeline_entries::created_at)
+        .load(conn)
+}
+
+/// The entries of one incident, oldest first, of `kinds` written at one of `instants`, or telling
+/// the outcome of one of `delivery_ids`.
+pub fn written_at_or_for(
+    conn: &mut DbConn,
+    incident_id: i64,
+    kinds: &[&str],
+    instants: &[NaiveDateTime],
+    delivery_ids: &[i64],
+) -> QueryResult<Vec<TimelineRow>> {
+    if instants.is_empty() && delivery_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    timeline_entries::table
+        .filter(timeline_entries::incident_id.eq(incident_id))
+        .filter(
+            timeline_entries::created_at
+                .eq_any(instants.to_vec())
+                .and(timeline_entries::kind.eq_any(kinds.to_vec()))
+                .or(timeline_entries::delivery_id.eq_any(delivery_ids.to_vec())),
+        )
+        .order(timeline_entries::id)
+        .select(TimelineRow::as_select())
+        .load(conn)
+}
+
 pub fn count_for_incident(conn: &mut DbConn, incident_id: i64) -> QueryResult<i64> {
     timeline_entries::table
         .filter(timeline_entries::incident_id.eq(incident_id))
@@ -84,11 +127,7 @@ pub fn latest_id_for_teams(conn: &mut DbConn, team_ids: Option<&[i64]>) -> Query
     if ids.is_empty() {
         return Ok(0);
     }
-    let teams = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let teams = super::sql_list(ids);
     let newest = diesel::sql_query(format!(
         "SELECT t.id FROM timeline_entries t \
          CROSS JOIN incidents i CROSS JOIN services s \

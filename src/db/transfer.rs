@@ -664,6 +664,18 @@ macro_rules! for_each_table {
     }};
 }
 
+/// Tables that triggers keep from `incidents` (migration 000070): the incidents list's counts and
+/// its full-text index (on SQLite, FTS5 keeps the index in tables named after it). They are not
+/// exported: the import's inserts rebuild them.
+const DERIVED_TABLES: [&str; 2] = ["incident_tallies", "incidents_fts"];
+
+/// Whether a table of the database is one the triggers keep rather than one the transfer copies.
+pub fn is_derived(table: &str) -> bool {
+    DERIVED_TABLES
+        .iter()
+        .any(|derived| table == *derived || table.starts_with(&format!("{derived}_")))
+}
+
 /// The tables the transfer knows, in document order.
 pub fn table_names() -> Vec<&'static str> {
     let mut names = Vec::new();

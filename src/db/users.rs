@@ -35,6 +35,8 @@ pub struct NewUserRow<'a> {
     pub role: i32,
     pub is_active: bool,
     pub created_at: NaiveDateTime,
+    /// Empty until the person chooses one: pages follow their browser's meanwhile.
+    pub time_zone: &'a str,
 }
 
 pub fn insert(conn: &mut DbConn, user: &NewUserRow<'_>) -> QueryResult<UserRow> {

@@ -232,6 +232,7 @@ fn insert_user(
         role: account.role.code(),
         is_active: true,
         created_at: db::now(),
+        time_zone: "",
     };
     match users::insert(conn, &row) {
         Ok(row) => {
@@ -487,19 +488,22 @@ pub fn time_zones() -> impl Iterator<Item = &'static str> {
     chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
 }
 
-/// Sets the actor's own time zone, one of `time_zones`.
+/// Sets the actor's own time zone, one of `time_zones`, or none (empty): the browser's then.
 pub async fn change_time_zone(
     db: &Db,
     actor: &User,
     form: &TimeZoneForm,
 ) -> Result<User, AccountsError> {
-    let time_zone = form
-        .time_zone
-        .trim()
-        .parse::<chrono_tz::Tz>()
-        .map_err(|_| field_error("time_zone", "Choose a time zone from the list."))?
-        .name()
-        .to_owned();
+    let chosen = form.time_zone.trim();
+    let time_zone = if chosen.is_empty() {
+        String::new()
+    } else {
+        chosen
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| field_error("time_zone", "Choose a time zone from the list."))?
+            .name()
+            .to_owned()
+    };
     let (user_id, stored) = (actor.id, time_zone.clone());
     db.write(move |conn| {
         users::set_time_zone(conn, user_id, &stored)?;

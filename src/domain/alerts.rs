@@ -251,7 +251,7 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
                     assignee_id: None,
                     entity_id: Some(entity_id.clone()),
                 };
-                incident = Some(incidents::trigger_in(conn, &actor, &new)?);
+                incident = Some(incidents::trigger_at(conn, &actor, &new, now)?);
                 (created, changed) = (true, true);
             }
             AlertType::Acknowledged => {
@@ -259,22 +259,24 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
                     .as_ref()
                     .filter(|i| i.status == Status::Triggered.code())
                 {
-                    incident = Some(incidents::transition_in(
+                    incident = Some(incidents::transition_at(
                         conn,
                         &actor,
                         open.id,
                         Status::Acknowledged,
+                        now,
                     )?);
                     changed = true;
                 }
             }
             AlertType::Resolved => {
                 if let Some(open) = &incident {
-                    incident = Some(incidents::transition_in(
+                    incident = Some(incidents::transition_at(
                         conn,
                         &actor,
                         open.id,
                         Status::Resolved,
+                        now,
                     )?);
                     changed = true;
                 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use klaxon::config::Config;
 use klaxon::db::deliveries::{self, AttemptRow, DeliveryRow};
+use klaxon::db::incidents;
+use klaxon::db::timeline::{self, NewTimelineRow};
 use reqwest::StatusCode;
 
 use crate::helpers::receiver::{refused_url, signature_is_valid, Receiver, Reply};
@@ -120,6 +122,171 @@ async fn trigger_acknowledge_resolve_reach_the_receiver_signed_in_order() {
             page.matches("delivered a webhook").count(),
             3,
             "the timeline shows each delivery"
+        );
+    })
+    .await;
+}
+
+/// Local receivers and no retries: the first failure is final.
+fn failing_at_once(config: &mut Config) {
+    local_receivers(config);
+    config.webhook_retry_schedule = Vec::new();
+}
+
+/// One entry of the incident page's timeline (with every kind shown): from its headline's
+/// `<li>` to the next headline's, or to the end of the timeline.
+fn timeline_entry<'a>(page: &'a str, kind: &str) -> &'a str {
+    let timeline = &page[page.find(r#"id="incident-timeline""#).unwrap()..];
+    let timeline = &timeline[..timeline.find("<form").unwrap()];
+    let start = timeline
+        .find(&format!(r#"<li class="tl-{kind}"#))
+        .unwrap_or_else(|| panic!("a {kind} entry in {timeline}"));
+    let rest = &timeline[start..];
+    let end = rest[1..]
+        .find("\n      <li class=\"tl-")
+        .map_or(rest.len(), |at| at + 1);
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn the_timeline_folds_each_changes_webhooks_under_it_and_shows_a_failure_on_its_headline() {
+    with_webhook_app(failing_at_once, |app| async move {
+        let (good, bad) = (Receiver::start().await, Receiver::start().await);
+        bad.script([Reply::Status(500)]);
+        let service = create_service(&app, "Grouped").await;
+        configured_webhook(&app, &service, &good.url).await;
+        configured_webhook(&app, &service, &bad.url).await;
+        let number = trigger(&app, &service, "Grouped entries").await;
+        app.send_until_idle().await;
+        act(&app, number, "acknowledge").await;
+        app.send_until_idle().await;
+        settled(&app, number, 4).await;
+
+        let page = app.page(&format!("/incidents/{number}")).await;
+        let triggered = timeline_entry(&page, "triggered");
+        let acknowledged = timeline_entry(&page, "acknowledged");
+        assert!(
+            triggered.starts_with(r#"<li class="tl-triggered tl-trouble""#)
+                && triggered.contains(
+                    r#"<span class="label label-delivery-failed">1 webhook failing</span>"#
+                )
+                && triggered.contains("<summary>1 webhook delivered, 1 webhook failed</summary>"),
+            "the failure shows on the headline: {triggered}"
+        );
+        let fold = &triggered[triggered.find("<details").unwrap()..];
+        assert!(
+            fold.starts_with("<details class=\"tl-fold\"")
+                && fold[..fold.find('>').unwrap()].ends_with(" open"),
+            "and its fold is open: {fold}"
+        );
+        assert!(
+            fold.contains("delivered a webhook") && fold.contains("could not deliver a webhook")
+        );
+        assert!(
+            acknowledged.starts_with(r#"<li class="tl-acknowledged""#)
+                && acknowledged.contains("<summary>2 webhooks delivered</summary>")
+                && !acknowledged.contains(" open>")
+                && !acknowledged.contains("tl-trouble"),
+            "{acknowledged}"
+        );
+        let fold = &acknowledged[acknowledged.find("<details").unwrap()..];
+        assert_eq!(fold.matches("delivered a webhook").count(), 2);
+        assert_eq!(
+            page.matches("delivered a webhook").count(),
+            3,
+            "each outcome once, inside its change's fold"
+        );
+
+        // The Webhooks filter still lists each outcome on its own.
+        let webhooks = app
+            .page(&format!("/incidents/{number}?show=webhooks"))
+            .await;
+        assert!(!webhooks.contains("tl-fold"));
+        assert_eq!(webhooks.matches(r#"<li class="tl-webhook_"#).count(), 4);
+    })
+    .await;
+}
+
+/// Local receivers, and a retry an hour after a failure: a failed first attempt stays retrying.
+fn retrying_in_an_hour(config: &mut Config) {
+    local_receivers(config);
+    config.webhook_retry_schedule = vec![3600];
+}
+
+#[tokio::test]
+async fn a_webhook_being_retried_opens_the_fold_of_its_change() {
+    with_webhook_app(retrying_in_an_hour, |app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::Status(500)]);
+        let service = create_service(&app, "Retried").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Retried later").await;
+        app.send_until_idle().await;
+        assert_eq!(deliveries_of(&app, number).await[0].attempt_count, 1);
+        app.leave_deliveries_pending();
+
+        let page = app.page(&format!("/incidents/{number}")).await;
+        let triggered = timeline_entry(&page, "triggered");
+        assert!(
+            triggered.starts_with(r#"<li class="tl-triggered tl-trouble""#)
+                && triggered.contains("1 webhook failing</span>")
+                && triggered.contains("<summary>1 webhook retrying</summary>")
+                && triggered.contains("is retrying a webhook"),
+            "{triggered}"
+        );
+        let fold = &triggered[triggered.find("<details").unwrap()..];
+        assert!(fold[..fold.find('>').unwrap()].ends_with(" open"), "{fold}");
+        assert_eq!(
+            page.matches("is retrying a webhook").count(),
+            1,
+            "under its change only"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outcome_whose_change_is_on_an_earlier_page_is_folded_there() {
+    with_webhook_app(local_receivers, |app| async move {
+        let receiver = Receiver::start().await;
+        let service = create_service(&app, "Paged").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let number = trigger(&app, &service, "Long timeline").await;
+        // A hundred entries after the trigger, before its webhook is sent: the trigger goes to
+        // page 2, its delivery's outcome comes on page 1.
+        query(&app, move |conn| {
+            let incident = incidents::find_by_number(conn, number)?.expect("incident exists");
+            for n in 0..100 {
+                timeline::append(
+                    conn,
+                    &NewTimelineRow {
+                        incident_id: incident.id,
+                        kind: "note",
+                        actor_user_id: None,
+                        actor_label: "Ann Lee",
+                        detail: &format!("Note {n}"),
+                        delivery_id: None,
+                        created_at: klaxon::db::now(),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(app.send_until_idle().await, 1);
+
+        let path = format!("/incidents/{number}");
+        let first = app.page(&path).await;
+        assert!(
+            !first.contains("delivered a webhook") && !first.contains("tl-triggered"),
+            "page 1 has neither the change nor its outcome"
+        );
+        let second = app.page(&format!("{path}?timeline=2")).await;
+        let triggered = timeline_entry(&second, "triggered");
+        assert!(
+            triggered.contains("<summary>1 webhook delivered</summary>")
+                && triggered.contains("delivered a webhook"),
+            "{triggered}"
         );
     })
     .await;

@@ -403,16 +403,27 @@ async fn the_timeline_filters_changes_alerts_notes_and_webhooks() {
 
         let kinds = |page: &str| -> Vec<String> {
             let timeline = &page[page.find(r#"id="incident-timeline""#).unwrap()..];
-            let timeline = &timeline[..timeline.find("</ol>").unwrap()];
+            // The timeline ends where the note's form starts: its folds are lists of their own.
+            let timeline = &timeline[..timeline.find("<form").unwrap()];
             timeline
                 .split(r#"<li class="tl-"#)
                 .skip(1)
                 .map(|rest| rest.split(['"', ' ']).next().unwrap().to_owned())
                 .collect()
         };
-        let all = kinds(&app.page(&path).await);
+        let page = app.page(&path).await;
+        let all = kinds(&page);
         for kind in ["triggered", "alert", "note", "acknowledged"] {
             assert!(all.contains(&kind.to_owned()), "{kind} in {all:?}");
+        }
+        // Each alert that changed the incident is folded under the change it made.
+        for (change, message) in [("triggered", "Disk full"), ("acknowledged", "Disk fine")] {
+            let entry = &page[page.find(&format!(r#"<li class="tl-{change}""#)).unwrap()..];
+            let fold = &entry[entry.find("<details").unwrap()..entry.find("</details>").unwrap()];
+            assert!(
+                fold.contains("<summary>1 alert</summary>") && fold.contains(message),
+                "{fold}"
+            );
         }
         assert_eq!(
             kinds(&app.page(&format!("{path}?show=notes")).await),

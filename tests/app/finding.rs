@@ -293,6 +293,7 @@ async fn a_service_page_lists_its_open_incidents_first_then_the_resolved() {
         let elsewhere = trigger(&app, &other, "Broken elsewhere").await;
 
         let page = app.page(&format!("/services/{service}")).await;
+        assert!(page.contains("<title>Storage · Klaxon</title>"), "{page}");
         let at = |number: i64| {
             page.find(&format!("href=\"/incidents/{number}\""))
                 .unwrap_or(usize::MAX)
@@ -314,6 +315,48 @@ async fn a_service_page_lists_its_open_incidents_first_then_the_resolved() {
             )),
             "{page}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_search_with_more_matches_than_are_counted_says_so_and_still_pages() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Storage").await;
+        let matches = klaxon::db::incident_list::COUNT_CAP + 10;
+        let seeded = service.clone();
+        query(&app, move |conn: &mut DbConn| {
+            diesel::sql_query(format!(
+                "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {matches}) \
+                 INSERT INTO incidents (incident_number, unique_id, incident_key, service_id, title, \
+                     summary, status, urgency, priority, creation_date, context_window_start, \
+                     context_window_end) \
+                 SELECT 10000 + seq.n, 'many-' || seq.n, 'key-' || seq.n, s.id, 'Replica lag ' || seq.n, \
+                     '', 3, 1, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00' \
+                 FROM seq, services s WHERE s.unique_id = '{seeded}'"
+            ))
+            .execute(conn)
+        })
+        .await;
+        let open = trigger(&app, &service, "Replica lag on the primary").await;
+
+        let page = app.page("/incidents?status=resolved&q=replica").await;
+        assert_eq!(tab_count(&page, "Resolved"), "5 000+");
+        assert_eq!(tab_count(&page, "All"), "5 000+");
+        assert_eq!(tab_count(&page, "Open"), "");
+        assert!(page.contains("Page 1 of 100+"), "{page}");
+        assert!(page.contains(">Next</a>") && !page.contains(">Last</a>"));
+        let newest = 10_000 + matches;
+        assert_eq!(
+            numbers_on(&page),
+            (newest - 49..=newest).rev().collect::<Vec<_>>()
+        );
+        // The open one among them is counted exactly.
+        let page = app.page("/incidents?q=replica").await;
+        assert_eq!(tab_count(&page, "Open"), "1");
+        assert_eq!(numbers_on(&page), [open]);
+        assert!(page.contains("Page 1 of 1") || !page.contains("class=\"pager\""));
     })
     .await;
 }

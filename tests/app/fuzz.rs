@@ -38,6 +38,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/static/live.js"),
     ("GET", "/static/keys.js"),
     ("GET", "/static/confirm.js"),
+    ("GET", "/static/zone.js"),
     ("GET", "/static/favicon.svg"),
     ("GET", "/favicon.ico"),
     // session_pages.rs

@@ -472,6 +472,63 @@ async fn times_show_the_clock_in_the_readers_time_zone_beside_the_age() {
 }
 
 #[tokio::test]
+async fn without_a_zone_of_their_own_times_follow_the_zone_the_browser_reported() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let service = create_service(&app, "Storage").await;
+        let number = trigger(&app, &service, "Disk almost full").await;
+        let path = format!("/incidents/{number}");
+        let page_with = |path: String, zone: &'static str| {
+            let app = &app;
+            let cookie = format!("{}; klaxon_tz={zone}", app.session_cookie());
+            async move {
+                let response = app.get_with_cookie(&path, &cookie).await;
+                assert_eq!(response.status(), StatusCode::OK);
+                response.text().await.unwrap()
+            }
+        };
+
+        let page = page_with(path.clone(), "Asia/Tokyo").await;
+        assert!(page.contains(" JST · just now</time>"), "{page}");
+        assert!(page
+            .contains(r#"<meta name="klaxon-zone" content="Asia/Tokyo" data-follows="browser">"#));
+        let settings = page_with("/settings".into(), "Asia/Tokyo").await;
+        assert!(
+            settings.contains("Times show in Asia/Tokyo, your browser&#39;s time zone")
+                && settings.contains(r#"<option value="" selected>Automatic"#),
+            "{settings}"
+        );
+        for unknown in ["Mars/Olympus_Mons", "%3Cscript%3E", ""] {
+            let page = page_with(path.clone(), unknown).await;
+            assert!(page.contains(" UTC · just now</time>"), "{unknown}: UTC");
+        }
+        let settings = app.page("/settings").await;
+        assert!(settings.contains("Times show in UTC: you have not chosen a time zone"));
+
+        // The reader's own choice wins over the browser's.
+        app.submit(
+            "/settings",
+            "/settings/time-zone",
+            &[("time_zone", "America/New_York")],
+        )
+        .await;
+        let page = page_with(path.clone(), "Asia/Tokyo").await;
+        assert!(
+            page.contains(" EST · just now</time>") && page.contains(r#"data-follows="profile""#)
+        );
+        let settings = page_with("/settings".into(), "Asia/Tokyo").await;
+        assert!(settings.contains("Times show in America/New_York, the zone you chose."));
+
+        // Choosing none again follows the browser again.
+        app.submit("/settings", "/settings/time-zone", &[("time_zone", "")])
+            .await;
+        let page = page_with(path.clone(), "Asia/Tokyo").await;
+        assert!(page.contains(" JST · just now</time>"), "{page}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_incidents_list_filters_and_paginates() {
     for_each_backend(|app| async move {
         app.create_owner().await;

@@ -109,6 +109,13 @@ async fn a_trigger_emails_level_one_then_level_two_until_someone_acknowledges_fr
             let page = app.page(&format!("/incidents/{number}")).await;
             assert!(page.contains("Level 1: emailed Ada"), "{page}");
             assert!(page.contains("escalates to level 2"), "{page}");
+            // The level's entry counts the email it sent in its fold.
+            let page = wait_for_page(&app, number, "<summary>1 email sent</summary>").await;
+            let level = &page[page.find(r#"<li class="tl-escalation""#).unwrap()..];
+            assert!(
+                level[..level.find("</li>").unwrap()].contains("<summary>1 email sent</summary>"),
+                "{level}"
+            );
 
             // Ten minutes later nobody has acknowledged: level 2 emails Bob.
             let_delay_pass(&app).await;
@@ -244,6 +251,11 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
             let refused = trigger(&app, &service, "Refused").await;
             let page = wait_for_page(&app, refused, "could not send an email").await;
             assert!(page.contains("mailbox unavailable"), "{page}");
+            assert!(
+                page.contains(r#"<li class="tl-escalation tl-trouble""#)
+                    && page.contains(">1 email failed</span>"),
+                "the level that sent it says so: {page}"
+            );
             let attempts = attempts_of(&app, refused).await;
             assert_eq!(
                 attempts,

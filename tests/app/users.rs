@@ -456,10 +456,10 @@ async fn a_time_zone_from_the_list_is_saved_and_another_refused() {
         app.create_owner().await;
         let page = app.page("/settings").await;
         assert!(
-            page.contains("<dt>Time zone</dt><dd>UTC</dd>"),
-            "UTC at first"
+            page.contains("<dt>Time zone</dt><dd>UTC (none chosen)</dd>"),
+            "UTC at first (no browser said its own)"
         );
-        assert!(page.contains("<option selected>UTC</option>"));
+        assert!(page.contains(r#"<option value="" selected>Automatic"#));
 
         let response = app
             .submit(
@@ -474,7 +474,7 @@ async fn a_time_zone_from_the_list_is_saved_and_another_refused() {
         assert!(page.contains("<dt>Time zone</dt><dd>Europe/Berlin</dd>"));
         assert!(page.contains("<option selected>Europe/Berlin</option>"));
 
-        for bad in ["Mars/Olympus_Mons", "", "europe/berlin"] {
+        for bad in ["Mars/Olympus_Mons", "europe/berlin"] {
             let response = app
                 .submit("/settings", "/settings/time-zone", &[("time_zone", bad)])
                 .await;
@@ -490,6 +490,13 @@ async fn a_time_zone_from_the_list_is_saved_and_another_refused() {
         })
         .await;
         assert_eq!(stored, "Europe/Berlin");
+
+        // Automatic (empty) forgets the choice.
+        app.submit("/settings", "/settings/time-zone", &[("time_zone", "")])
+            .await;
+        let page = app.page("/settings").await;
+        assert!(page.contains("<dt>Time zone</dt><dd>UTC (none chosen)</dd>"));
+        assert!(page.contains("Pages now show times in your browser"));
     })
     .await;
 }

@@ -47,7 +47,17 @@ pub fn trigger_in(
     actor: &Actor,
     new: &NewIncident,
 ) -> Result<IncidentRow, DomainError> {
-    let now = db::now();
+    trigger_at(conn, actor, new, db::now())
+}
+
+/// [`trigger_in`] at the instant of a caller that writes more of the same change (an alert's
+/// own timeline entry): the incident page groups what one change wrote by that instant.
+pub fn trigger_at(
+    conn: &mut DbConn,
+    actor: &Actor,
+    new: &NewIncident,
+    now: NaiveDateTime,
+) -> Result<IncidentRow, DomainError> {
     let (context_window_start, context_window_end) = context_window(now);
     let number = incidents::take_next_number(conn)?;
     let (unique_id, incident_key) = (new_base57_id(), new_base57_id());
@@ -72,7 +82,7 @@ pub fn trigger_in(
         },
     )?;
     append_timeline(conn, row.id, "triggered", actor, &row.title, now)?;
-    outbox::enqueue_transition(conn, &row, Status::Triggered)?;
+    outbox::enqueue_transition(conn, &row, Status::Triggered, now)?;
     escalation::start_in(conn, &row, now)?;
     Ok(row)
 }
@@ -85,7 +95,17 @@ pub fn transition_in(
     incident_id: i64,
     target: Status,
 ) -> Result<IncidentRow, DomainError> {
-    let now = db::now();
+    transition_at(conn, actor, incident_id, target, db::now())
+}
+
+/// [`transition_in`] at the caller's instant, as [`trigger_at`].
+pub fn transition_at(
+    conn: &mut DbConn,
+    actor: &Actor,
+    incident_id: i64,
+    target: Status,
+    now: NaiveDateTime,
+) -> Result<IncidentRow, DomainError> {
     let moved = match target {
         Status::Acknowledged => incidents::transition_acknowledged(conn, incident_id, now)?,
         Status::Resolved => incidents::transition_resolved(conn, incident_id, now)?,
@@ -96,7 +116,7 @@ pub fn transition_in(
         return Err(refusal(&row, target));
     };
     append_timeline(conn, row.id, target.word(), actor, &actor.reason(), now)?;
-    outbox::enqueue_transition(conn, &row, target)?;
+    outbox::enqueue_transition(conn, &row, target, now)?;
     escalation::stop_in(conn, &row, target, now)?;
     Ok(row)
 }
@@ -114,7 +134,7 @@ pub fn retrigger_in(
         return Ok(None);
     };
     append_timeline(conn, row.id, "retriggered", actor, &actor.reason(), now)?;
-    outbox::enqueue_transition(conn, &row, Status::Triggered)?;
+    outbox::enqueue_transition(conn, &row, Status::Triggered, now)?;
     escalation::start_in(conn, &row, now)?;
     Ok(Some(row))
 }

@@ -19,8 +19,8 @@ mod views;
 
 pub use lifecycle::{
     add_note, assign, change_many, change_status, escalate_now, reassign, retrigger_in,
-    transition_in, trigger, trigger_in, trigger_record, update, AssignForm, ChangedMany,
-    IncidentChanges, NoteForm, ReassignForm, TriggerForm,
+    transition_at, transition_in, trigger, trigger_at, trigger_in, trigger_record, update,
+    AssignForm, ChangedMany, IncidentChanges, NoteForm, ReassignForm, TriggerForm,
 };
 pub use model::{
     auto_resolve_deadline, context_window, urgency_word, Actor, ListQuery, NewIncident, Status,

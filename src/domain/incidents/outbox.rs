@@ -51,11 +51,14 @@ fn enqueue(
 }
 
 /// One delivery per enabled, configured Outgoing Webhooks integration of the incident's
-/// service, each with the body frozen now. Returns how many were enqueued.
+/// service, each with the body frozen now. `now` is the transition's own instant (that of its
+/// timeline entry), by which the incident page folds the deliveries under the change that
+/// enqueued them. Returns how many were enqueued.
 pub fn enqueue_transition(
     conn: &mut DbConn,
     incident: &IncidentRow,
     status: Status,
+    now: NaiveDateTime,
 ) -> Result<usize, DomainError> {
     let targets: Vec<_> = integrations::list_for_service(conn, incident.service_id)?
         .into_iter()
@@ -72,7 +75,6 @@ pub fn enqueue_transition(
         body: &body,
         is_test: false,
     };
-    let now = db::now();
     for integration in &targets {
         enqueue(conn, integration.id, &message, now)?;
     }

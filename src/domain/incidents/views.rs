@@ -9,6 +9,7 @@ use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
 use crate::db::deliveries::DeliveryState;
 use crate::db::incident_list::{self, Count, StatusCounts};
 use crate::db::incidents::IncidentRow;
+use crate::db::notifications::{self, NotificationListRow};
 use crate::db::timeline::{self, TimelineRow};
 use crate::db::{self, deliveries, users, Db, DbConn};
 use crate::domain::access::Visibility;
@@ -67,8 +68,9 @@ pub const TIMELINE_PER_PAGE: i64 = 100;
 pub struct IncidentDetail {
     pub incident: IncidentView,
     /// Page 1 holds the newest entries (a flapping monitor can add thousands of alerts); each
-    /// page's entries are in the order they happened.
-    pub timeline: Page<TimelineRow>,
+    /// page's entries are in the order they happened. With every kind shown, each status change
+    /// carries what it caused (see [`TimelineGroup`]); otherwise every entry stands alone.
+    pub timeline: Page<TimelineGroup>,
     pub assignable: Vec<User>,
     /// The incident's deliveries as they stand now, for the entries that link to them.
     pub deliveries: Vec<DeliveryState>,
@@ -125,7 +127,197 @@ impl IncidentDetail {
     }
 }
 
-/// The incident page: the incident, one page of its timeline, who it may be assigned to.
+/// The kinds of entry that change an incident's status: the headlines the timeline groups under.
+const STATUS_CHANGES: [&str; 4] = ["triggered", "retriggered", "acknowledged", "resolved"];
+
+/// What folds under the change written at its instant, besides the outcomes of its webhooks. An
+/// escalation's note at that instant ("nobody is paged") stays a headline of its own.
+const FOLDED_AT_INSTANT: [&str; 1] = ["alert"];
+
+/// One line of the timeline: an entry, and, under a status change, what that change caused.
+///
+/// A change writes everything it causes in its one transaction at its one instant (`trigger_at`,
+/// `transition_at`, `outbox::enqueue_transition`): its timeline entry, the alert's entry when an
+/// alert made it, its webhook deliveries, its "Resolved" emails; an escalation level writes its
+/// emails at the instant of its own entry. So what a change caused is what carries its instant:
+/// the alert's entry written then, and the outcome entries of the deliveries created then
+/// (written later, when the sender is done, and linked by delivery).
+/// The instant, not the order of ids: ids of concurrent transactions interleave, and an
+/// outcome comes long after. Two changes of one incident never share an instant (its changes
+/// are serialised, and `db::now` has microseconds).
+#[derive(Debug, Clone)]
+pub struct TimelineGroup {
+    pub head: TimelineRow,
+    /// Entries the change caused, in the order they were written.
+    pub caused: Vec<TimelineRow>,
+    /// Its deliveries not finished yet, with the URL each goes to.
+    pub waiting: Vec<(DeliveryState, Option<String>)>,
+    /// Its emails: sent, failed, not sent yet.
+    pub emails: (usize, usize, usize),
+}
+
+impl TimelineGroup {
+    fn alone(head: TimelineRow) -> Self {
+        TimelineGroup {
+            head,
+            caused: Vec::new(),
+            waiting: Vec::new(),
+            emails: (0, 0, 0),
+        }
+    }
+
+    pub fn has_fold(&self) -> bool {
+        !self.caused.is_empty() || !self.waiting.is_empty() || self.emails != (0, 0, 0)
+    }
+
+    fn caused_of(&self, kind: &str) -> usize {
+        self.caused
+            .iter()
+            .filter(|entry| entry.kind == kind)
+            .count()
+    }
+
+    fn retrying(&self) -> usize {
+        self.waiting
+            .iter()
+            .filter(|(delivery, _)| delivery.attempt_count > 0)
+            .count()
+    }
+
+    /// What went wrong in the fold, for its headline; empty when nothing did. A closed fold
+    /// must not hide a failure, so the page opens the fold too.
+    pub fn trouble(&self) -> String {
+        let failed = self.caused_of("webhook_failed") + self.retrying();
+        let emails = self.emails.1 + self.caused_of("notification_failed");
+        let mut said = Vec::new();
+        if failed > 0 {
+            said.push(counted(failed, "webhook", "webhooks") + " failing");
+        }
+        if emails > 0 {
+            said.push(counted(emails, "email", "emails") + " failed");
+        }
+        said.join(", ")
+    }
+
+    /// The fold's summary line, as "2 webhooks delivered, 1 email sent".
+    pub fn summary(&self) -> String {
+        let retrying = self.retrying();
+        let waiting = self.waiting.len() - retrying;
+        let (sent, failed_emails, unsent) = self.emails;
+        let parts = [
+            (self.caused_of("alert"), "alert", "alerts", ""),
+            (
+                self.caused_of("webhook_delivered"),
+                "webhook",
+                "webhooks",
+                " delivered",
+            ),
+            (
+                self.caused_of("webhook_failed"),
+                "webhook",
+                "webhooks",
+                " failed",
+            ),
+            (retrying, "webhook", "webhooks", " retrying"),
+            (waiting, "webhook", "webhooks", " waiting"),
+            (sent, "email", "emails", " sent"),
+            (
+                failed_emails + self.caused_of("notification_failed"),
+                "email",
+                "emails",
+                " failed",
+            ),
+            (unsent, "email", "emails", " not sent yet"),
+        ];
+        let said: Vec<String> = parts
+            .into_iter()
+            .filter(|(n, ..)| *n > 0)
+            .map(|(n, one, many, what)| counted(n, one, many) + what)
+            .collect();
+        said.join(", ")
+    }
+}
+
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Groups one page of entries (oldest first) as [`TimelineGroup`] says. An entry whose change
+/// is on another page is left out of this one: it is folded under its change there. `waiting`
+/// loses the deliveries folded here.
+fn group_page(
+    conn: &mut DbConn,
+    incident_id: i64,
+    entries: Vec<TimelineRow>,
+    deliveries: &[DeliveryState],
+    waiting: &mut Vec<(DeliveryState, Option<String>)>,
+    emails: &[NotificationListRow],
+) -> Result<Vec<TimelineGroup>, DomainError> {
+    let created = |delivery_id: i64| {
+        deliveries
+            .iter()
+            .find(|d| d.id == delivery_id)
+            .map(|d| d.created_at)
+    };
+    // The instant of the change that caused an entry, if one did.
+    let caused_at = |entry: &TimelineRow| match entry.delivery_id {
+        Some(id) => created(id),
+        None => Some(entry.created_at),
+    };
+    let is_change = |entry: &TimelineRow| STATUS_CHANGES.contains(&entry.kind.as_str());
+    let folds = |entry: &TimelineRow| {
+        entry.delivery_id.is_some() || FOLDED_AT_INSTANT.contains(&entry.kind.as_str())
+    };
+    let heads: Vec<NaiveDateTime> = entries
+        .iter()
+        .filter(|e| is_change(e))
+        .map(|e| e.created_at)
+        .collect();
+    let others: Vec<NaiveDateTime> = entries
+        .iter()
+        .filter(|e| folds(e))
+        .filter_map(caused_at)
+        .collect();
+    let with_change = timeline::instants_with_kinds(conn, incident_id, &STATUS_CHANGES, &others)?;
+    let delivery_ids: Vec<i64> = deliveries
+        .iter()
+        .filter(|d| heads.contains(&d.created_at))
+        .map(|d| d.id)
+        .collect();
+    let caused =
+        timeline::written_at_or_for(conn, incident_id, &FOLDED_AT_INSTANT, &heads, &delivery_ids)?;
+    let mut groups = Vec::new();
+    for entry in entries {
+        let at = caused_at(&entry);
+        if folds(&entry) && at.is_some_and(|at| with_change.contains(&at)) {
+            continue;
+        }
+        let mut group = TimelineGroup::alone(entry);
+        let at = group.head.created_at;
+        if is_change(&group.head) {
+            group.caused = caused
+                .iter()
+                .filter(|c| caused_at(c) == Some(at))
+                .cloned()
+                .collect();
+            let (mine, rest) = std::mem::take(waiting)
+                .into_iter()
+                .partition(|(delivery, _)| delivery.created_at == at);
+            (group.waiting, *waiting) = (mine, rest);
+        }
+        for email in emails.iter().filter(|email| email.created_at == at) {
+            match email.state.as_str() {
+                notifications::SUCCEEDED => group.emails.0 += 1,
+                notifications::FAILED => group.emails.1 += 1,
+                notifications::PENDING => group.emails.2 += 1,
+                _ => {}
+            }
+        }
+        groups.push(group);
+    }
+    Ok(groups)
+}
+
 /// Which of a timeline's entries a reader asked for (`?show=` on the incident page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimelineFilter {
@@ -237,26 +429,52 @@ fn detail_in(
         Page::<TimelineRow>::offset(timeline_page, TIMELINE_PER_PAGE),
         TIMELINE_PER_PAGE + 1,
     )?;
-    let mut timeline = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
-    timeline.items.reverse();
+    let mut entries = Page::from_overfetch(newest, timeline_page, TIMELINE_PER_PAGE);
+    entries.items.reverse();
     let mut pending_deliveries = Vec::new();
     let mut incident_deliveries = Vec::new();
     for (delivery, url) in deliveries::states_for_incident(conn, row.id)? {
-        if delivery.state == deliveries::PENDING
-            && timeline.number == 1
-            && filter.shows_pending_deliveries()
-        {
+        if delivery.state == deliveries::PENDING && filter.shows_pending_deliveries() {
             pending_deliveries.push((delivery.clone(), url));
         }
         incident_deliveries.push(delivery);
     }
     pending_deliveries.sort_by_key(|(delivery, _)| delivery.id);
+    let escalation = escalation::view(conn, row.id)?;
+    let items = if filter == TimelineFilter::All {
+        // The emails the page lists beside the timeline (the newest 50) are those counted.
+        let emails = escalation
+            .as_ref()
+            .map_or(&[][..], |e| &e.notifications[..]);
+        group_page(
+            conn,
+            row.id,
+            entries.items,
+            &incident_deliveries,
+            &mut pending_deliveries,
+            emails,
+        )?
+    } else {
+        entries
+            .items
+            .into_iter()
+            .map(TimelineGroup::alone)
+            .collect()
+    };
+    let timeline = Page {
+        items,
+        number: entries.number,
+        has_more: entries.has_more,
+    };
+    // Those not folded under a change stay listed after the newest entries.
+    if timeline.number != 1 {
+        pending_deliveries.clear();
+    }
     let assignable = active_users(conn)?;
     let incident = IncidentView::new(row, service.row.name, service.row.unique_id, assignee_name)?;
     let timeout = service.row.auto_resolve_timeout;
     let auto_resolves_at = (incident.status() != Status::Resolved && timeout > 0)
         .then(|| auto_resolve_deadline(incident.row.creation_date, timeout));
-    let escalation = escalation::view(conn, incident.row.id)?;
     let policies =
         crate::db::escalation_policies::list_for_team(conn, service.row.team_id, 0, 200)?
             .into_iter()

@@ -10,6 +10,8 @@ const LIVE_SCRIPT: &str = include_str!("../../../static/live.js");
 const KEYS_SCRIPT: &str = include_str!("../../../static/keys.js");
 /// Optional: confirmations in a dialog instead of a page.
 const CONFIRM_SCRIPT: &str = include_str!("../../../static/confirm.js");
+/// Optional: tells the server the browser's time zone (see the file's first lines).
+const ZONE_SCRIPT: &str = include_str!("../../../static/zone.js");
 const FAVICON: &str = include_str!("../../../static/favicon.svg");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -17,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(live_script)
         .service(keys_script)
         .service(confirm_script)
+        .service(zone_script)
         .service(favicon)
         .service(favicon_ico);
 }
@@ -46,6 +49,11 @@ async fn keys_script() -> HttpResponse {
 #[get("/static/confirm.js")]
 async fn confirm_script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", CONFIRM_SCRIPT)
+}
+
+#[get("/static/zone.js")]
+async fn zone_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", ZONE_SCRIPT)
 }
 
 #[get("/static/favicon.svg")]

@@ -19,7 +19,7 @@ use crate::domain::Page;
 use crate::web::auth::CurrentUser;
 use crate::web::client_address;
 use crate::web::error::AppError;
-use crate::web::layout::{Layout, Nav};
+use crate::web::layout::{Layout, Nav, ZoneSource};
 use crate::web::session::{self, CsrfForm, FlashKind};
 use crate::web::AppState;
 
@@ -105,6 +105,30 @@ impl SettingsPage {
 
     fn email(&self) -> &str {
         self.input.email.as_deref().unwrap_or(&self.me.email)
+    }
+
+    /// Which zone the pages use now and where it comes from, for the time zone's card.
+    fn zone_in_use(&self) -> String {
+        let (zone, source) = self.layout.zone_and_source();
+        match source {
+            ZoneSource::Profile => format!("Times show in {zone}, the zone you chose."),
+            ZoneSource::Browser => {
+                format!("Times show in {zone}, your browser's time zone: you have not chosen one.")
+            }
+            ZoneSource::Default => "Times show in UTC: you have not chosen a time zone, and your \
+                                    browser has not told its own (it does when JavaScript is on)."
+                .to_owned(),
+        }
+    }
+
+    /// The zone in use, for the account's facts, with where it comes from unless chosen.
+    fn zone_fact(&self) -> String {
+        let (zone, source) = self.layout.zone_and_source();
+        match source {
+            ZoneSource::Profile => zone.to_string(),
+            ZoneSource::Browser => format!("{zone} (your browser's)"),
+            ZoneSource::Default => "UTC (none chosen)".to_owned(),
+        }
     }
 
     fn zone_chosen(&self, zone: &str) -> bool {
@@ -234,7 +258,11 @@ async fn change_time_zone(
         Ok(user) => Ok(redirect_with_flash(
             &session,
             FlashKind::Success,
-            format!("Your time zone is now {}.", user.time_zone),
+            if user.time_zone.is_empty() {
+                "Pages now show times in your browser's time zone (UTC without JavaScript).".into()
+            } else {
+                format!("Your time zone is now {}.", user.time_zone)
+            },
             "/settings",
         )),
         Err(AccountsError::Invalid(errors)) => {

@@ -71,13 +71,19 @@ struct Chromedriver {
 }
 
 impl Chromedriver {
-    async fn start(tools: &Tools) -> Chromedriver {
+    /// `zone`: the time zone Chromium runs in (through `TZ`, which it inherits); the
+    /// machine's when None.
+    async fn start(tools: &Tools, zone: Option<&str>) -> Chromedriver {
         use std::os::unix::process::CommandExt;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(&tools.chromedriver)
+        let mut command = Command::new(&tools.chromedriver);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let child = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -145,8 +151,18 @@ pub struct Browser {
 impl Browser {
     /// Chromium on the app at `base`, or `None` when the browser is missing (and not in CI).
     pub async fn start(test: &str, base: &str, script: Script) -> Option<Browser> {
+        Browser::start_in_zone(test, base, script, None).await
+    }
+
+    /// [`Browser::start`] with Chromium in the time zone `zone` (an IANA name).
+    pub async fn start_in_zone(
+        test: &str,
+        base: &str,
+        script: Script,
+        zone: Option<&str>,
+    ) -> Option<Browser> {
         let tools = tools(test)?;
-        let driver = Chromedriver::start(&tools).await;
+        let driver = Chromedriver::start(&tools, zone).await;
         let mut options = json!({
             "binary": tools.chromium,
             "args": [

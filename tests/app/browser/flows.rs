@@ -223,25 +223,40 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
         assert_eq!(request.path, "/hooks/klaxon");
     }
 
-    // The timeline shows every step and, without a reload (the page updates itself), the three
-    // deliveries.
+    // The timeline shows every step and, without a reload (the page updates itself), the
+    // delivery each one caused, folded under it; opened, the folds show each delivery.
     let deadline = tokio::time::Instant::now() + WAIT;
-    let timeline = loop {
+    loop {
         let timeline = browser.timeline().await;
         if timeline
             .iter()
-            .filter(|e| e.contains("delivered a webhook"))
+            .filter(|e| e.ends_with("1 webhook delivered"))
             .count()
             == 3
         {
-            break timeline;
+            break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "the timeline never showed three deliveries: {timeline:#?}"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    }
+    for fold in browser
+        .find_all("//details[@class='tl-fold']/summary")
+        .await
+    {
+        fold.click().await.expect("open a fold");
+    }
+    let timeline = browser.timeline().await;
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| e.contains("delivered a webhook"))
+            .count(),
+        3,
+        "{timeline:#?}"
+    );
     for step in [
         "triggered the incident",
         "Dwight Schrute acknowledged",
@@ -261,14 +276,25 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     }
     browser.screenshots("06-incident-resolved").await;
 
-    // The incidents list: the open list is quiet; "All" shows it resolved.
+    // The incidents list: the open list is quiet; the "All" tab shows it resolved, and so does
+    // a search for words of its title, typed as prefixes in another case.
     browser.click_link("Incidents").await;
     assert!(browser
         .text()
         .await
-        .contains("No incidents match. All quiet."));
-    browser.select("Status", "All").await;
-    browser.press("Filter").await;
+        .contains("No open incidents. All quiet."));
+    browser.click_link("Resolved 1").await;
+    assert_eq!(browser.table_rows().await.len(), 1);
+    browser.click_link("Open 0").await;
+    browser.fill("Search", "FREE sdx-0").await;
+    browser.press("Find").await;
+    assert!(browser.text().await.contains("No incidents match."));
+    browser.click_link("All 1").await;
+    assert_eq!(
+        browser.value_of("Search").await,
+        "FREE sdx-0",
+        "the search is kept"
+    );
     let rows = browser.table_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     // Cells: tick box, number, title, status, urgency, service, age, assignee, actions.
@@ -280,8 +306,15 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
     browser.click_link(TITLE).await;
     assert_eq!(browser.path().await, incident_path);
 
-    // The integration's deliveries: three, all succeeded, one attempt each.
+    // The service's page lists its incidents; then the integration's deliveries: three, all
+    // succeeded, one attempt each.
     browser.click_link("ZD Prod").await;
+    let service = browser.text().await;
+    assert!(
+        service.contains("Recently resolved 1") && service.contains(TITLE),
+        "{service}"
+    );
+    browser.screenshots("35-service-incidents").await;
     browser.click_link("Integrations").await;
     browser.click_link("Configure").await;
     browser.click_link("View deliveries").await;
@@ -824,6 +857,61 @@ async fn browser_change_endpoints_move_with_every_change() {
 /// Paging by email: the trigger reaches the team's manager through a real SMTP server, and the
 /// email's Acknowledge link works from a browser that is not signed in. Photographs the paging
 /// and on-call pages.
+#[tokio::test]
+async fn browser_shows_times_in_its_own_time_zone_until_the_profile_names_one() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let app = TestApp::start(&database).await;
+    let Some(browser) = Browser::start_in_zone(
+        "browser_shows_times_in_its_own_time_zone_until_the_profile_names_one",
+        &app.address,
+        Script::On,
+        Some("Asia/Tokyo"),
+    )
+    .await
+    else {
+        return;
+    };
+    app.create_owner().await;
+    let service = create_service(&app, "Checkout").await;
+    let number = trigger(&app, &service, "Checkout is down").await;
+    let zone = browser
+        .run(
+            "return Intl.DateTimeFormat().resolvedOptions().timeZone;",
+            vec![],
+        )
+        .await;
+    assert_eq!(zone, "Asia/Tokyo", "Chromium runs in the zone TZ names");
+
+    // Signing in (a page without times) leaves the zone in the cookie; the next page uses it.
+    browser.open(&format!("/incidents/{number}")).await;
+    browser.fill("Email", OWNER_EMAIL).await;
+    browser.fill("Password", OWNER_PASSWORD).await;
+    browser.press("Sign in").await;
+    assert_eq!(browser.path().await, format!("/incidents/{number}"));
+    browser.wait_for_text(" JST · ", false).await;
+    browser.open("/settings").await;
+    browser
+        .wait_for_text("Times show in Asia/Tokyo, your browser's time zone", false)
+        .await;
+
+    // Without the cookie, a page with times shows UTC, and the script loads it again once.
+    browser
+        .client
+        .delete_cookie("klaxon_tz")
+        .await
+        .expect("delete the cookie");
+    browser.open(&format!("/incidents/{number}")).await;
+    browser.wait_for_text(" JST · ", false).await;
+
+    // A zone of one's own wins.
+    browser.open("/settings").await;
+    browser.select("Your time zone", "America/New_York").await;
+    browser.press("Save time zone").await;
+    browser.open(&format!("/incidents/{number}")).await;
+    browser.wait_for_text(" EST · ", false).await;
+    browser.close().await;
+}
+
 #[tokio::test]
 async fn browser_acknowledges_from_the_email_a_trigger_sent() {
     let smtp = SmtpServer::start().await;

@@ -1,0 +1,1 @@
+UPDATE users SET time_zone = 'UTC' WHERE time_zone = '';
