@@ -17,9 +17,15 @@
 //! the Events API instead (alert storms, flapping entities, collation, an open loop over many
 //! open incidents) and times the pages responders open during a storm; see `events.rs` and
 //! `klaxon-bench events --help`.
+//!
+//! `klaxon-bench find [--incidents N] [--database-url URL]` times the incidents list among N
+//! incidents (a million by default) added straight into the database: its status tabs,
+//! filters, search, sorts, date ranges and pager, each combination checked against its rows
+//! (`find.rs`).
 
 mod api;
 mod events;
+mod find;
 mod oncall;
 mod paging;
 mod timing;
@@ -59,6 +65,9 @@ enum Mode {
     /// policy's page, on a team of 100 with a 5-layer schedule and 200 overrides, its rotation
     /// started yesterday or two years ago.
     OnCall(oncall::OnCallArgs),
+    /// Finding an incident among a million: the incidents list's status tabs, filters,
+    /// search, sorts, date ranges and pager, each combination timed and its rows checked.
+    Find(find::FindArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -461,6 +470,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Mode::Events(events)) => return events::run(events).await,
         Some(Mode::Paging(paging)) => return paging::run(paging).await,
         Some(Mode::OnCall(on_call)) => return oncall::run(on_call).await,
+        Some(Mode::Find(find)) => return find::run(find).await,
         None => {}
     }
     let args = cli.args;

@@ -16,7 +16,7 @@ pub(crate) struct Server<'a> {
     pub(crate) env: &'a [(&'a str, String)],
 }
 
-enum FreshDb {
+pub(crate) enum FreshDb {
     Sqlite(PathBuf),
     Postgres { admin: String, name: String },
 }
@@ -24,7 +24,11 @@ enum FreshDb {
 impl FreshDb {
     /// A new empty database for the workload `name`, on the PostgreSQL server of `admin` or
     /// in a SQLite file; returns it and the server's DATABASE_URL.
-    fn create(admin: Option<&str>, dir: &Path, name: &str) -> anyhow::Result<(FreshDb, String)> {
+    pub(crate) fn create(
+        admin: Option<&str>,
+        dir: &Path,
+        name: &str,
+    ) -> anyhow::Result<(FreshDb, String)> {
         match admin {
             None => {
                 let path = dir.join(format!("{name}.db"));
@@ -56,7 +60,7 @@ impl FreshDb {
         }
     }
 
-    fn drop_it(self) {
+    pub(crate) fn drop_it(self) {
         match self {
             FreshDb::Sqlite(path) => remove_sqlite(&path),
             FreshDb::Postgres { admin, name } => {
