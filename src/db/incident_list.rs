@@ -278,6 +278,11 @@ pub fn page_ids(
     total: Option<i64>,
 ) -> QueryResult<Vec<i64>> {
     let (offset, limit) = (offset.max(0), limit.max(0));
+    if total == Some(0) {
+        // Nothing to walk for: PostgreSQL would otherwise look through every incident for a
+        // word that none has.
+        return Ok(Vec::new());
+    }
     let descending = order != ListOrder::Oldest;
     // Past the middle, the page is the same rows counted from the other end.
     let from_end = total.filter(|total| offset > total / 2).map(|total| {
@@ -420,7 +425,15 @@ impl Scan {
             // Driven by the full-text index below.
         } else if let Some(assignee) = filter.assignee {
             leading = Some(("assigned_to", assignee));
-            index = "INDEXED BY incidents_by_assignee";
+            let open_only =
+                !filter.statuses.is_empty() && filter.statuses.iter().all(|s| OPEN.contains(s));
+            index = if open_only {
+                // The partial index's condition, stated as it is written.
+                conditions.push("incidents.status IN (1, 2)".to_owned());
+                "INDEXED BY incidents_open_by_assignee"
+            } else {
+                "INDEXED BY incidents_by_assignee"
+            };
         } else {
             index = match filter.statuses.as_slice() {
                 [] => match one_service {
@@ -454,7 +467,12 @@ impl Scan {
         match filter.statuses.as_slice() {
             [] => {}
             _ if leads("status") => {}
-            open if open == OPEN => conditions.push("incidents.status IN (1, 2)".to_owned()),
+            open if open == OPEN => {
+                let stated = "incidents.status IN (1, 2)".to_owned();
+                if !conditions.contains(&stated) {
+                    conditions.push(stated);
+                }
+            }
             some => conditions.push(format!(
                 "incidents.status IN ({})",
                 sql_list(&some.iter().map(|&s| i64::from(s)).collect::<Vec<_>>())
@@ -494,7 +512,13 @@ impl Scan {
             else {
                 return Ok(None);
             };
-            conditions.push(format!("incidents.id BETWEEN {first} AND {last}"));
+            // Where the full-text index leads, on its own ids, so that FTS5 starts at the range.
+            let id = if full_text {
+                "incidents_fts.rowid"
+            } else {
+                "incidents.id"
+            };
+            conditions.push(format!("{id} BETWEEN {first} AND {last}"));
             // The exact dates only trim the slack off the ids' range, so they are written in a
             // form no index matches: PostgreSQL would otherwise take a narrow range from
             // `incidents_by_creation` and sort it, rather than walk the ids in order.
@@ -527,22 +551,21 @@ impl Scan {
             }));
         }
         if !words.is_empty() {
-            // The index's own expression where its matches are few; otherwise one it cannot
-            // match (`|| ''`), so that the planner, whose estimate for a prefix is a guess,
-            // walks the incidents in id order and stops at the page's end instead of reading
-            // and sorting every match of a common word.
-            let unindexed = if filter.few_matches { "" } else { " || ''" };
+            // The indexed column where its matches are few; otherwise a form of it the index
+            // does not match (`COALESCE`), so that the planner, whose estimate for a prefix is a
+            // guess, walks the incidents in id order and stops at the page's end instead of
+            // reading and sorting every match of a common word.
+            let words_column = if filter.few_matches {
+                "incidents.search_words"
+            } else {
+                "COALESCE(incidents.search_words, ''::tsvector)"
+            };
             let query = words
                 .iter()
                 .map(|word| format!("{word}:*"))
                 .collect::<Vec<_>>()
                 .join(" & ");
-            // The expression of `incidents_search` (migration 000070).
-            conditions.push(format!(
-                "to_tsvector('simple', regexp_replace(incidents.title || ' ' || \
-                 incidents.summary{unindexed}, '[^[:alnum:]]+', ' ', 'g')) \
-                 @@ to_tsquery('simple', '{query}')"
-            ));
+            conditions.push(format!("{words_column} @@ to_tsquery('simple', '{query}')"));
         }
         let mut columns = Vec::new();
         if let Some((column, _)) = leading {

@@ -39,11 +39,15 @@ CREATE TRIGGER incidents_tally_update AFTER UPDATE OF service_id, status, urgenc
 
 -- Words of titles and summaries ('simple': no stemming, so that host names and error codes
 -- match as typed, prefixes included). Whatever is not a letter or digit separates words, as in
--- SQLite's index: PostgreSQL's own parser would read "db-0421" as "db" and "-0421".
-CREATE INDEX incidents_search ON incidents
-    USING GIN (to_tsvector('simple', regexp_replace(title || ' ' || summary, '[^[:alnum:]]+', ' ', 'g')));
+-- SQLite's index: PostgreSQL's own parser would read "db-0421" as "db" and "-0421". Stored, so
+-- that a walk along the ids tests each row's words without computing them again (14 µs a row).
+ALTER TABLE incidents ADD COLUMN search_words tsvector GENERATED ALWAYS AS
+    (to_tsvector('simple', regexp_replace(title || ' ' || summary, '[^[:alnum:]]+', ' ', 'g'))) STORED;
+CREATE INDEX incidents_search ON incidents USING GIN (search_words);
 
 -- A date range becomes a range of ids (ids grow with creation time) through this index.
 CREATE INDEX incidents_by_creation ON incidents (creation_date, id);
--- "Assigned to me", newest first.
+-- "Assigned to me", newest first; the open ones on their own, so that neither their page nor
+-- their count walks past someone's resolved history.
 CREATE INDEX incidents_by_assignee ON incidents (assigned_to, id);
+CREATE INDEX incidents_open_by_assignee ON incidents (assigned_to, id) WHERE status IN (1, 2);

@@ -1,3 +1,4 @@
+DROP INDEX incidents_open_by_assignee;
 DROP INDEX incidents_by_assignee;
 DROP INDEX incidents_by_creation;
 DROP TRIGGER incidents_fts_delete;

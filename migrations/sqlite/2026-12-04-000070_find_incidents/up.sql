@@ -55,5 +55,7 @@ END;
 
 -- A date range becomes a range of ids (ids grow with creation time) through this index.
 CREATE INDEX incidents_by_creation ON incidents (creation_date, id);
--- "Assigned to me", newest first.
+-- "Assigned to me", newest first; the open ones on their own, so that neither their page nor
+-- their count walks past someone's resolved history.
 CREATE INDEX incidents_by_assignee ON incidents (assigned_to, id);
+CREATE INDEX incidents_open_by_assignee ON incidents (assigned_to, id) WHERE status IN (1, 2);
