@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDateTime};
+use diesel::connection::Connection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 
@@ -222,7 +223,18 @@ fn capped_counts(
         scan.where_clause(),
         cap + 1
     );
-    let rows: Vec<StatusCount> = on_backend!(conn, c => diesel::sql_query(&sql).load(c))?;
+    let rows: Vec<StatusCount> = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(&sql).load(c)?,
+        // A count needs no order, so it reads its matches' rows in the table's order (a bitmap
+        // scan). Left to itself PostgreSQL walks an index in id order and reads row after row
+        // at random: it takes the rows of one index (the open incidents) to lie together when
+        // the table says so of the ids, and filters the assignee or the words from them, 23 000
+        // pages read for 2 929 matches (434 ms against 18 ms, on 1 000 000 incidents).
+        DbConn::Postgres(c) => c.transaction(|c| {
+            diesel::sql_query("SET LOCAL enable_indexscan = off").execute(c)?;
+            diesel::sql_query(&sql).load(c)
+        })?,
+    };
     let counted: Vec<(i32, i64)> = rows.into_iter().map(|row| (row.status, row.n)).collect();
     if counted.iter().map(|(_, n)| n).sum::<i64>() > cap {
         return Ok(None);
@@ -347,18 +359,12 @@ fn walk(
     let Some(scan) = Scan::plan(conn, filter)? else {
         return Ok(Vec::new());
     };
-    let direction = if descending { "DESC" } else { "ASC" };
-    let order_by = scan
-        .order
-        .iter()
-        .map(|column| format!("{column} {direction}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let sql = format!(
-        "SELECT {} AS id FROM {}{} ORDER BY {order_by} LIMIT {limit} OFFSET {offset}",
+        "SELECT {} AS id FROM {}{} ORDER BY {} LIMIT {limit} OFFSET {offset}",
         scan.id,
         scan.from,
-        scan.where_clause()
+        scan.where_clause(),
+        scan.order_by(descending)
     );
     let rows: Vec<IncidentId> = on_backend!(conn, c => diesel::sql_query(&sql).load(c))?;
     Ok(rows.into_iter().map(|row| row.id).collect())
@@ -383,6 +389,15 @@ struct Scan {
 }
 
 impl Scan {
+    fn order_by(&self, descending: bool) -> String {
+        let direction = if descending { "DESC" } else { "ASC" };
+        self.order
+            .iter()
+            .map(|column| format!("{column} {direction}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn where_clause(&self) -> String {
         if self.conditions.is_empty() {
             String::new()
