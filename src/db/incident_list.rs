@@ -11,11 +11,12 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDateTime};
 use diesel::connection::Connection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::BigInt;
 
 use super::incidents::{IncidentListRow, IncidentRow};
 use super::schema::{incidents, services, users};
-use super::{sql_list, tallies, DbConn};
+use super::tallies::{self, StatusCount};
+use super::{sql_list, DbConn};
 
 /// Status codes as stored (Zenduty's).
 const OPEN: [i32; 2] = [1, 2];
@@ -193,14 +194,6 @@ impl StatusCounts {
             _ => self.resolved = count,
         }
     }
-}
-
-#[derive(QueryableByName)]
-struct StatusCount {
-    #[diesel(sql_type = Integer)]
-    status: i32,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
 }
 
 /// Matches per status, or `None` when there are more than `cap` in all.

@@ -12,12 +12,13 @@ use diesel::sql_types::{BigInt, Integer};
 
 use super::{sql_list, DbConn};
 
+/// A count per status, as the list's counting statements answer.
 #[derive(QueryableByName)]
-struct StatusCount {
+pub(super) struct StatusCount {
     #[diesel(sql_type = Integer)]
-    status: i32,
+    pub status: i32,
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    pub n: i64,
 }
 
 /// Incidents per status code among the given services (empty: every service) of the given

@@ -27,7 +27,7 @@ use rand::{Rng, SeedableRng};
 use crate::events::load::num;
 use crate::events::stage::FreshDb;
 use crate::timing::time_requests;
-use crate::{field, signed_in_as, spawn_klaxon, Browser, EMAIL, PASSWORD};
+use crate::{signed_in_as, spawn_klaxon, Browser, EMAIL, PASSWORD};
 use klaxon::db::schema::{services, users};
 use klaxon::db::DbConn;
 
@@ -451,23 +451,7 @@ async fn run_on(
 
 /// The owner and the services, through the pages.
 async fn set_up(base: &str, services: usize) -> anyhow::Result<()> {
-    let owner = Browser::new(base);
-    owner.get("/setup").await?;
-    owner
-        .post(
-            "/setup",
-            &[
-                ("first_name", "Bench"),
-                ("last_name", "Mark"),
-                ("email", EMAIL),
-                ("password", PASSWORD),
-            ],
-        )
-        .await?;
-    let form = owner.get("/services/new").await?;
-    let team = field(&form, "<option value=")
-        .context("the new service form offers no team")?
-        .to_owned();
+    let (owner, team) = crate::sign_up_owner(base).await?;
     for name in &SERVICE_NAMES[..services] {
         owner.get("/services/new").await?;
         owner
@@ -887,7 +871,8 @@ impl Expect {
             ),
             None => {}
         }
-        if let Some((page, of)) = self.page_of {
+        // A list of one page has no pager to say so.
+        if let Some((page, of)) = self.page_of.filter(|&(_, of)| of > 1) {
             let shown = page_count(html);
             // A count that stopped short ("100+") must stop below the real one.
             let right = match shown {

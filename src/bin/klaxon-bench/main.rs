@@ -287,7 +287,8 @@ impl Browser {
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "benchmark password";
 
-async fn set_up(base: &str, receiver: &str) -> anyhow::Result<String> {
+/// A new install's owner, signed in through the setup page, and the team new services go to.
+async fn sign_up_owner(base: &str) -> anyhow::Result<(Browser, String)> {
     let owner = Browser::new(base);
     owner.get("/setup").await?;
     owner
@@ -303,8 +304,13 @@ async fn set_up(base: &str, receiver: &str) -> anyhow::Result<String> {
         .await?;
     let form = owner.get("/services/new").await?;
     let team = field(&form, "<option value=")
-        .unwrap_or_default()
+        .ok_or_else(|| anyhow::anyhow!("the new service form offers no team"))?
         .to_owned();
+    Ok((owner, team))
+}
+
+async fn set_up(base: &str, receiver: &str) -> anyhow::Result<String> {
+    let (owner, team) = sign_up_owner(base).await?;
     let service = owner
         .post("/services", &[("team", &team), ("name", "Bench")])
         .await?;
