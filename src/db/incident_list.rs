@@ -13,13 +13,10 @@ use diesel::connection::Connection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use super::incidents::{IncidentListRow, IncidentRow};
+use super::incidents::{IncidentListRow, IncidentRow, ACKNOWLEDGED, OPEN, RESOLVED, TRIGGERED};
 use super::schema::{incidents, services, users};
 use super::tallies::{self, StatusCount};
 use super::{sql_list, DbConn};
-
-/// Status codes as stored (Zenduty's).
-const OPEN: [i32; 2] = [1, 2];
 
 /// What the incidents list filters on; `None` or empty means any.
 #[derive(Debug, Clone, Default)]
@@ -95,7 +92,7 @@ pub struct StatusCounts {
 impl StatusCounts {
     /// The count of a set of statuses (empty: all).
     pub fn of(&self, statuses: &[i32]) -> Count {
-        let all = [1, 2, 3];
+        let all = [TRIGGERED, ACKNOWLEDGED, RESOLVED];
         let statuses = if statuses.is_empty() {
             &all[..]
         } else {
@@ -122,8 +119,8 @@ impl StatusCounts {
 
     fn get(&self, status: i32) -> Count {
         match status {
-            1 => self.triggered,
-            2 => self.acknowledged,
+            TRIGGERED => self.triggered,
+            ACKNOWLEDGED => self.acknowledged,
             _ => self.resolved,
         }
     }
@@ -181,16 +178,16 @@ impl StatusCounts {
             )
         };
         StatusCounts {
-            triggered: of(1),
-            acknowledged: of(2),
-            resolved: of(3),
+            triggered: of(TRIGGERED),
+            acknowledged: of(ACKNOWLEDGED),
+            resolved: of(RESOLVED),
         }
     }
 
     fn set(&mut self, status: i32, count: Count) {
         match status {
-            1 => self.triggered = count,
-            2 => self.acknowledged = count,
+            TRIGGERED => self.triggered = count,
+            ACKNOWLEDGED => self.acknowledged = count,
             _ => self.resolved = count,
         }
     }

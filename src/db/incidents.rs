@@ -9,11 +9,11 @@ use super::schema::{
 use super::{DbConn, KeptPrepared};
 
 /// Status codes as stored (Zenduty's).
-const TRIGGERED: i32 = 1;
-const ACKNOWLEDGED: i32 = 2;
-const RESOLVED: i32 = 3;
+pub(super) const TRIGGERED: i32 = 1;
+pub(super) const ACKNOWLEDGED: i32 = 2;
+pub(super) const RESOLVED: i32 = 3;
 /// Triggered or acknowledged.
-const OPEN: [i32; 2] = [TRIGGERED, ACKNOWLEDGED];
+pub(super) const OPEN: [i32; 2] = [TRIGGERED, ACKNOWLEDGED];
 
 /// `status IN (1, 2)` (triggered or acknowledged) written into the SQL rather than bound: a
 /// partial index on open incidents (`WHERE status IN (1, 2)`) is used only where the query states
