@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDateTime};
 use diesel::connection::Connection;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Integer};
 
 use super::incidents::{IncidentListRow, IncidentRow, ACKNOWLEDGED, OPEN, RESOLVED, TRIGGERED};
 use super::schema::{incidents, services, users};
-use super::tallies::{self, StatusCount};
+use super::tallies;
 use super::{sql_list, DbConn};
 
 /// What the incidents list filters on; `None` or empty means any.
@@ -33,10 +33,6 @@ pub struct IncidentFilter {
     pub created_from: Option<NaiveDateTime>,
     /// Created before this instant (UTC).
     pub created_before: Option<NaiveDateTime>,
-    /// Set once a count found the search's matches (of every status) to be at most
-    /// [`COUNT_CAP`]: PostgreSQL may then read them all from the full-text index and sort them;
-    /// with more it walks the incidents in id order instead (see [`Scan::plan`]).
-    pub few_matches: bool,
 }
 
 impl IncidentFilter {
@@ -126,10 +122,40 @@ impl StatusCounts {
     }
 }
 
+/// What counting a filter's incidents found: how many per status, and where the filter's
+/// statuses matched at most [`COUNT_CAP`] of them, those matches, so that the page is cut from
+/// them instead of being looked for again.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    pub counts: StatusCounts,
+    matches: Option<Vec<Match>>,
+}
+
+impl Counted {
+    /// How many incidents the filter's own statuses match, where known.
+    fn total(&self, statuses: &[i32]) -> Option<i64> {
+        match self.counts.of(statuses) {
+            Count::Exact(n) => Some(n),
+            Count::MoreThan(_) => None,
+        }
+    }
+}
+
+/// One incident a capped count found: what the list's order and tabs need of it.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+struct Match {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Integer)]
+    status: i32,
+    #[diesel(sql_type = Integer)]
+    urgency: i32,
+}
+
 /// Incidents per status that `filter` matches. Exact from the tallies for the filters they keep;
 /// otherwise one walk over at most [`COUNT_CAP`] matches, and where there are more, a second
 /// one over the chosen statuses so that the pager knows its last page whenever it can.
-pub fn status_counts(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<StatusCounts> {
+pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Counted> {
     if filter.is_tallied() {
         let rows = tallies::by_status(
             conn,
@@ -137,14 +163,20 @@ pub fn status_counts(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<
             filter.urgency,
             filter.visible_team_ids.as_deref(),
         )?;
-        return Ok(StatusCounts::exact(&rows));
+        return Ok(Counted {
+            counts: StatusCounts::exact(&rows),
+            matches: None,
+        });
     }
     let any_status = IncidentFilter {
         statuses: Vec::new(),
         ..filter.clone()
     };
-    if let Some(rows) = capped_counts(conn, &any_status, COUNT_CAP)? {
-        return Ok(StatusCounts::exact(&rows));
+    if let Some(matches) = capped_matches(conn, &any_status, COUNT_CAP)? {
+        return Ok(Counted {
+            counts: StatusCounts::of_matches(&matches),
+            matches: Some(matches),
+        });
     }
     let mut counts = StatusCounts {
         triggered: Count::MoreThan(0),
@@ -155,15 +187,20 @@ pub fn status_counts(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<
         // Until its own count says otherwise, the chosen status holds them all.
         counts.set(*one, Count::MoreThan(COUNT_CAP));
     }
+    let mut chosen_matches = None;
     if !filter.statuses.is_empty() {
-        if let Some(rows) = capped_counts(conn, filter, COUNT_CAP)? {
-            let chosen = StatusCounts::exact(&rows);
+        if let Some(matches) = capped_matches(conn, filter, COUNT_CAP)? {
+            let chosen = StatusCounts::of_matches(&matches);
             for &status in &filter.statuses {
                 counts.set(status, chosen.get(status));
             }
+            chosen_matches = Some(matches);
         }
     }
-    Ok(counts)
+    Ok(Counted {
+        counts,
+        matches: chosen_matches,
+    })
 }
 
 impl StatusCounts {
@@ -184,6 +221,16 @@ impl StatusCounts {
         }
     }
 
+    fn of_matches(matches: &[Match]) -> Self {
+        let of =
+            |status| Count::Exact(matches.iter().filter(|m| m.status == status).count() as i64);
+        StatusCounts {
+            triggered: of(TRIGGERED),
+            acknowledged: of(ACKNOWLEDGED),
+            resolved: of(RESOLVED),
+        }
+    }
+
     fn set(&mut self, status: i32, count: Count) {
         match status {
             TRIGGERED => self.triggered = count,
@@ -193,57 +240,62 @@ impl StatusCounts {
     }
 }
 
-/// Matches per status, or `None` when there are more than `cap` in all.
-fn capped_counts(
+/// Every match of `filter`, or `None` when there are more than `cap`.
+fn capped_matches(
     conn: &mut DbConn,
     filter: &IncidentFilter,
     cap: i64,
-) -> QueryResult<Option<Vec<(i32, i64)>>> {
-    let counted = IncidentFilter {
-        few_matches: true,
-        ..filter.clone()
-    };
-    let Some(scan) = Scan::plan(conn, &counted)? else {
+) -> QueryResult<Option<Vec<Match>>> {
+    let Some(scan) = Scan::plan(conn, filter, Reading::Every)? else {
         return Ok(Some(Vec::new()));
     };
     let sql = format!(
-        "SELECT status, COUNT(*) AS n FROM (SELECT incidents.status AS status FROM {}{} \
-         LIMIT {}) AS matches GROUP BY status",
+        "SELECT {} AS id, incidents.status AS status, incidents.urgency AS urgency FROM {}{} \
+         LIMIT {}",
+        scan.id,
         scan.from,
         scan.where_clause(),
         cap + 1
     );
-    let rows: Vec<StatusCount> = match conn {
+    let matches: Vec<Match> = match conn {
         DbConn::Sqlite(c) => diesel::sql_query(&sql).load(c)?,
-        // A count needs no order, so it reads its matches' rows in the table's order (a bitmap
-        // scan). Left to itself PostgreSQL walks an index in id order and reads row after row
-        // at random: it takes the rows of one index (the open incidents) to lie together when
-        // the table says so of the ids, and filters the assignee or the words from them, 23 000
-        // pages read for 2 929 matches (434 ms against 18 ms, on 1 000 000 incidents).
+        // Every match is read, in no order, so it reads their rows in the table's order (a
+        // bitmap scan). Left to itself PostgreSQL walks an index in id order and reads row
+        // after row at random: it takes the rows of one index (the open incidents) to lie
+        // together when the table says so of the ids, and filters the assignee or the words
+        // from them, 23 000 pages read for 2 929 matches (434 ms against 18 ms, on 1 000 000
+        // incidents).
         DbConn::Postgres(c) => c.transaction(|c| {
             diesel::sql_query("SET LOCAL enable_indexscan = off").execute(c)?;
             diesel::sql_query(&sql).load(c)
         })?,
     };
-    let counted: Vec<(i32, i64)> = rows.into_iter().map(|row| (row.status, row.n)).collect();
-    if counted.iter().map(|(_, n)| n).sum::<i64>() > cap {
-        return Ok(None);
-    }
-    Ok(Some(counted))
+    Ok((matches.len() as i64 <= cap).then_some(matches))
 }
 
 /// One page of the list, in its order, with each incident's service name and id and its
-/// assignee's first and last name. `total`, when known, lets a page in the second half be read
-/// from the list's far end (the last of 20 000 pages costs what the first does).
+/// assignee's first and last name. What [`count`] found, when given, lets a page in the second
+/// half be read from the list's far end (the last of 20 000 pages costs what the first does), or
+/// the page be cut from the matches it read.
 pub fn page(
     conn: &mut DbConn,
     filter: &IncidentFilter,
     order: ListOrder,
     offset: i64,
     limit: i64,
-    total: Option<i64>,
+    counted: Option<&Counted>,
 ) -> QueryResult<Vec<IncidentListRow>> {
-    let ids = page_ids(conn, filter, order, offset, limit, total)?;
+    let (offset, limit) = (offset.max(0), limit.max(0));
+    let ids = match counted {
+        Some(Counted {
+            matches: Some(matches),
+            ..
+        }) => cut(matches, &filter.statuses, order, offset, limit),
+        _ => {
+            let total = counted.and_then(|counted| counted.total(&filter.statuses));
+            page_ids(conn, filter, order, offset, limit, total)?
+        }
+    };
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -270,8 +322,30 @@ struct IncidentId {
     id: i64,
 }
 
-/// The ids of one page, in the list's order.
-pub fn page_ids(
+/// The ids of one page of `matches` (of the filter's `statuses`, or every one), in the list's
+/// order.
+fn cut(matches: &[Match], statuses: &[i32], order: ListOrder, offset: i64, limit: i64) -> Vec<i64> {
+    let mut chosen: Vec<&Match> = matches
+        .iter()
+        .filter(|m| statuses.is_empty() || statuses.contains(&m.status))
+        .collect();
+    match order {
+        ListOrder::Newest => chosen.sort_unstable_by_key(|m| std::cmp::Reverse(m.id)),
+        ListOrder::Oldest => chosen.sort_unstable_by_key(|m| m.id),
+        ListOrder::Urgency => chosen.sort_unstable_by_key(|m| std::cmp::Reverse((m.urgency, m.id))),
+    }
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(limit).unwrap_or(0);
+    chosen
+        .into_iter()
+        .skip(skip)
+        .take(take)
+        .map(|m| m.id)
+        .collect()
+}
+
+/// The ids of one page, in the list's order, walked along an index.
+fn page_ids(
     conn: &mut DbConn,
     filter: &IncidentFilter,
     order: ListOrder,
@@ -279,7 +353,6 @@ pub fn page_ids(
     limit: i64,
     total: Option<i64>,
 ) -> QueryResult<Vec<i64>> {
-    let (offset, limit) = (offset.max(0), limit.max(0));
     if total == Some(0) {
         // Nothing to walk for: PostgreSQL would otherwise look through every incident for a
         // word that none has.
@@ -346,7 +419,7 @@ fn walk(
     offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<i64>> {
-    let Some(scan) = Scan::plan(conn, filter)? else {
+    let Some(scan) = Scan::plan(conn, filter, Reading::InOrder)? else {
         return Ok(Vec::new());
     };
     let sql = format!(
@@ -363,6 +436,15 @@ fn walk(
 /// Slack around a date range's ids: ids are handed out in creation order, but two incidents
 /// created within moments of each other may take them in either order.
 const CREATION_SLACK: Duration = Duration::minutes(1);
+
+/// How a query reads the matches of a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Every match, up to a cap, in no order: what the indexes find.
+    Every,
+    /// In id order, stopping at the page's end.
+    InOrder,
+}
 
 /// How one query walks the incidents: from where, under which conditions, in which order.
 /// Every value in it is an integer the caller parsed or a word of letters and digits, written
@@ -405,7 +487,11 @@ impl Scan {
     /// as a range (`status BETWEEN 3 AND 3`, which it does not fold into a constant) and leads
     /// the order: only that index yields the rows in that order without a sort. A search on
     /// SQLite walks the full-text index's matches, newest first, and looks each incident up.
-    fn plan(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Option<Scan>> {
+    fn plan(
+        conn: &mut DbConn,
+        filter: &IncidentFilter,
+        reading: Reading,
+    ) -> QueryResult<Option<Scan>> {
         let sqlite = matches!(conn, DbConn::Sqlite(_));
         let mut conditions = Vec::new();
         let one_service = match filter.service_ids.as_slice() {
@@ -556,11 +642,12 @@ impl Scan {
             }));
         }
         if !words.is_empty() {
-            // The indexed column where its matches are few; otherwise a form of it the index
-            // does not match (`COALESCE`), so that the planner, whose estimate for a prefix is a
+            // The indexed column to read every match; for a page, a form of it the index does
+            // not match (`COALESCE`), so that the planner, whose estimate for a prefix is a
             // guess, walks the incidents in id order and stops at the page's end instead of
-            // reading and sorting every match of a common word.
-            let words_column = if filter.few_matches {
+            // reading and sorting every match of a common word. (A page is walked only where
+            // the matches were too many to count.)
+            let words_column = if reading == Reading::Every {
                 "incidents.search_words"
             } else {
                 "COALESCE(incidents.search_words, ''::tsvector)"

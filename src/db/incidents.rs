@@ -237,8 +237,8 @@ struct Counted {
 
 /// Open (triggered or acknowledged) incidents of a service, counted up to `cap` and no further:
 /// a page shows "10 000+" rather than walking every open incident of a storm on each view. The
-/// range and the order make PostgreSQL count along `incidents_open_by_service` (as in
-/// [`page_ids`]) instead of reading the table from its start, past every resolved incident,
+/// range and the order make PostgreSQL count along `incidents_open_by_service` (as the
+/// incidents list walks it) instead of reading the table from its start, past every resolved incident,
 /// until the cap.
 pub fn open_count_capped(conn: &mut DbConn, service_id: i64, cap: i64) -> QueryResult<i64> {
     let sql = format!(

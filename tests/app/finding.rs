@@ -157,6 +157,28 @@ async fn tabs_count_each_status_and_the_pager_reaches_the_last_page() {
         );
         assert!(!beyond.contains("All quiet"));
 
+        // A search's 120 matches are read once, counted and paged from what was read: the same
+        // pages in the same orders.
+        let searched = app.page("/incidents?status=resolved&q=seeded&page=2").await;
+        assert!(searched.contains("Page 2 of 3"), "{searched}");
+        assert_eq!(
+            numbers_on(&searched),
+            (5021..=5070).rev().collect::<Vec<_>>()
+        );
+        let searched = app
+            .page("/incidents?status=resolved&q=seeded&page=3&sort=oldest")
+            .await;
+        assert_eq!(numbers_on(&searched), (5101..=5120).collect::<Vec<_>>());
+        let searched = app
+            .page("/incidents?status=all&q=seeded&sort=urgency")
+            .await;
+        assert_eq!(
+            numbers_on(&searched),
+            (5071..=5120).rev().collect::<Vec<_>>()
+        );
+        assert_eq!(tab_count(&searched, "Resolved"), "120");
+        assert_eq!(tab_count(&searched, "Triggered"), "0");
+
         // Transitions move the counts; folding the tallies keeps them.
         act(&app, triggered, "resolve").await;
         let folded = query(&app, |conn: &mut DbConn| klaxon::db::tallies::compact(conn)).await;
@@ -250,6 +272,10 @@ async fn dates_assignee_and_sort_narrow_and_order_the_list() {
 
         assert_eq!(on("/incidents?sort=oldest".into()).await, [old, high, low]);
         assert_eq!(on("/incidents?sort=urgency".into()).await, [high, low, old]);
+        // The same orders where a search's few matches are read once and sorted in memory.
+        assert_eq!(on("/incidents?q=and&sort=oldest".into()).await, [old, high, low]);
+        assert_eq!(on("/incidents?q=and&sort=urgency".into()).await, [high, low, old]);
+        assert_eq!(on("/incidents?q=and".into()).await, [low, high, old]);
 
         assert!(on("/incidents?assigned=me".into()).await.is_empty());
         let my_value =

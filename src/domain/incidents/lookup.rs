@@ -107,6 +107,5 @@ pub(super) fn filter_for(
         assignee: query.assigned_to_me().then_some(actor.id),
         created_from,
         created_before,
-        few_matches: false,
     })
 }

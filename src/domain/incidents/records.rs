@@ -175,7 +175,7 @@ pub async fn count(db: &Db, actor: &User, query: &ListQuery) -> Result<i64, Doma
             chrono_tz::UTC,
             &mut FieldErrors::new(),
         )?;
-        let counts = incident_list::status_counts(conn, &filter)?;
+        let counts = incident_list::count(conn, &filter)?.counts;
         // The API's filters (status, services) are all tallied, so the count is exact.
         Ok(match counts.of(&filter.statuses) {
             Count::Exact(n) | Count::MoreThan(n) => n,

@@ -603,16 +603,23 @@ pub async fn list(
     let number = query.page();
     db.run(move |conn| {
         let mut errors = FieldErrors::new();
-        let mut filter = filter_for(conn, &actor, &query, zone, &mut errors)?;
-        let counts = incident_list::status_counts(conn, &filter)?;
-        filter.few_matches = matches!(counts.of(&[]), Count::Exact(_));
+        let filter = filter_for(conn, &actor, &query, zone, &mut errors)?;
+        let counted = incident_list::count(conn, &filter)?;
+        let counts = counted.counts;
         let total = counts.of(&filter.statuses);
         let known = match total {
             Count::Exact(n) => Some(n),
             Count::MoreThan(_) => None,
         };
         let offset = Page::<()>::offset(number, per_page);
-        let rows = incident_list::page(conn, &filter, query.order(), offset, per_page + 1, known)?;
+        let rows = incident_list::page(
+            conn,
+            &filter,
+            query.order(),
+            offset,
+            per_page + 1,
+            Some(&counted),
+        )?;
         let views = rows
             .into_iter()
             .map(|(row, service_name, service_unique_id, first, last)| {
