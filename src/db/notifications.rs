@@ -316,25 +316,60 @@ pub fn cancel_pending_for_incident(
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        notifications::table
+    cancel_pending(conn, Unsent::OfIncident(incident_id), reason, at)
+}
+
+/// Cancels every email to one person's address not sent yet (paging, resolved, confirmation),
+/// except any a notifier is sending at this moment: the address was removed. Returns how many.
+pub fn cancel_pending_to(
+    conn: &mut DbConn,
+    user_id: i64,
+    address: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    cancel_pending(conn, Unsent::To { user_id, address }, reason, at)
+}
+
+/// Which unsent emails to cancel.
+enum Unsent<'a> {
+    /// An incident's paging emails.
+    OfIncident(i64),
+    /// Every email to one person's address.
+    To { user_id: i64, address: &'a str },
+}
+
+fn cancel_pending(
+    conn: &mut DbConn,
+    which: Unsent<'_>,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let update = diesel::update(notifications::table)
+        .filter(notifications::state.eq(PENDING))
+        .filter(
+            notifications::locked_until
+                .is_null()
+                .or(notifications::locked_until.lt(at)),
+        )
+        .set((
+            notifications::state.eq(CANCELLED),
+            notifications::last_error.eq(reason),
+            notifications::completed_at.eq(Some(at)),
+            notifications::locked_by.eq(None::<String>),
+            notifications::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .into_boxed();
+    match which {
+        Unsent::OfIncident(incident_id) => update
             .filter(notifications::incident_id.eq(incident_id))
             .filter(notifications::kind.eq(TRIGGERED))
-            .filter(notifications::state.eq(PENDING))
-            .filter(
-                notifications::locked_until
-                    .is_null()
-                    .or(notifications::locked_until.lt(at)),
-            ),
-    )
-    .set((
-        notifications::state.eq(CANCELLED),
-        notifications::last_error.eq(reason),
-        notifications::completed_at.eq(Some(at)),
-        notifications::locked_by.eq(None::<String>),
-        notifications::locked_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)
+            .execute(conn),
+        Unsent::To { user_id, address } => update
+            .filter(notifications::user_id.eq(user_id))
+            .filter(notifications::address.eq(address))
+            .execute(conn),
+    }
 }
 
 /// How these notifications (by `unique_id`) went: (unique_id, state, last error).

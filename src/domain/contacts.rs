@@ -387,6 +387,8 @@ pub struct Removed {
     pub address: String,
     /// The rules that used it, removed with it.
     pub rules: usize,
+    /// Emails queued to it and not sent, cancelled with it.
+    pub cancelled: usize,
 }
 
 /// Removes one of the person's contact methods and the rules that use it. The account email
@@ -403,9 +405,18 @@ pub async fn remove_method(db: &Db, me: &User, method: &str) -> Result<Removed, 
         }
         let rules = contact_methods::delete_rules_of_method(conn, method.id)?;
         contact_methods::delete(conn, method.id)?;
+        // Emails already queued to it (a delayed page, a retry) are not sent there.
+        let cancelled = notifications::cancel_pending_to(
+            conn,
+            user_id,
+            &method.address,
+            "not sent: the address was removed",
+            db::now(),
+        )?;
         Ok(Removed {
             address: method.address,
             rules,
+            cancelled,
         })
     })
     .await

@@ -640,3 +640,85 @@ async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn removing_an_address_cancels_the_emails_still_waiting_for_it() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_fast(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            let since = smtp.mails().len();
+            app.create_owner().await;
+            add_address(&app, PHONE).await;
+            let link = confirm_path(&mails_to(smtp, since, PHONE, 1).await[0]);
+            let phone = app.new_browser();
+            let page = phone.get(app.url(&link)).send().await.unwrap();
+            let token = csrf_token(&page.text().await.unwrap()).unwrap();
+            let confirmed = phone
+                .post(app.url(&link))
+                .form(&[("csrf_token", token.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(confirmed.status(), StatusCode::OK);
+            add_rule(&app, PHONE, "any", "5").await;
+
+            let service = create_service(&app, "Payments").await;
+            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
+            let incident = trigger_with_urgency(&app, &service, "Checkout is failing", HIGH).await;
+            wait_for_page(&app, incident, "will email Ada Lovelace again after 5 min").await;
+
+            let method: String = query(&app, |conn| {
+                use diesel::{ExpressionMethods, QueryDsl};
+                use klaxon::db::schema::contact_methods::dsl;
+                dsl::contact_methods
+                    .filter(dsl::address.eq(PHONE))
+                    .select(dsl::unique_id)
+                    .get_result(conn)
+            })
+            .await;
+            let removed = app
+                .submit(
+                    "/settings",
+                    &format!("/settings/contact-methods/{method}/remove"),
+                    &[],
+                )
+                .await;
+            assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+            let settings = app.page("/settings").await;
+            assert!(
+                settings.contains(&format!(
+                    "Removed {PHONE} and the notification rule that used it; the email waiting \
+                     to be sent to it was cancelled."
+                )),
+                "{settings}"
+            );
+            let to_phone: Vec<_> = notifications(&app)
+                .await
+                .into_iter()
+                .filter(|(to, kind, _, _)| to == PHONE && kind == "triggered")
+                .collect();
+            assert_eq!(
+                to_phone,
+                [(
+                    PHONE.to_owned(),
+                    "triggered".to_owned(),
+                    "cancelled".to_owned(),
+                    Some("not sent: the address was removed".to_owned())
+                )]
+            );
+            let page = app.page(&format!("/incidents/{incident}")).await;
+            assert!(page.contains("not sent: the address was removed"), "{page}");
+
+            // Once the delay has passed, still nothing goes to the removed address.
+            let_delays_pass(&app).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert_eq!(
+                mails_to(smtp, since, PHONE, 1).await.len(),
+                1,
+                "only the confirmation"
+            );
+        }
+    })
+    .await;
+}

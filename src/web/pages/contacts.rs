@@ -107,9 +107,14 @@ async fn remove_method(
                 1 => " and the notification rule that used it".to_owned(),
                 n => format!(" and the {n} notification rules that used it"),
             };
+            let cancelled = match removed.cancelled {
+                0 => String::new(),
+                1 => "; the email waiting to be sent to it was cancelled".to_owned(),
+                n => format!("; the {n} emails waiting to be sent to it were cancelled"),
+            };
             (
                 FlashKind::Success,
-                format!("Removed {}{rules}.", removed.address),
+                format!("Removed {}{rules}{cancelled}.", removed.address),
             )
         }
         Err(DomainError::Conflict(message)) => (FlashKind::Error, message),
