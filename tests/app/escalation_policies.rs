@@ -144,7 +144,8 @@ async fn a_manager_builds_a_policy_rule_by_rule_in_the_pages() {
             html.contains("reaches Ada Lovelace now") && html.contains("reaches Mary Manager now")
         );
 
-        // Level 2 moves up; its delay and targets change; then level 1 goes.
+        // Level 2 moves up; its delay and targets change; it moves back down; then the other
+        // rule goes.
         let second = listed[1].0.clone();
         let moved = app
             .submit(
@@ -165,17 +166,59 @@ async fn a_manager_builds_a_policy_rule_by_rule_in_the_pages() {
         let listed = rules_of(&app, &me, &team, &policy).await;
         assert_eq!(listed[0].0, second, "the rule moved up");
         assert_eq!((listed[0].1, listed[0].2.len()), (5, 2));
+
+        // Back down it goes, with its delay and targets; the last rule has no "Move down"
+        // button, and a forged one is refused.
+        let first = listed[1].0.clone();
+        let html = app.page(&page).await;
+        assert_eq!(html.matches(">Move down<").count(), 1, "{html}");
+        assert_eq!(html.matches(">Move up<").count(), 1, "{html}");
+        let moved = app
+            .submit(
+                &page,
+                &format!("{rules}/{second}/move"),
+                &[("direction", "down")],
+            )
+            .await;
+        assert_eq!(location(&moved), page);
+        let listed = rules_of(&app, &me, &team, &policy).await;
+        assert_eq!(
+            listed.iter().map(|(id, ..)| id.clone()).collect::<Vec<_>>(),
+            vec![first.clone(), second.clone()],
+            "the rule moved down"
+        );
+        assert_eq!((listed[0].1, listed[0].2.len()), (0, 1));
+        assert_eq!((listed[1].1, listed[1].2.len()), (5, 2));
+        let refused = app
+            .submit(
+                &page,
+                &format!("{rules}/{second}/move"),
+                &[("direction", "down")],
+            )
+            .await;
+        assert_eq!(location(&refused), page);
+        assert!(app
+            .page(&page)
+            .await
+            .contains("Level 2 is already the last rule."));
+        let listed = rules_of(&app, &me, &team, &policy).await;
+        assert_eq!(
+            listed.iter().map(|(id, ..)| id.clone()).collect::<Vec<_>>(),
+            vec![first.clone(), second.clone()],
+            "the order is unchanged"
+        );
+
         app.submit(
             &page,
             &format!("{rules}/{second}/targets/remove"),
             &[("target", &mary)],
         )
         .await;
-        let first_now = listed[1].0.clone();
-        app.submit(&page, &format!("{rules}/{first_now}/remove"), &[])
+        app.submit(&page, &format!("{rules}/{first}/remove"), &[])
             .await;
         let listed = rules_of(&app, &me, &team, &policy).await;
         assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].0, second);
         assert_eq!(
             (listed[0].1, listed[0].2.clone()),
             (5, vec![format!("2:{ada}")])

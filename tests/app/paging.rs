@@ -55,6 +55,29 @@ fn ack_path(text: &str) -> String {
         .to_owned()
 }
 
+/// A call to the API with the key `key`: its status and JSON body (null when it has none).
+async fn api(
+    app: &TestApp,
+    key: &str,
+    method: Method,
+    path: String,
+    body: Value,
+) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .request(method, app.url(&path))
+        .header("Authorization", format!("Token {key}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
 async fn with_team_of_two(app: &TestApp) -> String {
     app.create_owner().await;
     let response = add_user(app, ("Bob", "Builder"), BOB_EMAIL, OWNER_PASSWORD, "3").await;
@@ -372,18 +395,7 @@ async fn a_schedule_level_emails_whoever_is_on_call_in_it_when_it_fires() {
             let team = default_team(&app).await;
             join(&app, &team, "Bob Builder", "2").await;
             let key = create_api_key(&app, "Paging test").await;
-            let call = |method: Method, path: String, body: Value| {
-                let request = app
-                    .client
-                    .request(method, app.url(&path))
-                    .header("Authorization", format!("Token {key}"))
-                    .json(&body);
-                async move {
-                    let response = request.send().await.unwrap();
-                    let status = response.status();
-                    (status, response.json::<Value>().await.unwrap_or(Value::Null))
-                }
-            };
+            let call = |method, path, body| api(&app, &key, method, path, body);
             let bob = username_by_email(&app, BOB_EMAIL).await;
             // Bob has been on call since yesterday, all day, every day.
             let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
@@ -419,6 +431,112 @@ async fn a_schedule_level_emails_whoever_is_on_call_in_it_when_it_fires() {
             assert_eq!(mail.to, vec![BOB_EMAIL.to_owned()], "the person on call, not the owner");
             let page = app.page(&format!("/incidents/{number}")).await;
             assert!(page.contains("Level 1: emailed Bob Builder"), "{page}");
+        }
+    })
+    .await;
+}
+
+/// A policy edited while an escalation runs: the escalation keeps the rules it started with
+/// (its level 2 still reaches the person that level named at the trigger, even after that level
+/// is gone), and the next incident follows the edited policy.
+#[tokio::test]
+async fn editing_a_policy_leaves_a_running_escalation_its_original_rules() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_through(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            let already = smtp.mails().len();
+            let service = with_team_of_two(&app).await;
+            let team = default_team(&app).await;
+            join(&app, &team, "Bob Builder", "2").await;
+            let key = create_api_key(&app, "Paging test").await;
+            let call = |method, path, body| api(&app, &key, method, path, body);
+            let ada = username_by_email(&app, OWNER_EMAIL).await;
+            let bob = username_by_email(&app, BOB_EMAIL).await;
+            let rule = |position: usize, delay: i64, who: &str| {
+                json!({"position": position, "delay": delay,
+                       "targets": [{"target_type": 2, "target_id": who}]})
+            };
+            let (status, policy) = call(
+                Method::POST,
+                format!("/api/account/teams/{team}/escalation_policies/"),
+                json!({"name": "Checkout on call", "rules": [rule(0, 0, &ada), rule(1, 10, &bob)]}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{policy}");
+            let policy_uid = policy["unique_id"].as_str().unwrap().to_owned();
+            let policy = format!("/api/account/teams/{team}/escalation_policies/{policy_uid}/");
+            let (status, changed) = call(
+                Method::PATCH,
+                format!("/api/account/teams/{team}/services/{service}/"),
+                json!({"escalation_policy": policy_uid}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{changed}");
+            // Who each level of the policy reaches, as the API lists it.
+            let levels = |body: &Value| -> Vec<(i64, String)> {
+                body["rules"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let target = r["targets"][0]["target_id"].as_str().unwrap().to_owned();
+                        (r["delay"].as_i64().unwrap(), target)
+                    })
+                    .collect()
+            };
+
+            let first = trigger(&app, &service, "Checkout is failing").await;
+            let mails = smtp.wait_for(already + 1, Duration::from_secs(10)).await;
+            assert_eq!(mails[already].to, vec![OWNER_EMAIL.to_owned()]);
+            wait_for_page(&app, first, "escalates to level 2").await;
+
+            // While level 2 waits for Bob, a manager points it at Ada instead, after 30 minutes.
+            let (status, edited) = call(
+                Method::PUT,
+                policy.clone(),
+                json!({"name": "Checkout on call", "rules": [rule(0, 0, &ada), rule(1, 30, &ada)]}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{edited}");
+            let (_, read) = call(Method::GET, policy.clone(), Value::Null).await;
+            assert_eq!(levels(&read), vec![(0, ada.clone()), (30, ada.clone())]);
+
+            // Level 2 of the running escalation still emails Bob, the person it started with.
+            let_delay_pass(&app).await;
+            let mails = smtp.wait_for(already + 2, Duration::from_secs(10)).await;
+            assert_eq!(mails[already + 1].to, vec![BOB_EMAIL.to_owned()]);
+            wait_for_page(&app, first, "Level 2: emailed Bob Builder").await;
+            assert_eq!(pending_steps(&app).await, 0);
+
+            // A new incident follows the edited policy: Ada at once, and Ada again at level 2.
+            let second = trigger(&app, &service, "Search is slow").await;
+            let mails = smtp.wait_for(already + 3, Duration::from_secs(10)).await;
+            assert_eq!(mails[already + 2].to, vec![OWNER_EMAIL.to_owned()]);
+            let page = wait_for_page(&app, second, "escalates to level 2").await;
+            assert!(page.contains("Level 1: emailed Ada"), "{page}");
+
+            // Now level 2 is removed altogether while the second escalation waits for it.
+            let (status, edited) = call(
+                Method::PUT,
+                policy.clone(),
+                json!({"name": "Checkout on call", "rules": [rule(0, 0, &bob)]}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{edited}");
+            let (_, read) = call(Method::GET, policy.clone(), Value::Null).await;
+            assert_eq!(levels(&read), vec![(0, bob.clone())]);
+            let_delay_pass(&app).await;
+            let mails = smtp.wait_for(already + 4, Duration::from_secs(10)).await;
+            assert_eq!(mails[already + 3].to, vec![OWNER_EMAIL.to_owned()]);
+            assert!(mails[already + 3]
+                .subject()
+                .contains(&format!("#{second} Triggered")));
+            wait_for_page(&app, second, "Level 2: emailed Ada").await;
+            assert_eq!(pending_steps(&app).await, 0);
+            // Nobody else was paged: Bob, whom the edited policy names, was not.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(smtp.mails().len(), already + 4);
         }
     })
     .await;

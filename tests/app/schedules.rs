@@ -641,6 +641,43 @@ async fn a_layer_whose_people_cannot_be_reached_says_so() {
 }
 
 #[tokio::test]
+async fn a_layer_whose_only_person_left_the_team_says_so() {
+    for_each_backend(|app| async move {
+        let s = Setup::new(&app).await;
+        s.daily_layer(&app, &[&s.mary]).await;
+        let page = app.page(&s.page()).await;
+        assert!(!page.contains("it reaches nobody"), "{page}");
+        assert!(!on_call_now(&page).contains("cannot be reached"));
+
+        // Mary leaves the team; her account stays enabled.
+        let remove = format!("/teams/{}/members/{}/remove", s.team, s.mary);
+        let response = app.submit(&remove, &remove, &[]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let team_page = app.page(&format!("/teams/{}", s.team)).await;
+        assert!(
+            team_page.contains("Mary Major left the team."),
+            "{team_page}"
+        );
+        let (status, _) = s.mary_person.page(&app, "/settings").await;
+        assert_eq!(status, StatusCode::OK, "Mary can still sign in");
+
+        let page = app.page(&s.page()).await;
+        assert!(page.contains("it reaches nobody"), "{page}");
+        assert!(
+            on_call_now(&page).contains("cannot be reached"),
+            "{}",
+            on_call_now(&page)
+        );
+        let found = on_call(&app, &s.schedule)
+            .await
+            .expect("Mary keeps her place");
+        assert_eq!(found.name, "Mary Major");
+        assert!(!found.is_active);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn schedules_overrides_and_the_trail_are_paginated() {
     for_each_backend(|app| async move {
         let s = Setup::new(&app).await;

@@ -52,6 +52,20 @@ on_call = teams.get_all_oncall(team)
 assert {str(o.escalation_policy.unique_id) for o in on_call} == {str(default_policy.unique_id), str(policy.unique_id)}
 assert all([u.username for u in o.users] == [me] for o in on_call)
 
+# The service pages through the new policy: the SDK's update sends the whole service back, with
+# the required fields as the service it read has them.
+attached = services.update_service(
+    service, name=service.name, escalation_policy=policy.unique_id, sla=service.sla,
+    team_priority=service.team_priority,
+)
+assert str(attached.escalation_policy) == str(policy.unique_id), attached.escalation_policy
+reread = services.get_service_by_id(service.unique_id)
+assert str(reread.escalation_policy) == str(policy.unique_id), reread.escalation_policy
+assert reread.name == "SDK service" and str(reread.escalation_policy) != str(default_policy.unique_id)
+on_call = {str(o.escalation_policy.unique_id): o for o in teams.get_all_oncall(team)}
+assert [u.username for u in on_call[str(reread.escalation_policy)].users] == [me], on_call
+assert on_call[str(reread.escalation_policy)].escalation_policy.name == "SDK policy"
+
 integrations = services.get_integration_client(service)
 integration = integrations.create_intg(name="SDK alerts", summary="from the SDK", application=API_APPLICATION)
 assert [i.unique_id for i in integrations.get_all_integrations()] == [integration.unique_id]

@@ -501,6 +501,45 @@ mod tests {
     }
 
     #[test]
+    fn a_daily_handover_in_new_york_keeps_nine_local_when_the_clocks_go_back() {
+        // Daily 09:00 from Thu 29 October 2026 (EDT, 13:00Z). Clocks go back on Sun 1 November
+        // at 02:00 EDT: from then 09:00 EST is 14:00Z, so Saturday's shift lasts 25 hours.
+        let r = rotation(
+            chrono_tz::America::New_York,
+            vec![layer(
+                SECONDS_PER_DAY,
+                "2026-10-29T13:00:00Z",
+                &[ALICE, BOB, CAROL],
+            )],
+        );
+        assert_eq!(who(&r, "2026-10-29T12:59:59Z"), None, "not started yet");
+        assert_eq!(who(&r, "2026-10-29T13:00:00Z"), Some(ALICE));
+        assert_eq!(who(&r, "2026-10-30T13:00:00Z"), Some(BOB));
+        // Sat 31 October 09:00 EDT = 13:00Z: shift 2 (Carol) until Sun 09:00 EST = 14:00Z.
+        assert_eq!(who(&r, "2026-10-31T12:59:59Z"), Some(BOB));
+        assert_eq!(who(&r, "2026-10-31T13:00:00Z"), Some(CAROL));
+        assert_eq!(
+            until(&r, "2026-10-31T13:00:00Z"),
+            Some(utc("2026-11-01T14:00:00Z"))
+        );
+        // 13:00Z on Sunday is 08:00 EST: still Carol's shift.
+        assert_eq!(who(&r, "2026-11-01T13:00:00Z"), Some(CAROL));
+        assert_eq!(who(&r, "2026-11-01T13:59:59Z"), Some(CAROL));
+        // Sun 1 November 09:00 EST = 14:00Z: shift 3 (Alice), then every day at 14:00Z.
+        assert_eq!(who(&r, "2026-11-01T14:00:00Z"), Some(ALICE));
+        assert_eq!(
+            until(&r, "2026-11-01T14:00:00Z"),
+            Some(utc("2026-11-02T14:00:00Z"))
+        );
+        assert_eq!(who(&r, "2026-11-02T13:59:59Z"), Some(ALICE));
+        assert_eq!(who(&r, "2026-11-02T14:00:00Z"), Some(BOB));
+        assert_eq!(
+            until(&r, "2026-11-02T14:00:00Z"),
+            Some(utc("2026-11-03T14:00:00Z"))
+        );
+    }
+
+    #[test]
     fn hour_based_shifts_are_exact_durations_across_a_change() {
         // 12-hour shifts from Sat 28 March 2026 08:00Z in Berlin: they stay 12 hours of real time,
         // so the local handover moves from 09:00/21:00 to 10:00/22:00.
