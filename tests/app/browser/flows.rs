@@ -999,6 +999,7 @@ async fn browser_acknowledges_from_the_email_a_trigger_sent() {
 
     browser.close().await;
     app.stop().await;
+    assert_no_pending_jobs(&app).await;
 }
 
 /// Sets a `datetime-local` field (typing into one depends on the browser's locale).
