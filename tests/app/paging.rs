@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
     act, add_user, backends, create_api_key, create_service, csrf_token, default_team,
-    for_each_backend_with, join, mail_stepped, mail_through, page_with_policy, query, spawn_klaxon,
-    status_of, trigger, username_by_email, wait_for_page, Backend, TestApp, TestDatabase,
-    OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
+    for_each_backend, for_each_backend_with, join, mail_stepped, mail_through, page_with_policy,
+    query, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page, Backend, TestApp,
+    TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -244,7 +244,7 @@ async fn an_acknowledgement_stops_the_escalation_and_a_repeating_policy_starts_o
 #[tokio::test]
 async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retried() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_through(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let service = with_team_of_two(&app).await;
@@ -252,6 +252,7 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
 
             smtp.answer_recipients(Recipients::Refuse(550, "5.1.1 mailbox unavailable".into()));
             let refused = trigger(&app, &service, "Refused").await;
+            app.page_until_idle().await;
             let page = wait_for_page(&app, refused, "could not send an email").await;
             assert!(page.contains("mailbox unavailable"), "{page}");
             assert!(
@@ -268,6 +269,8 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
 
             smtp.answer_recipients(Recipients::Refuse(451, "4.3.0 try again later".into()));
             let busy = trigger(&app, &service, "Busy").await;
+            // The first try, then each retry as it comes due (at once, by the schedule).
+            app.page_until_idle().await;
             wait_for_page(&app, busy, "could not send an email").await;
             let attempts = attempts_of(&app, busy).await;
             assert_eq!(
@@ -297,32 +300,29 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
 
 #[tokio::test]
 async fn without_smtp_a_notification_is_recorded_as_not_sent() {
-    for_each_backend_with(
-        |config: &mut Config| config.paging_worker = true,
-        |app| async move {
-            let service = with_team_of_two(&app).await;
-            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
-            let number = trigger(&app, &service, "Nobody hears this").await;
-            let page = wait_for_page(&app, number, "could not send an email").await;
-            assert!(page.contains("not sent: email is not configured"), "{page}");
-            assert_eq!(attempts_of(&app, number).await, vec![None]);
-            let settings = app.page("/settings").await;
-            assert!(settings.contains("Email is not configured"), "{settings}");
+    for_each_backend(|app| async move {
+        let service = with_team_of_two(&app).await;
+        page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
+        let number = trigger(&app, &service, "Nobody hears this").await;
+        app.page_until_idle().await;
+        let page = wait_for_page(&app, number, "could not send an email").await;
+        assert!(page.contains("not sent: email is not configured"), "{page}");
+        assert_eq!(attempts_of(&app, number).await, vec![None]);
+        let settings = app.page("/settings").await;
+        assert!(settings.contains("Email is not configured"), "{settings}");
 
-            // The page's live updates follow every email attempt, not only timeline entries.
-            let changes = format!("/incidents/{number}/changes");
-            let version = |response: reqwest::Response| {
-                response.headers()["etag"].to_str().unwrap().to_owned()
-            };
-            let before = version(app.get(&changes).await);
-            query(&app, |conn| {
-                diesel::sql_query("UPDATE notifications SET attempt_count = attempt_count + 1")
-                    .execute(conn)
-            })
-            .await;
-            assert_ne!(version(app.get(&changes).await), before);
-        },
-    )
+        // The page's live updates follow every email attempt, not only timeline entries.
+        let changes = format!("/incidents/{number}/changes");
+        let version =
+            |response: reqwest::Response| response.headers()["etag"].to_str().unwrap().to_owned();
+        let before = version(app.get(&changes).await);
+        query(&app, |conn| {
+            diesel::sql_query("UPDATE notifications SET attempt_count = attempt_count + 1")
+                .execute(conn)
+        })
+        .await;
+        assert_ne!(version(app.get(&changes).await), before);
+    })
     .await;
 }
 
@@ -334,13 +334,13 @@ async fn an_unreachable_mail_server_is_retried_then_fails() {
     for_each_backend_with(
         move |config: &mut Config| {
             config.smtp_url = Some(url.clone());
-            config.paging_worker = true;
             config.email_retry_schedule = vec![0];
         },
         |app| async move {
             let service = with_team_of_two(&app).await;
             page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
             let number = trigger(&app, &service, "Relay down").await;
+            app.page_until_idle().await;
             let page = wait_for_page(&app, number, "could not send an email").await;
             assert!(page.contains("failed"), "{page}");
             assert_eq!(attempts_of(&app, number).await, vec![None, None]);
