@@ -10,9 +10,10 @@ use reqwest::StatusCode;
 
 use crate::helpers::smtp::{Mail, SmtpServer};
 use crate::helpers::{
-    act, add_user, create_service, csrf_token, for_each_backend_with, location, mail_through,
-    option_value, page_with_policy, query, signed_in_browser, submit_with, trigger_with_urgency,
-    username_by_email, wait_for_page, TestApp, OWNER_EMAIL, PUBLIC_URL, USER_PASSWORD,
+    act, add_user, create_service, csrf_token, for_each_backend, for_each_backend_with, location,
+    mail_stepped, mail_through, option_value, page_with_policy, query, signed_in_browser,
+    submit_with, trigger_with_urgency, username_by_email, wait_for_page, TestApp, OWNER_EMAIL,
+    PUBLIC_URL, USER_PASSWORD,
 };
 
 const PHONE: &str = "ada.phone@example.com";
@@ -113,7 +114,7 @@ async fn let_delays_pass(app: &TestApp) {
 #[tokio::test]
 async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_acknowledges() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_fast(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let since = smtp.mails().len();
@@ -128,6 +129,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
             // A second address: stored unconfirmed, and its link is emailed to it.
             let added = add_address(&app, PHONE).await;
             assert_eq!(added.status(), StatusCode::SEE_OTHER);
+            app.page_until_idle().await;
             let mail = mails_to(smtp, since, PHONE, 1).await.remove(0);
             assert_eq!(mail.subject(), "[Klaxon] Confirm your email address");
             let link = confirm_path(&mail);
@@ -182,6 +184,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
             let service = create_service(&app, "Payments").await;
             page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
             let first = trigger_with_urgency(&app, &service, "Checkout is failing", HIGH).await;
+            app.page_until_idle().await;
             mails_to(smtp, since, OWNER_EMAIL, 1).await;
             let page =
                 wait_for_page(&app, first, "will email Ada Lovelace again after 5 min").await;
@@ -197,6 +200,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
             // Five minutes later nobody has acknowledged: the phone gets it, with a working
             // Acknowledge link.
             let_delays_pass(&app).await;
+            app.page_until_idle().await;
             let mail = mails_to(smtp, since, PHONE, 2).await.remove(1);
             assert!(
                 mail.subject()
@@ -234,6 +238,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
 
             // Acknowledged before the delay: the waiting email is cancelled, never sent.
             let second = trigger_with_urgency(&app, &service, "Queue is backing up", HIGH).await;
+            app.page_until_idle().await;
             mails_to(smtp, since, OWNER_EMAIL, 2).await;
             wait_for_page(&app, second, "will email Ada Lovelace again").await;
             let page = act(&app, second, "acknowledge").await;
@@ -250,7 +255,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
                 Some("not sent: incident acknowledged")
             );
             let_delays_pass(&app).await;
-            tokio::time::sleep(Duration::from_millis(2500)).await;
+            app.page_until_idle().await;
             assert_eq!(
                 mails_to(smtp, since, PHONE, 2).await.len(),
                 2,
@@ -261,6 +266,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
             // each; the cancelled email's address is not told about the second.
             act(&app, first, "resolve").await;
             act(&app, second, "resolve").await;
+            app.page_until_idle().await;
             let resolved = mails_to(smtp, since, PHONE, 3).await;
             assert!(resolved[2]
                 .subject()
@@ -276,7 +282,6 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
                         .any(|s| s.contains(&format!("#{second} Resolved"))),
                 "{subjects:?}"
             );
-            tokio::time::sleep(Duration::from_millis(1500)).await;
             assert_eq!(mails_to(smtp, since, PHONE, 3).await.len(), 3);
         }
     })
@@ -286,7 +291,7 @@ async fn a_confirmed_second_address_is_paged_after_its_delay_unless_someone_ackn
 #[tokio::test]
 async fn rules_decide_who_is_paged_and_who_hears_of_the_resolution() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_fast(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let since = smtp.mails().len();
@@ -323,6 +328,7 @@ async fn rules_decide_who_is_paged_and_who_hears_of_the_resolution() {
 
             // An address never confirmed is never emailed, and no rule can use it.
             add_address(&app, PHONE).await;
+            app.page_until_idle().await;
             mails_to(smtp, since, PHONE, 1).await;
             let refused = app
                 .submit(
@@ -350,17 +356,19 @@ async fn rules_decide_who_is_paged_and_who_hears_of_the_resolution() {
             let service = create_service(&app, "Payments").await;
             page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
             let low = trigger_with_urgency(&app, &service, "Slow reports", LOW).await;
+            app.page_until_idle().await;
             let page =
                 wait_for_page(&app, low, "Ada Lovelace has no notification rule for low urgency")
                     .await;
             assert!(!page.contains("emailed Ada"), "{page}");
 
             let urgent = trigger_with_urgency(&app, &service, "Checkout is failing", HIGH).await;
+            app.page_until_idle().await;
             let mails = mails_to(smtp, since, OWNER_EMAIL, 1).await;
             assert!(mails[0].subject().contains(&format!("#{urgent} Triggered")));
             act(&app, urgent, "resolve").await;
             act(&app, low, "resolve").await;
-            tokio::time::sleep(Duration::from_millis(2500)).await;
+            app.page_until_idle().await;
             let mails: Vec<(Vec<String>, String)> = smtp.mails()[since..]
                 .iter()
                 .map(|mail| (mail.to.clone(), mail.subject()))
@@ -552,8 +560,7 @@ async fn confirmation_links_expire_and_the_profile_refuses_bad_input_next_to_the
 
 #[tokio::test]
 async fn without_smtp_the_profile_says_the_confirmation_email_cannot_be_sent() {
-    let notifier_on = |config: &mut Config| config.paging_worker = true;
-    for_each_backend_with(notifier_on, |app| async move {
+    for_each_backend(|app| async move {
         app.create_owner().await;
         let added = add_address(&app, PHONE).await;
         assert_eq!(added.status(), StatusCode::SEE_OTHER);
@@ -564,19 +571,16 @@ async fn without_smtp_the_profile_says_the_confirmation_email_cannot_be_sent() {
         );
         assert!(settings.contains("not confirmed"), "{settings}");
         // The notifier records the email as not sent, and the profile says so.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let response = app.get("/settings").await;
-            assert_eq!(response.status(), StatusCode::OK);
-            let settings = response.text().await.unwrap();
-            if settings.contains(
+        app.page_until_idle().await;
+        let response = app.get("/settings").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let settings = response.text().await.unwrap();
+        assert!(
+            settings.contains(
                 "The confirmation email could not be sent (not sent: email is not configured).",
-            ) {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{settings}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            ),
+            "{settings}"
+        );
     })
     .await;
 }
@@ -584,7 +588,7 @@ async fn without_smtp_the_profile_says_the_confirmation_email_cannot_be_sent() {
 #[tokio::test]
 async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_fast(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let since = smtp.mails().len();
@@ -595,6 +599,7 @@ async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
             let service = create_service(&app, "Payments").await;
             page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
             let number = trigger_with_urgency(&app, &service, "Checkout is failing", HIGH).await;
+            app.page_until_idle().await;
             mails_to(smtp, since, OWNER_EMAIL, 1).await;
             wait_for_page(&app, number, "will email Ada Lovelace again after 5 min").await;
 
@@ -620,10 +625,11 @@ async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
             );
             // The reassignment pages Ada afresh, by her rules (at once and after five minutes);
             // the email the first escalation left waiting never goes.
+            app.page_until_idle().await;
             mails_to(smtp, since, OWNER_EMAIL, 2).await;
             let_delays_pass(&app).await;
+            app.page_until_idle().await;
             mails_to(smtp, since, OWNER_EMAIL, 3).await;
-            tokio::time::sleep(Duration::from_millis(2500)).await;
             let rows = notifications(&app).await;
             let states: Vec<&str> = rows.iter().map(|(_, _, state, _)| state.as_str()).collect();
             assert_eq!(

@@ -1,6 +1,8 @@
 //! The delivery engine against real local receivers: success, failures of every kind, retries,
-//! ordering, signatures, and an attempt that cannot be stored. Tests of what takes time
-//! (retries, leases, timeouts) run the sender in the background; the others step it by hand.
+//! ordering, signatures, and an attempt that cannot be stored. The tests step the sender by hand
+//! (`TestApp::send_until_idle`); what would take time (a retry's delay, a lease) is made to
+//! have passed by moving its row's time to now. The sender in the background is tested in
+//! `wake_ups.rs` and `durability.rs`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,8 +16,7 @@ use reqwest::StatusCode;
 use crate::helpers::receiver::{refused_url, signature_is_valid, Receiver, Reply};
 use crate::helpers::{
     act, add_integration, configured_webhook, create_service, deliveries_of, fail_inserts_into,
-    for_each_backend_with, location, query, secret_on, sender_to_loopback, submit_with, trigger,
-    user_browser, TestApp,
+    for_each_backend_with, location, query, secret_on, submit_with, trigger, user_browser, TestApp,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,14 +29,8 @@ fn local_receivers(config: &mut Config) {
     config.webhook_timeout_secs = 2;
 }
 
-/// The same with the sender on in the background.
-fn sending_in_background(config: &mut Config) {
-    local_receivers(config);
-    sender_to_loopback(config);
-}
-
-/// Runs a test per backend on an app set up for local receivers (`local_receivers` or
-/// `sending_in_background`), with an owner signed in.
+/// Runs a test per backend on an app set up for local receivers (`local_receivers` or a
+/// variant of it), with an owner signed in.
 async fn with_webhook_app<F, Fut>(settings: fn(&mut Config), test: F)
 where
     F: Fn(TestApp) -> Fut,
@@ -51,20 +46,39 @@ where
     .await;
 }
 
-/// Waits until every delivery of the incident is finished (succeeded or failed).
+/// Makes every pending delivery due now, as if its retry's delay had passed.
+async fn let_retries_come_due(app: &TestApp) {
+    query(app, |conn| {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+        use klaxon::db::schema::deliveries::dsl;
+        diesel::update(dsl::deliveries.filter(dsl::state.eq(deliveries::PENDING)))
+            .set(dsl::next_attempt_at.eq(klaxon::db::now()))
+            .execute(conn)
+    })
+    .await;
+}
+
+/// Ends every delivery's lease, as if it had run out.
+async fn let_leases_run_out(app: &TestApp) {
+    query(app, |conn| {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+        use klaxon::db::schema::deliveries::dsl;
+        diesel::update(dsl::deliveries.filter(dsl::locked_until.is_not_null()))
+            .set(dsl::locked_until.eq(klaxon::db::now() - chrono::Duration::seconds(1)))
+            .execute(conn)
+    })
+    .await;
+}
+
+/// The incident's deliveries, oldest first, checked to be `count` and all finished (succeeded
+/// or failed): the test has stepped the sender until they are.
 async fn settled(app: &TestApp, number: i64, count: usize) -> Vec<DeliveryRow> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let rows = deliveries_of(app, number).await;
-        if rows.len() == count && rows.iter().all(|r| r.state != "pending") {
-            return rows;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliveries did not settle: {rows:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let rows = deliveries_of(app, number).await;
+    assert!(
+        rows.len() == count && rows.iter().all(|r| r.state != "pending"),
+        "deliveries did not settle: {rows:#?}"
+    );
+    rows
 }
 
 async fn attempts_of(app: &TestApp, delivery_id: i64) -> Vec<AttemptRow> {
@@ -294,16 +308,18 @@ async fn an_outcome_whose_change_is_on_an_earlier_page_is_folded_there() {
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
-    with_webhook_app(sending_in_background, |app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::Status(500)]);
         let service = create_service(&app, "Flaky").await;
         configured_webhook(&app, &service, &receiver.url).await;
         let number = trigger(&app, &service, "First attempt fails").await;
+        app.send_until_idle().await;
         receiver.wait_for(1, WAIT).await;
         act(&app, number, "acknowledge").await;
         act(&app, number, "resolve").await;
 
+        send_until_finished(&app).await;
         let received = receiver.wait_for(4, WAIT).await;
         assert_eq!(
             receiver.event_types(),
@@ -335,7 +351,7 @@ async fn a_failing_receiver_is_retried_and_later_events_wait_for_the_first() {
 
 #[tokio::test]
 async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() {
-    with_webhook_app(sending_in_background, |app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let slow = Receiver::start().await;
         slow.script([
             Reply::Slow(Duration::from_secs(4)),
@@ -356,6 +372,7 @@ async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() 
             let service = create_service(&app, &format!("Fails with {kind}")).await;
             configured_webhook(&app, &service, &url).await;
             let number = trigger(&app, &service, "Doomed").await;
+            send_until_finished(&app).await;
             let rows = settled(&app, number, 1).await;
             assert_eq!(rows[0].state, "failed", "{url}");
             assert_eq!(
@@ -397,12 +414,13 @@ async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() 
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    with_webhook_app(sending_in_background, |app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::RetryAfter(503, 3)]);
         let service = create_service(&app, "Busy receiver").await;
         configured_webhook(&app, &service, &receiver.url).await;
         let number = trigger(&app, &service, "Come back later").await;
+        app.send_until_idle().await;
         receiver.wait_for(1, WAIT).await;
         let rows = deliveries_of(&app, number).await;
         let wait = rows[0].next_attempt_at - rows[0].created_at;
@@ -410,6 +428,7 @@ async fn retry_after_is_honoured() {
             wait >= chrono::Duration::milliseconds(2900),
             "waited {wait:?}, not the 1 s schedule"
         );
+        send_until_finished(&app).await;
         settled(&app, number, 1).await;
         assert_eq!(receiver.received().len(), 2);
     })
@@ -448,7 +467,7 @@ async fn gone_disables_the_integration() {
 #[tokio::test]
 async fn private_destinations_are_refused_unless_allowed() {
     let nothing_allowed = |config: &mut Config| {
-        sending_in_background(config);
+        local_receivers(config);
         config.webhook_allowed_networks.clear();
     };
     for_each_backend_with(nothing_allowed, |app| async move {
@@ -462,6 +481,7 @@ async fn private_destinations_are_refused_unless_allowed() {
         configured_webhook(&app, &other, &localhost).await;
         for service in [&service, &other] {
             let number = trigger(&app, service, "Must not leave").await;
+            send_until_finished(&app).await;
             let rows = settled(&app, number, 1).await;
             let attempts = attempts_of(&app, rows[0].id).await;
             assert_eq!(
@@ -526,12 +546,13 @@ async fn metrics_count_deliveries_and_show_the_queue() {
 
 #[tokio::test]
 async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
-    with_webhook_app(sending_in_background, |app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
         let service = create_service(&app, "Broken receiver").await;
         let integration = configured_webhook(&app, &service, &receiver.url).await;
         let number = trigger(&app, &service, "Will fail").await;
+        send_until_finished(&app).await;
         let rows = settled(&app, number, 1).await;
         let webhook_id = rows[0].unique_id.clone();
 
@@ -588,6 +609,7 @@ async fn the_delivery_pages_show_every_attempt_and_redeliver_works() {
             .await;
         let new_page = location(&response);
         assert!(new_page.starts_with("/deliveries/msg_") && !new_page.ends_with(&webhook_id));
+        send_until_finished(&app).await;
         let received = receiver.wait_for(4, WAIT).await;
         assert_eq!(received[3].body, received[0].body);
         assert_ne!(received[3].header("webhook-id"), webhook_id);
@@ -675,20 +697,23 @@ async fn deliveries_of_another_team_are_not_visible() {
 /// again, with the same webhook-id, once the lease runs out: nothing is lost to a failed write.
 #[tokio::test]
 async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
-    with_webhook_app(sending_in_background, |app| async move {
+    with_webhook_app(local_receivers, |app| async move {
         let receiver = Receiver::start().await;
         let service = create_service(&app, "Forgetful").await;
         configured_webhook(&app, &service, &receiver.url).await;
         let attempts_fail = fail_inserts_into(&app, "delivery_attempts", "attempts broken").await;
 
         let number = trigger(&app, &service, "Sent but not written down").await;
+        // The step sends, then fails to record the attempt.
+        app.send_until_idle().await;
         let first = receiver.wait_for(1, WAIT).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
         let rows = deliveries_of(&app, number).await;
         assert_eq!(rows[0].state, "pending", "{rows:?}");
         assert!(rows[0].locked_until.is_some(), "still leased: {rows:?}");
 
         attempts_fail.lift(&app).await;
+        let_leases_run_out(&app).await;
+        send_until_finished(&app).await;
         let rows = settled(&app, number, 1).await;
         assert_eq!(rows[0].state, "succeeded");
         let again = receiver.received();
@@ -706,21 +731,19 @@ async fn an_attempt_that_cannot_be_stored_is_sent_again_after_its_lease() {
     .await;
 }
 
-/// Steps the sender, waiting for retries to come due, until no delivery of the app is pending.
+/// Steps the sender, making each retry due as soon as it is scheduled, until no delivery of
+/// the app is pending: every retry of the schedule is tried.
 async fn send_until_finished(app: &TestApp) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    for _ in 0..20 {
         app.send_until_idle().await;
         let pending = query(app, deliveries::count_pending).await;
         if pending == 0 {
             return;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{pending} deliveries still pending"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let_retries_come_due(app).await;
     }
+    let pending = query(app, deliveries::count_pending).await;
+    panic!("{pending} deliveries still pending after 20 rounds of retries");
 }
 
 /// The text of the `<pre>` with this id, unescaped.

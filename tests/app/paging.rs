@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
     act, add_user, backends, create_api_key, create_service, csrf_token, default_team,
-    for_each_backend_with, join, mail_through, page_with_policy, query, spawn_klaxon, status_of,
-    trigger, username_by_email, wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL,
-    OWNER_PASSWORD, PUBLIC_URL,
+    for_each_backend, for_each_backend_with, join, mail_stepped, mail_through, page_with_policy,
+    query, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page, Backend, TestApp,
+    TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -223,15 +223,17 @@ async fn a_trigger_emails_level_one_then_level_two_until_someone_acknowledges_fr
 #[tokio::test]
 async fn an_acknowledgement_stops_the_escalation_and_a_repeating_policy_starts_over() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_through(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let (service, already) = paged_service(&app, smtp, &[(0, &[OWNER_EMAIL])], 1).await;
             let first = trigger(&app, &service, "Queue is backing up").await;
+            app.page_until_idle().await;
             smtp.wait_for(already + 1, Duration::from_secs(10)).await;
             // Nobody answers: after the pause the single level pages again, once.
             assert_eq!(pending_steps(&app).await, 1);
             let_delay_pass(&app).await;
+            app.page_until_idle().await;
             let mails = smtp.wait_for(already + 2, Duration::from_secs(10)).await;
             assert!(mails[already + 1]
                 .subject()
@@ -246,6 +248,7 @@ async fn an_acknowledgement_stops_the_escalation_and_a_repeating_policy_starts_o
 
             // The second incident is acknowledged in the app before its repeat is due.
             let second = trigger(&app, &service, "Disk almost full").await;
+            app.page_until_idle().await;
             smtp.wait_for(already + 3, Duration::from_secs(10)).await;
             act(&app, second, "acknowledge").await;
             assert_eq!(
@@ -254,7 +257,7 @@ async fn an_acknowledgement_stops_the_escalation_and_a_repeating_policy_starts_o
                 "the acknowledgement cancelled the step"
             );
             let_delay_pass(&app).await;
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            app.page_until_idle().await;
             assert_eq!(smtp.mails().len(), already + 3, "nothing more is sent");
         }
     })
@@ -264,7 +267,7 @@ async fn an_acknowledgement_stops_the_escalation_and_a_repeating_policy_starts_o
 #[tokio::test]
 async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retried() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_through(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let service = with_team_of_two(&app).await;
@@ -272,6 +275,7 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
 
             smtp.answer_recipients(Recipients::Refuse(550, "5.1.1 mailbox unavailable".into()));
             let refused = trigger(&app, &service, "Refused").await;
+            app.page_until_idle().await;
             let page = wait_for_page(&app, refused, "could not send an email").await;
             assert!(page.contains("mailbox unavailable"), "{page}");
             assert!(
@@ -288,6 +292,8 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
 
             smtp.answer_recipients(Recipients::Refuse(451, "4.3.0 try again later".into()));
             let busy = trigger(&app, &service, "Busy").await;
+            // The first try, then each retry as it comes due (at once, by the schedule).
+            app.page_until_idle().await;
             wait_for_page(&app, busy, "could not send an email").await;
             let attempts = attempts_of(&app, busy).await;
             assert_eq!(
@@ -317,32 +323,29 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
 
 #[tokio::test]
 async fn without_smtp_a_notification_is_recorded_as_not_sent() {
-    for_each_backend_with(
-        |config: &mut Config| config.paging_worker = true,
-        |app| async move {
-            let service = with_team_of_two(&app).await;
-            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
-            let number = trigger(&app, &service, "Nobody hears this").await;
-            let page = wait_for_page(&app, number, "could not send an email").await;
-            assert!(page.contains("not sent: email is not configured"), "{page}");
-            assert_eq!(attempts_of(&app, number).await, vec![None]);
-            let settings = app.page("/settings").await;
-            assert!(settings.contains("Email is not configured"), "{settings}");
+    for_each_backend(|app| async move {
+        let service = with_team_of_two(&app).await;
+        page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
+        let number = trigger(&app, &service, "Nobody hears this").await;
+        app.page_until_idle().await;
+        let page = wait_for_page(&app, number, "could not send an email").await;
+        assert!(page.contains("not sent: email is not configured"), "{page}");
+        assert_eq!(attempts_of(&app, number).await, vec![None]);
+        let settings = app.page("/settings").await;
+        assert!(settings.contains("Email is not configured"), "{settings}");
 
-            // The page's live updates follow every email attempt, not only timeline entries.
-            let changes = format!("/incidents/{number}/changes");
-            let version = |response: reqwest::Response| {
-                response.headers()["etag"].to_str().unwrap().to_owned()
-            };
-            let before = version(app.get(&changes).await);
-            query(&app, |conn| {
-                diesel::sql_query("UPDATE notifications SET attempt_count = attempt_count + 1")
-                    .execute(conn)
-            })
-            .await;
-            assert_ne!(version(app.get(&changes).await), before);
-        },
-    )
+        // The page's live updates follow every email attempt, not only timeline entries.
+        let changes = format!("/incidents/{number}/changes");
+        let version =
+            |response: reqwest::Response| response.headers()["etag"].to_str().unwrap().to_owned();
+        let before = version(app.get(&changes).await);
+        query(&app, |conn| {
+            diesel::sql_query("UPDATE notifications SET attempt_count = attempt_count + 1")
+                .execute(conn)
+        })
+        .await;
+        assert_ne!(version(app.get(&changes).await), before);
+    })
     .await;
 }
 
@@ -354,13 +357,13 @@ async fn an_unreachable_mail_server_is_retried_then_fails() {
     for_each_backend_with(
         move |config: &mut Config| {
             config.smtp_url = Some(url.clone());
-            config.paging_worker = true;
             config.email_retry_schedule = vec![0];
         },
         |app| async move {
             let service = with_team_of_two(&app).await;
             page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
             let number = trigger(&app, &service, "Relay down").await;
+            app.page_until_idle().await;
             let page = wait_for_page(&app, number, "could not send an email").await;
             assert!(page.contains("failed"), "{page}");
             assert_eq!(attempts_of(&app, number).await, vec![None, None]);
@@ -564,6 +567,37 @@ fn start_instance(database_url: &str, smtp: &SmtpServer) -> (Instance, String) {
     (Instance(child), address)
 }
 
+/// Waits until no escalation step and no email is pending or leased: what instances in other
+/// processes had to do is done and recorded.
+async fn wait_until_settled(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let unsettled: i64 = query(app, |conn| {
+            use diesel::sql_types::BigInt;
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = BigInt)]
+                count: i64,
+            }
+            let row: Count = diesel::sql_query(
+                "SELECT (SELECT COUNT(*) FROM escalation_steps WHERE state = 'pending') + \
+                 (SELECT COUNT(*) FROM notifications WHERE state = 'pending') AS count",
+            )
+            .get_result(conn)?;
+            Ok(row.count)
+        })
+        .await;
+        if unsettled == 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{unsettled} steps or emails still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Per incident number: how many of its steps fired and how many emails it queued.
 async fn fired_and_queued(app: &TestApp) -> Vec<(i64, i64, i64)> {
     query(app, |conn| {
@@ -617,7 +651,9 @@ async fn two_instances_fire_each_step_once() {
     smtp.wait_for(INCIDENTS, Duration::from_secs(20)).await;
     let_delay_pass(&app).await;
     smtp.wait_for(2 * INCIDENTS, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The instances run in their own processes: once every step has fired and every email
+    // is recorded, nothing is left that either could send again.
+    wait_until_settled(&app).await;
     assert_eq!(smtp.mails().len(), 2 * INCIDENTS, "no email twice");
     for (number, fired, queued) in fired_and_queued(&app).await {
         assert_eq!(

@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::receiver::Receiver;
 use crate::helpers::{
-    act, api_integration, assert_no_pending_deliveries, backends, configured_webhook,
-    create_api_key, create_service, edit_service, location, post_event, query, sign_in_with,
-    trigger, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+    act, api_integration, assert_no_pending_jobs, backends, configured_webhook, create_api_key,
+    create_service, edit_service, location, post_event, query, sign_in_with, trigger, Backend,
+    TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
 };
 
 /// Runs `klaxon` with these arguments on the database and waits for it.
@@ -187,7 +187,7 @@ async fn fill(source: &TestDatabase) -> (String, i64, String) {
     app.send_until_idle().await;
     let cookie = app.session_cookie();
     app.stop().await;
-    assert_no_pending_deliveries(&app).await;
+    assert_no_pending_jobs(&app).await;
     // A reference to a later row of the same table (nothing in the app merges incidents yet).
     let mut conn = open_sqlite(&source.url);
     diesel::sql_query("UPDATE incidents SET merged_with = 2 WHERE id = 1")

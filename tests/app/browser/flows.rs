@@ -12,8 +12,8 @@ use super::driver::{Browser, Script, WAIT};
 use crate::helpers::receiver::{signature_is_valid, Receiver, Reply};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::{
-    act, add_user, assert_no_pending_deliveries, create_service, default_team, for_each_backend,
-    join, location, sender_to_loopback, trigger, user_browser, Backend, TestApp, TestDatabase,
+    act, add_user, assert_no_pending_jobs, create_service, default_team, for_each_backend, join,
+    location, sender_to_loopback, trigger, user_browser, Backend, TestApp, TestDatabase,
     OWNER_EMAIL, OWNER_PASSWORD, USER_PASSWORD,
 };
 
@@ -416,7 +416,7 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
 
     browser.close().await;
     app.stop().await;
-    assert_no_pending_deliveries(&app).await;
+    assert_no_pending_jobs(&app).await;
 }
 
 /// The bad paths, with JavaScript off (so also: every page works without it).
@@ -577,7 +577,7 @@ async fn browser_bad_paths_show_clear_messages_without_javascript() {
 
     browser.close().await;
     app.stop().await;
-    assert_no_pending_deliveries(&app).await;
+    assert_no_pending_jobs(&app).await;
 }
 
 /// With JavaScript on, the incidents list and the incident page follow changes made elsewhere
@@ -999,6 +999,7 @@ async fn browser_acknowledges_from_the_email_a_trigger_sent() {
 
     browser.close().await;
     app.stop().await;
+    assert_no_pending_jobs(&app).await;
 }
 
 /// Sets a `datetime-local` field (typing into one depends on the browser's locale).

@@ -1,10 +1,10 @@
-//! Reading what the app wrote, making one of its writes fail, and the check that no delivery is
-//! left pending.
+//! Reading what the app wrote, making one of its writes fail, and the check that no delivery,
+//! and no escalation step or email that is due, is left pending.
 
 use diesel::connection::SimpleConnection;
 use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SelectableHelper};
 use klaxon::db::deliveries::DeliveryRow;
-use klaxon::db::{deliveries, incidents, DbConn, DbError};
+use klaxon::db::{deliveries, escalations, incidents, notifications, DbConn, DbError};
 
 use super::{Backend, TestApp};
 
@@ -102,40 +102,122 @@ impl FailingInserts {
     }
 }
 
-/// Deliveries still pending in the database at `url`.
-async fn pending_deliveries(url: &str) -> Vec<DeliveryRow> {
+/// What a test may leave behind, and the check of it. Webhook deliveries are checked when the
+/// test's app sent webhooks, escalation steps and emails when it paged (its paging workers ran
+/// in the background or the test stepped them); each check has its own opt-out.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Checks {
+    pub deliveries: bool,
+    pub paging: bool,
+}
+
+/// An escalation step or an email still pending although it is due.
+#[derive(Debug)]
+#[allow(dead_code)] // Read through `Debug` in the failure message.
+struct DueJob {
+    table: &'static str,
+    id: i64,
+    incident_id: Option<i64>,
+    detail: String,
+    due_at: chrono::NaiveDateTime,
+}
+
+/// Deliveries still pending (due or not: a delivery's retry is never far off), and escalation
+/// steps and emails pending although due: a step or email scheduled for later (a level
+/// waiting ten minutes, a rule's delay) is what the app should leave, one due and unsent is
+/// work the test left undone.
+async fn leftovers(url: &str, checks: Checks) -> (Vec<DeliveryRow>, Vec<DueJob>) {
     let url = url.to_owned();
     let db = tokio::task::spawn_blocking(move || klaxon::db::Db::connect(&url, 1))
         .await
         .unwrap()
         .expect("open the test database");
-    db.run(|conn| {
-        use klaxon::db::schema::deliveries::dsl;
-        dsl::deliveries
-            .filter(dsl::state.eq("pending"))
-            .order(dsl::id)
-            .select(DeliveryRow::as_select())
-            .load(conn)
-            .map_err(DbError::from)
+    db.run(move |conn| {
+        let mut deliveries = Vec::new();
+        if checks.deliveries {
+            use klaxon::db::schema::deliveries::dsl;
+            deliveries = dsl::deliveries
+                .filter(dsl::state.eq("pending"))
+                .order(dsl::id)
+                .select(DeliveryRow::as_select())
+                .load(conn)?;
+        }
+        let mut due = Vec::new();
+        if checks.paging {
+            let now = klaxon::db::now();
+            use klaxon::db::schema::{escalation_steps as s, notifications as n};
+            let steps: Vec<(i64, i64, i32, i32, chrono::NaiveDateTime)> = s::table
+                .filter(s::state.eq(escalations::PENDING))
+                .filter(s::due_at.le(now))
+                .order(s::id)
+                .select((s::id, s::incident_id, s::level, s::round, s::due_at))
+                .load(conn)?;
+            due.extend(
+                steps
+                    .into_iter()
+                    .map(|(id, incident, level, round, due_at)| DueJob {
+                        table: "escalation_steps",
+                        id,
+                        incident_id: Some(incident),
+                        detail: format!("level {} round {round}", level + 1),
+                        due_at,
+                    }),
+            );
+            let emails: Vec<(i64, Option<i64>, String, String, i32, chrono::NaiveDateTime)> =
+                n::table
+                    .filter(n::state.eq(notifications::PENDING))
+                    .filter(n::next_attempt_at.le(now))
+                    .order(n::id)
+                    .select((
+                        n::id,
+                        n::incident_id,
+                        n::kind,
+                        n::address,
+                        n::attempt_count,
+                        n::next_attempt_at,
+                    ))
+                    .load(conn)?;
+            due.extend(emails.into_iter().map(
+                |(id, incident_id, kind, address, attempts, due_at)| DueJob {
+                    table: "notifications",
+                    id,
+                    incident_id,
+                    detail: format!("{kind} email to {address} after {attempts} attempts"),
+                    due_at,
+                },
+            ));
+        }
+        Ok::<_, DbError>((deliveries, due))
     })
     .await
     .unwrap()
 }
 
-pub(super) async fn assert_none_pending(url: &str, backend: Backend) {
-    let pending = pending_deliveries(url).await;
+pub(super) async fn assert_none_pending(url: &str, backend: Backend, checks: Checks) {
+    let (deliveries, due) = leftovers(url, checks).await;
     assert!(
-        pending.is_empty(),
+        deliveries.is_empty(),
         "{backend:?}: the test sent webhooks and left {} deliveries pending (wait until they \
-         settle, or call `leave_deliveries_pending`): {pending:#?}",
-        pending.len()
+         settle, or call `leave_deliveries_pending`): {deliveries:#?}",
+        deliveries.len()
+    );
+    assert!(
+        due.is_empty(),
+        "{backend:?}: the test paged and left {} escalation steps or emails pending although \
+         due (step the workers with `page_until_idle`, or call `leave_paging_pending`): {due:#?}",
+        due.len()
     );
 }
 
-/// Every delivery succeeded or failed: none is left pending. For a test whose app sent
-/// webhooks, after `app.stop()` (which lets attempts in flight finish).
-pub async fn assert_no_pending_deliveries(app: &TestApp) {
-    assert_none_pending(&app.database_url, app.backend()).await;
+/// No delivery is left pending, and, if the app paged, no escalation step or email that is
+/// due: for a test outside the runner, after `app.stop()` (which lets attempts in flight
+/// finish).
+pub async fn assert_no_pending_jobs(app: &TestApp) {
+    let checks = Checks {
+        deliveries: true,
+        paging: app.paged(),
+    };
+    assert_none_pending(&app.database_url, app.backend(), checks).await;
 }
 
 /// The username of the account with this email.

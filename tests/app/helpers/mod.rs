@@ -3,12 +3,14 @@
 //!
 //! - This file: the backends, fresh databases, the app on port 0 (`TestApp`: a browser-like
 //!   client that keeps cookies and reads forms), and the per-backend runner.
-//! - `paging`: an app that mails through the test SMTP server, a service's paging policy.
+//! - `paging`: an app that mails through the test SMTP server (paging in the background, or
+//!   when the test steps it), a service's paging policy.
 //! - `people`: the owner, other accounts, signing in, API keys, `Person`.
 //! - `setup`: teams, services, integrations, incidents and alerts, made through the pages and
 //!   APIs as a person would.
 //! - `schedules`: schedules and their layers, made through the pages; what their pages say.
-//! - `db`: reading what the app wrote, making a write fail, the pending-delivery check.
+//! - `db`: reading what the app wrote, making a write fail, the check that no job is left
+//!   pending.
 //! - `process`: the real `klaxon` binary as a child process.
 //! - `receiver`: a local HTTP server that receives webhooks.
 //! - `smtp`: a local SMTP server that receives notification emails.
@@ -27,11 +29,19 @@
 //! Apps start with the sender off: deliveries stay queued for tests that check the queue. A test
 //! turns it on in the background (`sender_to_loopback`), or drives it step by step with
 //! `TestApp::send_due` / `send_until_idle` (the engine's `run_once`), which needs no waiting.
-//! As crates.io's tests check that no background job is left over, the runner checks that a
-//! test whose app sent webhooks (either way) leaves no delivery pending: once the server and
-//! sender have stopped, every delivery must have succeeded or failed. A test that means to leave
-//! some pending calls `app.leave_deliveries_pending()`. Tests outside the runner that send
-//! call `assert_no_pending_deliveries(&app)` after `app.stop()`.
+//! The paging workers (escalation steps, notification emails) likewise: off unless a test turns
+//! them on in the background (`mail_through`, `paging_worker`), or drives them with
+//! `TestApp::page_due` / `page_until_idle` on an app that mails but pages only when told
+//! (`mail_stepped`).
+//!
+//! As crates.io's tests check that no background job is left over, the runner checks, once the
+//! server and its workers have stopped, that a test whose app sent webhooks (either way) leaves
+//! no delivery pending: every delivery must have succeeded or failed; and that a test whose app
+//! paged (either way) leaves no escalation step or email pending that is due. A step or email
+//! scheduled for later (a level waiting ten minutes, a rule's delay) is what the app should
+//! leave; one due and not done is work the test did not wait for. A test that means to leave
+//! some pending calls `app.leave_deliveries_pending()` or `app.leave_paging_pending()`. Tests
+//! outside the runner call `assert_no_pending_jobs(&app)` after `app.stop()`.
 
 pub mod db;
 pub mod paging;
@@ -57,6 +67,7 @@ use std::sync::{Arc, Mutex};
 use diesel::{Connection, RunQueryDsl};
 use klaxon::config::Config;
 use klaxon::delivery::engine::DeliveryEngine;
+use klaxon::paging::Paging;
 use klaxon::startup::Application;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::redirect::Policy;
@@ -109,8 +120,12 @@ where
         // Stopped here, the server lets go of its database before the next test needs the
         // machine, and no connection of it is left open when the test process exits.
         server.stop(false).await;
-        if server.sent_webhooks() && !server.pending_allowed.load(Ordering::SeqCst) {
-            assert_none_pending(&database.url, backend).await;
+        let checks = Checks {
+            deliveries: server.sent_webhooks() && !server.pending_allowed.load(Ordering::SeqCst),
+            paging: server.paged() && !server.paging_pending_allowed.load(Ordering::SeqCst),
+        };
+        if checks.deliveries || checks.paging {
+            assert_none_pending(&database.url, backend, checks).await;
         }
         drop(database);
     }
@@ -204,6 +219,14 @@ struct Server {
     sender_driven: AtomicBool,
     /// The test leaves deliveries pending on purpose.
     pending_allowed: AtomicBool,
+    /// The escalation worker and the notifier.
+    paging: Paging,
+    /// The paging workers run in the background (`paging_worker`).
+    paging_on: bool,
+    /// The test drove the paging workers by hand.
+    paging_driven: AtomicBool,
+    /// The test leaves due escalation steps or emails pending on purpose.
+    paging_pending_allowed: AtomicBool,
 }
 
 impl Server {
@@ -221,6 +244,10 @@ impl Server {
 
     fn sent_webhooks(&self) -> bool {
         self.sender_on || self.sender_driven.load(Ordering::SeqCst)
+    }
+
+    fn paged(&self) -> bool {
+        self.paging_on || self.paging_driven.load(Ordering::SeqCst)
     }
 }
 
@@ -247,13 +274,13 @@ impl TestApp {
         // Likewise nobody is paged unless a test means it (tests/app/paging.rs turns it on).
         config.paging_worker = false;
         adjust(&mut config);
-        let sender_on = config.webhook_sender;
+        let (sender_on, paging_on) = (config.webhook_sender, config.paging_worker);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let app = Application::build_with_listener(config, listener)
             .await
             .expect("app starts");
         let address = format!("http://{}", app.local_addr());
-        let (handle, engine) = (app.handle(), app.engine());
+        let (handle, engine, paging) = (app.handle(), app.engine(), app.paging());
         let task = tokio::spawn(app.run_until_stopped());
         let mut test_app = Self::attach(address, database.url.clone());
         test_app.server = Some(Arc::new(Server {
@@ -263,6 +290,10 @@ impl TestApp {
             sender_on,
             sender_driven: AtomicBool::new(false),
             pending_allowed: AtomicBool::new(false),
+            paging,
+            paging_on,
+            paging_driven: AtomicBool::new(false),
+            paging_pending_allowed: AtomicBool::new(false),
         }));
         test_app
     }
@@ -340,6 +371,60 @@ impl TestApp {
         self.own_server()
             .pending_allowed
             .store(true, Ordering::SeqCst);
+    }
+
+    /// One step of each paging worker (their `run_once`): the escalation worker fires the
+    /// steps that are due, then the notifier sends the emails that are due, those the steps
+    /// just queued included. Returns how many steps and emails ran. For apps whose paging
+    /// workers are off (`mail_stepped`), so that the test decides when people are paged.
+    pub async fn page_due(&self) -> usize {
+        let server = self.own_server();
+        assert!(
+            !server.paging_on,
+            "the paging workers run in the background; a test drives them only when they are off"
+        );
+        server.paging_driven.store(true, Ordering::SeqCst);
+        let steps = server
+            .paging
+            .steps
+            .run_once()
+            .await
+            .expect("a step of the escalation worker");
+        let emails = server
+            .paging
+            .email
+            .run_once()
+            .await
+            .expect("a step of the notifier");
+        steps + emails
+    }
+
+    /// Steps the paging workers until a step finds nothing due: every due level fires and
+    /// every due email is sent, retries due at once included. Steps and emails scheduled for
+    /// later (a level's delay, a rule's delay) stay pending. Returns how many ran.
+    pub async fn page_until_idle(&self) -> usize {
+        let mut ran = 0;
+        for _ in 0..1000 {
+            match self.page_due().await {
+                0 => return ran,
+                n => ran += n,
+            }
+        }
+        panic!("the paging workers still find work due after 1000 steps");
+    }
+
+    /// This test leaves escalation steps or emails pending although due, on purpose: the
+    /// runner does not check them.
+    #[allow(dead_code)]
+    pub fn leave_paging_pending(&self) {
+        self.own_server()
+            .paging_pending_allowed
+            .store(true, Ordering::SeqCst);
+    }
+
+    /// The app paged: its paging workers ran in the background, or the test stepped them.
+    pub fn paged(&self) -> bool {
+        self.server.as_deref().is_some_and(Server::paged)
     }
 
     /// A second browser: its own cookies.

@@ -1,5 +1,5 @@
-//! Paging set-ups: an app that mails through the test SMTP server with its paging workers on,
-//! and a service whose escalation policy pages chosen people.
+//! Paging set-ups: an app that mails through the test SMTP server, with its paging workers on
+//! or stepped by the test, and a service whose escalation policy pages chosen people.
 
 use std::time::Duration;
 
@@ -19,6 +19,16 @@ pub fn mail_through(smtp: &SmtpServer) -> impl Fn(&mut Config) {
         config.paging_worker = true;
         config.public_url = PUBLIC_URL.to_owned();
         config.email_retry_schedule = vec![0, 0];
+    }
+}
+
+/// Settings that email through `smtp`, with the paging workers off: the test steps them with
+/// `TestApp::page_due` / `page_until_idle`, and nothing is paged until it does.
+pub fn mail_stepped(smtp: &SmtpServer) -> impl Fn(&mut Config) {
+    let mail = mail_through(smtp);
+    move |config: &mut Config| {
+        mail(config);
+        config.paging_worker = false;
     }
 }
 
