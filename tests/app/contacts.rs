@@ -650,12 +650,13 @@ async fn reassigning_cancels_the_emails_still_waiting_for_those_paged_before() {
 #[tokio::test]
 async fn removing_an_address_cancels_the_emails_still_waiting_for_it() {
     let smtp = SmtpServer::start().await;
-    for_each_backend_with(mail_fast(&smtp), |app| {
+    for_each_backend_with(mail_stepped(&smtp), |app| {
         let smtp = &smtp;
         async move {
             let since = smtp.mails().len();
             app.create_owner().await;
             add_address(&app, PHONE).await;
+            app.page_until_idle().await;
             let link = confirm_path(&mails_to(smtp, since, PHONE, 1).await[0]);
             let phone = app.new_browser();
             let page = phone.get(app.url(&link)).send().await.unwrap();
@@ -672,6 +673,7 @@ async fn removing_an_address_cancels_the_emails_still_waiting_for_it() {
             let service = create_service(&app, "Payments").await;
             page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
             let incident = trigger_with_urgency(&app, &service, "Checkout is failing", HIGH).await;
+            app.page_until_idle().await;
             wait_for_page(&app, incident, "will email Ada Lovelace again after 5 min").await;
 
             let method: String = query(&app, |conn| {
@@ -718,7 +720,7 @@ async fn removing_an_address_cancels_the_emails_still_waiting_for_it() {
 
             // Once the delay has passed, still nothing goes to the removed address.
             let_delays_pass(&app).await;
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            app.page_until_idle().await;
             assert_eq!(
                 mails_to(smtp, since, PHONE, 1).await.len(),
                 1,
