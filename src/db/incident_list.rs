@@ -37,19 +37,11 @@ pub struct IncidentFilter {
 
 impl IncidentFilter {
     /// Whether the filter is one the tallies count exactly: status, service, urgency and team.
-    pub fn counts_kept(&self) -> bool {
+    fn is_tallied(&self) -> bool {
         self.search == Search::Nothing
             && self.assignee.is_none()
             && self.created_from.is_none()
             && self.created_before.is_none()
-    }
-
-    /// The same filter over every status: what the status tabs count.
-    pub fn any_status(&self) -> IncidentFilter {
-        IncidentFilter {
-            statuses: Vec::new(),
-            ..self.clone()
-        }
     }
 }
 
@@ -136,7 +128,7 @@ impl StatusCounts {
 #[derive(Debug, Clone)]
 pub struct Counted {
     pub counts: StatusCounts,
-    matches: Option<Matches>,
+    matches: Option<Vec<Match>>,
 }
 
 impl Counted {
@@ -147,49 +139,9 @@ impl Counted {
             Count::MoreThan(_) => None,
         }
     }
-
-    /// From what [`capped_matches`] read of the filter over every status (`any`) and, where the
-    /// filter chooses statuses, of those (`chosen`); either is `None` where there were more than
-    /// the cap. `chosen` is needed only where `any` had too many.
-    pub fn from_matches(
-        filter: &IncidentFilter,
-        any: Option<Matches>,
-        chosen: Option<Matches>,
-    ) -> Counted {
-        if let Some(any) = any {
-            return Counted {
-                counts: StatusCounts::of_matches(&any),
-                matches: Some(any),
-            };
-        }
-        let mut counts = StatusCounts {
-            triggered: Count::MoreThan(0),
-            acknowledged: Count::MoreThan(0),
-            resolved: Count::MoreThan(0),
-        };
-        if let [one] = filter.statuses.as_slice() {
-            // Until its own count says otherwise, the chosen status holds them all.
-            counts.set(*one, Count::MoreThan(COUNT_CAP));
-        }
-        let chosen = chosen.filter(|_| !filter.statuses.is_empty());
-        if let Some(chosen) = &chosen {
-            let exact = StatusCounts::of_matches(chosen);
-            for &status in &filter.statuses {
-                counts.set(status, exact.get(status));
-            }
-        }
-        Counted {
-            counts,
-            matches: chosen,
-        }
-    }
 }
 
-/// Every match of a filter, where there were at most [`COUNT_CAP`]: what the list's order and
-/// tabs need of each.
-#[derive(Debug, Clone)]
-pub struct Matches(Vec<Match>);
-
+/// One incident a capped count found: what the list's order and tabs need of it.
 #[derive(Debug, Clone, Copy, QueryableByName)]
 struct Match {
     #[diesel(sql_type = BigInt)]
@@ -201,32 +153,53 @@ struct Match {
 }
 
 /// Incidents per status that `filter` matches. Exact from the tallies for the filters they keep;
-/// otherwise one read of at most [`COUNT_CAP`] matches, and where there are more, a second one
-/// of the chosen statuses so that the pager knows its last page whenever it can. (The incidents
-/// list runs the two reads at once, on two connections.)
+/// otherwise one walk over at most [`COUNT_CAP`] matches, and where there are more, a second
+/// one over the chosen statuses so that the pager knows its last page whenever it can.
 pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Counted> {
-    if filter.counts_kept() {
-        return kept_counts(conn, filter);
+    if filter.is_tallied() {
+        let rows = tallies::by_status(
+            conn,
+            &filter.service_ids,
+            filter.urgency,
+            filter.visible_team_ids.as_deref(),
+        )?;
+        return Ok(Counted {
+            counts: StatusCounts::exact(&rows),
+            matches: None,
+        });
     }
-    let any = capped_matches(conn, &filter.any_status())?;
-    let chosen = match any {
-        None if !filter.statuses.is_empty() => capped_matches(conn, filter)?,
-        _ => None,
+    let any_status = IncidentFilter {
+        statuses: Vec::new(),
+        ..filter.clone()
     };
-    Ok(Counted::from_matches(filter, any, chosen))
-}
-
-/// The exact counts of a filter the tallies keep ([`IncidentFilter::counts_kept`]).
-pub fn kept_counts(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Counted> {
-    let rows = tallies::by_status(
-        conn,
-        &filter.service_ids,
-        filter.urgency,
-        filter.visible_team_ids.as_deref(),
-    )?;
+    if let Some(matches) = capped_matches(conn, &any_status, COUNT_CAP)? {
+        return Ok(Counted {
+            counts: StatusCounts::of_matches(&matches),
+            matches: Some(matches),
+        });
+    }
+    let mut counts = StatusCounts {
+        triggered: Count::MoreThan(0),
+        acknowledged: Count::MoreThan(0),
+        resolved: Count::MoreThan(0),
+    };
+    if let [one] = filter.statuses.as_slice() {
+        // Until its own count says otherwise, the chosen status holds them all.
+        counts.set(*one, Count::MoreThan(COUNT_CAP));
+    }
+    let mut chosen_matches = None;
+    if !filter.statuses.is_empty() {
+        if let Some(matches) = capped_matches(conn, filter, COUNT_CAP)? {
+            let chosen = StatusCounts::of_matches(&matches);
+            for &status in &filter.statuses {
+                counts.set(status, chosen.get(status));
+            }
+            chosen_matches = Some(matches);
+        }
+    }
     Ok(Counted {
-        counts: StatusCounts::exact(&rows),
-        matches: None,
+        counts,
+        matches: chosen_matches,
     })
 }
 
@@ -248,7 +221,7 @@ impl StatusCounts {
         }
     }
 
-    fn of_matches(Matches(matches): &Matches) -> Self {
+    fn of_matches(matches: &[Match]) -> Self {
         let of =
             |status| Count::Exact(matches.iter().filter(|m| m.status == status).count() as i64);
         StatusCounts {
@@ -267,11 +240,14 @@ impl StatusCounts {
     }
 }
 
-/// Every match of `filter`, or `None` when there are more than [`COUNT_CAP`].
-pub fn capped_matches(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Option<Matches>> {
-    let cap = COUNT_CAP;
+/// Every match of `filter`, or `None` when there are more than `cap`.
+fn capped_matches(
+    conn: &mut DbConn,
+    filter: &IncidentFilter,
+    cap: i64,
+) -> QueryResult<Option<Vec<Match>>> {
     let Some(scan) = Scan::plan(conn, filter, Reading::Every)? else {
-        return Ok(Some(Matches(Vec::new())));
+        return Ok(Some(Vec::new()));
     };
     let sql = format!(
         "SELECT {} AS id, incidents.status AS status, incidents.urgency AS urgency FROM {}{} \
@@ -294,7 +270,7 @@ pub fn capped_matches(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult
             diesel::sql_query(&sql).load(c)
         })?,
     };
-    Ok((matches.len() as i64 <= cap).then_some(Matches(matches)))
+    Ok((matches.len() as i64 <= cap).then_some(matches))
 }
 
 /// One page of the list, in its order, with each incident's service name and id and its
@@ -314,7 +290,7 @@ pub fn page(
         Some(Counted {
             matches: Some(matches),
             ..
-        }) => cut(&matches.0, &filter.statuses, order, offset, limit),
+        }) => cut(matches, &filter.statuses, order, offset, limit),
         _ => {
             let total = counted.and_then(|counted| counted.total(&filter.statuses));
             page_ids(conn, filter, order, offset, limit, total)?

@@ -7,7 +7,7 @@ use super::escalation::{self, EscalationView};
 use super::lookup::{filter_for, find_visible};
 use super::model::{auto_resolve_deadline, urgency_word, ListQuery, Status};
 use crate::db::deliveries::DeliveryState;
-use crate::db::incident_list::{self, Count, Counted, IncidentFilter, StatusCounts};
+use crate::db::incident_list::{self, Count, StatusCounts};
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NotificationListRow};
 use crate::db::timeline::{self, TimelineRow};
@@ -590,28 +590,6 @@ pub struct IncidentList {
     pub errors: FieldErrors,
 }
 
-/// The list's counts. Where the tallies do not keep them and a status is chosen, the tabs' read
-/// (every status) and the chosen statuses' read (which the page is cut from where the first
-/// found too many) run at once, on two connections: on PostgreSQL each mostly builds the
-/// full-text index's bitmap of a word's matches, and one after the other they took longer than
-/// a page may.
-async fn list_counts(db: &Db, filter: &IncidentFilter) -> Result<Counted, DomainError> {
-    if filter.counts_kept() || filter.statuses.is_empty() {
-        let filter = filter.clone();
-        return db
-            .run(move |conn| Ok::<_, DomainError>(incident_list::count(conn, &filter)?))
-            .await;
-    }
-    let (any_status, chosen) = (filter.any_status(), filter.clone());
-    let (any, chosen) = tokio::try_join!(
-        db.run(move |conn| {
-            Ok::<_, DomainError>(incident_list::capped_matches(conn, &any_status)?)
-        }),
-        db.run(move |conn| Ok::<_, DomainError>(incident_list::capped_matches(conn, &chosen)?)),
-    )?;
-    Ok(Counted::from_matches(filter, any, chosen))
-}
-
 /// One page of the incidents the actor may see, filtered and sorted as `query` says, its dates
 /// read in `zone`.
 pub async fn list(
@@ -623,17 +601,10 @@ pub async fn list(
 ) -> Result<IncidentList, DomainError> {
     let (actor, query) = (actor.clone(), query.clone());
     let number = query.page();
-    let (filter, errors) = {
-        let query = query.clone();
-        db.run(move |conn| {
-            let mut errors = FieldErrors::new();
-            let filter = filter_for(conn, &actor, &query, zone, &mut errors)?;
-            Ok::<_, DomainError>((filter, errors))
-        })
-        .await?
-    };
-    let counted = list_counts(db, &filter).await?;
     db.run(move |conn| {
+        let mut errors = FieldErrors::new();
+        let filter = filter_for(conn, &actor, &query, zone, &mut errors)?;
+        let counted = incident_list::count(conn, &filter)?;
         let counts = counted.counts;
         let total = counts.of(&filter.statuses);
         let known = match total {
