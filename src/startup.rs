@@ -65,6 +65,11 @@ impl Application {
         let db =
             tokio::task::spawn_blocking(move || Db::connect(&database_url, pool_size)).await??;
         tracing::info!(database = %db.url().redacted(), "database ready");
+        // Policies made before they kept their rules frozen get them before the first trigger.
+        let frozen = crate::domain::incidents::escalation::freeze_missing(&db).await?;
+        if frozen > 0 {
+            tracing::info!(policies = frozen, "froze the rules of escalation policies");
+        }
         let session_key = session_key(&db, config.secret_key.as_deref()).await?;
         let local_addr = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;

@@ -367,3 +367,65 @@ pub fn policy_names_targeting_user(
     }
     query.load(conn)
 }
+
+/// Locks the policy's row until the transaction ends (PostgreSQL; SQLite has one writer), so
+/// that two transactions refreezing it take turns and the second reads what the first wrote.
+/// `FOR NO KEY UPDATE` does not wait for the key-share locks that inserting rules takes.
+pub fn lock(conn: &mut DbConn, policy_id: i64) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        escalation_policies::table
+            .find(policy_id)
+            .select(escalation_policies::id)
+            .for_no_key_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
+/// Stores the policy's rules as an escalation freezes them (a JSON text the domain builds):
+/// what a trigger copies into its escalation. Written in the transaction of every change to
+/// the rules, their targets or the names they show.
+pub fn set_frozen_rules(conn: &mut DbConn, policy_id: i64, frozen: &str) -> QueryResult<usize> {
+    diesel::update(escalation_policies::table.find(policy_id))
+        .set(escalation_policies::frozen_rules.eq(Some(frozen)))
+        .execute(conn)
+}
+
+/// The policies whose frozen rules were never computed (made before the column existed).
+pub fn ids_without_frozen_rules(conn: &mut DbConn) -> QueryResult<Vec<i64>> {
+    escalation_policies::table
+        .filter(escalation_policies::frozen_rules.is_null())
+        .order(escalation_policies::id)
+        .select(escalation_policies::id)
+        .load(conn)
+}
+
+/// The policies with a rule that targets the user directly.
+pub fn ids_targeting_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<i64>> {
+    escalation_targets::table
+        .inner_join(escalation_rules::table)
+        .filter(escalation_targets::user_id.eq(user_id))
+        .select(escalation_rules::policy_id)
+        .distinct()
+        .order(escalation_rules::policy_id)
+        .load(conn)
+}
+
+/// The policies with a rule that targets the schedule.
+pub fn ids_targeting_schedule(conn: &mut DbConn, schedule_id: i64) -> QueryResult<Vec<i64>> {
+    escalation_targets::table
+        .inner_join(escalation_rules::table)
+        .filter(escalation_targets::schedule_id.eq(schedule_id))
+        .select(escalation_rules::policy_id)
+        .distinct()
+        .order(escalation_rules::policy_id)
+        .load(conn)
+}
+
+/// A policy's stored frozen rules (None: not computed).
+pub fn frozen_rules_of(conn: &mut DbConn, policy_id: i64) -> QueryResult<Option<String>> {
+    escalation_policies::table
+        .find(policy_id)
+        .select(escalation_policies::frozen_rules)
+        .get_result(conn)
+}

@@ -254,11 +254,20 @@ pub fn queue_stats(
     Ok((pending, oldest_due))
 }
 
-/// The escalation policy a service pages, if it has one: (id, name, repeat_policy).
-pub fn policy_of_service(
-    conn: &mut DbConn,
-    service_id: i64,
-) -> QueryResult<Option<(i64, String, i32)>> {
+/// The escalation policy a service pages, as a trigger copies it into the incident's
+/// escalation.
+#[derive(Debug, Clone, Queryable)]
+pub struct ServicePolicy {
+    pub id: i64,
+    pub name: String,
+    pub repeat_policy: i32,
+    /// Its rules as an escalation freezes them (JSON); None when not computed yet.
+    pub frozen_rules: Option<String>,
+}
+
+/// The escalation policy a service pages, if it has one, with its frozen rules: one
+/// statement, as every trigger reads it.
+pub fn policy_of_service(conn: &mut DbConn, service_id: i64) -> QueryResult<Option<ServicePolicy>> {
     use super::schema::{escalation_policies, services};
     services::table
         .inner_join(escalation_policies::table)
@@ -267,6 +276,7 @@ pub fn policy_of_service(
             escalation_policies::id,
             escalation_policies::name,
             escalation_policies::repeat_policy,
+            escalation_policies::frozen_rules,
         ))
         .get_result(conn)
         .optional()

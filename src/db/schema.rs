@@ -356,6 +356,7 @@ diesel::table! {
         move_to_next -> Bool,
         created_by -> Nullable<BigInt>,
         created_at -> Timestamp,
+        frozen_rules -> Nullable<Text>,
     }
 }
 

@@ -550,6 +550,7 @@ row_type!(escalation_policies, EscalationPolicy {
     move_to_next: bool,
     created_by: Option<i64>,
     created_at: NaiveDateTime,
+    frozen_rules: Option<String>,
 });
 keyed_by_id!(escalation_policies, EscalationPolicy);
 

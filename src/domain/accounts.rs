@@ -419,6 +419,8 @@ pub async fn change_name(db: &Db, actor: &User, form: &NameForm) -> Result<User,
     let (first, last) = (first_name.clone(), last_name.clone());
     db.write(move |conn| {
         users::set_name(conn, user_id, &first, &last)?;
+        // Policies that page this person show the name in their frozen rules.
+        super::incidents::escalation::refreeze_policies_targeting_user(conn, user_id)?;
         Ok::<_, AccountsError>(())
     })
     .await?;

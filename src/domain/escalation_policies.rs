@@ -6,8 +6,10 @@
 //! rules when an escalation starts.
 
 use chrono::NaiveDateTime;
+use diesel::QueryResult;
 
 use super::access::{self, TeamAccess};
+use super::incidents::escalation;
 use super::teams::{self as team_rules, Team};
 use super::users::User;
 use super::validation::{required_text, FieldErrors};
@@ -766,6 +768,13 @@ pub async fn get_to_change(
     .await
 }
 
+/// Stores `rules` as the policy's whole list and the policy's frozen copy of them (what a
+/// trigger copies into its escalation), in the caller's transaction.
+fn store_rules(conn: &mut DbConn, policy_id: i64, rules: &[RuleToStore]) -> QueryResult<()> {
+    store::replace_rules(conn, policy_id, rules)?;
+    escalation::refreeze_policy(conn, policy_id)
+}
+
 /// Creates a policy in a team the actor manages, with `rules` (none from the pages: they are
 /// added on the policy's page).
 pub async fn create(
@@ -796,7 +805,7 @@ pub async fn create(
             Some(actor.id),
             db::now(),
         )?;
-        store::replace_rules(conn, row.id, &rules)?;
+        store_rules(conn, row.id, &rules)?;
         let policy = load(conn, row, team, now())?;
         audit(
             conn,
@@ -881,7 +890,7 @@ pub async fn update(
                         && old_targets == new.targets.iter().copied().map(Some).collect::<Vec<_>>()
                 });
             if !unchanged {
-                store::replace_rules(conn, row.id, &new_rules)?;
+                store_rules(conn, row.id, &new_rules)?;
                 let row = store::find_by_id(conn, row.id)?.ok_or(DomainError::NotFound)?;
                 let policy = load(conn, row, team.clone(), now())?;
                 audit(
@@ -995,7 +1004,7 @@ pub async fn change_rules(
                 let removed = &policy.rules[index];
                 let detail = removed.describe();
                 rules.remove(index);
-                store::replace_rules(conn, policy.row.id, &rules)?;
+                store_rules(conn, policy.row.id, &rules)?;
                 audit(conn, &policy.row, Some(&actor), "rule removed", &detail)?;
                 return Ok(());
             }
@@ -1061,7 +1070,7 @@ pub async fn change_rules(
                 ("target removed", Some(index))
             }
         };
-        store::replace_rules(conn, policy.row.id, &rules)?;
+        store_rules(conn, policy.row.id, &rules)?;
         let row = store::find_by_id(conn, policy.row.id)?.ok_or(DomainError::NotFound)?;
         let updated = load(conn, row, policy.team, now())?;
         let detail = affected

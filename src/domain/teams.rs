@@ -68,13 +68,14 @@ pub fn insert_team_with_manager(
         now,
     )?;
     teams::add_member(conn, team.id, manager_id, TEAM_MANAGER, now)?;
-    crate::db::escalation_policies::insert_default(
+    let policy = crate::db::escalation_policies::insert_default(
         conn,
         team.id,
         &[manager_id],
         Some(manager_id),
         now,
     )?;
+    super::incidents::escalation::refreeze_policy(conn, policy.id)?;
     Ok(team.into())
 }
 

@@ -7,8 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    backends, create_api_key, create_service, create_team, default_team, join, location,
-    option_value, person, query, Backend, Person, TestApp, TestDatabase,
+    backends, create_api_key, create_schedule, create_service, create_team, default_team, join,
+    location, option_value, person, query, Backend, Person, TestApp, TestDatabase,
 };
 
 /// The owner, with the browser `app` signs in with and an API key.
@@ -913,6 +913,241 @@ async fn a_schedule_target_reaches_whoever_is_on_call_in_it_now() {
         let html = app.page(&page).await;
         assert!(html.contains("would reach nobody right now"), "{html}");
         assert!(html.contains("Mary Manager is on call, but disabled"));
+    })
+    .await;
+}
+
+/// The policy's stored frozen rules (None: not computed), and what freezing its rules now
+/// gives, read straight from the tables (rules in order, each rule's targets in the order they
+/// were added, with the names they point at).
+async fn frozen_and_expected(app: &TestApp, policy: &str) -> (Option<Value>, Value) {
+    let policy = policy.to_owned();
+    query(app, move |conn| {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+        use klaxon::db::schema::{
+            escalation_policies as p, escalation_rules as r, escalation_targets as t,
+            schedules as s, users as u,
+        };
+        let (id, stored): (i64, Option<String>) = p::table
+            .filter(p::unique_id.eq(&policy))
+            .select((p::id, p::frozen_rules))
+            .get_result(conn)?;
+        let rules: Vec<(i64, i32)> = r::table
+            .filter(r::policy_id.eq(id))
+            .order((r::position, r::id))
+            .select((r::id, r::delay))
+            .load(conn)?;
+        let mut expected = Vec::new();
+        for (rule_id, delay) in rules {
+            let targets: Vec<(Option<i64>, Option<i64>)> = t::table
+                .filter(t::rule_id.eq(rule_id))
+                .order(t::id)
+                .select((t::schedule_id, t::user_id))
+                .load(conn)?;
+            let mut named = Vec::new();
+            for target in targets {
+                named.push(match target {
+                    (Some(id), _) => {
+                        let name: String = s::table.find(id).select(s::name).get_result(conn)?;
+                        json!({"type": "schedule", "id": id, "name": name})
+                    }
+                    (_, Some(id)) => {
+                        let (first, last): (String, String) = u::table
+                            .find(id)
+                            .select((u::first_name, u::last_name))
+                            .get_result(conn)?;
+                        let name = format!("{first} {last}");
+                        json!({"type": "user", "id": id, "name": name.trim()})
+                    }
+                    (None, None) => unreachable!("a target points at something"),
+                });
+            }
+            expected.push(json!({"delay": delay, "targets": named}));
+        }
+        let stored = stored.map(|text| serde_json::from_str(&text).expect("stored JSON"));
+        Ok((stored, Value::Array(expected)))
+    })
+    .await
+}
+
+/// The policy's frozen rules are stored and are what freezing its rules now gives: returns them.
+async fn assert_frozen_current(app: &TestApp, policy: &str, after: &str) -> Value {
+    let (stored, expected) = frozen_and_expected(app, policy).await;
+    assert_eq!(
+        stored.as_ref(),
+        Some(&expected),
+        "frozen rules after {after}"
+    );
+    expected
+}
+
+/// The policies of a team, by name, as the API lists them: (name, unique id).
+async fn policy_ids(app: &TestApp, me: &Person, team: &str) -> Vec<(String, String)> {
+    let (_, list) = json_of(me.api(app, Method::GET, &policies_api(team)).send().await).await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let field = |name: &str| p[name].as_str().unwrap().to_owned();
+            (field("name"), field("unique_id"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_policys_frozen_rules_follow_every_change_to_its_rules_targets_and_names() {
+    crate::helpers::for_each_backend(|app| async move {
+        app.create_owner().await;
+        let me = owner(&app).await;
+        let team = default_team(&app).await;
+        let default = policy_ids(&app, &me, &team).await[0].1.clone();
+        let frozen = assert_frozen_current(&app, &default, "the first team was made").await;
+        assert_eq!(frozen[0]["targets"][0]["name"], "Ada Lovelace", "{frozen}");
+        let mary_person = person(&app, ("Mary", "Manager"), "mary@example.com", "3").await;
+        join(&app, &team, "Mary Manager", "2").await;
+        let ada = owner_username(&app, &me, &team).await;
+        let schedule = create_schedule(&app, &team, "Primary", "UTC").await;
+
+        let page = new_policy_page(&app, &team, "Checkout").await;
+        let policy = policy_uid(&page);
+        let frozen = assert_frozen_current(&app, &policy, "creation").await;
+        assert_eq!(frozen, json!([]));
+        let rules = format!("{page}/rules");
+        let user_ada = format!("user:{ada}");
+        app.submit(&page, &rules, &[("delay", "0"), ("target", &user_ada)])
+            .await;
+        assert_frozen_current(&app, &policy, "a rule was added").await;
+        let mary = option_value(&app.page(&page).await, "Mary Manager");
+        app.submit(&page, &rules, &[("delay", "10"), ("target", &mary)])
+            .await;
+        let frozen = assert_frozen_current(&app, &policy, "a second rule was added").await;
+        assert_eq!(frozen.as_array().unwrap().len(), 2);
+        let listed = rules_of(&app, &me, &team, &policy).await;
+        let (first, second) = (listed[0].0.clone(), listed[1].0.clone());
+
+        let on_schedule = format!("schedule:{schedule}");
+        app.submit(
+            &page,
+            &format!("{rules}/{second}/targets"),
+            &[("target", &on_schedule)],
+        )
+        .await;
+        let frozen = assert_frozen_current(&app, &policy, "a target was added").await;
+        assert_eq!(frozen[1]["targets"][1]["name"], "Primary", "{frozen}");
+        app.submit(
+            &page,
+            &format!("{rules}/{second}/move"),
+            &[("direction", "up")],
+        )
+        .await;
+        let frozen = assert_frozen_current(&app, &policy, "a rule moved up").await;
+        assert_eq!(frozen[0]["delay"], 10, "{frozen}");
+        app.submit(&page, &format!("{rules}/{second}/delay"), &[("delay", "5")])
+            .await;
+        let frozen = assert_frozen_current(&app, &policy, "a delay changed").await;
+        assert_eq!(frozen[0]["delay"], 5, "{frozen}");
+
+        // Renaming the schedule and the person renames them in the frozen rules.
+        let schedule_page = format!("/teams/{team}/schedules/{schedule}");
+        let renamed = app
+            .submit(
+                &format!("{schedule_page}/edit"),
+                &format!("{schedule_page}/edit"),
+                &[("name", "Primary on call"), ("time_zone", "UTC")],
+            )
+            .await;
+        assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+        let frozen = assert_frozen_current(&app, &policy, "the schedule was renamed").await;
+        assert_eq!(
+            frozen[0]["targets"][1]["name"], "Primary on call",
+            "{frozen}"
+        );
+        let renamed = mary_person
+            .submit(
+                &app,
+                "/settings",
+                "/settings/name",
+                &[("first_name", "Maria"), ("last_name", "Manager")],
+            )
+            .await;
+        assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+        let frozen = assert_frozen_current(&app, &policy, "a person was renamed").await;
+        assert_eq!(frozen[0]["targets"][0]["name"], "Maria Manager", "{frozen}");
+
+        app.submit(
+            &page,
+            &format!("{rules}/{second}/targets/remove"),
+            &[("target", &on_schedule)],
+        )
+        .await;
+        let frozen = assert_frozen_current(&app, &policy, "a target was removed").await;
+        assert_eq!(frozen[0]["targets"].as_array().unwrap().len(), 1);
+        app.submit(
+            &page,
+            &format!("{rules}/{second}/move"),
+            &[("direction", "down")],
+        )
+        .await;
+        assert_frozen_current(&app, &policy, "a rule moved down").await;
+        app.submit(&page, &format!("{rules}/{first}/remove"), &[])
+            .await;
+        let frozen = assert_frozen_current(&app, &policy, "a rule was removed").await;
+        assert_eq!(frozen.as_array().unwrap().len(), 1);
+
+        // The API replaces the whole list.
+        let (status, body) = json_of(
+            me.api(
+                &app,
+                Method::PUT,
+                &format!("{}{policy}/", policies_api(&team)),
+            )
+            .json(&json!({"name": "Checkout", "rules": [
+                {"delay": 0, "targets": [{"target_type": 1, "target_id": schedule}]},
+                {"delay": 15, "targets": [{"target_type": 2, "target_id": ada}]},
+            ]}))
+            .send()
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let frozen = assert_frozen_current(&app, &policy, "the API replaced the rules").await;
+        assert_eq!(frozen[1]["delay"], 15, "{frozen}");
+        let (status, body) = json_of(
+            me.api(&app, Method::POST, &policies_api(&team))
+                .json(&json!({"name": "Made by the API", "rules": [
+                    {"delay": 3, "targets": [{"target_type": 2, "target_id": ada}]},
+                ]}))
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let made = body["unique_id"].as_str().unwrap().to_owned();
+        let frozen = assert_frozen_current(&app, &made, "the API made a policy").await;
+        assert_eq!(frozen[0]["delay"], 3, "{frozen}");
+
+        // A new team's Default policy is frozen as it is made.
+        let payments = create_team(&app, "Payments").await;
+        let payments_default = policy_ids(&app, &me, &payments).await[0].1.clone();
+        assert_frozen_current(&app, &payments_default, "a team was made").await;
+
+        // Policies without frozen rules (made before Klaxon kept them) get them at start.
+        query(&app, |conn| {
+            use diesel::{ExpressionMethods, RunQueryDsl};
+            use klaxon::db::schema::escalation_policies as p;
+            diesel::update(p::table)
+                .set(p::frozen_rules.eq(None::<String>))
+                .execute(conn)
+        })
+        .await;
+        assert_eq!(frozen_and_expected(&app, &policy).await.0, None);
+        let filled = klaxon::domain::incidents::escalation::freeze_missing(&app.db().await)
+            .await
+            .unwrap();
+        assert_eq!(filled, 4, "two Default policies and two others");
+        for uid in [&default, &policy, &made, &payments_default] {
+            assert_frozen_current(&app, uid, "the start filled them").await;
+        }
     })
     .await;
 }

@@ -349,6 +349,68 @@ async fn without_smtp_a_notification_is_recorded_as_not_sent() {
     .await;
 }
 
+/// The rules each of the incidents' escalations froze, in the order they started.
+async fn frozen_rules_of_escalations(app: &TestApp) -> Vec<String> {
+    query(app, |conn| {
+        use diesel::QueryDsl;
+        use klaxon::db::schema::escalations::dsl;
+        dsl::escalations
+            .order(dsl::id)
+            .select(dsl::rules)
+            .load(conn)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_trigger_copies_the_policys_frozen_rules_or_freezes_them_when_none_are_stored() {
+    crate::helpers::for_each_backend(|app| async move {
+        let service = with_team_of_two(&app).await;
+        page_with_policy(
+            &app,
+            &service,
+            &[(0, &[OWNER_EMAIL]), (10, &[BOB_EMAIL, OWNER_EMAIL])],
+            0,
+        )
+        .await;
+        trigger(&app, &service, "Copied").await;
+        // A policy whose frozen rules were never computed (as before the upgrade's start filled
+        // them) is frozen by the trigger: the escalation gets the same rules.
+        query(&app, |conn| {
+            diesel::sql_query("UPDATE escalation_policies SET frozen_rules = NULL").execute(conn)
+        })
+        .await;
+        trigger(&app, &service, "Frozen on the spot").await;
+        // Text that does not parse is not copied either.
+        query(&app, |conn| {
+            diesel::sql_query("UPDATE escalation_policies SET frozen_rules = '[{\"delay\"'")
+                .execute(conn)
+        })
+        .await;
+        trigger(&app, &service, "Frozen again").await;
+        let rules = frozen_rules_of_escalations(&app).await;
+        assert_eq!(rules.len(), 3, "{rules:?}");
+        assert_eq!(rules[0], rules[1]);
+        assert_eq!(rules[0], rules[2]);
+        let frozen: Value = serde_json::from_str(&rules[0]).unwrap();
+        assert_eq!(frozen[0]["delay"], 0, "{frozen}");
+        assert_eq!(frozen[0]["targets"][0]["name"], "Ada Lovelace", "{frozen}");
+        assert_eq!(frozen[1]["delay"], 10, "{frozen}");
+        assert_eq!(frozen[1]["targets"][0]["name"], "Bob Builder", "{frozen}");
+        assert_eq!(
+            frozen[1]["targets"].as_array().unwrap().len(),
+            2,
+            "{frozen}"
+        );
+        assert_eq!(
+            pending_steps(&app).await,
+            3,
+            "each escalation's first level is queued"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_unreachable_mail_server_is_retried_then_fails() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

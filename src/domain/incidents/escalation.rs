@@ -44,23 +44,83 @@ pub enum FrozenTarget {
 
 /// Starts the incident's escalation with its service's policy, inside the incident's write
 /// transaction. A policy without rules pages nobody: the timeline says so.
+///
+/// The policy keeps its rules frozen (`refreeze_policy`, in the transaction of every change to
+/// them), so the trigger reads the policy and its rules in one statement and copies them; a
+/// policy whose frozen rules were never computed is frozen here as before.
 pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) -> QueryResult<()> {
     // A service without a policy pages nobody; its page says so.
-    let Some((policy_id, policy_name, repeat_policy)) =
-        steps_db::policy_of_service(conn, incident.service_id)?
-    else {
+    let Some(policy) = steps_db::policy_of_service(conn, incident.service_id)? else {
         return Ok(());
     };
-    let rules = freeze_rules(conn, policy_id)?;
+    if let Some(frozen) = policy.frozen_rules.as_deref() {
+        if let Ok(rules) = serde_json::from_str::<Vec<FrozenRule>>(frozen) {
+            return record(
+                conn,
+                incident.id,
+                Some(policy.id),
+                &policy.name,
+                rules.first().map(|rule| rule.delay),
+                frozen,
+                policy.repeat_policy,
+                at,
+            );
+        }
+    }
+    let rules = freeze_rules(conn, policy.id)?;
     begin(
         conn,
         incident.id,
-        Some(policy_id),
-        &policy_name,
+        Some(policy.id),
+        &policy.name,
         &rules,
-        repeat_policy,
+        policy.repeat_policy,
         at,
     )
+}
+
+/// Stores the policy's rules as an escalation would freeze them now, inside the caller's write
+/// transaction: after every change to its rules or their targets.
+pub fn refreeze_policy(conn: &mut DbConn, policy_id: i64) -> QueryResult<()> {
+    // Taken before the reads: a concurrent change to the same policy commits first, and these
+    // reads see it.
+    escalation_policies::lock(conn, policy_id)?;
+    let rules = freeze_rules(conn, policy_id)?;
+    let frozen = serde_json::to_string(&rules).expect("rules serialize");
+    escalation_policies::set_frozen_rules(conn, policy_id, &frozen).map(drop)
+}
+
+/// Refreezes the policies that name the user (their frozen rules show the user's name): after
+/// a rename, inside its transaction.
+pub fn refreeze_policies_targeting_user(conn: &mut DbConn, user_id: i64) -> QueryResult<()> {
+    for policy_id in escalation_policies::ids_targeting_user(conn, user_id)? {
+        refreeze_policy(conn, policy_id)?;
+    }
+    Ok(())
+}
+
+/// Refreezes the policies that name the schedule: after a rename, inside its transaction.
+pub fn refreeze_policies_targeting_schedule(
+    conn: &mut DbConn,
+    schedule_id: i64,
+) -> QueryResult<()> {
+    for policy_id in escalation_policies::ids_targeting_schedule(conn, schedule_id)? {
+        refreeze_policy(conn, policy_id)?;
+    }
+    Ok(())
+}
+
+/// Freezes the rules of the policies that have none stored (made before Klaxon kept them, or
+/// imported so): at start, before the server takes requests. Returns how many.
+pub async fn freeze_missing(db: &db::Db) -> Result<usize, DbError> {
+    db.write(|conn| {
+        let ids = escalation_policies::ids_without_frozen_rules(conn)?;
+        for policy_id in &ids {
+            refreeze_policy(conn, *policy_id)?;
+        }
+        Ok::<_, DbError>(ids.len())
+    })
+    .await
 }
 
 /// Where a person sends an incident's paging instead ("Reassign").
@@ -149,7 +209,34 @@ fn begin(
     repeat_policy: i32,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
-    let Some(first) = rules.first() else {
+    let frozen = serde_json::to_string(rules).expect("rules serialize");
+    record(
+        conn,
+        incident_id,
+        policy_id,
+        policy_name,
+        rules.first().map(|rule| rule.delay),
+        &frozen,
+        repeat_policy,
+        at,
+    )
+}
+
+/// Records an escalation with its rules frozen as `frozen` (their JSON) and queues its first
+/// step, due `first_delay` minutes from `at`; without a first rule, the timeline says that
+/// nobody is paged.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    conn: &mut DbConn,
+    incident_id: i64,
+    policy_id: Option<i64>,
+    policy_name: &str,
+    first_delay: Option<i64>,
+    frozen: &str,
+    repeat_policy: i32,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    let Some(first_delay) = first_delay else {
         return note(
             conn,
             incident_id,
@@ -157,14 +244,13 @@ fn begin(
             at,
         );
     };
-    let first_due = at + Duration::minutes(first.delay);
-    let frozen = serde_json::to_string(rules).expect("rules serialize");
+    let first_due = at + Duration::minutes(first_delay);
     let escalation_id = steps_db::insert_escalation(
         conn,
         incident_id,
         policy_id,
         policy_name,
-        &frozen,
+        frozen,
         repeat_policy,
         at,
     )?;

@@ -237,6 +237,10 @@ where
         let mut changed = Vec::new();
         if fields.name != row.name {
             changed.push(format!("name \"{}\" → \"{}\"", row.name, fields.name));
+            // Policies that page this schedule show its name in their frozen rules.
+            crate::domain::incidents::escalation::refreeze_policies_targeting_schedule(
+                conn, row.id,
+            )?;
         }
         if fields.time_zone != row.time_zone {
             changed.push(format!(

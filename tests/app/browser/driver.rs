@@ -367,7 +367,12 @@ impl Browser {
     pub async fn wait_for_text(&self, text: &str, reload: bool) -> String {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let shown = self.text().await;
+            // A page being replaced (a form's answer arriving) may have no body for a moment:
+            // that is "not shown yet", not a failure.
+            let shown = match self.client.find(Locator::XPath("//body")).await {
+                Ok(body) => body.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if shown.contains(text) {
                 return shown;
             }

@@ -77,7 +77,17 @@ pub async fn page_with_policy(
              (SELECT id FROM escalation_policies WHERE unique_id = '{policy}') \
              WHERE unique_id = '{service}'"
         ))
-        .execute(conn)
+        .execute(conn)?;
+        // The policy keeps its rules frozen, as every change through the app leaves it.
+        let policy_id: i64 = {
+            use diesel::{ExpressionMethods, QueryDsl};
+            use klaxon::db::schema::escalation_policies::dsl;
+            dsl::escalation_policies
+                .filter(dsl::unique_id.eq(policy.to_string()))
+                .select(dsl::id)
+                .get_result(conn)?
+        };
+        klaxon::domain::incidents::escalation::refreeze_policy(conn, policy_id)
     })
     .await;
 }

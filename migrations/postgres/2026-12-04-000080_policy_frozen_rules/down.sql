@@ -1,0 +1,1 @@
+ALTER TABLE escalation_policies DROP COLUMN frozen_rules;
