@@ -400,26 +400,19 @@ pub fn ids_without_frozen_rules(conn: &mut DbConn) -> QueryResult<Vec<i64>> {
         .load(conn)
 }
 
-/// The policies with a rule that targets the user directly.
-pub fn ids_targeting_user(conn: &mut DbConn, user_id: i64) -> QueryResult<Vec<i64>> {
-    escalation_targets::table
+/// The policies with a rule that targets this user or schedule directly.
+pub fn ids_targeting(conn: &mut DbConn, target: Target) -> QueryResult<Vec<i64>> {
+    let policies = escalation_targets::table
         .inner_join(escalation_rules::table)
-        .filter(escalation_targets::user_id.eq(user_id))
         .select(escalation_rules::policy_id)
         .distinct()
         .order(escalation_rules::policy_id)
-        .load(conn)
-}
-
-/// The policies with a rule that targets the schedule.
-pub fn ids_targeting_schedule(conn: &mut DbConn, schedule_id: i64) -> QueryResult<Vec<i64>> {
-    escalation_targets::table
-        .inner_join(escalation_rules::table)
-        .filter(escalation_targets::schedule_id.eq(schedule_id))
-        .select(escalation_rules::policy_id)
-        .distinct()
-        .order(escalation_rules::policy_id)
-        .load(conn)
+        .into_boxed();
+    match target {
+        Target::User(id) => policies.filter(escalation_targets::user_id.eq(id)),
+        Target::Schedule(id) => policies.filter(escalation_targets::schedule_id.eq(id)),
+    }
+    .load(conn)
 }
 
 /// A policy's stored frozen rules (None: not computed).

@@ -420,7 +420,10 @@ pub async fn change_name(db: &Db, actor: &User, form: &NameForm) -> Result<User,
     db.write(move |conn| {
         users::set_name(conn, user_id, &first, &last)?;
         // Policies that page this person show the name in their frozen rules.
-        super::incidents::escalation::refreeze_policies_targeting_user(conn, user_id)?;
+        super::incidents::escalation::refreeze_policies_targeting(
+            conn,
+            crate::db::escalation_policies::Target::User(user_id),
+        )?;
         Ok::<_, AccountsError>(())
     })
     .await?;

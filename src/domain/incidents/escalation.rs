@@ -90,21 +90,10 @@ pub fn refreeze_policy(conn: &mut DbConn, policy_id: i64) -> QueryResult<()> {
     escalation_policies::set_frozen_rules(conn, policy_id, &frozen).map(drop)
 }
 
-/// Refreezes the policies that name the user (their frozen rules show the user's name): after
-/// a rename, inside its transaction.
-pub fn refreeze_policies_targeting_user(conn: &mut DbConn, user_id: i64) -> QueryResult<()> {
-    for policy_id in escalation_policies::ids_targeting_user(conn, user_id)? {
-        refreeze_policy(conn, policy_id)?;
-    }
-    Ok(())
-}
-
-/// Refreezes the policies that name the schedule: after a rename, inside its transaction.
-pub fn refreeze_policies_targeting_schedule(
-    conn: &mut DbConn,
-    schedule_id: i64,
-) -> QueryResult<()> {
-    for policy_id in escalation_policies::ids_targeting_schedule(conn, schedule_id)? {
+/// Refreezes the policies that name the user or schedule (their frozen rules show its name):
+/// after a rename, inside its transaction.
+pub fn refreeze_policies_targeting(conn: &mut DbConn, target: Target) -> QueryResult<()> {
+    for policy_id in escalation_policies::ids_targeting(conn, target)? {
         refreeze_policy(conn, policy_id)?;
     }
     Ok(())

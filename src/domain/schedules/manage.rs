@@ -238,8 +238,9 @@ where
         if fields.name != row.name {
             changed.push(format!("name \"{}\" → \"{}\"", row.name, fields.name));
             // Policies that page this schedule show its name in their frozen rules.
-            crate::domain::incidents::escalation::refreeze_policies_targeting_schedule(
-                conn, row.id,
+            crate::domain::incidents::escalation::refreeze_policies_targeting(
+                conn,
+                crate::db::escalation_policies::Target::Schedule(row.id),
             )?;
         }
         if fields.time_zone != row.time_zone {
