@@ -414,11 +414,3 @@ pub fn ids_targeting(conn: &mut DbConn, target: Target) -> QueryResult<Vec<i64>>
     }
     .load(conn)
 }
-
-/// A policy's stored frozen rules (None: not computed).
-pub fn frozen_rules_of(conn: &mut DbConn, policy_id: i64) -> QueryResult<Option<String>> {
-    escalation_policies::table
-        .find(policy_id)
-        .select(escalation_policies::frozen_rules)
-        .get_result(conn)
-}

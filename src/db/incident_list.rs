@@ -133,7 +133,7 @@ pub struct Counted {
 
 impl Counted {
     /// How many incidents the filter's own statuses match, where known.
-    fn total(&self, statuses: &[i32]) -> Option<i64> {
+    pub fn total(&self, statuses: &[i32]) -> Option<i64> {
         match self.counts.of(statuses) {
             Count::Exact(n) => Some(n),
             Count::MoreThan(_) => None,
@@ -153,8 +153,8 @@ struct Match {
 }
 
 /// Incidents per status that `filter` matches. Exact from the tallies for the filters they keep;
-/// otherwise one walk over at most [`COUNT_CAP`] matches, and where there are more, a second
-/// one over the chosen statuses so that the pager knows its last page whenever it can.
+/// otherwise one read of at most [`COUNT_CAP`] matches, and where there are more, a second
+/// one of the chosen statuses so that the pager knows its last page whenever it can.
 pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Counted> {
     if filter.is_tallied() {
         let rows = tallies::by_status(
@@ -164,7 +164,7 @@ pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Counted>
             filter.visible_team_ids.as_deref(),
         )?;
         return Ok(Counted {
-            counts: StatusCounts::exact(&rows),
+            counts: StatusCounts::exact(rows),
             matches: None,
         });
     }
@@ -204,31 +204,26 @@ pub fn count(conn: &mut DbConn, filter: &IncidentFilter) -> QueryResult<Counted>
 }
 
 impl StatusCounts {
-    /// From (status, count) rows; a status without a row has none.
-    fn exact(rows: &[(i32, i64)]) -> Self {
-        let of = |status| {
-            Count::Exact(
-                rows.iter()
-                    .filter(|(s, _)| *s == status)
-                    .map(|(_, n)| *n)
-                    .sum(),
-            )
-        };
+    /// From (status, count) rows, summed per status; a status without a row has none.
+    fn exact(rows: impl IntoIterator<Item = (i32, i64)>) -> Self {
+        let (mut triggered, mut acknowledged, mut resolved) = (0, 0, 0);
+        for (status, n) in rows {
+            match status {
+                TRIGGERED => triggered += n,
+                ACKNOWLEDGED => acknowledged += n,
+                RESOLVED => resolved += n,
+                _ => {}
+            }
+        }
         StatusCounts {
-            triggered: of(TRIGGERED),
-            acknowledged: of(ACKNOWLEDGED),
-            resolved: of(RESOLVED),
+            triggered: Count::Exact(triggered),
+            acknowledged: Count::Exact(acknowledged),
+            resolved: Count::Exact(resolved),
         }
     }
 
     fn of_matches(matches: &[Match]) -> Self {
-        let of =
-            |status| Count::Exact(matches.iter().filter(|m| m.status == status).count() as i64);
-        StatusCounts {
-            triggered: of(TRIGGERED),
-            acknowledged: of(ACKNOWLEDGED),
-            resolved: of(RESOLVED),
-        }
+        Self::exact(matches.iter().map(|m| (m.status, 1)))
     }
 
     fn set(&mut self, status: i32, count: Count) {

@@ -607,10 +607,7 @@ pub async fn list(
         let counted = incident_list::count(conn, &filter)?;
         let counts = counted.counts;
         let total = counts.of(&filter.statuses);
-        let known = match total {
-            Count::Exact(n) => Some(n),
-            Count::MoreThan(_) => None,
-        };
+        let known = counted.total(&filter.statuses);
         let offset = Page::<()>::offset(number, per_page);
         let rows = incident_list::page(
             conn,
