@@ -118,16 +118,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Adds the SQLite writer thread's counters.
+    /// Adds the writer thread's counters.
     pub fn watch_database_writer(&mut self, counters: &crate::db::writer::WriterCounters) {
         self.registry.register(
             "db_write_transactions",
-            "Write transactions committed or rolled back by the SQLite writer",
+            "Write transactions committed or rolled back by the writer thread (every write on SQLite, alerts on PostgreSQL)",
             counters.transactions.clone(),
         );
         self.registry.register(
             "db_write_jobs",
-            "Pieces of write work run by the SQLite writer (several share a transaction under load)",
+            "Pieces of write work run by the writer thread (several share a transaction under load)",
             counters.jobs.clone(),
         );
     }

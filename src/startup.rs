@@ -36,6 +36,7 @@ pub struct Application {
     paging_handle: Option<PagingHandle>,
     _auto_resolve: AbortOnDrop,
     _tallies: AbortOnDrop,
+    _statistics: AbortOnDrop,
 }
 
 /// A background task that ends with the application.
@@ -75,9 +76,7 @@ impl Application {
         let secure_cookies = config.secure_cookies;
         let destinations = DestinationPolicy::new(config.webhook_allowed_networks.clone());
         let mut metrics = Metrics::default();
-        if let Some(counters) = db.writer_counters() {
-            metrics.watch_database_writer(counters);
-        }
+        metrics.watch_database_writer(db.writer_counters());
         let metrics = Arc::new(metrics);
         let engine = delivery_engine(
             db.clone(),
@@ -94,6 +93,9 @@ impl Application {
         let auto_resolve =
             AbortOnDrop(tokio::spawn(auto_resolve::run(db.clone(), metrics.clone())));
         let tallies = AbortOnDrop(tokio::spawn(crate::db::tallies::keep_compact(db.clone())));
+        let statistics = AbortOnDrop(tokio::spawn(crate::db::statistics::keep_analyzed(
+            db.clone(),
+        )));
         let events_rate_limit =
             crate::web::api::rate_limit::EventsRateLimit::new(config.events_rate_limit);
         let state = web::Data::new(AppState {
@@ -141,6 +143,7 @@ impl Application {
             paging_handle,
             _auto_resolve: auto_resolve,
             _tallies: tallies,
+            _statistics: statistics,
         })
     }
 

@@ -48,6 +48,7 @@ pub mod on_call_audit;
 pub mod schedules;
 pub mod schema;
 pub mod services;
+pub mod statistics;
 pub mod tallies;
 pub mod teams;
 pub mod timeline;
@@ -228,8 +229,9 @@ impl ManageConnection for Manager {
 pub struct Db {
     pool: Pool,
     url: DatabaseUrl,
-    /// SQLite's writer thread; PostgreSQL writes from the pool.
-    writer: Option<writer::Writer>,
+    /// The writer thread: every write on SQLite, grouped writes on PostgreSQL (the others run
+    /// on the pool).
+    writer: writer::Writer,
     /// Background workers woken when a write transaction that enqueued their work commits.
     wakers: Arc<wake::Wakers>,
 }
@@ -268,14 +270,11 @@ impl Db {
                 let checkpoint_conn = manager.open().map_err(|e| {
                     anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
                 })?;
-                Some(
-                    writer::Writer::start(first, checkpoint_conn, wakers.clone()).map_err(|e| {
-                        anyhow::anyhow!("cannot start the database writer for {shown}: {e}")
-                    })?,
-                )
+                writer::Writer::start_sqlite(first, checkpoint_conn, wakers.clone())
             }
-            DbConn::Postgres(_) => None,
-        };
+            DbConn::Postgres(_) => writer::Writer::start_pooled(pool.clone(), wakers.clone()),
+        }
+        .map_err(|e| anyhow::anyhow!("cannot start the database writer for {shown}: {e}"))?;
         Ok(Db {
             pool,
             url,
@@ -312,9 +311,9 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        match &self.writer {
-            Some(writer) => writer.write(work).await,
-            None => {
+        match &self.url {
+            DatabaseUrl::Sqlite(_) => self.writer.write(work).await,
+            DatabaseUrl::Postgres(_) => {
                 let wakers = self.wakers.clone();
                 self.run(move |conn| {
                     let result = write_transaction(conn, work);
@@ -334,9 +333,22 @@ impl Db {
         &self.wakers
     }
 
-    /// The SQLite writer thread's counters; `None` on PostgreSQL.
-    pub fn writer_counters(&self) -> Option<&writer::WriterCounters> {
-        self.writer.as_ref().map(writer::Writer::counters)
+    /// Runs `work` as [`write`](Self::write) does, on the writer thread on both backends: for
+    /// the writes that all take one row (alerts opening incidents take the incident counter), so
+    /// that on PostgreSQL they share a transaction and its commit instead of each waiting for
+    /// the one before to commit.
+    pub async fn write_grouped<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// The writer thread's counters.
+    pub fn writer_counters(&self) -> &writer::WriterCounters {
+        self.writer.counters()
     }
 
     /// True when a connection can be had and answers.

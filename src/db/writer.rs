@@ -1,29 +1,77 @@
-//! SQLite's one writer as a thread of its own.
+//! One writer thread that groups write transactions.
 //!
-//! SQLite lets one transaction write at a time, so write transactions queue here instead of
-//! on a lock. The thread runs what has queued up as one database transaction, each piece of
-//! work in its own savepoint (a failing one is rolled back alone), and answers every caller
-//! only after the commit: a caller never hears "done" for work that could still be lost.
-//! Under load this turns many small commits into a few larger ones and keeps one
-//! connection's page cache warm; with a single caller it is one transaction as before.
+//! SQLite lets one transaction write at a time, so there all write transactions queue here
+//! instead of on a lock. On PostgreSQL the writes that contend on one row anyway (alerts opening
+//! incidents all take the incident counter) queue here too. The thread runs what has queued up
+//! as one database transaction, each piece of work in its own savepoint (a failing one is rolled
+//! back alone), and answers every caller only after the commit: a caller never hears "done" for
+//! work that could still be lost. Under load this turns many small commits into a few larger
+//! ones (one log flush instead of one per piece of work) and keeps one connection's page cache
+//! warm; with a single caller it is one transaction as before.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 
 use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::r2d2::{PoolError, PooledConnection};
 use diesel::Connection;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
 use super::wake::{self, Wakers};
-use super::{begin_write, DbConn, DbError};
+use super::{begin_write, take_turns, DbConn, DbError, Manager as ConnectionManager, Pool};
 
 /// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
 /// for its commit.
 const MAX_BATCH: usize = 64;
 
+/// Batches of several instances' writers take turns on this key (PostgreSQL): a batch holds
+/// what its pieces of work locked until it commits, and two batches taking the same rows (the
+/// incident counter, an incident) in different orders would deadlock.
+const BATCH_TURN: &str = "klaxon.grouped-writes";
+
 type Manager = <DbConn as Connection>::TransactionManager;
+
+/// Where the writer thread gets its connection: SQLite's one write connection, or a
+/// PostgreSQL connection from the pool for each batch (a broken one is replaced there).
+enum Source {
+    Own(DbConn),
+    Pool(Pool),
+}
+
+enum Borrowed<'a> {
+    Own(&'a mut DbConn),
+    Pooled(PooledConnection<ConnectionManager>),
+}
+
+impl Source {
+    fn connection(&mut self) -> Result<Borrowed<'_>, PoolError> {
+        match self {
+            Source::Own(conn) => Ok(Borrowed::Own(conn)),
+            Source::Pool(pool) => pool.get().map(Borrowed::Pooled),
+        }
+    }
+}
+
+impl std::ops::Deref for Borrowed<'_> {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        match self {
+            Borrowed::Own(conn) => conn,
+            Borrowed::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Borrowed<'_> {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        match self {
+            Borrowed::Own(conn) => conn,
+            Borrowed::Pooled(conn) => conn,
+        }
+    }
+}
 
 /// One caller's work with the way back to it.
 trait Job: Send {
@@ -108,9 +156,9 @@ impl Drop for JoinOnDrop {
 }
 
 impl Writer {
-    /// Starts the writer thread on its own connection, and the checkpoint thread on
+    /// Starts SQLite's writer thread on its own connection, and the checkpoint thread on
     /// `checkpoint_conn` (without it, SQLite checkpoints inside the writer's commits).
-    pub fn start(
+    pub fn start_sqlite(
         mut conn: DbConn,
         checkpoint_conn: DbConn,
         wakers: Arc<Wakers>,
@@ -134,12 +182,25 @@ impl Writer {
                 None
             }
         };
+        Writer::spawn(Source::Own(conn), checkpointer, wakers)
+    }
+
+    /// Starts a writer thread taking a connection from `pool` for each batch (PostgreSQL).
+    pub fn start_pooled(pool: Pool, wakers: Arc<Wakers>) -> std::io::Result<Writer> {
+        Writer::spawn(Source::Pool(pool), None, wakers)
+    }
+
+    fn spawn(
+        source: Source,
+        checkpointer: Option<Checkpointer>,
+        wakers: Arc<Wakers>,
+    ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel();
         let counters = WriterCounters::default();
         let counted = counters.clone();
         let thread = std::thread::Builder::new()
             .name("klaxon-db-writer".to_owned())
-            .spawn(move || serve(conn, queue, counted, checkpointer, wakers))?;
+            .spawn(move || serve(source, queue, counted, checkpointer, wakers))?;
         Ok(Writer {
             jobs,
             counters,
@@ -179,7 +240,7 @@ impl Writer {
 }
 
 fn serve(
-    mut conn: DbConn,
+    mut source: Source,
     queue: mpsc::Receiver<Box<dyn Job>>,
     counters: WriterCounters,
     checkpointer: Option<Checkpointer>,
@@ -188,7 +249,10 @@ fn serve(
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let mut marked = Vec::new();
-        let failure = run_batch(&mut conn, &queue, &mut batch, &mut marked).err();
+        let failure = match source.connection() {
+            Ok(mut conn) => run_batch(&mut conn, &queue, &mut batch, &mut marked).err(),
+            Err(e) => Some(format!("cannot get a database connection: {e}")),
+        };
         if failure.is_none() {
             wakers.wake_all(&marked);
         }
@@ -216,6 +280,10 @@ fn run_batch(
     // The write turn too: other connections of this process (the import) still write
     // through `write_transaction`.
     let _turn = begin_write(conn).map_err(|e| format!("cannot begin a write transaction: {e}"))?;
+    if let Err(e) = take_turns(conn, BATCH_TURN) {
+        let _ = Manager::rollback_transaction(conn);
+        return Err(format!("cannot take the writers' turn: {e}"));
+    }
     let mut next = 0;
     wake::take_marks();
     while next < batch.len() {
@@ -313,7 +381,7 @@ mod tests {
                 );
             }
         }
-        let counters = db.writer_counters().unwrap();
+        let counters = db.writer_counters();
         assert_eq!(counters.jobs.get(), 21);
         assert!(
             counters.transactions.get() <= 3,

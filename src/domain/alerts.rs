@@ -191,18 +191,34 @@ pub async fn receive(
     integration_key: &str,
     event: Event,
 ) -> Result<Received, DomainError> {
-    let key = integration_key.to_owned();
-    let attempt = {
-        let (key, event) = (key.clone(), event.clone());
-        db.write(move |conn| receive_in(conn, &key, &event)).await
-    };
+    let attempt = write(db, integration_key, &event).await;
     match attempt {
         // Two alerts for a new entity at once on PostgreSQL: the unique index let only one
         // incident open; this one now attaches to it.
         Err(DomainError::Db(e)) if e.is_unique_violation() => {
-            db.write(move |conn| receive_in(conn, &key, &event)).await
+            write(db, integration_key, &event).await
         }
         other => other,
+    }
+}
+
+/// Runs [`receive_in`] in a write transaction. Alerts that may open an incident all take the
+/// incident counter, so they share grouped transactions (one commit for many; see
+/// `Db::write_grouped`). They only add rows, so a group never waits for a lock another
+/// writer holds while waiting for the group. Alerts that acknowledge or resolve change existing
+/// incidents, their escalation steps and emails, rows the paging and delivery workers also lock
+/// several at a time: in a group they could deadlock with those workers, so each runs alone.
+async fn write(db: &Db, key: &str, event: &Event) -> Result<Received, DomainError> {
+    let (key, event) = (key.to_owned(), event.clone());
+    let moves_incident = matches!(
+        event.alert_type,
+        AlertType::Acknowledged | AlertType::Resolved
+    );
+    let work = move |conn: &mut DbConn| receive_in(conn, &key, &event);
+    if moves_incident {
+        db.write(work).await
+    } else {
+        db.write_grouped(work).await
     }
 }
 

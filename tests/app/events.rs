@@ -221,6 +221,56 @@ async fn concurrent_alerts_for_one_new_entity_open_one_incident() {
     .await;
 }
 
+/// A counter's value on the instance's `/metrics`.
+async fn counter(app: &TestApp, name: &str) -> u64 {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not on /metrics"))
+}
+
+#[tokio::test]
+async fn alerts_arriving_together_share_write_transactions_and_each_opens_its_own_incident() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (_, _, events) = api_integration(&app).await;
+        let jobs_before = counter(&app, "klaxon_db_write_jobs_total").await;
+        let transactions_before = counter(&app, "klaxon_db_write_transactions_total").await;
+        let entities: Vec<String> = (0..64).map(|n| format!("host-{n}")).collect();
+        let answers = futures_util::future::join_all(
+            entities
+                .iter()
+                .map(|entity| alert(&app, &events, "critical", entity)),
+        )
+        .await;
+        let mut incidents: Vec<i64> = answers
+            .iter()
+            .map(|a| {
+                assert_eq!(a["incident_created"], true, "{a}");
+                a["incident"].as_i64().unwrap()
+            })
+            .collect();
+        incidents.sort_unstable();
+        incidents.dedup();
+        assert_eq!(incidents.len(), 64, "one incident per entity: {incidents:?}");
+        let jobs = counter(&app, "klaxon_db_write_jobs_total").await - jobs_before;
+        let transactions =
+            counter(&app, "klaxon_db_write_transactions_total").await - transactions_before;
+        assert!(jobs >= 64, "every alert went through the writer: {jobs} jobs");
+        assert!(
+            transactions < jobs,
+            "alerts that queued together should share a commit: {jobs} in {transactions} transactions"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn bad_events_get_a_json_4xx_naming_the_problem() {
     for_each_backend(|app| async move {

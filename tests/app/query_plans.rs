@@ -87,17 +87,7 @@ fn seed_history(
     integration: &str,
     statuses: &str,
 ) -> diesel::QueryResult<()> {
-    let count = 20_000;
-    diesel::sql_query(format!(
-        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {count}) \
-         INSERT INTO incidents (incident_number, unique_id, incident_key, service_id, title, summary, \
-             status, urgency, priority, creation_date, context_window_start, context_window_end, entity_id) \
-         SELECT 1000000 + seq.n, 'seeded' || seq.n, 'key' || seq.n, s.id, 'Seeded', '', \
-             {statuses}, 1, 0, \
-             '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'seeded-' || seq.n \
-         FROM seq, services s WHERE s.unique_id = '{service}'"
-    ))
-    .execute(conn)?;
+    seed_incidents(conn, service, statuses)?;
     diesel::sql_query(format!(
         "INSERT INTO alerts (unique_id, integration_id, incident_id, alert_type, message, summary, \
              entity_id, suppressed, payload, urls, creation_date) \
@@ -120,6 +110,22 @@ fn seed_history(
     .execute(conn)?;
     diesel::sql_query("ANALYZE").execute(conn)?;
     Ok(())
+}
+
+/// 20 000 incidents of the service, their status `statuses` (an SQL expression of `seq.n`).
+fn seed_incidents(conn: &mut DbConn, service: &str, statuses: &str) -> diesel::QueryResult<()> {
+    let count = 20_000;
+    diesel::sql_query(format!(
+        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {count}) \
+         INSERT INTO incidents (incident_number, unique_id, incident_key, service_id, title, summary, \
+             status, urgency, priority, creation_date, context_window_start, context_window_end, entity_id) \
+         SELECT 1000000 + seq.n, 'seeded' || seq.n, 'key' || seq.n, s.id, 'Seeded', '', \
+             {statuses}, 1, 0, \
+             '2026-01-01 00:00:00', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'seeded-' || seq.n \
+         FROM seq, services s WHERE s.unique_id = '{service}'"
+    ))
+    .execute(conn)
+    .map(drop)
 }
 
 /// Every kind of alert: one that opens an incident, one that attaches to it, acknowledges and
@@ -446,6 +452,62 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
             faults.is_empty(),
             "{backend:?}: statements on the event path that grow with history:\n{}",
             faults.join("\n")
+        );
+    })
+    .await;
+}
+
+/// How the event path finds the open incident of an alert's entity (`find_open_for_entity`).
+const OPEN_FOR_ENTITY: &str = "SELECT id FROM incidents \
+     WHERE service_id = $1 AND entity_id = $2 AND status IN (1, 2)";
+
+#[derive(QueryableByName)]
+struct Analyzed {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    analyzed: bool,
+}
+
+/// A fresh database's first storm: without statistics PostgreSQL takes the lookup of an alert's
+/// open incident for a walk of all the service's open incidents as readily as for the unique
+/// key's one row, and autovacuum (here kept off) would gather them only a minute or more later.
+#[tokio::test]
+async fn incidents_that_piled_up_in_a_fresh_postgresql_database_get_statistics_from_klaxon() {
+    for_each_backend(|app| async move {
+        if app.backend() != Backend::Postgres {
+            return;
+        }
+        app.create_owner().await;
+        let (service, _, _) = api_integration(&app).await;
+        query(&app, move |conn| {
+            diesel::sql_query("ALTER TABLE incidents SET (autovacuum_enabled = false)")
+                .execute(conn)?;
+            seed_incidents(conn, &service, HALF_OPEN)
+        })
+        .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let analyzed = query(&app, |conn| {
+                diesel::sql_query(
+                    "SELECT last_analyze IS NOT NULL AS analyzed FROM pg_stat_user_tables \
+                     WHERE relname = 'incidents' AND schemaname = current_schema()",
+                )
+                .get_result::<Analyzed>(conn)
+            })
+            .await;
+            if analyzed.analyzed {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "20 000 incidents and still no statistics"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let plan = query(&app, |conn| plan_of(conn, OPEN_FOR_ENTITY)).await;
+        assert!(
+            plan.iter()
+                .any(|line| line.contains("incidents_open_entity")),
+            "an alert's open incident is found by its key: {plan:#?}"
         );
     })
     .await;
