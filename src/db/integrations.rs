@@ -213,16 +213,6 @@ pub fn audit_for_service(
         .load(conn)
 }
 
-/// A live integration by its integration key (incoming integrations).
-pub fn find_by_key(conn: &mut DbConn, key: &str) -> QueryResult<Option<IntegrationRow>> {
-    integrations::table
-        .filter(integrations::integration_key.eq(key))
-        .filter(integrations::deleted_at.is_null())
-        .select(IntegrationRow::as_select())
-        .get_result(conn)
-        .optional()
-}
-
 /// Every live integration key (the Events API's memory of keys that exist).
 pub fn live_keys(conn: &mut DbConn) -> QueryResult<Vec<String>> {
     integrations::table

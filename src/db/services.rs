@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{escalation_policies, services, teams, users};
+use super::integrations::IntegrationRow;
+use super::schema::{escalation_policies, integrations, services, teams, users};
 use super::DbConn;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -126,6 +127,20 @@ pub fn find_with_team_and_creator(
             users::username.nullable(),
             escalation_policies::unique_id.nullable(),
         ))
+        .get_result(c).optional())
+}
+
+/// The live integration with this key, its service and its team's `unique_id`: what an alert
+/// reads first, in one statement (every alert of a storm pays for it).
+pub fn find_by_integration_key(
+    conn: &mut DbConn,
+    key: &str,
+) -> QueryResult<Option<(IntegrationRow, ServiceRow, String)>> {
+    on_backend!(conn, c => integrations::table
+        .inner_join(services::table.inner_join(teams::table))
+        .filter(integrations::integration_key.eq(key))
+        .filter(integrations::deleted_at.is_null())
+        .select((IntegrationRow::as_select(), ServiceRow::as_select(), teams::unique_id))
         .get_result(c).optional())
 }
 

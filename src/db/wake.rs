@@ -20,6 +20,10 @@ thread_local! {
     /// Channels marked by the transaction running on this thread. A write transaction runs
     /// start to end on one thread (the SQLite writer, or a blocking-pool thread on PostgreSQL).
     static MARKED: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    /// Channels a `NOTIFY` was sent on by work the writer thread kept in its open transaction
+    /// (a savepoint released): PostgreSQL delivers one notification per channel and
+    /// transaction, so later work in the same batch need not send another.
+    static SENT: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks `channel` to be woken when the current transaction commits.
@@ -32,7 +36,8 @@ pub fn after_commit(conn: &mut DbConn, channel: &'static str) -> diesel::QueryRe
         }
         first
     });
-    if let (true, DbConn::Postgres(pg)) = (first_time, conn) {
+    let sent = SENT.with(|sent| sent.borrow().contains(&channel));
+    if let (true, false, DbConn::Postgres(pg)) = (first_time, sent, conn) {
         diesel::sql_query(format!("NOTIFY {channel}")).execute(pg)?;
     }
     Ok(())
@@ -41,6 +46,24 @@ pub fn after_commit(conn: &mut DbConn, channel: &'static str) -> diesel::QueryRe
 /// The channels marked on this thread since the last call, which forgets them.
 pub(crate) fn take_marks() -> Vec<&'static str> {
     MARKED.with(|marked| std::mem::take(&mut *marked.borrow_mut()))
+}
+
+/// Records that work kept in the writer's open transaction marked `channels` (and so sent
+/// their `NOTIFY`, or found it sent).
+pub(crate) fn kept(channels: &[&'static str]) {
+    SENT.with(|sent| {
+        let mut sent = sent.borrow_mut();
+        for channel in channels {
+            if !sent.contains(channel) {
+                sent.push(channel);
+            }
+        }
+    });
+}
+
+/// Forgets what [`kept`] recorded: the writer's transaction ended.
+pub(crate) fn transaction_ended() {
+    SENT.with(|sent| sent.borrow_mut().clear());
 }
 
 /// Who waits on which channel in this process.

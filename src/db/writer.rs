@@ -296,9 +296,14 @@ fn run_batch(
     }
     let mut next = 0;
     wake::take_marks();
+    wake::transaction_ended();
     while next < batch.len() {
         match run_in_savepoint(conn, batch[next].as_mut()) {
-            Ok(true) => marked.extend(wake::take_marks()),
+            Ok(true) => {
+                let marks = wake::take_marks();
+                wake::kept(&marks);
+                marked.extend(marks);
+            }
             Ok(false) => drop(wake::take_marks()),
             Err(e) => {
                 let _ = Manager::rollback_transaction(conn);

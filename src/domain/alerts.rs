@@ -16,7 +16,7 @@ use crate::db::incidents::{self as incident_rows, IncidentRow};
 use crate::db::integrations::IntegrationRow;
 use crate::db::services::{self as service_rows, ServiceRow};
 use crate::db::timeline::{self, NewTimelineRow};
-use crate::db::{self, alerts, integrations, Db, DbConn, DbError};
+use crate::db::{self, alerts, Db, DbConn, DbError};
 
 /// Zenduty's alert types: strings in requests, these integers in responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,8 +223,8 @@ async fn write(db: &Db, key: &str, event: &Event) -> Result<Received, DomainErro
 }
 
 fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, DomainError> {
-    let integration = integrations::find_by_key(conn, key)?
-        .filter(|i| i.integration_type == INCOMING)
+    let (integration, service, team_unique_id) = service_rows::find_by_integration_key(conn, key)?
+        .filter(|(i, _, _)| i.integration_type == INCOMING)
         .ok_or(DomainError::NotFound)?;
     if !integration.is_enabled {
         return Err(DomainError::Forbidden(
@@ -234,8 +234,6 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     let actor = Actor::Integration {
         name: integration.name.clone(),
     };
-    let service =
-        service_rows::find_by_id(conn, integration.service_id)?.ok_or(DomainError::NotFound)?;
     let entity_id = event.entity_id.clone().unwrap_or_else(new_base57_id);
     let now = db::now();
     // The incident this entity opened: its alerts acknowledge and resolve it.
@@ -337,12 +335,11 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
         )
         .map_err(DbError::from)?;
     }
-    let team = crate::db::teams::find_by_id(conn, service.team_id)?.ok_or(DomainError::NotFound)?;
     Ok(Received {
         alert,
         integration,
         service_unique_id: service.unique_id,
-        team_unique_id: team.unique_id,
+        team_unique_id,
         incident_number: attached.map(|i| i.incident_number),
         incident_created: created,
         changed_incident: changed,
