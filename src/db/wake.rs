@@ -61,8 +61,8 @@ pub(crate) fn kept(channels: &[&'static str]) {
     });
 }
 
-/// Forgets what [`kept`] recorded: the writer's transaction ended.
-pub(crate) fn transaction_ended() {
+/// Forgets what [`kept`] recorded, as the writer begins a new transaction.
+pub(crate) fn forget_kept() {
     SENT.with(|sent| sent.borrow_mut().clear());
 }
 

@@ -13,14 +13,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
 
 use diesel::connection::{SimpleConnection, TransactionManager};
-use diesel::r2d2::{PoolError, PooledConnection};
 use diesel::Connection;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
 use super::wake::{self, Wakers};
-use super::{begin_write, take_turns, DbConn, DbError, Manager as ConnectionManager, Pool};
+use super::{begin_write, take_turns, DbConn, DbError, Pool};
 
 /// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
 /// for its commit.
@@ -41,39 +40,6 @@ type Manager = <DbConn as Connection>::TransactionManager;
 enum Source {
     Own(DbConn),
     Pool(Pool),
-}
-
-enum Borrowed<'a> {
-    Own(&'a mut DbConn),
-    Pooled(PooledConnection<ConnectionManager>),
-}
-
-impl Source {
-    fn connection(&mut self) -> Result<Borrowed<'_>, PoolError> {
-        match self {
-            Source::Own(conn) => Ok(Borrowed::Own(conn)),
-            Source::Pool(pool) => pool.get().map(Borrowed::Pooled),
-        }
-    }
-}
-
-impl std::ops::Deref for Borrowed<'_> {
-    type Target = DbConn;
-    fn deref(&self) -> &DbConn {
-        match self {
-            Borrowed::Own(conn) => conn,
-            Borrowed::Pooled(conn) => conn,
-        }
-    }
-}
-
-impl std::ops::DerefMut for Borrowed<'_> {
-    fn deref_mut(&mut self) -> &mut DbConn {
-        match self {
-            Borrowed::Own(conn) => conn,
-            Borrowed::Pooled(conn) => conn,
-        }
-    }
 }
 
 /// One caller's work with the way back to it.
@@ -259,9 +225,12 @@ fn serve(
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let mut marked = Vec::new();
-        let failure = match source.connection() {
-            Ok(mut conn) => run_batch(&mut conn, &queue, &mut batch, &mut marked).err(),
-            Err(e) => Some(format!("cannot get a database connection: {e}")),
+        let failure = match &mut source {
+            Source::Own(conn) => run_batch(conn, &queue, &mut batch, &mut marked).err(),
+            Source::Pool(pool) => match pool.get() {
+                Ok(mut conn) => run_batch(&mut conn, &queue, &mut batch, &mut marked).err(),
+                Err(e) => Some(format!("cannot get a database connection: {e}")),
+            },
         };
         if failure.is_none() {
             wakers.wake_all(&marked);
@@ -296,7 +265,7 @@ fn run_batch(
     }
     let mut next = 0;
     wake::take_marks();
-    wake::transaction_ended();
+    wake::forget_kept();
     while next < batch.len() {
         match run_in_savepoint(conn, batch[next].as_mut()) {
             Ok(true) => {
