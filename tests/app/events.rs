@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     api_integration, backdate, configured_webhook, edit_service, event_types_of, for_each_backend,
-    post_event, status_of, TestApp,
+    metric, post_event, status_of, TestApp,
 };
 
 #[tokio::test]
@@ -223,15 +223,8 @@ async fn concurrent_alerts_for_one_new_entity_open_one_incident() {
 
 /// A counter's value on the instance's `/metrics`.
 async fn counter(app: &TestApp, name: &str) -> u64 {
-    let text = reqwest::get(app.url("/metrics"))
+    metric(&app.address, name)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("{name} is not on /metrics"))
 }
 

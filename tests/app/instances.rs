@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::receiver::{Received, Receiver, Reply};
 use crate::helpers::{
-    api_integration, backends, configured_webhook, query, spawn_klaxon, Backend, TestApp,
+    api_integration, backends, configured_webhook, metric, query, spawn_klaxon, Backend, TestApp,
     TestDatabase,
 };
 
@@ -101,17 +101,12 @@ fn event_of(received: &Received) -> (i64, String) {
 
 /// Succeeded attempts an instance reports on `/metrics`.
 async fn succeeded_at(address: &str) -> u64 {
-    let text = reqwest::get(format!("{address}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|line| line.starts_with(r#"klaxon_webhook_deliveries_total{outcome="succeeded"}"#))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
+    metric(
+        address,
+        r#"klaxon_webhook_deliveries_total{outcome="succeeded"}"#,
+    )
+    .await
+    .unwrap_or(0)
 }
 
 #[tokio::test]

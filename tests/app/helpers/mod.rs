@@ -355,14 +355,7 @@ impl TestApp {
     /// it the next delivery of the same incident. Retries scheduled for later stay pending.
     /// Returns how many attempts were made.
     pub async fn send_until_idle(&self) -> usize {
-        let mut attempts = 0;
-        for _ in 0..1000 {
-            match self.send_due().await {
-                0 => return attempts,
-                n => attempts += n,
-            }
-        }
-        panic!("the sender still finds deliveries due after 1000 steps");
+        until_idle(|| self.send_due(), "the sender still finds deliveries due").await
     }
 
     /// This test leaves deliveries pending on purpose: the runner does not check them.
@@ -403,14 +396,7 @@ impl TestApp {
     /// every due email is sent, retries due at once included. Steps and emails scheduled for
     /// later (a level's delay, a rule's delay) stay pending. Returns how many ran.
     pub async fn page_until_idle(&self) -> usize {
-        let mut ran = 0;
-        for _ in 0..1000 {
-            match self.page_due().await {
-                0 => return ran,
-                n => ran += n,
-            }
-        }
-        panic!("the paging workers still find work due after 1000 steps");
+        until_idle(|| self.page_due(), "the paging workers still find work due").await
     }
 
     /// This test leaves escalation steps or emails pending although due, on purpose: the
@@ -544,6 +530,36 @@ pub async fn submit_with(
         .send()
         .await
         .expect("POST")
+}
+
+/// The value of the metric `name` (with its labels, as `/metrics` writes them) on the instance
+/// at `address`, or `None` when it is not there yet.
+pub async fn metric(address: &str, name: &str) -> Option<u64> {
+    let text = reqwest::get(format!("{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+/// Runs `step` until it does nothing; how much it did in all. `busy` says what is wrong when
+/// it is still busy after 1000 steps.
+async fn until_idle<F: std::future::Future<Output = usize>>(
+    mut step: impl FnMut() -> F,
+    busy: &str,
+) -> usize {
+    let mut done = 0;
+    for _ in 0..1000 {
+        match step().await {
+            0 => return done,
+            n => done += n,
+        }
+    }
+    panic!("{busy} after 1000 steps");
 }
 
 /// The CSRF token of the first form on a page.
