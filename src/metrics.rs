@@ -8,6 +8,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::sync::LazyLock;
+
+/// Escalation levels fired by this process: by the escalation worker, and by triggers whose
+/// first level has no delay (they fire it in the domain, inside their own transaction, where no
+/// `Metrics` is at hand). One process is one instance.
+pub fn escalation_steps_fired() -> &'static Counter {
+    static FIRED: LazyLock<Counter> = LazyLock::new(Counter::default);
+    &FIRED
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -28,7 +37,6 @@ pub struct Metrics {
     pub pending: Gauge,
     pub oldest_due_seconds: Gauge<f64, AtomicU64>,
     pub auto_resolved: Counter,
-    pub escalation_steps_fired: Counter,
     pub escalation_oldest_due_seconds: Gauge<f64, AtomicU64>,
     /// Notification attempts by channel and outcome: succeeded, retry, failed, not_sent.
     pub notifications: Family<NotificationLabel, Counter>,
@@ -71,11 +79,10 @@ impl Default for Metrics {
             "Incidents this instance resolved because their service's auto-resolve time ran out",
             auto_resolved.clone(),
         );
-        let escalation_steps_fired = Counter::default();
         registry.register(
             "escalation_steps_fired",
             "Escalation levels this instance fired",
-            escalation_steps_fired.clone(),
+            escalation_steps_fired().clone(),
         );
         let escalation_oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register(
@@ -104,7 +111,6 @@ impl Default for Metrics {
         Metrics {
             registry,
             auto_resolved,
-            escalation_steps_fired,
             escalation_oldest_due_seconds,
             notifications,
             notifications_pending,

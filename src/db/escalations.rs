@@ -85,6 +85,26 @@ pub fn insert_step(
     wake::after_commit(conn, WAKE_CHANNEL)
 }
 
+/// Records a step that fires in the transaction inserting it (a first level without delay,
+/// fired with the trigger): no worker claims it.
+pub fn insert_fired_step(
+    conn: &mut DbConn,
+    escalation_id: i64,
+    incident_id: i64,
+    at: NaiveDateTime,
+) -> QueryResult<StepRow> {
+    let insert = diesel::insert_into(escalation_steps::table).values((
+        escalation_steps::escalation_id.eq(escalation_id),
+        escalation_steps::incident_id.eq(incident_id),
+        escalation_steps::level.eq(0),
+        escalation_steps::round.eq(0),
+        escalation_steps::due_at.eq(at),
+        escalation_steps::state.eq(FIRED),
+        escalation_steps::fired_at.eq(Some(at)),
+    ));
+    on_backend!(conn, c => insert.returning(StepRow::as_returning()).get_result(c))
+}
+
 /// Ends an incident's running escalation: its pending step will not fire, even when a worker
 /// claimed it a moment ago (firing is guarded by the state). Returns how many were cancelled.
 pub fn stop_for_incident(

@@ -47,9 +47,7 @@ impl Paging {
         let poll_interval = Duration::from_secs(config.webhook_poll_secs.max(1));
         let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
         let steps = Runner::new(
-            EscalationSteps {
-                metrics: metrics.clone(),
-            },
+            EscalationSteps,
             db.clone(),
             RunnerSettings {
                 concurrency: 16,

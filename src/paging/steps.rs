@@ -1,7 +1,6 @@
 //! The escalation worker: a job kind whose work is all in its recording transaction, where it
 //! checks that the incident is still triggered and fires the level (`domain::escalations`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -10,11 +9,9 @@ use crate::db::escalations::{self, StepRow};
 use crate::db::{self, DbConn};
 use crate::domain::incidents::escalation::fire_in;
 use crate::jobs::JobKind;
-use crate::metrics::Metrics;
+use crate::metrics;
 
-pub struct EscalationSteps {
-    pub metrics: Arc<Metrics>,
-}
+pub struct EscalationSteps;
 
 impl JobKind for EscalationSteps {
     type Job = StepRow;
@@ -50,7 +47,7 @@ impl JobKind for EscalationSteps {
         let fired = fire_in(conn, token, step, db::now())?;
         if let Some(fired) = &fired {
             if !fired.stood_down {
-                self.metrics.escalation_steps_fired.inc();
+                metrics::escalation_steps_fired().inc();
             }
             tracing::info!(
                 incident = step.incident_id,

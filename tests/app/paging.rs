@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
     act, add_user, backends, create_api_key, create_service, csrf_token, default_team,
-    for_each_backend, for_each_backend_with, join, mail_stepped, mail_through, page_with_policy,
-    query, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page, Backend, TestApp,
-    TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
+    fail_inserts_into, for_each_backend, for_each_backend_with, join, mail_stepped, mail_through,
+    page_with_policy, query, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page,
+    Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -215,6 +215,53 @@ async fn a_trigger_emails_level_one_then_level_two_until_someone_acknowledges_fr
                     "{resolved:?}"
                 );
             }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_first_level_without_delay_is_paged_by_the_triggers_own_transaction_or_not_at_all() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_stepped(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            let (service, already) =
+                paged_service(&app, smtp, &[(0, &[OWNER_EMAIL]), (10, &[BOB_EMAIL])], 0).await;
+            let number = trigger(&app, &service, "Checkout is failing").await;
+            // No worker has run yet: the trigger itself fired level 1 and queued its email.
+            assert_eq!(fired_and_queued(&app).await, [(number, 1, 1)]);
+            assert_eq!(pending_steps(&app).await, 1, "level 2 waits for its delay");
+            let page = app.page(&format!("/incidents/{number}")).await;
+            assert!(page.contains("Level 1: emailed Ada"), "{page}");
+            // Only the notifier has work: one email, and no step for the escalation worker.
+            assert_eq!(app.page_due().await, 1);
+            assert_eq!(app.page_due().await, 0);
+            let mail = smtp.wait_for(already + 1, Duration::from_secs(10)).await[already].clone();
+            assert_eq!(mail.to, vec![OWNER_EMAIL.to_owned()]);
+
+            // An email that cannot be queued takes the incident with it: nothing half-paged.
+            let broken = fail_inserts_into(&app, "notifications", "notifications broken").await;
+            let response = app
+                .submit(
+                    "/incidents/new",
+                    "/incidents",
+                    &[
+                        ("service", service.as_str()),
+                        ("title", "Never opened"),
+                        ("summary", ""),
+                        ("urgency", "1"),
+                    ],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(fired_and_queued(&app).await, [(number, 1, 1)]);
+            assert_eq!(pending_steps(&app).await, 1);
+            broken.lift(&app).await;
+            let next = trigger(&app, &service, "Opened after all").await;
+            assert_eq!(fired_and_queued(&app).await, [(number, 1, 1), (next, 1, 1)]);
+            app.page_until_idle().await;
+            smtp.wait_for(already + 2, Duration::from_secs(10)).await;
         }
     })
     .await;

@@ -2,7 +2,8 @@
 //!
 //! A trigger starts an escalation in the incident's own transaction with the service's policy
 //! frozen as it is then (editing the policy later does not change a running escalation) and
-//! its first step due. The escalation worker (`paging::steps`) fires due steps: it resolves
+//! its first step due; a first level without delay fires right there, in the trigger's
+//! transaction. The escalation worker (`paging::steps`) fires the other steps when due: it resolves
 //! the level's targets to people at that instant, queues the emails each person's notification
 //! rules ask for (`domain::contacts`; `db::notifications`, sent by `paging::email`), writes the
 //! timeline, and queues the next step. Acknowledge and resolve stop it in their transaction and
@@ -23,6 +24,7 @@ use crate::db::{self, incidents, users, DbConn, DbError};
 use crate::domain::contacts;
 use crate::domain::schedules;
 use crate::domain::DomainError;
+use crate::metrics;
 
 /// The shortest pause between the last level of a round and the first of the next one.
 const MIN_REPEAT_GAP_MINUTES: i64 = 5;
@@ -53,30 +55,56 @@ pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) ->
     let Some(policy) = steps_db::policy_of_service(conn, incident.service_id)? else {
         return Ok(());
     };
-    if let Some(frozen) = policy.frozen_rules.as_deref() {
-        if let Ok(rules) = serde_json::from_str::<Vec<FrozenRule>>(frozen) {
-            return record(
-                conn,
-                incident.id,
-                Some(policy.id),
-                &policy.name,
-                rules.first().map(|rule| rule.delay),
-                frozen,
-                policy.repeat_policy,
-                at,
-            );
+    let stored = policy.frozen_rules.and_then(|frozen| {
+        let rules = serde_json::from_str::<Vec<FrozenRule>>(&frozen).ok()?;
+        Some((rules, frozen))
+    });
+    let (rules, frozen) = match stored {
+        Some(stored) => stored,
+        None => {
+            let rules = freeze_rules(conn, policy.id)?;
+            let frozen = serde_json::to_string(&rules).expect("rules serialize");
+            (rules, frozen)
         }
-    }
-    let rules = freeze_rules(conn, policy.id)?;
-    begin(
+    };
+    let Some(escalation_id) = record(
         conn,
         incident.id,
         Some(policy.id),
         &policy.name,
         &rules,
+        &frozen,
         policy.repeat_policy,
         at,
-    )
+    )?
+    else {
+        return Ok(());
+    };
+    if rules[0].delay > 0 {
+        let due = at + Duration::minutes(rules[0].delay);
+        return steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, due);
+    }
+    // The incident is triggered in this very transaction, so a first level without delay fires
+    // here: the same emails and timeline as the worker would write, without a step to claim
+    // and a second transaction to re-read the incident and the escalation in.
+    let step = steps_db::insert_fired_step(conn, escalation_id, incident.id, at)?;
+    let fired = fire_level(
+        conn,
+        &step,
+        &rules,
+        policy.repeat_policy,
+        incident.urgency,
+        at,
+    )?;
+    metrics::escalation_steps_fired().inc();
+    tracing::info!(
+        incident = incident.id,
+        level = 1,
+        round = 0,
+        emailed = fired.emailed,
+        "escalation step fired with the trigger"
+    );
+    Ok(())
 }
 
 /// Stores the policy's rules as an escalation would freeze them now, inside the caller's write
@@ -188,7 +216,7 @@ pub fn reassign_in(
     }
 }
 
-/// Records an escalation with its frozen rules and queues its first step.
+/// Records an escalation with its frozen rules and queues its first step for the worker.
 fn begin(
     conn: &mut DbConn,
     incident_id: i64,
@@ -199,42 +227,46 @@ fn begin(
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     let frozen = serde_json::to_string(rules).expect("rules serialize");
-    record(
+    let Some(escalation_id) = record(
         conn,
         incident_id,
         policy_id,
         policy_name,
-        rules.first().map(|rule| rule.delay),
+        rules,
         &frozen,
         repeat_policy,
         at,
-    )
+    )?
+    else {
+        return Ok(());
+    };
+    let first_due = at + Duration::minutes(rules[0].delay);
+    steps_db::insert_step(conn, escalation_id, incident_id, 0, 0, first_due)
 }
 
-/// Records an escalation with its rules frozen as `frozen` (their JSON) and queues its first
-/// step, due `first_delay` minutes from `at`; without a first rule, the timeline says that
-/// nobody is paged.
+/// Records an escalation with its rules (`frozen` is their JSON) and returns its id; without
+/// a first rule there is no escalation, and the timeline says that nobody is paged.
 #[allow(clippy::too_many_arguments)]
 fn record(
     conn: &mut DbConn,
     incident_id: i64,
     policy_id: Option<i64>,
     policy_name: &str,
-    first_delay: Option<i64>,
+    rules: &[FrozenRule],
     frozen: &str,
     repeat_policy: i32,
     at: NaiveDateTime,
-) -> QueryResult<()> {
-    let Some(first_delay) = first_delay else {
-        return note(
+) -> QueryResult<Option<i64>> {
+    if rules.is_empty() {
+        note(
             conn,
             incident_id,
             &format!("Escalation policy {policy_name} has no rules: nobody is paged."),
             at,
-        );
-    };
-    let first_due = at + Duration::minutes(first_delay);
-    let escalation_id = steps_db::insert_escalation(
+        )?;
+        return Ok(None);
+    }
+    steps_db::insert_escalation(
         conn,
         incident_id,
         policy_id,
@@ -242,8 +274,8 @@ fn record(
         frozen,
         repeat_policy,
         at,
-    )?;
-    steps_db::insert_step(conn, escalation_id, incident_id, 0, 0, first_due)
+    )
+    .map(Some)
 }
 
 /// Stops the incident's escalation (acknowledged or resolved), inside the transition's write
@@ -358,9 +390,22 @@ pub fn fire_in(
         tracing::error!(escalation = escalation.id, %error, "stored escalation rules are not valid JSON");
         Vec::new()
     });
+    fire_level(conn, step, &rules, escalation.repeat_policy, urgency, now).map(Some)
+}
+
+/// Pages the level of `step`, a step marked fired in this transaction: resolves its targets to
+/// people now, queues each person's emails, writes the timeline, and queues the next step.
+fn fire_level(
+    conn: &mut DbConn,
+    step: &StepRow,
+    rules: &[FrozenRule],
+    repeat_policy: i32,
+    urgency: i32,
+    now: NaiveDateTime,
+) -> QueryResult<Fired> {
     let level = step.level as usize;
     let Some(rule) = rules.get(level) else {
-        return Ok(Some(Fired::default()));
+        return Ok(Fired::default());
     };
     let label = format!("Level {}", level + 1);
     let mut reached: Vec<(i64, String)> = Vec::new();
@@ -443,11 +488,11 @@ pub fn fire_in(
         &format!("{label}{round}: {}", said.join("; ")),
         now,
     )?;
-    schedule_next(conn, step, &rules, escalation.repeat_policy, now)?;
-    Ok(Some(Fired {
+    schedule_next(conn, step, rules, repeat_policy, now)?;
+    Ok(Fired {
         emailed: queued,
         stood_down: false,
-    }))
+    })
 }
 
 /// Queues the step after `step`: the next level, due its delay after the one that fired was
