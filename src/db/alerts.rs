@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{alerts, incidents};
-use super::DbConn;
+use super::{DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
@@ -40,13 +40,10 @@ pub struct NewAlertRow<'a> {
 }
 
 pub fn insert(conn: &mut DbConn, row: &NewAlertRow<'_>) -> QueryResult<AlertRow> {
-    diesel::insert_into(alerts::table)
+    on_backend!(conn, c => KeptPrepared(diesel::insert_into(alerts::table)
         .values(row)
-        .execute(conn)?;
-    alerts::table
-        .filter(alerts::unique_id.eq(row.unique_id))
-        .select(AlertRow::as_select())
-        .get_result(conn)
+        .returning(AlertRow::as_returning()))
+        .get_result(c))
 }
 
 /// An integration's alerts, newest first, with the number of the incident each belongs to.

@@ -239,7 +239,13 @@ pub fn paging_targets(
     notification_rules::table
         .inner_join(contact_methods::table)
         .filter(notification_rules::user_id.eq(user_id))
-        .filter(notification_rules::urgency.eq_any(["any", urgency]))
+        // Two comparisons rather than `IN (…)`: diesel prepares a statement with an `IN` list
+        // anew on every call, and this one runs in every trigger's transaction.
+        .filter(
+            notification_rules::urgency
+                .eq("any")
+                .or(notification_rules::urgency.eq(urgency)),
+        )
         .filter(contact_methods::confirmed_at.is_not_null())
         .order((notification_rules::delay_minutes, notification_rules::id))
         .select((contact_methods::address, notification_rules::delay_minutes))

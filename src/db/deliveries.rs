@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::{wake, DbConn, KeptPrepared};
+use super::{returning_id, wake, DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -51,7 +51,7 @@ pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
 /// Queues a delivery; the senders of every instance are woken once the transaction commits.
 pub fn insert(conn: &mut DbConn, row: &NewDeliveryRow<'_>) -> QueryResult<()> {
     let insert = diesel::insert_into(deliveries::table).values(row);
-    on_backend!(&mut *conn, c => insert.execute(c))?;
+    returning_id(conn, insert.returning(deliveries::id))?;
     wake::after_commit(conn, WAKE_CHANNEL)
 }
 
@@ -242,7 +242,7 @@ pub struct NewAttemptRow {
 
 pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttemptRow) -> QueryResult<()> {
     let insert = diesel::insert_into(delivery_attempts::table).values(attempt);
-    on_backend!(conn, c => insert.execute(c)).map(drop)
+    returning_id(conn, insert.returning(delivery_attempts::id)).map(drop)
 }
 
 /// The leased row by id, only while `token` still holds its lease. (Updates through it
@@ -257,16 +257,6 @@ fn leased(
     deliveries::table
         .find(id)
         .filter(deliveries::locked_by.eq(token.to_owned()))
-}
-
-/// Runs an update of a leased row that returns its id; false when the lease no longer held.
-fn lease_held<'q, Q>(conn: &mut DbConn, update: Q) -> QueryResult<bool>
-where
-    KeptPrepared<Q>: diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, i64>
-        + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, i64>,
-{
-    let id: Option<i64> = on_backend!(conn, c => KeptPrepared(update).get_result(c).optional())?;
-    Ok(id.is_some())
 }
 
 /// Marks the delivery succeeded or finally failed. False when the lease was lost.
@@ -288,7 +278,7 @@ pub fn finish(
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ));
-    lease_held(conn, update.returning(deliveries::id))
+    Ok(returning_id(conn, update.returning(deliveries::id))?.is_some())
 }
 
 /// Puts the delivery back in the queue for `next_attempt_at`. False when the lease was lost.
@@ -308,7 +298,7 @@ pub fn schedule_retry(
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ));
-    lease_held(conn, update.returning(deliveries::id))
+    Ok(returning_id(conn, update.returning(deliveries::id))?.is_some())
 }
 
 pub fn count_pending(conn: &mut DbConn) -> QueryResult<i64> {

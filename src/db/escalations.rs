@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{escalation_steps, escalations};
-use super::{wake, DbConn};
+use super::{returning_id, returning_ids, wake, DbConn};
 
 /// The channel that wakes escalation workers when a step is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_escalations";
@@ -113,14 +113,14 @@ pub fn stop_for_incident(
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let cancelled = diesel::update(
+    let cancel = diesel::update(
         escalation_steps::table
             .filter(escalation_steps::incident_id.eq(incident_id))
             .filter(escalation_steps::state.eq(PENDING)),
     )
-    .set(escalation_steps::state.eq(CANCELLED))
-    .execute(conn)?;
-    diesel::update(
+    .set(escalation_steps::state.eq(CANCELLED));
+    let cancelled = returning_ids(conn, cancel.returning(escalation_steps::id))?;
+    let end = diesel::update(
         escalations::table
             .filter(escalations::incident_id.eq(incident_id))
             .filter(escalations::ended_at.is_null()),
@@ -128,9 +128,9 @@ pub fn stop_for_incident(
     .set((
         escalations::ended_at.eq(Some(at)),
         escalations::end_reason.eq(Some(reason)),
-    ))
-    .execute(conn)?;
-    Ok(cancelled)
+    ));
+    returning_ids(conn, end.returning(escalations::id))?;
+    Ok(cancelled.len())
 }
 
 /// Leases up to `limit` due steps to `token`.
@@ -181,7 +181,7 @@ pub fn finish_step(
     state: &str,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(
+    let update = diesel::update(
         escalation_steps::table
             .filter(escalation_steps::id.eq(id))
             .filter(escalation_steps::state.eq(PENDING))
@@ -192,9 +192,8 @@ pub fn finish_step(
         escalation_steps::fired_at.eq(Some(at)),
         escalation_steps::locked_by.eq(None::<String>),
         escalation_steps::locked_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)?;
-    Ok(updated == 1)
+    ));
+    Ok(returning_id(conn, update.returning(escalation_steps::id))?.is_some())
 }
 
 pub fn find(conn: &mut DbConn, id: i64) -> QueryResult<EscalationRow> {

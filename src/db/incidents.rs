@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::{
     collated_entities, incident_counter, incident_notes, incidents, services, users,
 };
-use super::{DbConn, KeptPrepared};
+use super::{returning_id, DbConn, KeptPrepared};
 
 /// Status codes as stored (Zenduty's).
 pub(super) const TRIGGERED: i32 = 1;
@@ -100,13 +100,13 @@ pub fn take_next_number(conn: &mut DbConn) -> QueryResult<i64> {
     let next = diesel::update(incident_counter::table.find(1))
         .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
         .returning(incident_counter::last_number);
-    on_backend!(conn, c => next.get_result(c))
+    on_backend!(conn, c => KeptPrepared(next).get_result(c))
 }
 
 pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<IncidentRow> {
-    on_backend!(conn, c => diesel::insert_into(incidents::table)
+    on_backend!(conn, c => KeptPrepared(diesel::insert_into(incidents::table)
         .values(row)
-        .returning(IncidentRow::as_returning())
+        .returning(IncidentRow::as_returning()))
         .get_result(c))
 }
 
@@ -362,13 +362,12 @@ pub fn record_collated(
         collated_entities::entity_id.eq(entity_id),
         collated_entities::incident_id.eq(incident_id),
     );
-    on_backend!(conn, c => diesel::insert_into(collated_entities::table)
+    let upsert = diesel::insert_into(collated_entities::table)
         .values(row)
         .on_conflict((collated_entities::service_id, collated_entities::entity_id))
         .do_update()
-        .set(collated_entities::incident_id.eq(incident_id))
-        .execute(c))
-    .map(drop)
+        .set(collated_entities::incident_id.eq(incident_id));
+    returning_id(conn, upsert.returning(collated_entities::incident_id)).map(drop)
 }
 
 /// A note with its author's username, first and last name.

@@ -528,6 +528,29 @@ impl<Q: Query> Query for KeptPrepared<Q> {
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for KeptPrepared<Q> {}
 
+/// Runs a statement that returns one id (an INSERT, or an UPDATE of one row, with `RETURNING`)
+/// as `KeptPrepared`; None when it changed no row. Also for inserts of a row type with optional
+/// fields: on PostgreSQL diesel would compile those anew on every call as well (the server then
+/// parses and plans each one).
+pub(crate) fn returning_id<'q, Q>(conn: &mut DbConn, statement: Q) -> QueryResult<Option<i64>>
+where
+    KeptPrepared<Q>: diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, i64>
+        + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, i64>,
+{
+    use diesel::{OptionalExtension, RunQueryDsl};
+    on_backend!(conn, c => KeptPrepared(statement).get_result(c).optional())
+}
+
+/// [`returning_id`] for a statement that changes any number of rows: the ids it returns.
+pub(crate) fn returning_ids<'q, Q>(conn: &mut DbConn, statement: Q) -> QueryResult<Vec<i64>>
+where
+    KeptPrepared<Q>: diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, i64>
+        + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, i64>,
+{
+    use diesel::RunQueryDsl;
+    on_backend!(conn, c => KeptPrepared(statement).load(c))
+}
+
 /// Current UTC time at microsecond precision, the precision both backends store.
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::Timelike;

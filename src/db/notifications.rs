@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
-use super::{wake, DbConn};
+use super::{returning_id, returning_ids, wake, DbConn};
 
 /// The channel that wakes the notifiers when a notification is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_notifications";
@@ -226,18 +226,16 @@ pub fn settle(
         .filter(notifications::id.eq(id))
         .filter(notifications::locked_by.eq(token))
         .filter(notifications::state.eq(PENDING));
-    let updated = diesel::update(leased)
-        .set((
-            notifications::state.eq(state),
-            notifications::attempt_count.eq(notifications::attempt_count + 1),
-            notifications::last_error.eq(error),
-            notifications::next_attempt_at.eq(retry_at.unwrap_or(now)),
-            notifications::completed_at.eq(retry_at.is_none().then_some(now)),
-            notifications::locked_by.eq(None::<String>),
-            notifications::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    Ok(updated == 1)
+    let update = diesel::update(leased).set((
+        notifications::state.eq(state),
+        notifications::attempt_count.eq(notifications::attempt_count + 1),
+        notifications::last_error.eq(error),
+        notifications::next_attempt_at.eq(retry_at.unwrap_or(now)),
+        notifications::completed_at.eq(retry_at.is_none().then_some(now)),
+        notifications::locked_by.eq(None::<String>),
+        notifications::locked_until.eq(None::<NaiveDateTime>),
+    ));
+    Ok(returning_id(conn, update.returning(notifications::id))?.is_some())
 }
 
 /// A notification as the incident page lists it.
@@ -345,31 +343,37 @@ fn cancel_pending(
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let update = diesel::update(notifications::table)
-        .filter(notifications::state.eq(PENDING))
-        .filter(
-            notifications::locked_until
-                .is_null()
-                .or(notifications::locked_until.lt(at)),
-        )
-        .set((
-            notifications::state.eq(CANCELLED),
-            notifications::last_error.eq(reason),
-            notifications::completed_at.eq(Some(at)),
-            notifications::locked_by.eq(None::<String>),
-            notifications::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .into_boxed();
-    match which {
-        Unsent::OfIncident(incident_id) => update
-            .filter(notifications::incident_id.eq(incident_id))
-            .filter(notifications::kind.eq(TRIGGERED))
-            .execute(conn),
-        Unsent::To { user_id, address } => update
-            .filter(notifications::user_id.eq(user_id))
-            .filter(notifications::address.eq(address))
-            .execute(conn),
-    }
+    let unsent = notifications::state.eq(PENDING).and(
+        notifications::locked_until
+            .is_null()
+            .or(notifications::locked_until.lt(at)),
+    );
+    let cancel = (
+        notifications::state.eq(CANCELLED),
+        notifications::last_error.eq(reason),
+        notifications::completed_at.eq(Some(at)),
+        notifications::locked_by.eq(None::<String>),
+        notifications::locked_until.eq(None::<NaiveDateTime>),
+    );
+    let cancelled = match which {
+        Unsent::OfIncident(incident_id) => {
+            let emails = notifications::table
+                .filter(unsent)
+                .filter(notifications::incident_id.eq(incident_id))
+                .filter(notifications::kind.eq(TRIGGERED));
+            let update = diesel::update(emails).set(cancel);
+            returning_ids(conn, update.returning(notifications::id))?
+        }
+        Unsent::To { user_id, address } => {
+            let emails = notifications::table
+                .filter(unsent)
+                .filter(notifications::user_id.eq(user_id))
+                .filter(notifications::address.eq(address));
+            let update = diesel::update(emails).set(cancel);
+            returning_ids(conn, update.returning(notifications::id))?
+        }
+    };
+    Ok(cancelled.len())
 }
 
 /// How these notifications (by `unique_id`) went: (unique_id, state, last error).

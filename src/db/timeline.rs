@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::timeline_entries;
-use super::DbConn;
+use super::{returning_id, DbConn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = timeline_entries)]
@@ -33,7 +33,7 @@ pub struct NewTimelineRow<'a> {
 
 pub fn append(conn: &mut DbConn, entry: &NewTimelineRow<'_>) -> QueryResult<()> {
     let insert = diesel::insert_into(timeline_entries::table).values(entry);
-    on_backend!(conn, c => insert.execute(c)).map(drop)
+    returning_id(conn, insert.returning(timeline_entries::id)).map(drop)
 }
 
 /// Oldest first.

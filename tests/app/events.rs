@@ -479,7 +479,7 @@ async fn the_timeline_filters_changes_alerts_notes_and_webhooks() {
         );
         assert_eq!(
             kinds(&app.page(&format!("{path}?show=changes")).await),
-            ["triggered", "acknowledged"]
+            ["triggered", "escalation", "acknowledged"]
         );
         let page = app.page(&format!("{path}?show=webhooks")).await;
         assert!(kinds(&page).is_empty() && page.contains("Nothing of this kind yet."));

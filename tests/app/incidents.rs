@@ -110,7 +110,8 @@ async fn an_incident_is_triggered_acknowledged_and_resolved() {
         assert!(!page.contains(">Resolve</button>"));
         assert_eq!(
             timeline_kinds(&app, 1).await,
-            ["triggered", "acknowledged", "resolved"]
+            // The service's Default policy pages its creator in the trigger's transaction.
+            ["triggered", "escalation", "acknowledged", "resolved"]
         );
 
         let row = query(&app, |conn| incidents::find_by_number(conn, 1))
@@ -139,7 +140,7 @@ async fn an_incident_is_triggered_acknowledged_and_resolved() {
             (Some(acked), Some(resolved)),
             "dates are set once"
         );
-        assert_eq!(timeline_kinds(&app, 1).await.len(), 3);
+        assert_eq!(timeline_kinds(&app, 1).await.len(), 4);
 
         // Triggered straight to resolved is allowed.
         let second = trigger(&app, &service, "Flapping check").await;
@@ -261,7 +262,7 @@ async fn two_people_acknowledging_at_once_make_exactly_one_transition() {
         }
         assert_eq!(
             timeline_kinds(&app, number).await,
-            ["triggered", "acknowledged"]
+            ["triggered", "escalation", "acknowledged"]
         );
         let rows = deliveries_of(&app, number).await;
         assert_eq!(
@@ -342,7 +343,7 @@ async fn a_failing_outbox_insert_rolls_the_whole_transition_back() {
         assert!(row.acknowledged_date.is_none());
         assert_eq!(
             timeline_kinds(&app, number).await,
-            ["triggered"],
+            ["triggered", "escalation"],
             "no timeline entry either"
         );
         assert_eq!(
@@ -403,7 +404,7 @@ async fn incidents_are_acknowledged_and_resolved_from_the_list_one_or_many_at_on
             let row = query(&app, move |conn| incidents::find_by_number(conn, number)).await.unwrap();
             assert_eq!(row.status, 3, "#{number}");
         }
-        assert_eq!(timeline_kinds(&app, 2).await, ["triggered", "resolved"], "one transition each");
+        assert_eq!(timeline_kinds(&app, 2).await, ["triggered", "escalation", "resolved"], "one transition each");
 
         // Nothing ticked, or no action: said plainly, nothing changes.
         let response = app.submit("/incidents", "/incidents/bulk", &[("back", here), ("action", "acknowledge")]).await;
@@ -627,7 +628,7 @@ async fn notes_and_assignment_go_on_the_timeline() {
         );
         assert_eq!(
             timeline_kinds(&app, number).await,
-            ["triggered", "note", "assigned"]
+            ["triggered", "escalation", "note", "assigned"]
         );
 
         // The assignee is in the next webhook's body, in the seed's user shape.

@@ -39,6 +39,10 @@ static ONE_RECORDING_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::con
 /// What is being recorded: statements run on connections to the database named by `marker`.
 static RECORDING: Mutex<Option<(String, Vec<String>)>> = Mutex::new(None);
 
+/// The statements connections to the database named by `marker` put in their prepared-statement
+/// cache, from `keep_prepared_of` on (recording paused or not).
+static PREPARED: Mutex<Option<(String, Vec<String>)>> = Mutex::new(None);
+
 /// Sees every connection the process opens; records the statements of the recorded database's.
 struct StatementRecorder {
     url: String,
@@ -49,6 +53,14 @@ impl Instrumentation for StatementRecorder {
         match event {
             InstrumentationEvent::StartEstablishConnection { url, .. } => {
                 self.url = url.to_owned();
+            }
+            InstrumentationEvent::CacheQuery { sql, .. } => {
+                let mut prepared = PREPARED.lock().unwrap();
+                if let Some((marker, statements)) = prepared.as_mut() {
+                    if self.url.contains(marker.as_str()) {
+                        statements.push(sql.trim().to_owned());
+                    }
+                }
             }
             InstrumentationEvent::StartQuery { query, .. } => {
                 let mut recording = RECORDING.lock().unwrap();
@@ -65,6 +77,15 @@ impl Instrumentation for StatementRecorder {
 
 fn record_statements_of(marker: &str) {
     *RECORDING.lock().unwrap() = Some((marker.to_owned(), Vec::new()));
+}
+
+fn keep_prepared_of(marker: &str) {
+    *PREPARED.lock().unwrap() = Some((marker.to_owned(), Vec::new()));
+}
+
+fn prepared() -> Vec<String> {
+    let (_, statements) = PREPARED.lock().unwrap().take().unwrap_or_default();
+    statements
 }
 
 fn recorded() -> Vec<String> {
@@ -452,6 +473,48 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
             faults.is_empty(),
             "{backend:?}: statements on the event path that grow with history:\n{}",
             faults.join("\n")
+        );
+    })
+    .await;
+}
+
+/// Every INSERT and UPDATE of the event path is prepared once per connection and kept. Diesel
+/// compiles an UPDATE, and on PostgreSQL an INSERT of a row with optional fields, anew on every
+/// call unless told otherwise (`db::KeptPrepared`); the server then parses and plans each one.
+#[tokio::test]
+async fn the_writes_of_the_event_path_stay_prepared() {
+    install_recorder();
+    let _recording = ONE_RECORDING_AT_A_TIME.lock().await;
+    for_each_backend(|app| async move {
+        let backend = app.backend();
+        let marker = database_marker(&app.database_url);
+        // From the start: a statement the set-up already prepared is not prepared again.
+        keep_prepared_of(&marker);
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        record_statements_of(&marker);
+        send_every_kind_of_alert(&app, &service, &events).await;
+        let (statements, prepared) = (recorded(), prepared());
+
+        let mut writes: Vec<&str> = statements
+            .iter()
+            .filter_map(|s| planned_sql(s))
+            .filter(|sql| sql.starts_with("INSERT") || sql.starts_with("UPDATE"))
+            .collect();
+        writes.sort_unstable();
+        writes.dedup();
+        assert!(
+            writes.len() >= 8,
+            "{backend:?}: the event path's writes were recorded: {writes:#?}"
+        );
+        let compiled_each_time: Vec<&&str> = writes
+            .iter()
+            .filter(|sql| !prepared.iter().any(|kept| kept == *sql))
+            .collect();
+        assert!(
+            compiled_each_time.is_empty(),
+            "{backend:?}: writes of the event path compiled anew on every call:\n{compiled_each_time:#?}"
         );
     })
     .await;

@@ -97,7 +97,9 @@ pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) ->
         at,
     )?;
     metrics::escalation_steps_fired().inc();
-    tracing::info!(
+    // Debug, not info: this runs in the write transaction (on SQLite, the writer thread), and
+    // the incident's own timeline and the metric already say it.
+    tracing::debug!(
         incident = incident.id,
         level = 1,
         round = 0,

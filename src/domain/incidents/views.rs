@@ -139,7 +139,8 @@ const FOLDED_AT_INSTANT: [&str; 1] = ["alert"];
 /// A change writes everything it causes in its one transaction at its one instant (`trigger_at`,
 /// `transition_at`, `outbox::enqueue_transition`): its timeline entry, the alert's entry when an
 /// alert made it, its webhook deliveries, its "Resolved" emails; an escalation level writes its
-/// emails at the instant of its own entry. So what a change caused is what carries its instant:
+/// paging emails at the instant of its own entry (a first level without delay, at its
+/// trigger's). So what a change caused is what carries its instant:
 /// the alert's entry written then, and the outcome entries of the deliveries created then
 /// (written later, when the sender is done, and linked by delivery).
 /// The instant, not the order of ids: ids of concurrent transactions interleave, and an
@@ -305,7 +306,12 @@ fn group_page(
                 .partition(|(delivery, _)| delivery.created_at == at);
             (group.waiting, *waiting) = (mine, rest);
         }
-        for email in emails.iter().filter(|email| email.created_at == at) {
+        // A level without delay fires at its trigger's instant: its paging emails fold under
+        // the level's own entry, and only "Resolved" emails under a change.
+        let pages = group.head.kind == "escalation";
+        for email in emails.iter().filter(|email| {
+            email.created_at == at && (email.kind == notifications::TRIGGERED) == pages
+        }) {
             match email.state.as_str() {
                 notifications::SUCCEEDED => group.emails.0 += 1,
                 notifications::FAILED => group.emails.1 += 1,
