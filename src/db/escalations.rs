@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{escalation_steps, escalations};
-use super::{returning_id, returning_ids, wake, DbConn};
+use super::{returning_id, returning_ids, wake, DbConn, KeptPrepared};
 
 /// The channel that wakes escalation workers when a step is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_escalations";
@@ -150,26 +150,28 @@ pub fn claim_due(
                 .or(escalation_steps::locked_until.lt(now)),
         )
         .order((escalation_steps::due_at, escalation_steps::id))
-        .select(escalation_steps::id)
-        .limit(limit);
+        .select(escalation_steps::id);
+    // Kept prepared, as the other claims (`notifications::claim_due`).
     let ids: Vec<i64> = match conn {
-        DbConn::Postgres(pg) => due.for_update().skip_locked().load(pg)?,
-        DbConn::Sqlite(sqlite) => due.load(sqlite)?,
+        DbConn::Postgres(pg) => due.limit(limit).for_update().skip_locked().load(pg)?,
+        DbConn::Sqlite(sqlite) => due
+            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect::<QueryResult<_>>()?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::update(escalation_steps::table.filter(escalation_steps::id.eq_any(&ids)))
+    let lease = diesel::update(escalation_steps::table.filter(escalation_steps::id.eq_any(&ids)))
         .set((
             escalation_steps::locked_by.eq(token),
             escalation_steps::locked_until.eq(lease_until),
-        ))
-        .execute(conn)?;
-    escalation_steps::table
+        ));
+    returning_ids(conn, lease.returning(escalation_steps::id))?;
+    let claimed = escalation_steps::table
         .filter(escalation_steps::id.eq_any(&ids))
-        .order((escalation_steps::due_at, escalation_steps::id))
-        .select(StepRow::as_select())
-        .load(conn)
+        .order((escalation_steps::due_at, escalation_steps::id));
+    on_backend!(conn, c => KeptPrepared(claimed.select(StepRow::as_select())).load(c))
 }
 
 /// Marks a claimed step fired (or cancelled), only while it is still pending and `token`

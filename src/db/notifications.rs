@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
-use super::{returning_id, returning_ids, wake, DbConn};
+use super::{returning_id, returning_ids, wake, DbConn, KeptPrepared};
 
 /// The channel that wakes the notifiers when a notification is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_notifications";
@@ -104,22 +104,26 @@ pub fn claim_due(
                 .or(notifications::locked_until.lt(now)),
         )
         .order((notifications::next_attempt_at, notifications::id))
-        .select(notifications::id)
-        .limit(limit);
+        .select(notifications::id);
+    // Every statement of a claim stays prepared, as the webhook sender's (`deliveries::claim_due`):
+    // a burst of pages claims again and again, and on SQLite in the writer thread.
     let ids: Vec<i64> = match conn {
-        DbConn::Postgres(pg) => due.for_update().skip_locked().load(pg)?,
-        DbConn::Sqlite(sqlite) => due.load(sqlite)?,
+        DbConn::Postgres(pg) => due.limit(limit).for_update().skip_locked().load(pg)?,
+        // Stepping and stopping rather than binding a LIMIT (see `db` on LIMIT).
+        DbConn::Sqlite(sqlite) => due
+            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect::<QueryResult<_>>()?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::update(notifications::table.filter(notifications::id.eq_any(&ids)))
-        .set((
-            notifications::locked_by.eq(token),
-            notifications::locked_until.eq(lease_until),
-        ))
-        .execute(conn)?;
-    let rows: Vec<ClaimedRow> = notifications::table
+    let lease = diesel::update(notifications::table.filter(notifications::id.eq_any(&ids))).set((
+        notifications::locked_by.eq(token),
+        notifications::locked_until.eq(lease_until),
+    ));
+    returning_ids(conn, lease.returning(notifications::id))?;
+    let claimed = notifications::table
         .inner_join(users::table)
         .filter(notifications::id.eq_any(&ids))
         .order((notifications::next_attempt_at, notifications::id))
@@ -133,15 +137,15 @@ pub fn claim_due(
             notifications::created_at,
             notifications::incident_id,
             users::first_name,
-        ))
-        .load(conn)?;
+        ));
+    let rows: Vec<ClaimedRow> = on_backend!(&mut *conn, c => KeptPrepared(claimed).load(c))?;
     // Confirmation emails have no incident: the incidents are read on their own rather than
     // through an outer join.
     let incident_ids: Vec<i64> = rows.iter().filter_map(|row| row.7).collect();
     let incidents: Vec<NotifiedIncident> = if incident_ids.is_empty() {
         Vec::new()
     } else {
-        incidents::table
+        let read = incidents::table
             .inner_join(services::table)
             .filter(incidents::id.eq_any(&incident_ids))
             .select((
@@ -152,8 +156,8 @@ pub fn claim_due(
                 incidents::urgency,
                 incidents::creation_date,
                 services::name,
-            ))
-            .load(conn)?
+            ));
+        on_backend!(conn, c => KeptPrepared(read).load(c))?
     };
     Ok(rows
         .into_iter()

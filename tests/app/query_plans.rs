@@ -478,9 +478,10 @@ async fn every_statement_of_the_event_path_reaches_its_rows_through_a_bounded_in
     .await;
 }
 
-/// Every INSERT and UPDATE of the event path is prepared once per connection and kept. Diesel
-/// compiles an UPDATE, and on PostgreSQL an INSERT of a row with optional fields, anew on every
-/// call unless told otherwise (`db::KeptPrepared`); the server then parses and plans each one.
+/// Every INSERT and UPDATE of the event path and of the paging it starts is prepared once per
+/// connection and kept. Diesel compiles an UPDATE, and on PostgreSQL an INSERT of a row with
+/// optional fields, anew on every call unless told otherwise (`db::KeptPrepared`); the server
+/// then parses and plans each one.
 #[tokio::test]
 async fn the_writes_of_the_event_path_stay_prepared() {
     install_recorder();
@@ -495,6 +496,8 @@ async fn the_writes_of_the_event_path_stay_prepared() {
         configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
         record_statements_of(&marker);
         send_every_kind_of_alert(&app, &service, &events).await;
+        // The escalation worker and the notifier claim and record in the same writer.
+        app.page_until_idle().await;
         let (statements, prepared) = (recorded(), prepared());
 
         let mut writes: Vec<&str> = statements
