@@ -3,12 +3,12 @@
 //! A trigger starts an escalation in the incident's own transaction with the service's policy
 //! frozen as it is then (editing the policy later does not change a running escalation) and
 //! its first step due; a first level without delay fires right there, in the trigger's
-//! transaction. The escalation worker (`paging::steps`) fires the other steps when due: it resolves
-//! the level's targets to people at that instant, queues the emails each person's notification
-//! rules ask for (`domain::contacts`; `db::notifications`, sent by `paging::email`), writes the
-//! timeline, and queues the next step. Acknowledge and resolve stop it in their transaction and
-//! cancel the emails still waiting; a step claimed a moment before finds the incident no longer
-//! triggered when it commits, and fires nothing.
+//! transaction. The escalation worker (`paging::steps`) fires the other steps when due. Firing
+//! resolves the level's targets to people at that instant, queues the emails each person's
+//! notification rules ask for (`domain::contacts`; `db::notifications`, sent by
+//! `paging::email`), writes the timeline, and queues the next step. Acknowledge and resolve stop
+//! it in their transaction and cancel the emails still waiting; a step claimed a moment before
+//! finds the incident no longer triggered when it commits, and fires nothing.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::QueryResult;
