@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::{returning_id, wake, DbConn, KeptPrepared};
+use super::{first_rows, returning_id, wake, DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -185,12 +185,7 @@ pub fn claim_due(
             diesel::sql_query("SET LOCAL enable_sort = on").execute(pg)?;
             ids
         }
-        // Stepping through the ordered rows and stopping, instead of a bound LIMIT, keeps the
-        // statement prepared (see `db` on LIMIT).
-        DbConn::Sqlite(sqlite) => due_ids!(now)
-            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
-            .take(usize::try_from(limit).unwrap_or(0))
-            .collect::<QueryResult<_>>()?,
+        DbConn::Sqlite(sqlite) => first_rows(sqlite, due_ids!(now), limit)?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());

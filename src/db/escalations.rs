@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{escalation_steps, escalations};
-use super::{returning_id, returning_ids, wake, DbConn, KeptPrepared};
+use super::{first_rows, returning_id, returning_ids, wake, DbConn, KeptPrepared};
 
 /// The channel that wakes escalation workers when a step is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_escalations";
@@ -154,10 +154,7 @@ pub fn claim_due(
     // Kept prepared, as the other claims (`notifications::claim_due`).
     let ids: Vec<i64> = match conn {
         DbConn::Postgres(pg) => due.limit(limit).for_update().skip_locked().load(pg)?,
-        DbConn::Sqlite(sqlite) => due
-            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
-            .take(usize::try_from(limit).unwrap_or(0))
-            .collect::<QueryResult<_>>()?,
+        DbConn::Sqlite(sqlite) => first_rows(sqlite, due, limit)?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());

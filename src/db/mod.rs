@@ -541,6 +541,24 @@ where
     on_backend!(conn, c => KeptPrepared(statement).get_result(c).optional())
 }
 
+/// The first `limit` rows of `query` on SQLite, read by stepping through them and stopping
+/// rather than with a bound LIMIT, which would compile the statement anew (see the top of this
+/// module): the claims of every job queue.
+pub(crate) fn first_rows<'q, Q, U>(
+    conn: &mut SqliteConnection,
+    query: Q,
+    limit: i64,
+) -> QueryResult<Vec<U>>
+where
+    Q: diesel::query_dsl::LoadQuery<'q, SqliteConnection, U> + 'q,
+    U: 'q,
+{
+    query
+        .load_iter::<U, diesel::connection::DefaultLoadingMode>(conn)?
+        .take(usize::try_from(limit).unwrap_or(0))
+        .collect()
+}
+
 /// [`returning_id`] for a statement that changes any number of rows: the ids it returns.
 pub(crate) fn returning_ids<'q, Q>(conn: &mut DbConn, statement: Q) -> QueryResult<Vec<i64>>
 where

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
-use super::{returning_id, returning_ids, wake, DbConn, KeptPrepared};
+use super::{first_rows, returning_id, returning_ids, wake, DbConn, KeptPrepared};
 
 /// The channel that wakes the notifiers when a notification is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_notifications";
@@ -109,11 +109,7 @@ pub fn claim_due(
     // a burst of pages claims again and again, and on SQLite in the writer thread.
     let ids: Vec<i64> = match conn {
         DbConn::Postgres(pg) => due.limit(limit).for_update().skip_locked().load(pg)?,
-        // Stepping and stopping rather than binding a LIMIT (see `db` on LIMIT).
-        DbConn::Sqlite(sqlite) => due
-            .load_iter::<i64, diesel::connection::DefaultLoadingMode>(sqlite)?
-            .take(usize::try_from(limit).unwrap_or(0))
-            .collect::<QueryResult<_>>()?,
+        DbConn::Sqlite(sqlite) => first_rows(sqlite, due, limit)?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());

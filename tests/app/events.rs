@@ -112,6 +112,17 @@ async fn alert(app: &TestApp, events: &str, alert_type: &str, entity_id: &str) -
     answer
 }
 
+/// Critical alerts for `host-0` … `host-{hosts - 1}`, all sent at once; their answers in order.
+async fn critical_alerts_at_once(app: &TestApp, events: &str, hosts: usize) -> Vec<Value> {
+    let entities: Vec<String> = (0..hosts).map(|n| format!("host-{n}")).collect();
+    futures_util::future::join_all(
+        entities
+            .iter()
+            .map(|entity| alert(app, events, "critical", entity)),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_service_disabled_or_under_maintenance_keeps_alerts_but_opens_no_incident() {
     for_each_backend(|app| async move {
@@ -235,13 +246,7 @@ async fn alerts_arriving_together_share_write_transactions_and_each_opens_its_ow
         let (_, _, events) = api_integration(&app).await;
         let jobs_before = counter(&app, "klaxon_db_write_jobs_total").await;
         let transactions_before = counter(&app, "klaxon_db_write_transactions_total").await;
-        let entities: Vec<String> = (0..64).map(|n| format!("host-{n}")).collect();
-        let answers = futures_util::future::join_all(
-            entities
-                .iter()
-                .map(|entity| alert(&app, &events, "critical", entity)),
-        )
-        .await;
+        let answers = critical_alerts_at_once(&app, &events, 64).await;
         let mut incidents: Vec<i64> = answers
             .iter()
             .map(|a| {
@@ -367,13 +372,7 @@ async fn a_burst_of_alerts_arriving_together_on_a_collating_service_opens_one_in
             &[("collation", "1"), ("collation_time", "300")],
         )
         .await;
-        let entities: Vec<String> = (0..16).map(|n| format!("host-{n}")).collect();
-        let answers = futures_util::future::join_all(
-            entities
-                .iter()
-                .map(|entity| alert(&app, &events, "critical", entity)),
-        )
-        .await;
+        let answers = critical_alerts_at_once(&app, &events, 16).await;
         let opened = answers
             .iter()
             .filter(|a| a["incident_created"] == true)

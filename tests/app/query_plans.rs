@@ -403,11 +403,8 @@ fn install_recorder() {
     });
 }
 
-/// The distinct statements worth planning among those recorded, each with its plan.
-async fn plans_of(
-    app: &TestApp,
-    statements: &[String],
-) -> Vec<(String, Result<Vec<String>, String>)> {
+/// The distinct statements worth planning among those recorded (`planned_sql`), sorted.
+fn distinct_planned(statements: &[String]) -> Vec<String> {
     let mut planned: Vec<String> = statements
         .iter()
         .filter_map(|s| planned_sql(s))
@@ -415,6 +412,15 @@ async fn plans_of(
         .collect();
     planned.sort_unstable();
     planned.dedup();
+    planned
+}
+
+/// The distinct statements worth planning among those recorded, each with its plan.
+async fn plans_of(
+    app: &TestApp,
+    statements: &[String],
+) -> Vec<(String, Result<Vec<String>, String>)> {
+    let planned = distinct_planned(statements);
     app.db()
         .await
         .run(move |conn| {
@@ -500,20 +506,17 @@ async fn the_writes_of_the_event_path_stay_prepared() {
         app.page_until_idle().await;
         let (statements, prepared) = (recorded(), prepared());
 
-        let mut writes: Vec<&str> = statements
-            .iter()
-            .filter_map(|s| planned_sql(s))
+        let writes: Vec<String> = distinct_planned(&statements)
+            .into_iter()
             .filter(|sql| sql.starts_with("INSERT") || sql.starts_with("UPDATE"))
             .collect();
-        writes.sort_unstable();
-        writes.dedup();
         assert!(
             writes.len() >= 8,
             "{backend:?}: the event path's writes were recorded: {writes:#?}"
         );
-        let compiled_each_time: Vec<&&str> = writes
+        let compiled_each_time: Vec<&String> = writes
             .iter()
-            .filter(|sql| !prepared.iter().any(|kept| kept == *sql))
+            .filter(|sql| !prepared.contains(sql))
             .collect();
         assert!(
             compiled_each_time.is_empty(),
