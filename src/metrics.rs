@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 /// Escalation levels fired by this process: by the escalation worker, and by triggers whose
 /// first level has no delay (they fire it in the domain, inside their own transaction, where no
-/// `Metrics` is at hand). One process is one instance.
+/// `Metrics` is at hand; counted when that transaction commits). One process is one instance.
 pub fn escalation_steps_fired() -> &'static Counter {
     static FIRED: LazyLock<Counter> = LazyLock::new(Counter::default);
     &FIRED

@@ -252,6 +252,65 @@ pub fn paging_targets(
         .load(conn)
 }
 
+/// Where and after how long a rule pages: (address, delay in minutes).
+pub type PagingTarget = (String, i32);
+
+/// A person an escalation pages, with where their rules for `urgency` send email (as
+/// [`paging_targets`]), in one statement: it runs for every user target of every level fired.
+pub struct PagedUser {
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    /// Soonest first.
+    pub targets: Vec<PagingTarget>,
+}
+
+/// first name, last name, active, and one rule's address and delay if it has a confirmed one.
+type PagedUserRow = (String, String, bool, Option<String>, Option<i32>);
+
+pub fn paged_user(
+    conn: &mut DbConn,
+    user_id: i64,
+    urgency: &'static str,
+) -> QueryResult<Option<PagedUser>> {
+    let rows: Vec<PagedUserRow> = users::table
+        .left_join(
+            notification_rules::table.on(notification_rules::user_id.eq(users::id).and(
+                notification_rules::urgency
+                    .eq("any")
+                    .or(notification_rules::urgency.eq(urgency)),
+            )),
+        )
+        .left_join(
+            contact_methods::table.on(contact_methods::id
+                .eq(notification_rules::contact_method_id)
+                .and(contact_methods::confirmed_at.is_not_null())),
+        )
+        .filter(users::id.eq(user_id))
+        .order((notification_rules::delay_minutes, notification_rules::id))
+        .select((
+            users::first_name,
+            users::last_name,
+            users::is_active,
+            contact_methods::address.nullable(),
+            notification_rules::delay_minutes.nullable(),
+        ))
+        .load(conn)?;
+    let Some((first_name, last_name, is_active, _, _)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    let targets = rows
+        .into_iter()
+        .filter_map(|(_, _, _, address, delay)| Some((address?, delay?)))
+        .collect();
+    Ok(Some(PagedUser {
+        first_name,
+        last_name,
+        is_active,
+        targets,
+    }))
+}
+
 pub fn notify_on_resolve(conn: &mut DbConn, user_id: i64) -> QueryResult<bool> {
     users::table
         .find(user_id)

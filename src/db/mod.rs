@@ -319,7 +319,7 @@ impl Db {
                     let result = write_transaction(conn, work);
                     let marked = wake::take_marks();
                     if result.is_ok() {
-                        wakers.wake_all(&marked);
+                        wakers.committed(&marked);
                     }
                     result
                 })
@@ -337,13 +337,17 @@ impl Db {
     /// the writes that all take one row (alerts opening incidents take the incident counter), so
     /// that on PostgreSQL they share a transaction and its commit instead of each waiting for
     /// the one before to commit.
+    ///
+    /// The work must be able to run again from the start (the writer reruns it when another
+    /// piece of work of its group failed), so it is an `Fn` that does nothing outside the
+    /// transaction but through `wake`.
     pub async fn write_grouped<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        F: Fn(&mut DbConn) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.writer.write(work).await
+        self.writer.write_again(work).await
     }
 
     /// The writer thread's counters.

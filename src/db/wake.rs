@@ -6,12 +6,16 @@
 //!
 //! Across instances the same call sends a PostgreSQL `NOTIFY` on the queue's channel, which
 //! PostgreSQL delivers at commit; each instance's listener then wakes its own worker.
+//!
+//! A metric of something a transaction did is counted the same way (`count_after_commit`): a
+//! transaction that rolls back, or that the writer runs again, counts nothing twice.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use diesel::RunQueryDsl;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
 use super::DbConn;
@@ -20,6 +24,8 @@ thread_local! {
     /// Channels marked by the transaction running on this thread. A write transaction runs
     /// start to end on one thread (the SQLite writer, or a blocking-pool thread on PostgreSQL).
     static MARKED: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    /// Counters the transaction running on this thread adds one to when it commits.
+    static COUNTED: RefCell<Vec<&'static Counter>> = const { RefCell::new(Vec::new()) };
     /// Channels a `NOTIFY` was sent on by work the writer thread kept in its open transaction
     /// (a savepoint released): PostgreSQL delivers one notification per channel and
     /// transaction, so later work in the same batch need not send another.
@@ -43,17 +49,43 @@ pub fn after_commit(conn: &mut DbConn, channel: &'static str) -> diesel::QueryRe
     Ok(())
 }
 
-/// The channels marked on this thread since the last call, which forgets them.
-pub(crate) fn take_marks() -> Vec<&'static str> {
-    MARKED.with(|marked| std::mem::take(&mut *marked.borrow_mut()))
+/// Adds one to `counter` when the current transaction commits.
+pub fn count_after_commit(counter: &'static Counter) {
+    COUNTED.with(|counted| counted.borrow_mut().push(counter));
 }
 
-/// Records that work kept in the writer's open transaction marked `channels` (and so sent
+/// What a transaction asked to be done once it commits.
+#[derive(Default)]
+pub(crate) struct Marks {
+    channels: Vec<&'static str>,
+    counts: Vec<&'static Counter>,
+}
+
+impl Marks {
+    pub(crate) fn extend(&mut self, other: Marks) {
+        for channel in other.channels {
+            if !self.channels.contains(&channel) {
+                self.channels.push(channel);
+            }
+        }
+        self.counts.extend(other.counts);
+    }
+}
+
+/// What was marked on this thread since the last call, which forgets it.
+pub(crate) fn take_marks() -> Marks {
+    Marks {
+        channels: MARKED.with(|marked| std::mem::take(&mut *marked.borrow_mut())),
+        counts: COUNTED.with(|counted| std::mem::take(&mut *counted.borrow_mut())),
+    }
+}
+
+/// Records that work kept in the writer's open transaction marked these channels (and so sent
 /// their `NOTIFY`, or found it sent).
-pub(crate) fn kept(channels: &[&'static str]) {
+pub(crate) fn kept(marks: &Marks) {
     SENT.with(|sent| {
         let mut sent = sent.borrow_mut();
-        for channel in channels {
+        for channel in &marks.channels {
             if !sent.contains(channel) {
                 sent.push(channel);
             }
@@ -86,9 +118,14 @@ impl Wakers {
         }
     }
 
-    pub(crate) fn wake_all(&self, channels: &[&'static str]) {
-        for channel in channels {
+    /// Does what a committed transaction marked: wakes the workers of its channels and
+    /// counts its counts.
+    pub(crate) fn committed(&self, marks: &Marks) {
+        for channel in &marks.channels {
             self.wake(channel);
+        }
+        for counter in &marks.counts {
+            counter.inc();
         }
     }
 

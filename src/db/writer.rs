@@ -8,6 +8,11 @@
 //! work that could still be lost. Under load this turns many small commits into a few larger
 //! ones (one log flush instead of one per piece of work) and keeps one connection's page cache
 //! warm; with a single caller it is one transaction as before.
+//!
+//! Work that can run again (`write_again`: alerts) shares one savepoint with the rerunnable work
+//! queued next to it; on PostgreSQL a savepoint costs two round trips, as much as the rest of an
+//! alert's statements take to run. When one of them fails, the shared savepoint is rolled back
+//! and each runs again in a savepoint of its own, so the failing one is still rolled back alone.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
@@ -46,29 +51,64 @@ enum Source {
 trait Job: Send {
     /// Runs the work inside the open transaction; true when it succeeded.
     fn run(&mut self, conn: &mut DbConn) -> bool;
+    /// True when the work can run again after what it wrote was rolled back.
+    fn reruns(&self) -> bool;
     /// Answers the caller: its own result when the batch committed (or the work failed on its
     /// own), otherwise why the batch was not kept.
     fn answer(self: Box<Self>, batch_failure: Option<&str>);
 }
 
-struct Pending<F, T, E> {
-    work: Option<F>,
+/// A caller's closure: run once (`FnOnce`), or as often as the writer needs (`Fn`).
+trait Work<T, E>: Send {
+    const RERUNS: bool;
+    /// None when the work was used up by an earlier run.
+    fn call(&mut self, conn: &mut DbConn) -> Option<Result<T, E>>;
+}
+
+struct Once<F>(Option<F>);
+
+impl<F, T, E> Work<T, E> for Once<F>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send,
+{
+    const RERUNS: bool = false;
+    fn call(&mut self, conn: &mut DbConn) -> Option<Result<T, E>> {
+        self.0.take().map(|work| work(conn))
+    }
+}
+
+struct Again<F>(F);
+
+impl<F, T, E> Work<T, E> for Again<F>
+where
+    F: Fn(&mut DbConn) -> Result<T, E> + Send,
+{
+    const RERUNS: bool = true;
+    fn call(&mut self, conn: &mut DbConn) -> Option<Result<T, E>> {
+        Some((self.0)(conn))
+    }
+}
+
+struct Pending<W, T, E> {
+    work: W,
     result: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
 }
 
-impl<F, T, E> Job for Pending<F, T, E>
+impl<W, T, E> Job for Pending<W, T, E>
 where
-    F: FnOnce(&mut DbConn) -> Result<T, E> + Send,
+    W: Work<T, E>,
     T: Send,
     E: From<DbError> + Send,
 {
+    fn reruns(&self) -> bool {
+        W::RERUNS
+    }
+
     fn run(&mut self, conn: &mut DbConn) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
-        let result = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            Ok(result) => result,
+        let result = match catch_unwind(AssertUnwindSafe(|| self.work.call(conn))) {
+            Ok(Some(result)) => result,
+            Ok(None) => return false,
             Err(_) => Err(E::from(DbError::Worker(
                 "database work panicked".to_owned(),
             ))),
@@ -196,9 +236,29 @@ impl Writer {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.queue(Once(Some(work))).await
+    }
+
+    /// As [`write`](Self::write), for work that can run again after what it wrote was rolled
+    /// back: it shares a savepoint with the rerunnable work next to it.
+    pub async fn write_again<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: Fn(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.queue(Again(work)).await
+    }
+
+    async fn queue<W, T, E>(&self, work: W) -> Result<T, E>
+    where
+        W: Work<T, E> + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
-            work: Some(work),
+            work,
             result: None,
             reply,
         });
@@ -224,7 +284,7 @@ fn serve(
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
-        let mut marked = Vec::new();
+        let mut marked = wake::Marks::default();
         let failure = match &mut source {
             Source::Own(conn) => run_batch(conn, &queue, &mut batch, &mut marked).err(),
             Source::Pool(pool) => match pool.get() {
@@ -233,7 +293,7 @@ fn serve(
             },
         };
         if failure.is_none() {
-            wakers.wake_all(&marked);
+            wakers.committed(&marked);
         }
         if let Some(checkpointer) = &checkpointer {
             checkpointer.committed();
@@ -254,7 +314,7 @@ fn run_batch(
     conn: &mut DbConn,
     queue: &mpsc::Receiver<Box<dyn Job>>,
     batch: &mut Vec<Box<dyn Job>>,
-    marked: &mut Vec<&'static str>,
+    marked: &mut wake::Marks,
 ) -> Result<(), String> {
     // The write turn too: other connections of this process (the import) still write
     // through `write_transaction`.
@@ -263,20 +323,54 @@ fn run_batch(
         let _ = Manager::rollback_transaction(conn);
         return Err(format!("cannot take the writers' turn: {e}"));
     }
-    let mut next = 0;
     wake::take_marks();
     wake::forget_kept();
+    let ran = run_jobs(conn, queue, batch, marked);
+    if let Err(e) = ran {
+        let _ = Manager::rollback_transaction(conn);
+        return Err(e);
+    }
+    Manager::commit_transaction(conn).map_err(|e| {
+        let _ = Manager::rollback_transaction(conn);
+        format!("cannot commit a write transaction: {e}")
+    })
+}
+
+/// Runs the batch's jobs in the open transaction, taking in what queues up meanwhile. Runs of
+/// rerunnable jobs share a savepoint (a "shared run"); every other job has its own. An error
+/// means a savepoint itself failed and the whole transaction is in doubt.
+fn run_jobs(
+    conn: &mut DbConn,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
+    batch: &mut Vec<Box<dyn Job>>,
+    marked: &mut wake::Marks,
+) -> Result<(), String> {
+    // Where the open shared run began.
+    let mut shared: Option<usize> = None;
+    let mut next = 0;
     while next < batch.len() {
-        match run_in_savepoint(conn, batch[next].as_mut()) {
-            Ok(true) => {
-                let marks = wake::take_marks();
-                wake::kept(&marks);
-                marked.extend(marks);
-            }
-            Ok(false) => drop(wake::take_marks()),
-            Err(e) => {
-                let _ = Manager::rollback_transaction(conn);
-                return Err(e);
+        if !batch[next].reruns() {
+            keep_shared_run(conn, &mut shared, marked)?;
+            run_alone(conn, batch[next].as_mut(), marked)?;
+        } else {
+            let first = match shared {
+                Some(first) => first,
+                None => {
+                    Manager::begin_transaction(conn)
+                        .map_err(|e| format!("cannot open a savepoint: {e}"))?;
+                    shared = Some(next);
+                    next
+                }
+            };
+            if !batch[next].run(conn) {
+                // What the others wrote is rolled back with it; each runs again alone.
+                Manager::rollback_transaction(conn)
+                    .map_err(|e| format!("cannot roll back a savepoint: {e}"))?;
+                drop(wake::take_marks());
+                shared = None;
+                for job in &mut batch[first..=next] {
+                    run_alone(conn, job.as_mut(), marked)?;
+                }
             }
         }
         next += 1;
@@ -286,10 +380,36 @@ fn run_batch(
             }
         }
     }
-    Manager::commit_transaction(conn).map_err(|e| {
-        let _ = Manager::rollback_transaction(conn);
-        format!("cannot commit a write transaction: {e}")
-    })
+    keep_shared_run(conn, &mut shared, marked)
+}
+
+/// Releases the open shared run's savepoint, keeping what its jobs wrote and marked.
+fn keep_shared_run(
+    conn: &mut DbConn,
+    shared: &mut Option<usize>,
+    marked: &mut wake::Marks,
+) -> Result<(), String> {
+    if shared.take().is_some() {
+        Manager::commit_transaction(conn).map_err(|e| format!("cannot close a savepoint: {e}"))?;
+        keep_marks(marked);
+    }
+    Ok(())
+}
+
+/// Runs one job in a savepoint of its own.
+fn run_alone(conn: &mut DbConn, job: &mut dyn Job, marked: &mut wake::Marks) -> Result<(), String> {
+    if run_in_savepoint(conn, job)? {
+        keep_marks(marked);
+    } else {
+        drop(wake::take_marks());
+    }
+    Ok(())
+}
+
+fn keep_marks(marked: &mut wake::Marks) {
+    let marks = wake::take_marks();
+    wake::kept(&marks);
+    marked.extend(marks);
 }
 
 /// Runs one job in a savepoint, kept when it succeeds (true) and rolled back when it fails
@@ -372,6 +492,72 @@ mod tests {
             "20 queued writes should share a transaction or two, took {}",
             counters.transactions.get()
         );
+    }
+
+    /// Stores `name` as rerunnable work (an alert's), failing when `fail` is set, and counts
+    /// one on `counter` when it commits.
+    async fn store_again(
+        db: &Db,
+        name: String,
+        fail: bool,
+        counter: &'static prometheus_client::metrics::counter::Counter,
+    ) -> Result<(), DbError> {
+        db.write_grouped(move |conn| {
+            app_settings::insert(conn, &name, "value")?;
+            super::super::wake::count_after_commit(counter);
+            if fail {
+                return Err(DbError::Worker(format!("{name} changed its mind")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rerunnable_writes_share_a_savepoint_and_a_failing_one_is_still_rolled_back_alone() {
+        static KEPT: std::sync::LazyLock<prometheus_client::metrics::counter::Counter> =
+            std::sync::LazyLock::new(Default::default);
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        let slow = db.write(|_conn| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        });
+        // Rerunnable and ordinary writes interleaved in one batch, failures among both.
+        let queued = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let writes = (0..30).map(|i| {
+                let (name, fail) = (format!("setting-{i}"), i % 4 == 1 || i == 29);
+                let db = &db;
+                async move {
+                    if i % 7 == 3 {
+                        store(db, name, fail).await
+                    } else {
+                        store_again(db, name, fail, &KEPT).await
+                    }
+                }
+            });
+            futures_util::future::join_all(writes).await
+        };
+        let (slow, results) = tokio::join!(slow, queued);
+        slow.unwrap();
+        let mut kept_again = 0;
+        for (i, result) in results.iter().enumerate() {
+            let name = format!("setting-{i}");
+            if i % 4 == 1 || i == 29 {
+                assert!(result.is_err(), "{name} should have failed");
+                assert_eq!(stored(&db, &name), None, "{name} was rolled back");
+            } else {
+                assert!(result.is_ok(), "{name}: {result:?}");
+                assert_eq!(stored(&db, &name).as_deref(), Some("value"));
+                if i % 7 != 3 {
+                    kept_again += 1;
+                }
+            }
+        }
+        assert!(db.writer_counters().transactions.get() <= 3);
+        // The writes that ran again after a failure next to them count once.
+        assert_eq!(KEPT.get(), kept_again);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -529,8 +529,33 @@ pub fn paging_targets_in(
     incident_urgency: i32,
 ) -> diesel::QueryResult<Vec<(String, i32)>> {
     let urgency = RuleUrgency::of_incident(incident_urgency).word();
+    Ok(distinct_targets(contact_methods::paging_targets(
+        conn, user_id, urgency,
+    )?))
+}
+
+/// A user an escalation pages, with their paging targets as [`paging_targets_in`] gives them;
+/// None when the account no longer exists.
+pub fn paged_user_in(
+    conn: &mut DbConn,
+    user_id: i64,
+    incident_urgency: i32,
+) -> diesel::QueryResult<Option<contact_methods::PagedUser>> {
+    let urgency = RuleUrgency::of_incident(incident_urgency).word();
+    Ok(
+        contact_methods::paged_user(conn, user_id, urgency)?.map(|user| {
+            contact_methods::PagedUser {
+                targets: distinct_targets(user.targets),
+                ..user
+            }
+        }),
+    )
+}
+
+/// Each (address, delay) once; addresses compare without case.
+fn distinct_targets(rows: Vec<(String, i32)>) -> Vec<(String, i32)> {
     let mut targets: Vec<(String, i32)> = Vec::new();
-    for (address, delay) in contact_methods::paging_targets(conn, user_id, urgency)? {
+    for (address, delay) in rows {
         if !targets
             .iter()
             .any(|(seen, at)| *at == delay && seen.eq_ignore_ascii_case(&address))
@@ -538,7 +563,7 @@ pub fn paging_targets_in(
             targets.push((address, delay));
         }
     }
-    Ok(targets)
+    targets
 }
 
 /// Why a confirmation link does not confirm: shown to whoever opened it.

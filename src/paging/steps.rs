@@ -9,7 +9,6 @@ use crate::db::escalations::{self, StepRow};
 use crate::db::{self, DbConn};
 use crate::domain::incidents::escalation::fire_in;
 use crate::jobs::JobKind;
-use crate::metrics;
 
 pub struct EscalationSteps;
 
@@ -46,9 +45,6 @@ impl JobKind for EscalationSteps {
     ) -> diesel::QueryResult<bool> {
         let fired = fire_in(conn, token, step, db::now())?;
         if let Some(fired) = &fired {
-            if !fired.stood_down {
-                metrics::escalation_steps_fired().inc();
-            }
             tracing::info!(
                 incident = step.incident_id,
                 level = step.level + 1,

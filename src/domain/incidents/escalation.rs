@@ -15,12 +15,13 @@ use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 
 use super::model::Status;
+use crate::db::contact_methods::PagingTarget;
 use crate::db::escalation_policies::{self, NamedTarget, Target};
 use crate::db::escalations::{self as steps_db, StepRow, CANCELLED, FIRED};
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
 use crate::db::timeline::{self, NewTimelineRow};
-use crate::db::{self, incidents, users, DbConn, DbError};
+use crate::db::{self, incidents, DbConn, DbError};
 use crate::domain::contacts;
 use crate::domain::schedules;
 use crate::domain::DomainError;
@@ -96,7 +97,6 @@ pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) ->
         incident.urgency,
         at,
     )?;
-    metrics::escalation_steps_fired().inc();
     // Debug, not info: this runs in the write transaction (on SQLite, the writer thread), and
     // the incident's own timeline and the metric already say it.
     tracing::debug!(
@@ -410,13 +410,17 @@ fn fire_level(
         return Ok(Fired::default());
     };
     let label = format!("Level {}", level + 1);
-    let mut reached: Vec<(i64, String)> = Vec::new();
     let mut missed = Vec::new();
+    let mut reached: Vec<(i64, String, Option<Vec<PagingTarget>>)> = Vec::new();
     for target in &rule.targets {
-        match resolve(conn, target, now)? {
-            Resolved::Person { user_id, name } => {
-                if !reached.iter().any(|(id, _)| *id == user_id) {
-                    reached.push((user_id, name));
+        match resolve(conn, target, urgency, now)? {
+            Resolved::Person {
+                user_id,
+                name,
+                targets,
+            } => {
+                if !reached.iter().any(|(id, _, _)| *id == user_id) {
+                    reached.push((user_id, name, targets));
                 }
             }
             Resolved::Inactive(name) => missed.push(format!("{name} is disabled and was skipped")),
@@ -427,9 +431,12 @@ fn fire_level(
     let mut emailed_now = Vec::new();
     let mut later = Vec::new();
     let mut queued = 0;
-    for (user_id, name) in &reached {
+    for (user_id, name, targets) in reached.iter_mut() {
         // Each person is reached as their own notification rules say, on confirmed addresses.
-        let targets = contacts::paging_targets_in(conn, *user_id, urgency)?;
+        let targets = match targets.take() {
+            Some(targets) => targets,
+            None => contacts::paging_targets_in(conn, *user_id, urgency)?,
+        };
         if targets.is_empty() {
             missed.push(format!(
                 "{name} has no notification rule for {} urgency",
@@ -491,6 +498,7 @@ fn fire_level(
         now,
     )?;
     schedule_next(conn, step, rules, repeat_policy, now)?;
+    db::wake::count_after_commit(metrics::escalation_steps_fired());
     Ok(Fired {
         emailed: queued,
         stood_down: false,
@@ -545,18 +553,29 @@ fn repeat_gap(rules: &[FrozenRule]) -> Duration {
 }
 
 enum Resolved {
-    Person { user_id: i64, name: String },
+    /// `targets`: their paging targets, when resolving read them already.
+    Person {
+        user_id: i64,
+        name: String,
+        targets: Option<Vec<PagingTarget>>,
+    },
     Inactive(String),
     Nobody(String),
     Gone,
 }
 
-fn resolve(conn: &mut DbConn, target: &FrozenTarget, now: NaiveDateTime) -> QueryResult<Resolved> {
+fn resolve(
+    conn: &mut DbConn,
+    target: &FrozenTarget,
+    urgency: i32,
+    now: NaiveDateTime,
+) -> QueryResult<Resolved> {
     match target {
-        FrozenTarget::User { id, .. } => Ok(match users::find_by_id(conn, *id)? {
+        FrozenTarget::User { id, .. } => Ok(match contacts::paged_user_in(conn, *id, urgency)? {
             Some(user) if user.is_active => Resolved::Person {
-                user_id: user.id,
+                user_id: *id,
                 name: full_name(&user.first_name, &user.last_name),
+                targets: Some(user.targets),
             },
             Some(user) => Resolved::Inactive(full_name(&user.first_name, &user.last_name)),
             None => Resolved::Gone,
@@ -572,6 +591,7 @@ fn resolve(conn: &mut DbConn, target: &FrozenTarget, now: NaiveDateTime) -> Quer
                 Some(on_call) if on_call.is_active => Resolved::Person {
                     user_id: on_call.user_id,
                     name: on_call.name,
+                    targets: None,
                 },
                 Some(on_call) => Resolved::Inactive(on_call.name),
                 None => Resolved::Nobody(name.clone()),
