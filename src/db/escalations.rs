@@ -273,7 +273,7 @@ pub fn queue_stats(
 }
 
 /// The escalation policy a service pages, as a trigger copies it into the incident's
-/// escalation.
+/// escalation (read with the service: `services::find_for_trigger`).
 #[derive(Debug, Clone, Queryable)]
 pub struct ServicePolicy {
     pub id: i64,
@@ -281,23 +281,6 @@ pub struct ServicePolicy {
     pub repeat_policy: i32,
     /// Its rules as an escalation freezes them (JSON); None when not computed yet.
     pub frozen_rules: Option<String>,
-}
-
-/// The escalation policy a service pages, if it has one, with its frozen rules: one
-/// statement, as every trigger reads it.
-pub fn policy_of_service(conn: &mut DbConn, service_id: i64) -> QueryResult<Option<ServicePolicy>> {
-    use super::schema::{escalation_policies, services};
-    services::table
-        .inner_join(escalation_policies::table)
-        .filter(services::id.eq(service_id))
-        .select((
-            escalation_policies::id,
-            escalation_policies::name,
-            escalation_policies::repeat_policy,
-            escalation_policies::frozen_rules,
-        ))
-        .get_result(conn)
-        .optional()
 }
 
 /// A schedule's name by id.

@@ -290,20 +290,48 @@ pub fn insert_note(
     Ok(unique_id)
 }
 
-/// The open (triggered or acknowledged) incident of a service for an entity, if any (the
-/// partial unique index `incidents_open_entity`).
-pub fn find_open_for_entity(
+/// Where an alert of the entity goes, in one statement (every alert of a storm reads it): the
+/// open incident the entity opened (the partial unique index `incidents_open_entity`), and the
+/// incident its alerts were last collated into (by key), whatever its state now; each if any.
+pub struct EntityIncidents {
+    pub own: Option<IncidentRow>,
+    pub collated_into: Option<IncidentRow>,
+}
+
+pub fn find_for_entity(
     conn: &mut DbConn,
     service_id: i64,
     entity_id: &str,
-) -> QueryResult<Option<IncidentRow>> {
-    on_backend!(conn, c => incidents::table
+) -> QueryResult<EntityIncidents> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Bool;
+    // The second column says which branch a row came from: false for the entity's own.
+    let rows: Vec<(IncidentRow, bool)> = on_backend!(conn, c => incidents::table
         .filter(incidents::service_id.eq(service_id))
         .filter(incidents::entity_id.eq(entity_id))
         .filter(IsOpen)
-        .select(IncidentRow::as_select())
-        .get_result(c)
-        .optional())
+        .select((IncidentRow::as_select(), sql::<Bool>("FALSE")))
+        .union_all(
+            collated_entities::table
+                .inner_join(incidents::table)
+                .filter(collated_entities::service_id.eq(service_id))
+                .filter(collated_entities::entity_id.eq(entity_id))
+                .select((IncidentRow::as_select(), sql::<Bool>("TRUE"))),
+        )
+        .load(c))?;
+    let mut found = EntityIncidents {
+        own: None,
+        collated_into: None,
+    };
+    for (incident, collated) in rows {
+        let slot = if collated {
+            &mut found.collated_into
+        } else {
+            &mut found.own
+        };
+        slot.get_or_insert(incident);
+    }
+    Ok(found)
 }
 
 /// The service's newest open incident: the first entry of the partial index
@@ -333,21 +361,6 @@ pub fn newest_open(conn: &mut DbConn, service_id: i64) -> QueryResult<Option<Inc
 /// together on a collating service only the first opens an incident and the rest see it.
 pub fn lock_openings(conn: &mut DbConn, service_id: i64) -> QueryResult<()> {
     super::take_turns(conn, &format!("openings of service {service_id}"))
-}
-
-/// The incident an entity's alerts were last collated into (by key), whatever its state now.
-pub fn collated_into(
-    conn: &mut DbConn,
-    service_id: i64,
-    entity_id: &str,
-) -> QueryResult<Option<IncidentRow>> {
-    on_backend!(conn, c => collated_entities::table
-        .inner_join(incidents::table)
-        .filter(collated_entities::service_id.eq(service_id))
-        .filter(collated_entities::entity_id.eq(entity_id))
-        .select(IncidentRow::as_select())
-        .get_result(c)
-        .optional())
 }
 
 /// Records that the entity's alerts now go to `incident_id`, an incident another entity opened.

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::escalations::ServicePolicy;
 use super::integrations::IntegrationRow;
 use super::schema::{escalation_policies, integrations, services, teams, users};
 use super::DbConn;
@@ -111,37 +112,84 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceRow>>
 /// `unique_id`.
 pub type ServiceForPayload = (ServiceRow, String, Option<String>, Option<String>);
 
-/// A service with what a webhook payload names beside it, in one query.
-pub fn find_with_team_and_creator(
-    conn: &mut DbConn,
-    id: i64,
-) -> QueryResult<Option<ServiceForPayload>> {
-    on_backend!(conn, c => services::table
+/// A service as a trigger reads it, in one statement: what the webhook body says of it, and
+/// the escalation policy the incident's escalation copies.
+pub struct ServiceForTrigger {
+    pub payload: ServiceForPayload,
+    pub policy: Option<ServicePolicy>,
+}
+
+type PolicyColumns = (Option<i64>, Option<String>, Option<i32>, Option<String>);
+
+fn policy_of((id, name, repeat_policy, frozen_rules): PolicyColumns) -> Option<ServicePolicy> {
+    Some(ServicePolicy {
+        id: id?,
+        name: name?,
+        repeat_policy: repeat_policy?,
+        frozen_rules,
+    })
+}
+
+/// The columns of [`ServiceForTrigger`] past the service's own, for a query that joins
+/// `teams`, the creator in `users`, and `escalation_policies` to `services`.
+macro_rules! trigger_columns {
+    () => {
+        (
+            teams::unique_id,
+            users::username.nullable(),
+            escalation_policies::unique_id.nullable(),
+            (
+                escalation_policies::id.nullable(),
+                escalation_policies::name.nullable(),
+                escalation_policies::repeat_policy.nullable(),
+                escalation_policies::frozen_rules.nullable(),
+            ),
+        )
+    };
+}
+
+type TriggerColumns = (String, Option<String>, Option<String>, PolicyColumns);
+
+fn for_trigger(
+    service: ServiceRow,
+    (team, creator, policy_unique_id, policy): TriggerColumns,
+) -> ServiceForTrigger {
+    ServiceForTrigger {
+        payload: (service, team, creator, policy_unique_id),
+        policy: policy_of(policy),
+    }
+}
+
+pub fn find_for_trigger(conn: &mut DbConn, id: i64) -> QueryResult<Option<ServiceForTrigger>> {
+    let found: Option<(ServiceRow, TriggerColumns)> = on_backend!(conn, c => services::table
         .inner_join(teams::table)
         .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
         .left_join(escalation_policies::table)
         .filter(services::id.eq(id))
-        .select((
-            ServiceRow::as_select(),
-            teams::unique_id,
-            users::username.nullable(),
-            escalation_policies::unique_id.nullable(),
-        ))
-        .get_result(c).optional())
+        .select((ServiceRow::as_select(), trigger_columns!()))
+        .get_result(c).optional())?;
+    Ok(found.map(|(service, columns)| for_trigger(service, columns)))
 }
 
-/// The live integration with this key, its service and its team's `unique_id`: what an alert
-/// reads first, in one statement (every alert of a storm pays for it).
+/// The live integration with this key and its service as a trigger reads it: what an alert
+/// reads first, in one statement (every alert of a storm pays for it, and one that opens an
+/// incident reads nothing more of its service).
 pub fn find_by_integration_key(
     conn: &mut DbConn,
     key: &str,
-) -> QueryResult<Option<(IntegrationRow, ServiceRow, String)>> {
-    on_backend!(conn, c => integrations::table
-        .inner_join(services::table.inner_join(teams::table))
+) -> QueryResult<Option<(IntegrationRow, ServiceForTrigger)>> {
+    let found: Option<(IntegrationRow, ServiceRow, TriggerColumns)> = on_backend!(conn, c => integrations::table
+        .inner_join(
+            services::table
+                .inner_join(teams::table)
+                .left_join(users::table.on(services::created_by.eq(users::id.nullable())))
+                .left_join(escalation_policies::table),
+        )
         .filter(integrations::integration_key.eq(key))
         .filter(integrations::deleted_at.is_null())
-        .select((IntegrationRow::as_select(), ServiceRow::as_select(), teams::unique_id))
-        .get_result(c).optional())
+        .select((IntegrationRow::as_select(), ServiceRow::as_select(), trigger_columns!()))
+        .get_result(c).optional())?;
+    Ok(found.map(|(integration, service, columns)| (integration, for_trigger(service, columns))))
 }
 
 pub fn find_by_unique_id(conn: &mut DbConn, unique_id: &str) -> QueryResult<Option<ServiceRow>> {

@@ -12,7 +12,7 @@ use super::services;
 use super::validation::FieldErrors;
 use super::{DomainError, Page};
 use crate::db::alerts::{AlertRow, NewAlertRow};
-use crate::db::incidents::{self as incident_rows, IncidentRow};
+use crate::db::incidents::{self as incident_rows, EntityIncidents, IncidentRow};
 use crate::db::integrations::IntegrationRow;
 use crate::db::services::{self as service_rows, ServiceRow};
 use crate::db::timeline::{self, NewTimelineRow};
@@ -223,9 +223,10 @@ async fn write(db: &Db, key: &str, event: &Event) -> Result<Received, DomainErro
 }
 
 fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, DomainError> {
-    let (integration, service, team_unique_id) = service_rows::find_by_integration_key(conn, key)?
-        .filter(|(i, _, _)| i.integration_type == INCOMING)
+    let (integration, for_trigger) = service_rows::find_by_integration_key(conn, key)?
+        .filter(|(i, _)| i.integration_type == INCOMING)
         .ok_or(DomainError::NotFound)?;
+    let (service, team_unique_id) = (&for_trigger.payload.0, &for_trigger.payload.1);
     if !integration.is_enabled {
         return Err(DomainError::Forbidden(
             "This integration is disabled; enable it to accept alerts.".into(),
@@ -237,14 +238,15 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     let entity_id = event.entity_id.clone().unwrap_or_else(new_base57_id);
     let now = db::now();
     // The incident this entity opened: its alerts acknowledge and resolve it.
-    let own = incident_rows::find_open_for_entity(conn, service.id, &entity_id)?;
+    let EntityIncidents { own, collated_into } =
+        incident_rows::find_for_entity(conn, service.id, &entity_id)?;
     let would_open = own.is_none()
         && event
             .alert_type
             .creates_incident(integration.create_incidents_for);
     let collated = match own {
         Some(_) => None,
-        None => collating_incident(conn, &service, &entity_id, would_open, now)?,
+        None => collating_incident(conn, service, collated_into, would_open, now)?,
     };
     let opens_incident = would_open && collated.is_none();
     let remember_collation = collated.as_ref().is_some_and(|c| c.new);
@@ -265,7 +267,13 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
                     assignee_id: None,
                     entity_id: Some(entity_id.clone()),
                 };
-                incident = Some(incidents::trigger_at(conn, &actor, &new, now)?);
+                incident = Some(incidents::trigger_at(
+                    conn,
+                    &actor,
+                    &new,
+                    &for_trigger,
+                    now,
+                )?);
                 (created, changed) = (true, true);
             }
             AlertType::Acknowledged => {
@@ -338,8 +346,8 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     Ok(Received {
         alert,
         integration,
-        service_unique_id: service.unique_id,
-        team_unique_id,
+        service_unique_id: service.unique_id.clone(),
+        team_unique_id: team_unique_id.clone(),
         incident_number: attached.map(|i| i.incident_number),
         incident_created: created,
         changed_incident: changed,
@@ -354,20 +362,19 @@ struct Collation {
 }
 
 /// The open incident an alert joins although its entity did not open it: the one that alerts of
-/// the entity were collated into before or, for an alert that would open an incident on a
-/// service with time-based collation, the service's newest open incident if it was opened
-/// within the collation window. The alert is attached there and changes nothing: the incident
-/// follows the entity that opened it.
+/// the entity were collated into before (`collated_into`) or, for an alert that would open an
+/// incident on a service with time-based collation, the service's newest open incident if it was
+/// opened within the collation window. The alert is attached there and changes nothing: the
+/// incident follows the entity that opened it.
 fn collating_incident(
     conn: &mut DbConn,
     service: &ServiceRow,
-    entity_id: &str,
+    collated_into: Option<IncidentRow>,
     would_open: bool,
     now: NaiveDateTime,
 ) -> Result<Option<Collation>, DomainError> {
     let is_open = |incident: &IncidentRow| incident.status != Status::Resolved.code();
-    if let Some(joined) = incident_rows::collated_into(conn, service.id, entity_id)?.filter(is_open)
-    {
+    if let Some(joined) = collated_into.filter(is_open) {
         return Ok(Some(Collation {
             incident: joined,
             new: false,

@@ -526,7 +526,7 @@ async fn the_writes_of_the_event_path_stay_prepared() {
     .await;
 }
 
-/// How the event path finds the open incident of an alert's entity (`find_open_for_entity`).
+/// How the event path finds the open incident of an alert's entity (`find_for_entity`).
 const OPEN_FOR_ENTITY: &str = "SELECT id FROM incidents \
      WHERE service_id = $1 AND entity_id = $2 AND status IN (1, 2)";
 

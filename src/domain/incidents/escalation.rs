@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::model::Status;
 use crate::db::contact_methods::PagingTarget;
 use crate::db::escalation_policies::{self, NamedTarget, Target};
-use crate::db::escalations::{self as steps_db, StepRow, CANCELLED, FIRED};
+use crate::db::escalations::{self as steps_db, ServicePolicy, StepRow, CANCELLED, FIRED};
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
 use crate::db::timeline::{self, NewTimelineRow};
@@ -45,20 +45,26 @@ pub enum FrozenTarget {
     Schedule { id: i64, name: String },
 }
 
-/// Starts the incident's escalation with its service's policy, inside the incident's write
-/// transaction. A policy without rules pages nobody: the timeline says so.
+/// Starts the incident's escalation with its service's policy (as the trigger read it with the
+/// service), inside the incident's write transaction. A policy without rules pages nobody: the
+/// timeline says so.
 ///
 /// The policy keeps its rules frozen (`refreeze_policy`, in the transaction of every change to
-/// them), so the trigger reads the policy and its rules in one statement and copies them; a
+/// them), so the trigger reads the policy and its rules with its service and copies them; a
 /// policy whose frozen rules were never computed is frozen here as before.
-pub fn start_in(conn: &mut DbConn, incident: &IncidentRow, at: NaiveDateTime) -> QueryResult<()> {
+pub fn start_in(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    policy: Option<&ServicePolicy>,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
     // A service without a policy pages nobody; its page says so.
-    let Some(policy) = steps_db::policy_of_service(conn, incident.service_id)? else {
+    let Some(policy) = policy else {
         return Ok(());
     };
-    let stored = policy.frozen_rules.and_then(|frozen| {
-        let rules = serde_json::from_str::<Vec<FrozenRule>>(&frozen).ok()?;
-        Some((rules, frozen))
+    let stored = policy.frozen_rules.as_ref().and_then(|frozen| {
+        let rules = serde_json::from_str::<Vec<FrozenRule>>(frozen).ok()?;
+        Some((rules, frozen.clone()))
     });
     let (rules, frozen) = match stored {
         Some(stored) => stored,

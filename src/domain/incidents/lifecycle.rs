@@ -10,6 +10,7 @@ use super::model::{MAX_NOTE_CHARS, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS};
 use super::records::{self, load_record, IncidentRecord};
 use super::{escalation, outbox};
 use crate::db::incidents::{IncidentRow, NewIncidentRow};
+use crate::db::services::{self as service_rows, ServiceForTrigger};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, incidents, users, Db, DbConn, DbError};
 use crate::domain::ids::new_base57_id;
@@ -47,15 +48,39 @@ pub fn trigger_in(
     actor: &Actor,
     new: &NewIncident,
 ) -> Result<IncidentRow, DomainError> {
-    trigger_at(conn, actor, new, db::now())
+    let service = find_service_for_trigger(conn, new.service_id)?;
+    trigger_at(conn, actor, new, &service, db::now())
+}
+
+fn find_service_for_trigger(
+    conn: &mut DbConn,
+    service_id: i64,
+) -> Result<ServiceForTrigger, DomainError> {
+    service_rows::find_for_trigger(conn, service_id)?.ok_or(DomainError::NotFound)
+}
+
+/// What every trigger sends out, inside its transaction: the `triggered` webhooks and the
+/// escalation from the first rule of the service's policy.
+fn announce_trigger(
+    conn: &mut DbConn,
+    row: &IncidentRow,
+    service: &ServiceForTrigger,
+    now: NaiveDateTime,
+) -> Result<(), DomainError> {
+    outbox::enqueue_transition(conn, row, Status::Triggered, Some(&service.payload), now)?;
+    escalation::start_in(conn, row, service.policy.as_ref(), now)?;
+    Ok(())
 }
 
 /// [`trigger_in`] at the instant of a caller that writes more of the same change (an alert's
 /// own timeline entry): the incident page groups what one change wrote by that instant.
+///
+/// `service` is the incident's service (`new.service_id`), as the caller read it.
 pub fn trigger_at(
     conn: &mut DbConn,
     actor: &Actor,
     new: &NewIncident,
+    service: &ServiceForTrigger,
     now: NaiveDateTime,
 ) -> Result<IncidentRow, DomainError> {
     let (context_window_start, context_window_end) = context_window(now);
@@ -82,8 +107,7 @@ pub fn trigger_at(
         },
     )?;
     append_timeline(conn, row.id, "triggered", actor, &row.title, now)?;
-    outbox::enqueue_transition(conn, &row, Status::Triggered, now)?;
-    escalation::start_in(conn, &row, now)?;
+    announce_trigger(conn, &row, service, now)?;
     Ok(row)
 }
 
@@ -116,7 +140,7 @@ pub fn transition_at(
         return Err(refusal(&row, target));
     };
     append_timeline(conn, row.id, target.word(), actor, &actor.reason(), now)?;
-    outbox::enqueue_transition(conn, &row, target, now)?;
+    outbox::enqueue_transition(conn, &row, target, None, now)?;
     escalation::stop_in(conn, &row, target, now)?;
     Ok(row)
 }
@@ -134,8 +158,8 @@ pub fn retrigger_in(
         return Ok(None);
     };
     append_timeline(conn, row.id, "retriggered", actor, &actor.reason(), now)?;
-    outbox::enqueue_transition(conn, &row, Status::Triggered, now)?;
-    escalation::start_in(conn, &row, now)?;
+    let service = find_service_for_trigger(conn, row.service_id)?;
+    announce_trigger(conn, &row, &service, now)?;
     Ok(Some(row))
 }
 

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use super::model::{context_window, Status};
 use crate::db::deliveries::{self, DeliveryRow, NewDeliveryRow, PENDING};
 use crate::db::incidents::{self, IncidentRow};
-use crate::db::services::ServiceRow;
+use crate::db::services::{self, ServiceForPayload, ServiceRow};
 use crate::db::{self, integrations, users, DbConn, DbError};
 use crate::domain::ids::new_base57_id;
 use crate::domain::integrations::OUTGOING;
@@ -54,10 +54,14 @@ fn enqueue(
 /// service, each with the body frozen now. `now` is the transition's own instant (that of its
 /// timeline entry), by which the incident page folds the deliveries under the change that
 /// enqueued them. Returns how many were enqueued.
+///
+/// `service`: the incident's service as the caller read it already (a trigger); when None it is
+/// read here, if a webhook is to be sent.
 pub fn enqueue_transition(
     conn: &mut DbConn,
     incident: &IncidentRow,
     status: Status,
+    service: Option<&ServiceForPayload>,
     now: NaiveDateTime,
 ) -> Result<usize, DomainError> {
     let targets: Vec<_> = integrations::list_for_service(conn, incident.service_id)?
@@ -68,7 +72,15 @@ pub fn enqueue_transition(
     if targets.is_empty() {
         return Ok(0);
     }
-    let body = body(conn, incident, status)?;
+    let read;
+    let service = match service {
+        Some(service) => service,
+        None => {
+            read = service_for_payload(conn, incident.service_id)?;
+            &read
+        }
+    };
+    let body = body(conn, incident, status, service)?;
     let message = Message {
         incident_id: Some(incident.id),
         event_type: status.word(),
@@ -124,7 +136,8 @@ pub fn enqueue_test_event(
         merged_with: None,
         entity_id: None,
     };
-    let body = body(conn, &sample, Status::Triggered)?;
+    let service = service_for_payload(conn, service.id)?;
+    let body = body(conn, &sample, Status::Triggered, &service)?;
     let message = Message {
         incident_id: None,
         event_type: Status::Triggered.word(),
@@ -134,13 +147,20 @@ pub fn enqueue_test_event(
     Ok(enqueue(conn, integration_id, &message, db::now())?)
 }
 
-/// The webhook body telling that `incident` became `status`, as JSON text. Its service (with
-/// team and creator), its assignee and the incident it was merged into are read here, in the
-/// caller's transaction.
-fn body(conn: &mut DbConn, incident: &IncidentRow, status: Status) -> Result<String, DomainError> {
-    let (service, team_unique_id, service_created_by, escalation_policy) =
-        crate::db::services::find_with_team_and_creator(conn, incident.service_id)?
-            .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+fn service_for_payload(conn: &mut DbConn, service_id: i64) -> Result<ServiceForPayload, DbError> {
+    Ok(services::find_for_trigger(conn, service_id)?
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?
+        .payload)
+}
+
+/// The webhook body telling that `incident` of `service` became `status`, as JSON text. Its
+/// assignee and the incident it was merged into are read here, in the caller's transaction.
+fn body(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    status: Status,
+    (service, team_unique_id, service_created_by, escalation_policy): &ServiceForPayload,
+) -> Result<String, DomainError> {
     let assignee = match incident.assigned_to {
         Some(id) => users::find_by_id(conn, id)?.map(zenduty::User::from),
         None => None,
@@ -150,10 +170,10 @@ fn body(conn: &mut DbConn, incident: &IncidentRow, status: Status) -> Result<Str
         None => None,
     };
     let service = zenduty::Service::new(
-        &service,
-        &team_unique_id,
-        service_created_by,
-        escalation_policy,
+        service,
+        team_unique_id,
+        service_created_by.clone(),
+        escalation_policy.clone(),
     );
     let incident = Incident::new(incident, service, assignee, merged_with);
     Ok(serde_json::to_string(&WebhookBody::new(
