@@ -306,7 +306,8 @@ pub fn find_for_entity(
     use diesel::dsl::sql;
     use diesel::sql_types::Bool;
     // The second column says which branch a row came from: false for the entity's own.
-    let rows: Vec<(IncidentRow, bool)> = on_backend!(conn, c => incidents::table
+    // Kept prepared: diesel would compile a UNION anew on every call.
+    let rows: Vec<(IncidentRow, bool)> = on_backend!(conn, c => KeptPrepared(incidents::table
         .filter(incidents::service_id.eq(service_id))
         .filter(incidents::entity_id.eq(entity_id))
         .filter(IsOpen)
@@ -317,7 +318,7 @@ pub fn find_for_entity(
                 .filter(collated_entities::service_id.eq(service_id))
                 .filter(collated_entities::entity_id.eq(entity_id))
                 .select((IncidentRow::as_select(), sql::<Bool>("TRUE"))),
-        )
+        ))
         .load(c))?;
     let mut found = EntityIncidents {
         own: None,
