@@ -3,9 +3,12 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use diesel::connection::SimpleConnection;
+use diesel::RunQueryDsl;
+
 use crate::helpers::{
     api_integration, backdate, configured_webhook, edit_service, event_types_of, for_each_backend,
-    metric, post_event, status_of, TestApp,
+    metric, post_event, query, status_of, Backend, TestApp,
 };
 
 #[tokio::test]
@@ -487,6 +490,110 @@ async fn the_timeline_filters_changes_alerts_notes_and_webhooks() {
             kinds(&app.page(&format!("{path}?show=bogus")).await),
             all,
             "unknown reads as all"
+        );
+    })
+    .await;
+}
+
+/// Per incident that alerts opened: its entity, and how many of its triggered timeline entries,
+/// alerts, webhook deliveries and fired escalation steps were kept.
+async fn what_each_opened_incident_kept(app: &TestApp) -> Vec<(String, [i64; 4])> {
+    query(app, |conn| {
+        use diesel::sql_types::{BigInt, Text};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            entity: String,
+            #[diesel(sql_type = BigInt)]
+            triggered: i64,
+            #[diesel(sql_type = BigInt)]
+            alerts: i64,
+            #[diesel(sql_type = BigInt)]
+            deliveries: i64,
+            #[diesel(sql_type = BigInt)]
+            fired: i64,
+        }
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT i.entity_id AS entity, \
+             (SELECT COUNT(*) FROM timeline_entries t WHERE t.incident_id = i.id AND t.kind = 'triggered') AS triggered, \
+             (SELECT COUNT(*) FROM alerts a WHERE a.incident_id = i.id) AS alerts, \
+             (SELECT COUNT(*) FROM deliveries d WHERE d.incident_id = i.id) AS deliveries, \
+             (SELECT COUNT(*) FROM escalation_steps s WHERE s.incident_id = i.id AND s.state = 'fired') AS fired \
+             FROM incidents i WHERE i.entity_id IS NOT NULL ORDER BY i.entity_id",
+        )
+        .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.entity, [r.triggered, r.alerts, r.deliveries, r.fired]))
+            .collect())
+    })
+    .await
+}
+
+/// Alerts that arrive together run in one transaction (on PostgreSQL sharing savepoints): one
+/// that fails after it wrote its incident, webhook and escalation leaves none of it behind, and
+/// the alerts beside it are kept, each once.
+#[tokio::test]
+async fn an_alert_failing_among_alerts_arriving_together_leaves_nothing_and_the_others_stand() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        // The alert row is the last thing an alert writes: everything before it must go too.
+        let refuse = match app.backend() {
+            Backend::Postgres => {
+                "CREATE FUNCTION refuse_doomed() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.entity_id LIKE 'doomed-%' THEN RAISE EXCEPTION 'doomed alert'; END IF; \
+                 RETURN NEW; END; $$ LANGUAGE plpgsql; \
+                 CREATE TRIGGER refuse_doomed BEFORE INSERT ON alerts FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_doomed();"
+            }
+            Backend::Sqlite => {
+                "CREATE TRIGGER refuse_doomed BEFORE INSERT ON alerts \
+                 WHEN NEW.entity_id LIKE 'doomed-%' BEGIN SELECT RAISE(ABORT, 'doomed alert'); END;"
+            }
+        };
+        query(&app, move |conn| conn.batch_execute(refuse)).await;
+        let transactions_before = counter(&app, "klaxon_db_write_transactions_total").await;
+
+        let entities: Vec<String> = (0..48)
+            .map(|n| match n % 4 {
+                3 => format!("doomed-{n:02}"),
+                _ => format!("host-{n:02}"),
+            })
+            .collect();
+        let answers = futures_util::future::join_all(entities.iter().map(|entity| {
+            post_event(
+                &app,
+                &events,
+                json!({"message": "disk full", "alert_type": "critical", "entity_id": entity}),
+            )
+        }))
+        .await;
+        for (entity, (status, body)) in entities.iter().zip(&answers) {
+            if entity.starts_with("doomed") {
+                assert!(status.is_server_error(), "{entity}: {status} {body}");
+                assert!(body["detail"].is_string(), "{entity}: {body}");
+            } else {
+                assert_eq!(*status, StatusCode::CREATED, "{entity}: {body}");
+            }
+        }
+        let transactions =
+            counter(&app, "klaxon_db_write_transactions_total").await - transactions_before;
+        assert!(
+            transactions < 48,
+            "the alerts should have shared transactions: {transactions}"
+        );
+
+        let kept = what_each_opened_incident_kept(&app).await;
+        let expected: Vec<(String, [i64; 4])> = entities
+            .iter()
+            .filter(|e| e.starts_with("host"))
+            .map(|e| (e.clone(), [1, 1, 1, 1]))
+            .collect();
+        assert_eq!(
+            kept, expected,
+            "(entity, [triggered, alerts, webhooks, levels fired])"
         );
     })
     .await;
