@@ -461,7 +461,9 @@ fn run_in_savepoint(conn: &mut DbConn, job: &mut dyn Job) -> Result<bool, String
 mod tests {
     use std::time::Duration;
 
-    use super::super::{app_settings, Db, DbError};
+    use prometheus_client::metrics::counter::Counter;
+
+    use super::super::{app_settings, wake, Db, DbConn, DbError};
 
     fn sqlite_db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite://{}", dir.path().join("writer.db").display());
@@ -473,16 +475,27 @@ mod tests {
         app_settings::get(&mut conn, name).expect("the read works")
     }
 
-    /// Stores `name`, then fails when `fail` is set: the caller must find nothing stored.
-    async fn store(db: &Db, name: String, fail: bool) -> Result<(), DbError> {
-        db.write(move |conn| {
+    /// Work that stores `name` and counts one on `counter` when it commits, then fails when
+    /// `fail` is set: the caller must find nothing stored, and nothing counted.
+    fn storing(
+        name: String,
+        fail: bool,
+        counter: Option<&'static Counter>,
+    ) -> impl Fn(&mut DbConn) -> Result<(), DbError> + Send + 'static {
+        move |conn| {
             app_settings::insert(conn, &name, "value")?;
+            if let Some(counter) = counter {
+                wake::count_after_commit(counter);
+            }
             if fail {
                 return Err(DbError::Worker(format!("{name} changed its mind")));
             }
             Ok(())
-        })
-        .await
+        }
+    }
+
+    async fn store(db: &Db, name: String, fail: bool) -> Result<(), DbError> {
+        db.write(storing(name, fail, None)).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -524,29 +537,19 @@ mod tests {
         );
     }
 
-    /// Stores `name` as rerunnable work (an alert's), failing when `fail` is set, and counts
-    /// one on `counter` when it commits.
+    /// `store` as rerunnable work (an alert's).
     async fn store_again(
         db: &Db,
         name: String,
         fail: bool,
-        counter: &'static prometheus_client::metrics::counter::Counter,
+        counter: &'static Counter,
     ) -> Result<(), DbError> {
-        db.write_grouped(move |conn| {
-            app_settings::insert(conn, &name, "value")?;
-            super::super::wake::count_after_commit(counter);
-            if fail {
-                return Err(DbError::Worker(format!("{name} changed its mind")));
-            }
-            Ok(())
-        })
-        .await
+        db.write_grouped(storing(name, fail, Some(counter))).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rerunnable_writes_share_a_savepoint_and_a_failing_one_is_still_rolled_back_alone() {
-        static KEPT: std::sync::LazyLock<prometheus_client::metrics::counter::Counter> =
-            std::sync::LazyLock::new(Default::default);
+        static KEPT: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Default::default);
         let dir = tempfile::tempdir().unwrap();
         let db = sqlite_db(&dir);
         db.writer().share_savepoints(true);
