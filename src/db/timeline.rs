@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::timeline_entries;
-use super::{returning_id, DbConn};
+use super::{returning_id, DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = timeline_entries)]
@@ -34,6 +34,19 @@ pub struct NewTimelineRow<'a> {
 pub fn append(conn: &mut DbConn, entry: &NewTimelineRow<'_>) -> QueryResult<()> {
     let insert = diesel::insert_into(timeline_entries::table).values(entry);
     returning_id(conn, insert.returning(timeline_entries::id)).map(drop)
+}
+
+/// Several entries, in this order: what one change writes at once (a trigger's entry and its
+/// first level's, an alert's own). On PostgreSQL in one statement, a round trip for all;
+/// SQLite, which pays no round trip, cannot insert rows with defaults in one statement.
+pub fn append_all(conn: &mut DbConn, entries: &[NewTimelineRow<'_>]) -> QueryResult<()> {
+    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, entries) {
+        let insert = diesel::insert_into(timeline_entries::table).values(entries);
+        return KeptPrepared(insert.returning(timeline_entries::id))
+            .load::<i64>(pg)
+            .map(drop);
+    }
+    entries.iter().try_for_each(|entry| append(conn, entry))
 }
 
 /// Oldest first.

@@ -52,15 +52,18 @@ pub enum FrozenTarget {
 /// The policy keeps its rules frozen (`refreeze_policy`, in the transaction of every change to
 /// them), so the trigger reads the policy and its rules with its service and copies them; a
 /// policy whose frozen rules were never computed is frozen here as before.
+///
+/// Returns the escalation's timeline entry (the first level fired, or a policy without rules),
+/// which the trigger writes after its own, both in one statement on PostgreSQL.
 pub fn start_in(
     conn: &mut DbConn,
     incident: &IncidentRow,
     policy: Option<&ServicePolicy>,
     at: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<Option<String>> {
     // A service without a policy pages nobody; its page says so.
     let Some(policy) = policy else {
-        return Ok(());
+        return Ok(None);
     };
     let stored = policy.frozen_rules.as_ref().and_then(|frozen| {
         let rules = serde_json::from_str::<Vec<FrozenRule>>(frozen).ok()?;
@@ -74,7 +77,7 @@ pub fn start_in(
             (rules, frozen)
         }
     };
-    let Some(escalation_id) = record(
+    let escalation_id = match record(
         conn,
         incident.id,
         Some(policy.id),
@@ -83,13 +86,14 @@ pub fn start_in(
         &frozen,
         policy.repeat_policy,
         at,
-    )?
-    else {
-        return Ok(());
+    )? {
+        Ok(escalation_id) => escalation_id,
+        Err(nobody_paged) => return Ok(Some(nobody_paged)),
     };
     if rules[0].delay > 0 {
         let due = at + Duration::minutes(rules[0].delay);
-        return steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, due);
+        steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, due)?;
+        return Ok(None);
     }
     // The incident is triggered in this very transaction, so a first level without delay fires
     // here: the same emails and timeline as the worker would write, without a step to claim
@@ -112,7 +116,7 @@ pub fn start_in(
         emailed = fired.emailed,
         "escalation step fired with the trigger"
     );
-    Ok(())
+    Ok(fired.note)
 }
 
 /// Stores the policy's rules as an escalation would freeze them now, inside the caller's write
@@ -235,7 +239,7 @@ fn begin(
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     let frozen = serde_json::to_string(rules).expect("rules serialize");
-    let Some(escalation_id) = record(
+    let escalation_id = match record(
         conn,
         incident_id,
         policy_id,
@@ -244,16 +248,17 @@ fn begin(
         &frozen,
         repeat_policy,
         at,
-    )?
-    else {
-        return Ok(());
+    )? {
+        Ok(escalation_id) => escalation_id,
+        Err(nobody_paged) => return note(conn, incident_id, &nobody_paged, at),
     };
     let first_due = at + Duration::minutes(rules[0].delay);
     steps_db::insert_step(conn, escalation_id, incident_id, 0, 0, first_due)
 }
 
 /// Records an escalation with its rules (`frozen` is their JSON) and returns its id; without
-/// a first rule there is no escalation, and the timeline says that nobody is paged.
+/// a first rule there is no escalation, and the error is the timeline entry that says nobody
+/// is paged, for the caller to write.
 #[allow(clippy::too_many_arguments)]
 fn record(
     conn: &mut DbConn,
@@ -264,15 +269,11 @@ fn record(
     frozen: &str,
     repeat_policy: i32,
     at: NaiveDateTime,
-) -> QueryResult<Option<i64>> {
+) -> QueryResult<Result<i64, String>> {
     if rules.is_empty() {
-        note(
-            conn,
-            incident_id,
-            &format!("Escalation policy {policy_name} has no rules: nobody is paged."),
-            at,
-        )?;
-        return Ok(None);
+        return Ok(Err(format!(
+            "Escalation policy {policy_name} has no rules: nobody is paged."
+        )));
     }
     steps_db::insert_escalation(
         conn,
@@ -283,7 +284,7 @@ fn record(
         repeat_policy,
         at,
     )
-    .map(Some)
+    .map(Ok)
 }
 
 /// Stops the incident's escalation (acknowledged or resolved), inside the transition's write
@@ -369,6 +370,8 @@ pub struct Fired {
     pub emailed: usize,
     /// The incident was no longer triggered: nothing was sent.
     pub stood_down: bool,
+    /// The level's timeline entry, written by the caller.
+    pub note: Option<String>,
 }
 
 /// Fires a claimed step inside the worker's write transaction: only if `token` still holds it,
@@ -388,6 +391,7 @@ pub fn fire_in(
         return Ok(held.then_some(Fired {
             emailed: 0,
             stood_down: true,
+            note: None,
         }));
     };
     if !steps_db::finish_step(conn, step.id, token, FIRED, now)? {
@@ -398,7 +402,11 @@ pub fn fire_in(
         tracing::error!(escalation = escalation.id, %error, "stored escalation rules are not valid JSON");
         Vec::new()
     });
-    fire_level(conn, step, &rules, escalation.repeat_policy, urgency, now).map(Some)
+    let fired = fire_level(conn, step, &rules, escalation.repeat_policy, urgency, now)?;
+    if let Some(entry) = &fired.note {
+        note(conn, step.incident_id, entry, now)?;
+    }
+    Ok(Some(fired))
 }
 
 /// Pages the level of `step`, a step marked fired in this transaction: resolves its targets to
@@ -497,17 +505,12 @@ fn fire_level(
     } else {
         String::new()
     };
-    note(
-        conn,
-        step.incident_id,
-        &format!("{label}{round}: {}", said.join("; ")),
-        now,
-    )?;
     schedule_next(conn, step, rules, repeat_policy, now)?;
     db::wake::count_after_commit(metrics::escalation_steps_fired());
     Ok(Fired {
         emailed: queued,
         stood_down: false,
+        note: Some(format!("{label}{round}: {}", said.join("; "))),
     })
 }
 
@@ -607,19 +610,20 @@ fn resolve(
 }
 
 /// A timeline entry of the escalation, by Klaxon.
+pub fn note_row(incident_id: i64, detail: &str, at: NaiveDateTime) -> NewTimelineRow<'_> {
+    NewTimelineRow {
+        incident_id,
+        kind: "escalation",
+        actor_user_id: None,
+        actor_label: "Klaxon",
+        detail,
+        delivery_id: None,
+        created_at: at,
+    }
+}
+
 fn note(conn: &mut DbConn, incident_id: i64, detail: &str, at: NaiveDateTime) -> QueryResult<()> {
-    timeline::append(
-        conn,
-        &NewTimelineRow {
-            incident_id,
-            kind: "escalation",
-            actor_user_id: None,
-            actor_label: "Klaxon",
-            detail,
-            delivery_id: None,
-            created_at: at,
-        },
-    )
+    timeline::append(conn, &note_row(incident_id, detail, at))
 }
 
 /// The escalation as the incident's page shows it.

@@ -59,16 +59,32 @@ fn find_service_for_trigger(
     service_rows::find_for_trigger(conn, service_id)?.ok_or(DomainError::NotFound)
 }
 
-/// What every trigger sends out, inside its transaction: the `triggered` webhooks and the
-/// escalation from the first rule of the service's policy.
+/// What every trigger writes and sends out, inside its transaction: its timeline entry (`kind`,
+/// `detail`), the `triggered` webhooks, and the escalation from the first rule of the service's
+/// policy, whose own entry follows the trigger's (one statement on PostgreSQL).
 fn announce_trigger(
     conn: &mut DbConn,
     row: &IncidentRow,
+    (kind, actor, detail): (&str, &Actor, &str),
     service: &ServiceForTrigger,
     now: NaiveDateTime,
 ) -> Result<(), DomainError> {
     outbox::enqueue_transition(conn, row, Status::Triggered, Some(&service.payload), now)?;
-    escalation::start_in(conn, row, service.policy.as_ref(), now)?;
+    let escalation_entry = escalation::start_in(conn, row, service.policy.as_ref(), now)?;
+    let label = actor.label();
+    let mut entries = vec![NewTimelineRow {
+        incident_id: row.id,
+        kind,
+        actor_user_id: actor.user_id(),
+        actor_label: &label,
+        detail,
+        delivery_id: None,
+        created_at: now,
+    }];
+    if let Some(entry) = &escalation_entry {
+        entries.push(escalation::note_row(row.id, entry, now));
+    }
+    timeline::append_all(conn, &entries)?;
     Ok(())
 }
 
@@ -106,8 +122,7 @@ pub fn trigger_at(
             entity_id: new.entity_id.as_deref(),
         },
     )?;
-    append_timeline(conn, row.id, "triggered", actor, &row.title, now)?;
-    announce_trigger(conn, &row, service, now)?;
+    announce_trigger(conn, &row, ("triggered", actor, &row.title), service, now)?;
     Ok(row)
 }
 
@@ -157,9 +172,9 @@ pub fn retrigger_in(
     let Some(row) = incidents::transition_retriggered(conn, incident_id)? else {
         return Ok(None);
     };
-    append_timeline(conn, row.id, "retriggered", actor, &actor.reason(), now)?;
     let service = find_service_for_trigger(conn, row.service_id)?;
-    announce_trigger(conn, &row, &service, now)?;
+    let reason = actor.reason();
+    announce_trigger(conn, &row, ("retriggered", actor, &reason), &service, now)?;
     Ok(Some(row))
 }
 
