@@ -255,6 +255,8 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     // an incident is kept, suppressed. Acknowledged and resolved alerts still move what is open.
     let suppressed =
         event.suppressed || (opens_incident && !services::opens_incidents(service.status));
+    // The alert's own timeline entry, on the incident it is attached to.
+    let alert_detail = format!("{}: {}", event.alert_type.name(), event.message);
     let (mut incident, mut created, mut changed) = (own, false, false);
     if !suppressed {
         match event.alert_type {
@@ -267,11 +269,14 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
                     assignee_id: None,
                     entity_id: Some(entity_id.clone()),
                 };
+                // An info alert is kept apart from the incident it opens, without an entry.
+                let entry = (event.alert_type != AlertType::Info).then_some(alert_detail.as_str());
                 incident = Some(incidents::trigger_at(
                     conn,
                     &actor,
                     &new,
                     &for_trigger,
+                    entry,
                     now,
                 )?);
                 (created, changed) = (true, true);
@@ -328,15 +333,16 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     if let (Some(incident), true) = (&attached, remember_collation) {
         incident_rows::record_collated(conn, service.id, &entity_id, incident.id)?;
     }
-    if let Some(incident) = &attached {
+    // An alert that opened its incident wrote its entry with the trigger's.
+    if let (Some(incident), false) = (&attached, created) {
         timeline::append(
             conn,
             &NewTimelineRow {
                 incident_id: incident.id,
                 kind: "alert",
                 actor_user_id: None,
-                actor_label: &format!("Integration {}", integration.name),
-                detail: &format!("{}: {}", event.alert_type.name(), event.message),
+                actor_label: &actor.label(),
+                detail: &alert_detail,
                 delivery_id: None,
                 created_at: now,
             },

@@ -49,7 +49,7 @@ pub fn trigger_in(
     new: &NewIncident,
 ) -> Result<IncidentRow, DomainError> {
     let service = find_service_for_trigger(conn, new.service_id)?;
-    trigger_at(conn, actor, new, &service, db::now())
+    trigger_at(conn, actor, new, &service, None, db::now())
 }
 
 fn find_service_for_trigger(
@@ -61,12 +61,14 @@ fn find_service_for_trigger(
 
 /// What every trigger writes and sends out, inside its transaction: its timeline entry (`kind`,
 /// `detail`), the `triggered` webhooks, and the escalation from the first rule of the service's
-/// policy, whose own entry follows the trigger's (one statement on PostgreSQL).
+/// policy, whose own entry follows the trigger's, then the entry of the alert that opened the
+/// incident (`alert_detail`), if one did: one statement for them all on PostgreSQL.
 fn announce_trigger(
     conn: &mut DbConn,
     row: &IncidentRow,
     (kind, actor, detail): (&str, &Actor, &str),
     service: &ServiceForTrigger,
+    alert_detail: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), DomainError> {
     outbox::enqueue_transition(conn, row, Status::Triggered, Some(&service.payload), now)?;
@@ -84,6 +86,13 @@ fn announce_trigger(
     if let Some(entry) = &escalation_entry {
         entries.push(escalation::note_row(row.id, entry, now));
     }
+    if let Some(detail) = alert_detail {
+        entries.push(NewTimelineRow {
+            kind: "alert",
+            detail,
+            ..entries[0]
+        });
+    }
     timeline::append_all(conn, &entries)?;
     Ok(())
 }
@@ -91,12 +100,15 @@ fn announce_trigger(
 /// [`trigger_in`] at the instant of a caller that writes more of the same change (an alert's
 /// own timeline entry): the incident page groups what one change wrote by that instant.
 ///
-/// `service` is the incident's service (`new.service_id`), as the caller read it.
+/// `service` is the incident's service (`new.service_id`), as the caller read it;
+/// `alert_detail`, the timeline entry of the alert that opens the incident (by `actor`), written
+/// with the trigger's.
 pub fn trigger_at(
     conn: &mut DbConn,
     actor: &Actor,
     new: &NewIncident,
     service: &ServiceForTrigger,
+    alert_detail: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<IncidentRow, DomainError> {
     let (context_window_start, context_window_end) = context_window(now);
@@ -122,7 +134,14 @@ pub fn trigger_at(
             entity_id: new.entity_id.as_deref(),
         },
     )?;
-    announce_trigger(conn, &row, ("triggered", actor, &row.title), service, now)?;
+    announce_trigger(
+        conn,
+        &row,
+        ("triggered", actor, &row.title),
+        service,
+        alert_detail,
+        now,
+    )?;
     Ok(row)
 }
 
@@ -174,7 +193,14 @@ pub fn retrigger_in(
     };
     let service = find_service_for_trigger(conn, row.service_id)?;
     let reason = actor.reason();
-    announce_trigger(conn, &row, ("retriggered", actor, &reason), &service, now)?;
+    announce_trigger(
+        conn,
+        &row,
+        ("retriggered", actor, &reason),
+        &service,
+        None,
+        now,
+    )?;
     Ok(Some(row))
 }
 
