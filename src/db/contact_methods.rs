@@ -228,35 +228,12 @@ pub fn set_rule_method(
     .map(drop)
 }
 
-/// Where and when to page the person for an incident of this urgency (`"high"` or `"low"`):
-/// one (address, delay in minutes) per rule of theirs for that urgency or any, over confirmed
-/// contact methods only, soonest first.
-pub fn paging_targets(
-    conn: &mut DbConn,
-    user_id: i64,
-    urgency: &str,
-) -> QueryResult<Vec<(String, i32)>> {
-    notification_rules::table
-        .inner_join(contact_methods::table)
-        .filter(notification_rules::user_id.eq(user_id))
-        // Two comparisons rather than `IN (…)`: diesel prepares a statement with an `IN` list
-        // anew on every call, and this one runs in every trigger's transaction.
-        .filter(
-            notification_rules::urgency
-                .eq("any")
-                .or(notification_rules::urgency.eq(urgency)),
-        )
-        .filter(contact_methods::confirmed_at.is_not_null())
-        .order((notification_rules::delay_minutes, notification_rules::id))
-        .select((contact_methods::address, notification_rules::delay_minutes))
-        .load(conn)
-}
-
 /// Where and after how long a rule pages: (address, delay in minutes).
 pub type PagingTarget = (String, i32);
 
-/// A person an escalation pages, with where their rules for `urgency` send email (as
-/// [`paging_targets`]), in one statement: it runs for every user target of every level fired.
+/// A person an escalation pages, with where their rules for `urgency` (`"high"` or `"low"`) send
+/// email: one (address, delay) per rule of theirs for that urgency or any, over confirmed contact
+/// methods only. One statement: it runs for every person of every level fired.
 pub struct PagedUser {
     pub first_name: String,
     pub last_name: String,
@@ -275,6 +252,8 @@ pub fn paged_user(
 ) -> QueryResult<Option<PagedUser>> {
     let rows: Vec<PagedUserRow> = users::table
         .left_join(
+            // Two comparisons rather than `IN (…)`: diesel prepares a statement with an `IN` list
+            // anew on every call, and this one runs in every trigger's transaction.
             notification_rules::table.on(notification_rules::user_id.eq(users::id).and(
                 notification_rules::urgency
                     .eq("any")

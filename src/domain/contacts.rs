@@ -520,22 +520,9 @@ pub async fn set_notify_on_resolve(db: &Db, me: &User, on: bool) -> Result<(), D
         .await
 }
 
-/// Where and when paging reaches the person for an incident of this urgency code, once per
-/// address and delay: (address, delay in minutes), soonest first. Empty when no rule of theirs
-/// covers the urgency.
-pub fn paging_targets_in(
-    conn: &mut DbConn,
-    user_id: i64,
-    incident_urgency: i32,
-) -> diesel::QueryResult<Vec<(String, i32)>> {
-    let urgency = RuleUrgency::of_incident(incident_urgency).word();
-    Ok(distinct_targets(contact_methods::paging_targets(
-        conn, user_id, urgency,
-    )?))
-}
-
-/// A user an escalation pages, with their paging targets as [`paging_targets_in`] gives them;
-/// None when the account no longer exists.
+/// A user an escalation pages, with where and when paging reaches them for an incident of this
+/// urgency code, once per address and delay, soonest first (empty when no rule of theirs covers
+/// the urgency); None when the account no longer exists.
 pub fn paged_user_in(
     conn: &mut DbConn,
     user_id: i64,

@@ -425,7 +425,7 @@ fn fire_level(
     };
     let label = format!("Level {}", level + 1);
     let mut missed = Vec::new();
-    let mut reached: Vec<(i64, String, Option<Vec<PagingTarget>>)> = Vec::new();
+    let mut reached: Vec<(i64, String, Vec<PagingTarget>)> = Vec::new();
     for target in &rule.targets {
         match resolve(conn, target, urgency, now)? {
             Resolved::Person {
@@ -445,12 +445,8 @@ fn fire_level(
     let mut emailed_now = Vec::new();
     let mut later = Vec::new();
     let mut queued = 0;
-    for (user_id, name, targets) in reached.iter_mut() {
-        // Each person is reached as their own notification rules say, on confirmed addresses.
-        let targets = match targets.take() {
-            Some(targets) => targets,
-            None => contacts::paging_targets_in(conn, *user_id, urgency)?,
-        };
+    // Each person is reached as their own notification rules say, on confirmed addresses.
+    for (user_id, name, targets) in &reached {
         if targets.is_empty() {
             missed.push(format!(
                 "{name} has no notification rule for {} urgency",
@@ -458,7 +454,7 @@ fn fire_level(
             ));
             continue;
         }
-        for (address, delay) in &targets {
+        for (address, delay) in targets {
             let unique_id = uuid::Uuid::new_v4().to_string();
             notifications::insert(
                 conn,
@@ -562,11 +558,11 @@ fn repeat_gap(rules: &[FrozenRule]) -> Duration {
 }
 
 enum Resolved {
-    /// `targets`: their paging targets, when resolving read them already.
+    /// `targets`: where and when their notification rules page them for this urgency.
     Person {
         user_id: i64,
         name: String,
-        targets: Option<Vec<PagingTarget>>,
+        targets: Vec<PagingTarget>,
     },
     Inactive(String),
     Nobody(String),
@@ -584,7 +580,7 @@ fn resolve(
             Some(user) if user.is_active => Resolved::Person {
                 user_id: *id,
                 name: full_name(&user.first_name, &user.last_name),
-                targets: Some(user.targets),
+                targets: user.targets,
             },
             Some(user) => Resolved::Inactive(full_name(&user.first_name, &user.last_name)),
             None => Resolved::Gone,
@@ -600,7 +596,8 @@ fn resolve(
                 Some(on_call) if on_call.is_active => Resolved::Person {
                     user_id: on_call.user_id,
                     name: on_call.name,
-                    targets: None,
+                    targets: contacts::paged_user_in(conn, on_call.user_id, urgency)?
+                        .map_or_else(Vec::new, |user| user.targets),
                 },
                 Some(on_call) => Resolved::Inactive(on_call.name),
                 None => Resolved::Nobody(name.clone()),

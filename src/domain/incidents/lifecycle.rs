@@ -97,8 +97,8 @@ fn announce_trigger(
     Ok(())
 }
 
-/// [`trigger_in`] at the instant of a caller that writes more of the same change (an alert's
-/// own timeline entry): the incident page groups what one change wrote by that instant.
+/// [`trigger_in`] at the instant of a caller that writes more of the same change (the alert
+/// that opens the incident): the incident page groups what one change wrote by that instant.
 ///
 /// `service` is the incident's service (`new.service_id`), as the caller read it;
 /// `alert_detail`, the timeline entry of the alert that opens the incident (by `actor`), written
