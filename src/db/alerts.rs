@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{alerts, incidents};
-use super::{DbConn, KeptPrepared};
+use super::{deferred, returning_id, DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
@@ -23,27 +23,44 @@ pub struct AlertRow {
     pub creation_date: NaiveDateTime,
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = alerts)]
-pub struct NewAlertRow<'a> {
-    pub unique_id: &'a str,
+pub struct NewAlertRow {
+    pub unique_id: String,
     pub integration_id: i64,
     pub incident_id: Option<i64>,
     pub alert_type: i32,
-    pub message: &'a str,
-    pub summary: &'a str,
-    pub entity_id: &'a str,
+    pub message: String,
+    pub summary: String,
+    pub entity_id: String,
     pub suppressed: bool,
-    pub payload: &'a str,
-    pub urls: &'a str,
+    pub payload: String,
+    pub urls: String,
     pub creation_date: NaiveDateTime,
 }
 
-pub fn insert(conn: &mut DbConn, row: &NewAlertRow<'_>) -> QueryResult<AlertRow> {
-    on_backend!(conn, c => KeptPrepared(diesel::insert_into(alerts::table)
-        .values(row)
-        .returning(AlertRow::as_returning()))
-        .get_result(c))
+/// Stores an alert; in a run of grouped alerts, at the run's end (`db::deferred`): nothing reads
+/// an alert back in the transaction that received it.
+pub fn insert(conn: &mut DbConn, row: NewAlertRow) -> QueryResult<()> {
+    match deferred::defer(row, |rows| &mut rows.alerts) {
+        Some(row) => insert_all(conn, std::slice::from_ref(&row)),
+        None => Ok(()),
+    }
+}
+
+/// Inserts `rows` in this order: one statement on PostgreSQL.
+pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewAlertRow]) -> QueryResult<()> {
+    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, rows) {
+        let insert = diesel::insert_into(alerts::table).values(rows);
+        return KeptPrepared(insert.returning(alerts::id))
+            .load::<i64>(pg)
+            .map(drop);
+    }
+    for row in rows {
+        let insert = diesel::insert_into(alerts::table).values(row);
+        returning_id(conn, insert.returning(alerts::id))?;
+    }
+    Ok(())
 }
 
 /// An integration's alerts, newest first, with the number of the incident each belongs to.

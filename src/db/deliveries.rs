@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::{first_rows, returning_id, wake, DbConn, KeptPrepared};
+use super::{deferred, first_rows, returning_id, wake, DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -33,14 +33,14 @@ pub struct DeliveryRow {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = deliveries)]
-pub struct NewDeliveryRow<'a> {
-    pub unique_id: &'a str,
+pub struct NewDeliveryRow {
+    pub unique_id: String,
     pub integration_id: i64,
     pub incident_id: Option<i64>,
-    pub event_type: &'a str,
-    pub payload: &'a str,
+    pub event_type: String,
+    pub payload: String,
     pub is_test: bool,
-    pub state: &'a str,
+    pub state: &'static str,
     pub next_attempt_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
 }
@@ -48,11 +48,29 @@ pub struct NewDeliveryRow<'a> {
 /// The PostgreSQL channel on which committed deliveries wake every instance's sender.
 pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
 
-/// Queues a delivery; the senders of every instance are woken once the transaction commits.
-pub fn insert(conn: &mut DbConn, row: &NewDeliveryRow<'_>) -> QueryResult<()> {
-    let insert = diesel::insert_into(deliveries::table).values(row);
-    returning_id(conn, insert.returning(deliveries::id))?;
-    wake::after_commit(conn, WAKE_CHANNEL)
+/// Queues a delivery; the senders of every instance are woken once the transaction commits. In
+/// a run of grouped alerts, the row is inserted at the run's end (`db::deferred`).
+pub fn insert(conn: &mut DbConn, row: NewDeliveryRow) -> QueryResult<()> {
+    wake::after_commit(conn, WAKE_CHANNEL)?;
+    match deferred::defer(row, |rows| &mut rows.deliveries) {
+        Some(row) => insert_all(conn, std::slice::from_ref(&row)),
+        None => Ok(()),
+    }
+}
+
+/// Inserts `rows` in this order: one statement on PostgreSQL.
+pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewDeliveryRow]) -> QueryResult<()> {
+    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, rows) {
+        let insert = diesel::insert_into(deliveries::table).values(rows);
+        return KeptPrepared(insert.returning(deliveries::id))
+            .load::<i64>(pg)
+            .map(drop);
+    }
+    for row in rows {
+        let insert = diesel::insert_into(deliveries::table).values(row);
+        returning_id(conn, insert.returning(deliveries::id))?;
+    }
+    Ok(())
 }
 
 /// Deliveries of an incident, in the order they were enqueued.

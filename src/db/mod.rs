@@ -36,6 +36,7 @@ pub mod api_keys;
 pub mod app_settings;
 mod checkpointer;
 pub mod contact_methods;
+pub(crate) mod deferred;
 pub mod deliveries;
 pub mod escalation_policies;
 pub mod escalations;

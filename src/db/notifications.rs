@@ -1,10 +1,11 @@
 //! Persistence of notifications (the outbox of emails to people) and their attempts.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
-use super::{first_rows, returning_id, returning_ids, wake, DbConn, KeptPrepared};
+use super::{deferred, first_rows, returning_id, returning_ids, wake, DbConn, KeptPrepared};
 
 /// The channel that wakes the notifiers when a notification is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_notifications";
@@ -21,33 +22,67 @@ pub const RESOLVED: &str = "resolved";
 /// A contact method's confirmation link; the only kind without an incident.
 pub const CONFIRM_CONTACT: &str = "confirm_contact";
 
-pub struct NewNotification<'a> {
-    pub unique_id: &'a str,
+pub struct NewNotification {
+    pub unique_id: String,
     pub incident_id: Option<i64>,
     pub escalation_step_id: Option<i64>,
     pub user_id: i64,
-    pub address: &'a str,
-    pub kind: &'a str,
+    pub address: String,
+    pub kind: &'static str,
     pub due_at: NaiveDateTime,
 }
 
+/// A new notification's columns, pending.
+type NotificationValues<'a> = (
+    Eq<notifications::unique_id, &'a str>,
+    Eq<notifications::incident_id, Option<i64>>,
+    Eq<notifications::escalation_step_id, Option<i64>>,
+    Eq<notifications::user_id, i64>,
+    Eq<notifications::address, &'a str>,
+    Eq<notifications::kind, &'static str>,
+    Eq<notifications::state, &'static str>,
+    Eq<notifications::next_attempt_at, NaiveDateTime>,
+    Eq<notifications::created_at, NaiveDateTime>,
+);
+
+fn values(new: &NewNotification) -> NotificationValues<'_> {
+    (
+        notifications::unique_id.eq(new.unique_id.as_str()),
+        notifications::incident_id.eq(new.incident_id),
+        notifications::escalation_step_id.eq(new.escalation_step_id),
+        notifications::user_id.eq(new.user_id),
+        notifications::address.eq(new.address.as_str()),
+        notifications::kind.eq(new.kind),
+        notifications::state.eq(PENDING),
+        notifications::next_attempt_at.eq(new.due_at),
+        notifications::created_at.eq(new.due_at),
+    )
+}
+
 /// Queues an email, sent from `due_at` on; the notifiers of every instance are woken once the
-/// transaction commits (a delayed one is found by their polling when it becomes due).
-pub fn insert(conn: &mut DbConn, new: &NewNotification<'_>) -> QueryResult<()> {
-    diesel::insert_into(notifications::table)
-        .values((
-            notifications::unique_id.eq(new.unique_id),
-            notifications::incident_id.eq(new.incident_id),
-            notifications::escalation_step_id.eq(new.escalation_step_id),
-            notifications::user_id.eq(new.user_id),
-            notifications::address.eq(new.address),
-            notifications::kind.eq(new.kind),
-            notifications::state.eq(PENDING),
-            notifications::next_attempt_at.eq(new.due_at),
-            notifications::created_at.eq(new.due_at),
-        ))
-        .execute(conn)?;
-    wake::after_commit(conn, WAKE_CHANNEL)
+/// transaction commits (a delayed one is found by their polling when it becomes due). In a run
+/// of grouped alerts, the row is inserted at the run's end (`db::deferred`).
+pub fn insert(conn: &mut DbConn, new: NewNotification) -> QueryResult<()> {
+    wake::after_commit(conn, WAKE_CHANNEL)?;
+    match deferred::defer(new, |rows| &mut rows.notifications) {
+        Some(new) => insert_all(conn, std::slice::from_ref(&new)),
+        None => Ok(()),
+    }
+}
+
+/// Inserts `rows` in this order: one statement on PostgreSQL.
+pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewNotification]) -> QueryResult<()> {
+    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, rows) {
+        let insert = diesel::insert_into(notifications::table)
+            .values(rows.iter().map(values).collect::<Vec<_>>());
+        return KeptPrepared(insert).execute(pg).map(drop);
+    }
+    for new in rows {
+        diesel::insert_into(notifications::table)
+            .values(values(new))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// A claimed notification with what its email says.

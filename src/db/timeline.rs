@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::timeline_entries;
-use super::{returning_id, DbConn, KeptPrepared};
+use super::{deferred, returning_id, DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = timeline_entries)]
@@ -19,34 +19,51 @@ pub struct TimelineRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = timeline_entries)]
-pub struct NewTimelineRow<'a> {
+pub struct NewTimelineRow {
     pub incident_id: i64,
-    pub kind: &'a str,
+    pub kind: &'static str,
     pub actor_user_id: Option<i64>,
-    pub actor_label: &'a str,
-    pub detail: &'a str,
+    pub actor_label: String,
+    pub detail: String,
     pub delivery_id: Option<i64>,
     pub created_at: NaiveDateTime,
 }
 
-pub fn append(conn: &mut DbConn, entry: &NewTimelineRow<'_>) -> QueryResult<()> {
+/// Appends an entry; in a run of grouped alerts, at the run's end (`db::deferred`).
+pub fn append(conn: &mut DbConn, entry: NewTimelineRow) -> QueryResult<()> {
+    match deferred::defer(entry, |rows| &mut rows.timeline) {
+        Some(entry) => append_now(conn, &entry),
+        None => Ok(()),
+    }
+}
+
+fn append_now(conn: &mut DbConn, entry: &NewTimelineRow) -> QueryResult<()> {
     let insert = diesel::insert_into(timeline_entries::table).values(entry);
     returning_id(conn, insert.returning(timeline_entries::id)).map(drop)
 }
 
 /// Several entries, in this order: what one change writes at once (a trigger's entry and its
-/// first level's, an alert's own). On PostgreSQL in one statement, a round trip for all;
+/// first level's, an alert's own); in a run of grouped alerts, at the run's end.
+pub fn append_all(conn: &mut DbConn, entries: Vec<NewTimelineRow>) -> QueryResult<()> {
+    let now: Vec<_> = entries
+        .into_iter()
+        .filter_map(|entry| deferred::defer(entry, |rows| &mut rows.timeline))
+        .collect();
+    insert_all(conn, &now)
+}
+
+/// Inserts `entries` in this order. On PostgreSQL in one statement, a round trip for all;
 /// SQLite, which pays no round trip, cannot insert rows with defaults in one statement.
-pub fn append_all(conn: &mut DbConn, entries: &[NewTimelineRow<'_>]) -> QueryResult<()> {
+pub(crate) fn insert_all(conn: &mut DbConn, entries: &[NewTimelineRow]) -> QueryResult<()> {
     if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, entries) {
         let insert = diesel::insert_into(timeline_entries::table).values(entries);
         return KeptPrepared(insert.returning(timeline_entries::id))
             .load::<i64>(pg)
             .map(drop);
     }
-    entries.iter().try_for_each(|entry| append(conn, entry))
+    entries.iter().try_for_each(|entry| append_now(conn, entry))
 }
 
 /// Oldest first.

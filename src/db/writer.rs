@@ -13,7 +13,9 @@
 //! rerunnable work queued next to it: there a savepoint costs two round trips on the connection
 //! every grouped write waits for, a tenth of an alert's. When one of them fails, the shared
 //! savepoint is rolled back and each runs again in a savepoint of its own, so the failing one is
-//! still rolled back alone. SQLite keeps a savepoint per piece of work: its savepoints cost no
+//! still rolled back alone. The rows such a run adds and nothing reads back (its alerts,
+//! timeline entries, webhooks and emails) are inserted together when it ends, one statement per
+//! table (`db::deferred`). SQLite keeps a savepoint per piece of work: its savepoints cost no
 //! round trip, and a shared one, journaling the pages of many alerts, made the writer slower
 //! (measured: `sqlite3BtreeSavepoint` went from 0.7 % to 3.3 % of the writer thread).
 
@@ -27,6 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
+use super::deferred;
 use super::wake::{self, Wakers};
 use super::{begin_write, take_turns, DbConn, DbError, Pool};
 
@@ -352,6 +355,7 @@ fn run_batch(
     }
     wake::take_marks();
     wake::forget_kept();
+    deferred::discard();
     let ran = run_jobs(conn, queue, batch, marked);
     if let Err(e) = ran {
         let _ = Manager::rollback_transaction(conn);
@@ -380,7 +384,7 @@ fn run_jobs(
     let mut next = 0;
     while next < batch.len() {
         if !(*shares_savepoints && batch[next].reruns()) {
-            keep_shared_run(conn, &mut shared, marked)?;
+            keep_shared_run(conn, batch, &mut shared, marked)?;
             run_alone(conn, batch[next].as_mut(), marked)?;
         } else {
             let first = match shared {
@@ -388,19 +392,14 @@ fn run_jobs(
                 None => {
                     Manager::begin_transaction(conn)
                         .map_err(|e| format!("cannot open a savepoint: {e}"))?;
+                    deferred::open();
                     shared = Some(next);
                     next
                 }
             };
             if !batch[next].run(conn) {
-                // What the others wrote is rolled back with it; each runs again alone.
-                Manager::rollback_transaction(conn)
-                    .map_err(|e| format!("cannot roll back a savepoint: {e}"))?;
-                drop(wake::take_marks());
                 shared = None;
-                for job in &mut batch[first..=next] {
-                    run_alone(conn, job.as_mut(), marked)?;
-                }
+                run_again_alone(conn, &mut batch[first..=next], marked)?;
             }
         }
         next += 1;
@@ -410,18 +409,43 @@ fn run_jobs(
             }
         }
     }
-    keep_shared_run(conn, &mut shared, marked)
+    keep_shared_run(conn, batch, &mut shared, marked)
 }
 
-/// Releases the open shared run's savepoint, keeping what its jobs wrote and marked.
+/// Keeps the open shared run: inserts the rows its jobs deferred and releases its savepoint,
+/// keeping what they marked. When the deferred rows cannot be inserted, the run is rolled back
+/// and its jobs run again alone, as when one of them fails.
 fn keep_shared_run(
     conn: &mut DbConn,
+    batch: &mut [Box<dyn Job>],
     shared: &mut Option<usize>,
     marked: &mut wake::Marks,
 ) -> Result<(), String> {
-    if shared.take().is_some() {
-        Manager::commit_transaction(conn).map_err(|e| format!("cannot close a savepoint: {e}"))?;
-        keep_marks(marked);
+    let Some(first) = shared.take() else {
+        return Ok(());
+    };
+    if let Err(e) = deferred::flush(conn) {
+        tracing::warn!(error = %e, "the rows a run of writes deferred were refused; each runs again alone");
+        return run_again_alone(conn, &mut batch[first..], marked);
+    }
+    Manager::commit_transaction(conn).map_err(|e| format!("cannot close a savepoint: {e}"))?;
+    keep_marks(marked);
+    Ok(())
+}
+
+/// Rolls back the open shared run (what its jobs wrote, deferred and marked) and runs each of
+/// `run` again in a savepoint of its own, writing directly.
+fn run_again_alone(
+    conn: &mut DbConn,
+    run: &mut [Box<dyn Job>],
+    marked: &mut wake::Marks,
+) -> Result<(), String> {
+    deferred::discard();
+    Manager::rollback_transaction(conn)
+        .map_err(|e| format!("cannot roll back a savepoint: {e}"))?;
+    drop(wake::take_marks());
+    for job in run {
+        run_alone(conn, job.as_mut(), marked)?;
     }
     Ok(())
 }

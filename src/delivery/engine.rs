@@ -289,12 +289,12 @@ fn record_in(
     };
     timeline::append(
         conn,
-        &NewTimelineRow {
+        NewTimelineRow {
             incident_id,
             kind,
             actor_user_id: None,
-            actor_label: "Klaxon",
-            detail: &detail,
+            actor_label: "Klaxon".into(),
+            detail,
             delivery_id: Some(row.id),
             created_at: now,
         },

@@ -171,11 +171,11 @@ impl Event {
         })
     }
 }
-
+/// The alert as stored (its row without the id, which nobody needs), with what it did.
 /// The alert as stored, with what it did.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub alert: AlertRow,
+    pub alert: NewAlertRow,
     pub integration: IntegrationRow,
     pub service_unique_id: String,
     pub team_unique_id: String,
@@ -314,22 +314,20 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     let attached = incident
         .or(collated)
         .filter(|_| event.alert_type != AlertType::Info && !suppressed);
-    let alert = alerts::insert(
-        conn,
-        &NewAlertRow {
-            unique_id: &uuid::Uuid::new_v4().to_string(),
-            integration_id: integration.id,
-            incident_id: attached.as_ref().map(|i| i.id),
-            alert_type: event.alert_type as i32,
-            message: &event.message,
-            summary: &event.summary,
-            entity_id: &entity_id,
-            suppressed,
-            payload: &event.payload.to_string(),
-            urls: &serde_json::to_string(&event.urls).unwrap_or_else(|_| "[]".into()),
-            creation_date: now,
-        },
-    )?;
+    let alert = NewAlertRow {
+        unique_id: uuid::Uuid::new_v4().to_string(),
+        integration_id: integration.id,
+        incident_id: attached.as_ref().map(|i| i.id),
+        alert_type: event.alert_type as i32,
+        message: event.message.clone(),
+        summary: event.summary.clone(),
+        entity_id: entity_id.clone(),
+        suppressed,
+        payload: event.payload.to_string(),
+        urls: serde_json::to_string(&event.urls).unwrap_or_else(|_| "[]".into()),
+        creation_date: now,
+    };
+    alerts::insert(conn, alert.clone())?;
     if let (Some(incident), true) = (&attached, remember_collation) {
         incident_rows::record_collated(conn, service.id, &entity_id, incident.id)?;
     }
@@ -337,12 +335,12 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
     if let (Some(incident), false) = (&attached, created) {
         timeline::append(
             conn,
-            &NewTimelineRow {
+            NewTimelineRow {
                 incident_id: incident.id,
                 kind: "alert",
                 actor_user_id: None,
-                actor_label: &actor.label(),
-                detail: &alert_detail,
+                actor_label: actor.label(),
+                detail: alert_detail,
                 delivery_id: None,
                 created_at: now,
             },

@@ -369,12 +369,12 @@ fn queue_confirmation_in(
     )?;
     notifications::insert(
         conn,
-        &NewNotification {
-            unique_id: &notification,
+        NewNotification {
+            unique_id: notification,
             incident_id: None,
             escalation_step_id: None,
             user_id,
-            address,
+            address: address.to_owned(),
             kind: CONFIRM_CONTACT,
             due_at: now,
         },

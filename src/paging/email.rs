@@ -377,12 +377,12 @@ fn record_in(
         let reason = sent.error.as_deref().unwrap_or("refused");
         timeline::append(
             conn,
-            &NewTimelineRow {
+            NewTimelineRow {
                 incident_id: incident.id,
                 kind: "notification_failed",
                 actor_user_id: None,
-                actor_label: "Klaxon",
-                detail: &format!(
+                actor_label: "Klaxon".into(),
+                detail: format!(
                     "Email to {} ({}): {reason}",
                     notification.recipient_first_name, notification.address
                 ),

@@ -273,12 +273,12 @@ async fn an_outcome_whose_change_is_on_an_earlier_page_is_folded_there() {
             for n in 0..100 {
                 timeline::append(
                     conn,
-                    &NewTimelineRow {
+                    NewTimelineRow {
                         incident_id: incident.id,
                         kind: "note",
                         actor_user_id: None,
-                        actor_label: "Ann Lee",
-                        detail: &format!("Note {n}"),
+                        actor_label: "Ann Lee".into(),
+                        detail: format!("Note {n}"),
                         delivery_id: None,
                         created_at: klaxon::db::now(),
                     },

@@ -530,9 +530,11 @@ async fn what_each_opened_incident_kept(app: &TestApp) -> Vec<(String, [i64; 4])
     .await
 }
 
-/// Alerts that arrive together run in one transaction (on PostgreSQL sharing savepoints): one
-/// that fails after it wrote its incident, webhook and escalation leaves none of it behind, and
-/// the alerts beside it are kept, each once.
+/// Alerts that arrive together run in one transaction (on PostgreSQL sharing savepoints, their
+/// alert rows, webhooks, emails and timeline entries inserted together at the end of the run):
+/// one that fails after it wrote its incident, webhook and escalation leaves none of it behind,
+/// and the alerts beside it are kept, each once. On PostgreSQL the alert is refused in that
+/// last insert, which the whole run shares.
 #[tokio::test]
 async fn an_alert_failing_among_alerts_arriving_together_leaves_nothing_and_the_others_stand() {
     for_each_backend(|app| async move {

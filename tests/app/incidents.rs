@@ -730,12 +730,12 @@ async fn a_long_timeline_is_paged_with_the_newest_entries_first() {
             for i in 1..=150 {
                 timeline::append(
                     conn,
-                    &timeline::NewTimelineRow {
+                    timeline::NewTimelineRow {
                         incident_id: incident.id,
                         kind: "alert",
                         actor_user_id: None,
-                        actor_label: "Integration API",
-                        detail: &format!("critical: repeat {i:03}"),
+                        actor_label: "Integration API".into(),
+                        detail: format!("critical: repeat {i:03}"),
                         delivery_id: None,
                         created_at: klaxon::db::now(),
                     },

@@ -308,12 +308,12 @@ pub fn stop_in(
             let unique_id = uuid::Uuid::new_v4().to_string();
             notifications::insert(
                 conn,
-                &NewNotification {
-                    unique_id: &unique_id,
+                NewNotification {
+                    unique_id,
                     incident_id: Some(incident.id),
                     escalation_step_id: None,
                     user_id,
-                    address: &address,
+                    address,
                     kind: RESOLVED,
                     due_at: at,
                 },
@@ -458,12 +458,12 @@ fn fire_level(
             let unique_id = uuid::Uuid::new_v4().to_string();
             notifications::insert(
                 conn,
-                &NewNotification {
-                    unique_id: &unique_id,
+                NewNotification {
+                    unique_id,
                     incident_id: Some(step.incident_id),
                     escalation_step_id: Some(step.id),
                     user_id: *user_id,
-                    address,
+                    address: address.clone(),
                     kind: TRIGGERED,
                     due_at: now + Duration::minutes(i64::from(*delay)),
                 },
@@ -607,12 +607,12 @@ fn resolve(
 }
 
 /// A timeline entry of the escalation, by Klaxon.
-pub fn note_row(incident_id: i64, detail: &str, at: NaiveDateTime) -> NewTimelineRow<'_> {
+pub fn note_row(incident_id: i64, detail: String, at: NaiveDateTime) -> NewTimelineRow {
     NewTimelineRow {
         incident_id,
         kind: "escalation",
         actor_user_id: None,
-        actor_label: "Klaxon",
+        actor_label: "Klaxon".into(),
         detail,
         delivery_id: None,
         created_at: at,
@@ -620,7 +620,7 @@ pub fn note_row(incident_id: i64, detail: &str, at: NaiveDateTime) -> NewTimelin
 }
 
 fn note(conn: &mut DbConn, incident_id: i64, detail: &str, at: NaiveDateTime) -> QueryResult<()> {
-    timeline::append(conn, &note_row(incident_id, detail, at))
+    timeline::append(conn, note_row(incident_id, detail.to_owned(), at))
 }
 
 /// The escalation as the incident's page shows it.

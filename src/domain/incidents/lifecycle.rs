@@ -22,19 +22,19 @@ use crate::domain::DomainError;
 fn append_timeline(
     conn: &mut DbConn,
     incident_id: i64,
-    kind: &str,
+    kind: &'static str,
     actor: &Actor,
     detail: &str,
     at: NaiveDateTime,
 ) -> Result<(), DbError> {
     timeline::append(
         conn,
-        &NewTimelineRow {
+        NewTimelineRow {
             incident_id,
             kind,
             actor_user_id: actor.user_id(),
-            actor_label: &actor.label(),
-            detail,
+            actor_label: actor.label(),
+            detail: detail.to_owned(),
             delivery_id: None,
             created_at: at,
         },
@@ -66,34 +66,34 @@ fn find_service_for_trigger(
 fn announce_trigger(
     conn: &mut DbConn,
     row: &IncidentRow,
-    (kind, actor, detail): (&str, &Actor, &str),
+    (kind, actor, detail): (&'static str, &Actor, &str),
     service: &ServiceForTrigger,
     alert_detail: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), DomainError> {
     outbox::enqueue_transition(conn, row, Status::Triggered, Some(&service.payload), now)?;
     let escalation_entry = escalation::start_in(conn, row, service.policy.as_ref(), now)?;
-    let label = actor.label();
-    let mut entries = vec![NewTimelineRow {
+    let trigger = NewTimelineRow {
         incident_id: row.id,
         kind,
         actor_user_id: actor.user_id(),
-        actor_label: &label,
-        detail,
+        actor_label: actor.label(),
+        detail: detail.to_owned(),
         delivery_id: None,
         created_at: now,
-    }];
-    if let Some(entry) = &escalation_entry {
+    };
+    let mut entries = vec![trigger.clone()];
+    if let Some(entry) = escalation_entry {
         entries.push(escalation::note_row(row.id, entry, now));
     }
     if let Some(detail) = alert_detail {
         entries.push(NewTimelineRow {
             kind: "alert",
-            detail,
-            ..entries[0]
+            detail: detail.to_owned(),
+            ..trigger
         });
     }
-    timeline::append_all(conn, &entries)?;
+    timeline::append_all(conn, entries)?;
     Ok(())
 }
 

@@ -35,12 +35,12 @@ fn enqueue(
     let id = format!("msg_{}", new_base57_id());
     deliveries::insert(
         conn,
-        &NewDeliveryRow {
-            unique_id: &id,
+        NewDeliveryRow {
+            unique_id: id.clone(),
             integration_id,
             incident_id: message.incident_id,
-            event_type: message.event_type,
-            payload: message.body,
+            event_type: message.event_type.to_owned(),
+            payload: message.body.to_owned(),
             is_test: message.is_test,
             state: PENDING,
             next_attempt_at: now,
