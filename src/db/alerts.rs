@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{alerts, incidents};
-use super::{deferred, returning_id, DbConn, KeptPrepared};
+use super::{returning_id, shared_run, DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
@@ -39,10 +39,10 @@ pub struct NewAlertRow {
     pub creation_date: NaiveDateTime,
 }
 
-/// Stores an alert; in a run of grouped alerts, at the run's end (`db::deferred`): nothing reads
+/// Stores an alert; in a run of grouped alerts, at the run's end (`db::shared_run`): nothing reads
 /// an alert back in the transaction that received it.
 pub fn insert(conn: &mut DbConn, row: NewAlertRow) -> QueryResult<()> {
-    match deferred::defer(row, |rows| &mut rows.alerts) {
+    match shared_run::defer(row, |rows| &mut rows.alerts) {
         Some(row) => insert_all(conn, std::slice::from_ref(&row)),
         None => Ok(()),
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{contact_methods, notification_rules, users};
-use super::DbConn;
+use super::{shared_run, DbConn};
 
 pub const EMAIL: &str = "email";
 
@@ -233,7 +233,9 @@ pub type PagingTarget = (String, i32);
 
 /// A person an escalation pages, with where their rules for `urgency` (`"high"` or `"low"`) send
 /// email: one (address, delay) per rule of theirs for that urgency or any, over confirmed contact
-/// methods only. One statement: it runs for every person of every level fired.
+/// methods only. One statement: it runs for every person of every level fired (once per run of
+/// grouped alerts).
+#[derive(Clone)]
 pub struct PagedUser {
     pub first_name: String,
     pub last_name: String,
@@ -246,6 +248,16 @@ pub struct PagedUser {
 type PagedUserRow = (String, String, bool, Option<String>, Option<i32>);
 
 pub fn paged_user(
+    conn: &mut DbConn,
+    user_id: i64,
+    urgency: &'static str,
+) -> QueryResult<Option<PagedUser>> {
+    shared_run::remembered(("paged user", user_id, urgency), || {
+        paged_user_now(conn, user_id, urgency)
+    })
+}
+
+fn paged_user_now(
     conn: &mut DbConn,
     user_id: i64,
     urgency: &'static str,

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::{deferred, first_rows, returning_id, wake, DbConn, KeptPrepared};
+use super::{first_rows, returning_id, shared_run, wake, DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -49,10 +49,10 @@ pub struct NewDeliveryRow {
 pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
 
 /// Queues a delivery; the senders of every instance are woken once the transaction commits. In
-/// a run of grouped alerts, the row is inserted at the run's end (`db::deferred`).
+/// a run of grouped alerts, the row is inserted at the run's end (`db::shared_run`).
 pub fn insert(conn: &mut DbConn, row: NewDeliveryRow) -> QueryResult<()> {
     wake::after_commit(conn, WAKE_CHANNEL)?;
-    match deferred::defer(row, |rows| &mut rows.deliveries) {
+    match shared_run::defer(row, |rows| &mut rows.deliveries) {
         Some(row) => insert_all(conn, std::slice::from_ref(&row)),
         None => Ok(()),
     }

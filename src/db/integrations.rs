@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{integration_audit, integrations, users};
-use super::DbConn;
+use super::{shared_run, DbConn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = integrations)]
@@ -75,12 +75,15 @@ pub fn find_any_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<Integrat
 
 /// The live integrations of a service, oldest first.
 pub fn list_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<Vec<IntegrationRow>> {
-    on_backend!(conn, c => integrations::table
-        .filter(integrations::service_id.eq(service_id))
-        .filter(integrations::deleted_at.is_null())
-        .order(integrations::id)
-        .select(IntegrationRow::as_select())
-        .load(c))
+    // Read once per run of grouped alerts: every trigger reads its service's webhooks.
+    shared_run::remembered(("integrations of service", service_id), || {
+        on_backend!(conn, c => integrations::table
+            .filter(integrations::service_id.eq(service_id))
+            .filter(integrations::deleted_at.is_null())
+            .order(integrations::id)
+            .select(IntegrationRow::as_select())
+            .load(c))
+    })
 }
 
 pub fn count_for_service(conn: &mut DbConn, service_id: i64) -> QueryResult<i64> {

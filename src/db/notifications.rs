@@ -5,7 +5,7 @@ use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
-use super::{deferred, first_rows, returning_id, returning_ids, wake, DbConn, KeptPrepared};
+use super::{first_rows, returning_id, returning_ids, shared_run, wake, DbConn, KeptPrepared};
 
 /// The channel that wakes the notifiers when a notification is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_notifications";
@@ -61,10 +61,10 @@ fn values(new: &NewNotification) -> NotificationValues<'_> {
 
 /// Queues an email, sent from `due_at` on; the notifiers of every instance are woken once the
 /// transaction commits (a delayed one is found by their polling when it becomes due). In a run
-/// of grouped alerts, the row is inserted at the run's end (`db::deferred`).
+/// of grouped alerts, the row is inserted at the run's end (`db::shared_run`).
 pub fn insert(conn: &mut DbConn, new: NewNotification) -> QueryResult<()> {
     wake::after_commit(conn, WAKE_CHANNEL)?;
-    match deferred::defer(new, |rows| &mut rows.notifications) {
+    match shared_run::defer(new, |rows| &mut rows.notifications) {
         Some(new) => insert_all(conn, std::slice::from_ref(&new)),
         None => Ok(()),
     }

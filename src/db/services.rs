@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::escalations::ServicePolicy;
 use super::integrations::IntegrationRow;
 use super::schema::{escalation_policies, integrations, services, teams, users};
-use super::DbConn;
+use super::{shared_run, DbConn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = services)]
@@ -114,6 +114,7 @@ pub type ServiceForPayload = (ServiceRow, String, Option<String>, Option<String>
 
 /// A service as a trigger reads it, in one statement: what the webhook body says of it, and
 /// the escalation policy the incident's escalation copies.
+#[derive(Clone)]
 pub struct ServiceForTrigger {
     pub payload: ServiceForPayload,
     pub policy: Option<ServicePolicy>,
@@ -175,6 +176,15 @@ pub fn find_for_trigger(conn: &mut DbConn, id: i64) -> QueryResult<Option<Servic
 /// reads first, in one statement (every alert of a storm pays for it, and one that opens an
 /// incident reads nothing more of its service).
 pub fn find_by_integration_key(
+    conn: &mut DbConn,
+    key: &str,
+) -> QueryResult<Option<(IntegrationRow, ServiceForTrigger)>> {
+    shared_run::remembered(("integration key", key.to_owned()), || {
+        find_by_integration_key_now(conn, key)
+    })
+}
+
+fn find_by_integration_key_now(
     conn: &mut DbConn,
     key: &str,
 ) -> QueryResult<Option<(IntegrationRow, ServiceForTrigger)>> {

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::timeline_entries;
-use super::{deferred, returning_id, DbConn, KeptPrepared};
+use super::{returning_id, shared_run, DbConn, KeptPrepared};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = timeline_entries)]
@@ -31,9 +31,9 @@ pub struct NewTimelineRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Appends an entry; in a run of grouped alerts, at the run's end (`db::deferred`).
+/// Appends an entry; in a run of grouped alerts, at the run's end (`db::shared_run`).
 pub fn append(conn: &mut DbConn, entry: NewTimelineRow) -> QueryResult<()> {
-    match deferred::defer(entry, |rows| &mut rows.timeline) {
+    match shared_run::defer(entry, |rows| &mut rows.timeline) {
         Some(entry) => append_now(conn, &entry),
         None => Ok(()),
     }
@@ -49,7 +49,7 @@ fn append_now(conn: &mut DbConn, entry: &NewTimelineRow) -> QueryResult<()> {
 pub fn append_all(conn: &mut DbConn, entries: Vec<NewTimelineRow>) -> QueryResult<()> {
     let now: Vec<_> = entries
         .into_iter()
-        .filter_map(|entry| deferred::defer(entry, |rows| &mut rows.timeline))
+        .filter_map(|entry| shared_run::defer(entry, |rows| &mut rows.timeline))
         .collect();
     insert_all(conn, &now)
 }

@@ -15,7 +15,7 @@
 //! savepoint is rolled back and each runs again in a savepoint of its own, so the failing one is
 //! still rolled back alone. The rows such a run adds and nothing reads back (its alerts,
 //! timeline entries, webhooks and emails) are inserted together when it ends, one statement per
-//! table (`db::deferred`). SQLite keeps a savepoint per piece of work: its savepoints cost no
+//! table (`db::shared_run`). SQLite keeps a savepoint per piece of work: its savepoints cost no
 //! round trip, and a shared one, journaling the pages of many alerts, made the writer slower
 //! (measured: `sqlite3BtreeSavepoint` went from 0.7 % to 3.3 % of the writer thread).
 
@@ -29,7 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::checkpointer::Checkpointer;
-use super::deferred;
+use super::shared_run;
 use super::wake::{self, Wakers};
 use super::{begin_write, take_turns, DbConn, DbError, Pool};
 
@@ -355,7 +355,7 @@ fn run_batch(
     }
     wake::take_marks();
     wake::forget_kept();
-    deferred::discard();
+    shared_run::discard();
     let ran = run_jobs(conn, queue, batch, marked);
     if let Err(e) = ran {
         let _ = Manager::rollback_transaction(conn);
@@ -392,7 +392,7 @@ fn run_jobs(
                 None => {
                     Manager::begin_transaction(conn)
                         .map_err(|e| format!("cannot open a savepoint: {e}"))?;
-                    deferred::open();
+                    shared_run::open();
                     shared = Some(next);
                     next
                 }
@@ -424,7 +424,7 @@ fn keep_shared_run(
     let Some(first) = shared.take() else {
         return Ok(());
     };
-    if let Err(e) = deferred::flush(conn) {
+    if let Err(e) = shared_run::flush(conn) {
         tracing::warn!(error = %e, "the rows a run of writes deferred were refused; each runs again alone");
         return run_again_alone(conn, &mut batch[first..], marked);
     }
@@ -440,7 +440,7 @@ fn run_again_alone(
     run: &mut [Box<dyn Job>],
     marked: &mut wake::Marks,
 ) -> Result<(), String> {
-    deferred::discard();
+    shared_run::discard();
     Manager::rollback_transaction(conn)
         .map_err(|e| format!("cannot roll back a savepoint: {e}"))?;
     drop(wake::take_marks());
