@@ -76,8 +76,8 @@ pub struct IncidentRow {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = incidents)]
-/// A new incident; [`insert`] numbers it.
 pub struct NewIncidentRow<'a> {
+    pub incident_number: i64,
     pub unique_id: &'a str,
     pub incident_key: &'a str,
     pub service_id: i64,
@@ -96,23 +96,16 @@ pub struct NewIncidentRow<'a> {
 
 /// The next incident number. Must run inside the transaction that inserts the incident: the
 /// counter row stays locked until it ends, and a rollback gives the number back.
-fn take_next_number(conn: &mut DbConn) -> QueryResult<i64> {
+pub fn take_next_number(conn: &mut DbConn) -> QueryResult<i64> {
     let next = diesel::update(incident_counter::table.find(1))
         .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
         .returning(incident_counter::last_number);
     on_backend!(conn, c => KeptPrepared(next).get_result(c))
 }
 
-/// Inserts a new incident with the next number from the counter, whose row stays locked until
-/// the commit: numbers have no gaps. On PostgreSQL the insert takes the number itself (a trigger,
-/// migration 000100, numbers a row inserted with 0): one round trip, not two.
 pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<IncidentRow> {
-    let number = match conn {
-        DbConn::Postgres(_) => 0,
-        DbConn::Sqlite(_) => take_next_number(conn)?,
-    };
     on_backend!(conn, c => KeptPrepared(diesel::insert_into(incidents::table)
-        .values((row, incidents::incident_number.eq(number)))
+        .values(row)
         .returning(IncidentRow::as_returning()))
         .get_result(c))
 }

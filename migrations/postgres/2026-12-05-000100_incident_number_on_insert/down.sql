@@ -1,2 +1,0 @@
-DROP TRIGGER incidents_take_number ON incidents;
-DROP FUNCTION incidents_take_number();
