@@ -16,7 +16,29 @@ use diesel::sql_types::{BigInt, Integer};
 use super::incidents::{IncidentListRow, IncidentRow, ACKNOWLEDGED, OPEN, RESOLVED, TRIGGERED};
 use super::schema::{incidents, services, users};
 use super::tallies;
-use super::{sql_list, DbConn};
+use super::{sql_list, DbConn, FixedSql};
+
+/// On SQLite, puts the incidents the open write transaction inserted into the full-text index:
+/// the insert trigger only noted their ids (migration 000100), since FTS5 writes its pending
+/// words to disk at every savepoint and a storm's incidents each became a segment to merge. Run
+/// as the last statements before a commit, after the last savepoint: the words of all of them
+/// then reach the disk once, at the commit. Nothing to do on PostgreSQL.
+pub fn index_new_incidents(conn: &mut DbConn) -> QueryResult<()> {
+    let DbConn::Sqlite(c) = conn else {
+        return Ok(());
+    };
+    // Kept prepared: every write transaction runs them.
+    FixedSql(
+        "INSERT INTO incidents_fts (rowid, title, summary) \
+         SELECT i.id, i.title, i.summary \
+         FROM incidents_fts_pending p JOIN incidents i ON i.id = p.incident_id \
+         ORDER BY p.incident_id",
+    )
+    .execute(c)?;
+    FixedSql("DELETE FROM incidents_fts_pending")
+        .execute(c)
+        .map(drop)
+}
 
 /// What the incidents list filters on; `None` or empty means any.
 #[derive(Debug, Clone, Default)]

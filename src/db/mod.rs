@@ -469,6 +469,7 @@ where
     wake::take_marks();
     match work(conn) {
         Ok(value) => {
+            incident_list::index_new_incidents(conn)?;
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)
         }
@@ -537,6 +538,30 @@ impl<Q: Query> Query for KeptPrepared<Q> {
 }
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for KeptPrepared<Q> {}
+
+/// A fixed statement without bind parameters, kept prepared. Diesel never caches `sql_query`
+/// (it marks itself unsafe to cache, and `execute` hands diesel a reference, which asks the
+/// statement inside), so SQL text that runs in every write transaction is written as this.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FixedSql(pub &'static str);
+
+impl<DB: diesel::backend::Backend> QueryFragment<DB> for FixedSql {
+    fn walk_ast<'b>(
+        &'b self,
+        mut pass: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        pass.push_sql(self.0);
+        Ok(())
+    }
+}
+
+impl QueryId for FixedSql {
+    type QueryId = ();
+    // Not a static id: the cache key is then the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> diesel::RunQueryDsl<Conn> for FixedSql {}
 
 /// Runs a statement that returns one id (an INSERT, or an UPDATE of one row, with `RETURNING`)
 /// as `KeptPrepared`; None when it changed no row. Also for inserts of a row type with optional

@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 use super::checkpointer::Checkpointer;
 use super::shared_run;
 use super::wake::{self, Wakers};
-use super::{begin_write, take_turns, DbConn, DbError, Pool};
+use super::{begin_write, incident_list, take_turns, DbConn, DbError, Pool};
 
 /// Most pieces of work in one transaction: bounds how long the first caller of a batch waits
 /// for its commit.
@@ -356,7 +356,10 @@ fn run_batch(
     wake::take_marks();
     wake::forget_kept();
     shared_run::discard();
-    let ran = run_jobs(conn, queue, batch, marked);
+    let ran = run_jobs(conn, queue, batch, marked).and_then(|()| {
+        incident_list::index_new_incidents(conn)
+            .map_err(|e| format!("cannot index the new incidents for search: {e}"))
+    });
     if let Err(e) = ran {
         let _ = Manager::rollback_transaction(conn);
         return Err(e);

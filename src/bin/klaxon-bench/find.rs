@@ -626,6 +626,8 @@ fn seed(conn: &mut DbConn, count: usize) -> anyhow::Result<Seeded> {
             in_statement = 0;
         }
         if in_transaction == ROWS_PER_TRANSACTION {
+            // As Klaxon's own write transactions do before they commit (SQLite's search index).
+            klaxon::db::incident_list::index_new_incidents(conn)?;
             diesel::sql_query("COMMIT").execute(conn)?;
             diesel::sql_query("BEGIN").execute(conn)?;
             in_transaction = 0;
@@ -636,6 +638,7 @@ fn seed(conn: &mut DbConn, count: usize) -> anyhow::Result<Seeded> {
         last_number + count as i64
     ))
     .execute(conn)?;
+    klaxon::db::incident_list::index_new_incidents(conn)?;
     diesel::sql_query("COMMIT").execute(conn)?;
     seeded.rare_host_count = hosts.get(&seeded.rare_host).copied().unwrap_or(0);
     Ok(seeded)

@@ -671,6 +671,8 @@ async fn time_incident_lists(
         ))
         .execute(conn)?;
         diesel::sql_query(format!("UPDATE incident_counter SET last_number = last_number + {count} WHERE id = 1")).execute(conn)?;
+        // As Klaxon's own write transactions do (SQLite's search index).
+        klaxon::db::incident_list::index_new_incidents(conn)?;
         Ok::<_, klaxon::db::DbError>(())
     })
     .await?;

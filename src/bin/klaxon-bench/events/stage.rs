@@ -317,6 +317,8 @@ pub(super) async fn seed_open_incidents(stage: &Stage, count: usize) -> anyhow::
         ))
         .execute(conn)?;
         diesel::sql_query("ANALYZE").execute(conn)?;
+        // As Klaxon's own write transactions do (SQLite's search index).
+        klaxon::db::incident_list::index_new_incidents(conn)?;
         Ok::<_, klaxon::db::DbError>(())
     })
     .await?;
