@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{alerts, incidents};
-use super::{returning_id, shared_run, DbConn, KeptPrepared};
+use super::{shared_run, DbConn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = alerts)]
@@ -42,25 +42,12 @@ pub struct NewAlertRow {
 /// Stores an alert; in a run of grouped alerts, at the run's end (`db::shared_run`): nothing reads
 /// an alert back in the transaction that received it.
 pub fn insert(conn: &mut DbConn, row: NewAlertRow) -> QueryResult<()> {
-    match shared_run::defer(row, |rows| &mut rows.alerts) {
-        Some(row) => insert_all(conn, std::slice::from_ref(&row)),
-        None => Ok(()),
-    }
+    shared_run::insert(conn, row, |run| &mut run.alerts, insert_all)
 }
 
 /// Inserts `rows` in this order: one statement on PostgreSQL.
 pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewAlertRow]) -> QueryResult<()> {
-    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, rows) {
-        let insert = diesel::insert_into(alerts::table).values(rows);
-        return KeptPrepared(insert.returning(alerts::id))
-            .load::<i64>(pg)
-            .map(drop);
-    }
-    for row in rows {
-        let insert = diesel::insert_into(alerts::table).values(row);
-        returning_id(conn, insert.returning(alerts::id))?;
-    }
-    Ok(())
+    insert_rows!(conn, rows, alerts::table, alerts::id)
 }
 
 /// An integration's alerts, newest first, with the number of the incident each belongs to.

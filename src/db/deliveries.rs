@@ -52,25 +52,12 @@ pub const WAKE_CHANNEL: &str = "klaxon_deliveries";
 /// a run of grouped alerts, the row is inserted at the run's end (`db::shared_run`).
 pub fn insert(conn: &mut DbConn, row: NewDeliveryRow) -> QueryResult<()> {
     wake::after_commit(conn, WAKE_CHANNEL)?;
-    match shared_run::defer(row, |rows| &mut rows.deliveries) {
-        Some(row) => insert_all(conn, std::slice::from_ref(&row)),
-        None => Ok(()),
-    }
+    shared_run::insert(conn, row, |run| &mut run.deliveries, insert_all)
 }
 
 /// Inserts `rows` in this order: one statement on PostgreSQL.
 pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewDeliveryRow]) -> QueryResult<()> {
-    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, rows) {
-        let insert = diesel::insert_into(deliveries::table).values(rows);
-        return KeptPrepared(insert.returning(deliveries::id))
-            .load::<i64>(pg)
-            .map(drop);
-    }
-    for row in rows {
-        let insert = diesel::insert_into(deliveries::table).values(row);
-        returning_id(conn, insert.returning(deliveries::id))?;
-    }
-    Ok(())
+    insert_rows!(conn, rows, deliveries::table, deliveries::id)
 }
 
 /// Deliveries of an incident, in the order they were enqueued.

@@ -20,6 +20,31 @@ macro_rules! on_backend {
     };
 }
 
+/// Inserts `$rows` (a slice of an `Insertable` row type) into `$table` in their order: on
+/// PostgreSQL in one statement (kept prepared, one per number of rows), on SQLite one per row
+/// (SQLite pays no round trip, and diesel cannot put rows with defaults in one SQLite
+/// statement). `$id`, the table's id column, is returned so that diesel keeps the statements
+/// prepared (see [`returning_id`]).
+macro_rules! insert_rows {
+    ($conn:expr, $rows:expr, $table:path, $id:path) => {{
+        let (conn, rows): (&mut $crate::db::DbConn, &[_]) = ($conn, $rows);
+        match (&mut *conn, rows) {
+            ($crate::db::DbConn::Postgres(pg), [_, _, ..]) => {
+                $crate::db::KeptPrepared(diesel::insert_into($table).values(rows).returning($id))
+                    .load::<i64>(pg)
+                    .map(drop)
+            }
+            _ => rows.iter().try_for_each(|row| {
+                $crate::db::returning_id(
+                    conn,
+                    diesel::insert_into($table).values(row).returning($id),
+                )
+                .map(drop)
+            }),
+        }
+    }};
+}
+
 /// Integers the caller parsed, as an SQL list ("1, 2, 3") written into a statement: a partial
 /// index is used only where the statement states its condition in so many words, which bound
 /// parameters do not (SQLite; PostgreSQL's generic plans).

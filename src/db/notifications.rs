@@ -64,10 +64,7 @@ fn values(new: &NewNotification) -> NotificationValues<'_> {
 /// of grouped alerts, the row is inserted at the run's end (`db::shared_run`).
 pub fn insert(conn: &mut DbConn, new: NewNotification) -> QueryResult<()> {
     wake::after_commit(conn, WAKE_CHANNEL)?;
-    match shared_run::defer(new, |rows| &mut rows.notifications) {
-        Some(new) => insert_all(conn, std::slice::from_ref(&new)),
-        None => Ok(()),
-    }
+    shared_run::insert(conn, new, |run| &mut run.notifications, insert_all)
 }
 
 /// Inserts `rows` in this order: one statement on PostgreSQL.

@@ -65,6 +65,19 @@ pub(crate) fn defer<T>(row: T, rows_of: fn(&mut Run) -> &mut Vec<T>) -> Option<T
     })
 }
 
+/// Inserts `row` now with `insert_all`, or keeps it for the end of the run open on this thread.
+pub(crate) fn insert<T>(
+    conn: &mut DbConn,
+    row: T,
+    rows_of: fn(&mut Run) -> &mut Vec<T>,
+    insert_all: fn(&mut DbConn, &[T]) -> QueryResult<()>,
+) -> QueryResult<()> {
+    match defer(row, rows_of) {
+        Some(row) => insert_all(conn, std::slice::from_ref(&row)),
+        None => Ok(()),
+    }
+}
+
 /// What `read` answers for `key`: within a run, read once and then remembered.
 pub(crate) fn remembered<K, T>(key: K, read: impl FnOnce() -> QueryResult<T>) -> QueryResult<T>
 where

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::timeline_entries;
-use super::{returning_id, shared_run, DbConn, KeptPrepared};
+use super::{shared_run, DbConn};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = timeline_entries)]
@@ -33,15 +33,7 @@ pub struct NewTimelineRow {
 
 /// Appends an entry; in a run of grouped alerts, at the run's end (`db::shared_run`).
 pub fn append(conn: &mut DbConn, entry: NewTimelineRow) -> QueryResult<()> {
-    match shared_run::defer(entry, |rows| &mut rows.timeline) {
-        Some(entry) => append_now(conn, &entry),
-        None => Ok(()),
-    }
-}
-
-fn append_now(conn: &mut DbConn, entry: &NewTimelineRow) -> QueryResult<()> {
-    let insert = diesel::insert_into(timeline_entries::table).values(entry);
-    returning_id(conn, insert.returning(timeline_entries::id)).map(drop)
+    shared_run::insert(conn, entry, |run| &mut run.timeline, insert_all)
 }
 
 /// Several entries, in this order: what one change writes at once (a trigger's entry and its
@@ -54,16 +46,9 @@ pub fn append_all(conn: &mut DbConn, entries: Vec<NewTimelineRow>) -> QueryResul
     insert_all(conn, &now)
 }
 
-/// Inserts `entries` in this order. On PostgreSQL in one statement, a round trip for all;
-/// SQLite, which pays no round trip, cannot insert rows with defaults in one statement.
+/// Inserts `entries` in this order: one statement on PostgreSQL.
 pub(crate) fn insert_all(conn: &mut DbConn, entries: &[NewTimelineRow]) -> QueryResult<()> {
-    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, entries) {
-        let insert = diesel::insert_into(timeline_entries::table).values(entries);
-        return KeptPrepared(insert.returning(timeline_entries::id))
-            .load::<i64>(pg)
-            .map(drop);
-    }
-    entries.iter().try_for_each(|entry| append_now(conn, entry))
+    insert_rows!(conn, entries, timeline_entries::table, timeline_entries::id)
 }
 
 /// Oldest first.
