@@ -387,7 +387,7 @@ fn run_jobs(
     let mut next = 0;
     while next < batch.len() {
         if !(*shares_savepoints && batch[next].reruns()) {
-            keep_shared_run(conn, batch, &mut shared, marked)?;
+            keep_shared_run(conn, &mut batch[..next], &mut shared, marked)?;
             run_alone(conn, batch[next].as_mut(), marked)?;
         } else {
             let first = match shared {
@@ -415,12 +415,12 @@ fn run_jobs(
     keep_shared_run(conn, batch, &mut shared, marked)
 }
 
-/// Keeps the open shared run: inserts the rows its jobs deferred and releases its savepoint,
-/// keeping what they marked. When the deferred rows cannot be inserted, the run is rolled back
-/// and its jobs run again alone, as when one of them fails.
+/// Keeps the open shared run, the jobs of `ran` from where it began: inserts the rows they
+/// deferred and releases its savepoint, keeping what they marked. When the deferred rows cannot
+/// be inserted, the run is rolled back and its jobs run again alone, as when one of them fails.
 fn keep_shared_run(
     conn: &mut DbConn,
-    batch: &mut [Box<dyn Job>],
+    ran: &mut [Box<dyn Job>],
     shared: &mut Option<usize>,
     marked: &mut wake::Marks,
 ) -> Result<(), String> {
@@ -429,7 +429,7 @@ fn keep_shared_run(
     };
     if let Err(e) = shared_run::flush(conn) {
         tracing::warn!(error = %e, "the rows a run of writes deferred were refused; each runs again alone");
-        return run_again_alone(conn, &mut batch[first..], marked);
+        return run_again_alone(conn, &mut ran[first..], marked);
     }
     Manager::commit_transaction(conn).map_err(|e| format!("cannot close a savepoint: {e}"))?;
     keep_marks(marked);
@@ -490,7 +490,7 @@ mod tests {
 
     use prometheus_client::metrics::counter::Counter;
 
-    use super::super::{app_settings, wake, Db, DbConn, DbError};
+    use super::super::{app_settings, timeline, wake, Db, DbConn, DbError};
 
     fn sqlite_db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite://{}", dir.path().join("writer.db").display());
@@ -619,6 +619,46 @@ mod tests {
         assert!(db.writer_counters().transactions.get() <= 3);
         // The writes that ran again after a failure next to them count once.
         assert_eq!(KEPT.get(), kept_again);
+    }
+
+    /// A run whose deferred rows are refused when it ends runs again, each job alone: the one
+    /// whose row was refused fails, the other and the job queued after the run are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_whose_deferred_rows_are_refused_runs_again_alone_and_the_rest_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        db.writer().share_savepoints(true);
+        let slow = db.write(|_conn| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        });
+        let queued = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Deferred to the end of the run, where the missing incident refuses it.
+            let refused = db.write_grouped(|conn| {
+                let entry = timeline::NewTimelineRow {
+                    incident_id: 999_999,
+                    kind: "note",
+                    actor_user_id: None,
+                    actor_label: "Test".into(),
+                    detail: "an entry of no incident".into(),
+                    delivery_id: None,
+                    created_at: crate::db::now(),
+                };
+                Ok::<_, DbError>(timeline::append(conn, entry)?)
+            });
+            let beside = db.write_grouped(storing("beside".into(), false, None));
+            let after = store(&db, "after".into(), false);
+            tokio::join!(refused, beside, after)
+        };
+        let (slow, (refused, beside, after)) = tokio::join!(slow, queued);
+        slow.unwrap();
+        assert!(refused.is_err(), "the entry of no incident is refused");
+        beside.unwrap();
+        after.unwrap();
+        assert_eq!(stored(&db, "beside").as_deref(), Some("value"));
+        assert_eq!(stored(&db, "after").as_deref(), Some("value"));
+        assert_eq!(db.writer_counters().transactions.get(), 1, "one batch");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
