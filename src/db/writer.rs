@@ -497,6 +497,23 @@ mod tests {
         Db::connect(&url, 2).expect("the test database opens")
     }
 
+    /// A SQLite database whose writer shares savepoints between rerunnable writes, as on
+    /// PostgreSQL.
+    fn sharing_db(dir: &tempfile::TempDir) -> Db {
+        let db = sqlite_db(dir);
+        db.writer().share_savepoints(true);
+        db
+    }
+
+    /// Holds the writer for a moment: what queues up meanwhile runs after it as one batch.
+    async fn hold_the_writer(db: &Db) -> Result<(), DbError> {
+        db.write(|_conn| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        })
+        .await
+    }
+
     fn stored(db: &Db, name: &str) -> Option<String> {
         let mut conn = db.pool.get().expect("a read connection");
         app_settings::get(&mut conn, name).expect("the read works")
@@ -529,11 +546,7 @@ mod tests {
     async fn queued_writes_share_a_transaction_and_a_failing_one_is_rolled_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let db = sqlite_db(&dir);
-        // Holds the writer while the others queue up behind it, so they run as one batch.
-        let slow = db.write(|_conn| {
-            std::thread::sleep(Duration::from_millis(200));
-            Ok::<_, DbError>(())
-        });
+        let slow = hold_the_writer(&db);
         let queued = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let writes = (0..20).map(|i| store(&db, format!("setting-{i}"), i % 3 == 0));
@@ -578,12 +591,8 @@ mod tests {
     async fn rerunnable_writes_share_a_savepoint_and_a_failing_one_is_still_rolled_back_alone() {
         static KEPT: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Default::default);
         let dir = tempfile::tempdir().unwrap();
-        let db = sqlite_db(&dir);
-        db.writer().share_savepoints(true);
-        let slow = db.write(|_conn| {
-            std::thread::sleep(Duration::from_millis(200));
-            Ok::<_, DbError>(())
-        });
+        let db = sharing_db(&dir);
+        let slow = hold_the_writer(&db);
         // Rerunnable and ordinary writes interleaved in one batch, failures among both.
         let queued = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -626,12 +635,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_whose_deferred_rows_are_refused_runs_again_alone_and_the_rest_stands() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sqlite_db(&dir);
-        db.writer().share_savepoints(true);
-        let slow = db.write(|_conn| {
-            std::thread::sleep(Duration::from_millis(200));
-            Ok::<_, DbError>(())
-        });
+        let db = sharing_db(&dir);
+        let slow = hold_the_writer(&db);
         let queued = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
             // Deferred to the end of the run, where the missing incident refuses it.
@@ -717,10 +722,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let slow = db.write(|_conn| {
-            std::thread::sleep(Duration::from_millis(200));
-            Ok::<_, DbError>(())
-        });
+        let slow = hold_the_writer(&db);
         let queued = async {
             tokio::time::sleep(Duration::from_millis(50)).await;
             let good = store(&db, "innocent".to_owned(), false);
