@@ -69,17 +69,8 @@ pub fn insert(conn: &mut DbConn, new: NewNotification) -> QueryResult<()> {
 
 /// Inserts `rows` in this order: one statement on PostgreSQL.
 pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewNotification]) -> QueryResult<()> {
-    if let (DbConn::Postgres(pg), [_, _, ..]) = (&mut *conn, rows) {
-        let insert = diesel::insert_into(notifications::table)
-            .values(rows.iter().map(values).collect::<Vec<_>>());
-        return KeptPrepared(insert).execute(pg).map(drop);
-    }
-    for new in rows {
-        diesel::insert_into(notifications::table)
-            .values(values(new))
-            .execute(conn)?;
-    }
-    Ok(())
+    let values: Vec<_> = rows.iter().map(values).collect();
+    insert_rows!(conn, &values, notifications::table, notifications::id)
 }
 
 /// A claimed notification with what its email says.

@@ -171,8 +171,8 @@ impl Event {
         })
     }
 }
+
 /// The alert as stored (its row without the id, which nobody needs), with what it did.
-/// The alert as stored, with what it did.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub alert: NewAlertRow,

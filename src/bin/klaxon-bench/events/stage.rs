@@ -316,9 +316,9 @@ pub(super) async fn seed_open_incidents(stage: &Stage, count: usize) -> anyhow::
             "UPDATE incident_counter SET last_number = last_number + {count} WHERE id = 1"
         ))
         .execute(conn)?;
-        diesel::sql_query("ANALYZE").execute(conn)?;
         // As Klaxon's own write transactions do (SQLite's search index).
         klaxon::db::incident_list::index_new_incidents(conn)?;
+        diesel::sql_query("ANALYZE").execute(conn)?;
         Ok::<_, klaxon::db::DbError>(())
     })
     .await?;
