@@ -136,6 +136,11 @@ impl Metrics {
             "Pieces of write work run by the writer thread (several share a transaction under load)",
             counters.jobs.clone(),
         );
+        self.registry.register(
+            "db_log_restarts",
+            "Times the writer made SQLite's write-ahead log start over from its beginning during a run of writes (it keeps the log file near 16 MiB)",
+            counters.log_restarts.clone(),
+        );
     }
 
     pub fn record_attempt(&self, outcome: &'static str, seconds: f64) {

@@ -5,6 +5,15 @@
 //! one batch of callers would wait for that copy. The writer's connection turns automatic
 //! checkpoints off; this thread, on a connection of its own, checkpoints a few times a second
 //! while there are new commits. It checkpoints PASSIVE: it never blocks the writer.
+//!
+//! A PASSIVE checkpoint alone never lets the log start over while writes go on: SQLite writes
+//! the log from its beginning again only when a write transaction begins with every page of it
+//! already copied back, and under a steady stream of commits the copy is always a little
+//! behind. The log then grew by every page written (4 GiB in a storm of 100 000 alerts), each
+//! commit extended the file, and the file kept that size afterwards. So once the log holds
+//! [`RESTART_AFTER_PAGES`], the thread asks the writer to restart it ([`Checkpointer::take_restart`]),
+//! which the writer does between two batches ([`restart_log`]): it copies the few pages not yet
+//! copied, waits for readers still on the log, and its next transaction writes from the start.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,16 +21,32 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use diesel::sql_types::Integer;
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
-use super::DbConn;
+use super::{DbConn, BUSY_TIMEOUT_MS};
 
 /// How often the log is copied back while writes go on.
 const EVERY: Duration = Duration::from_millis(200);
+
+/// Pages in the log (of 4 KiB) past which the writer has it start over: 16 MiB, under a
+/// second of a storm, so the log file stays about that size (1 MiB in unit tests, which then
+/// need to write only a few megabytes to see it).
+pub const RESTART_AFTER_PAGES: i64 = if cfg!(test) { 256 } else { 4_096 };
+
+/// Longest the writer waits for readers to leave the log when it restarts it; past that it
+/// gives up until the next request (a reader rarely holds the log for more than milliseconds,
+/// and every write waits while the writer does).
+const RESTART_WAIT_MS: u32 = 100;
+
+/// Largest the log file is left after it started over (SQLite truncates it to this).
+pub const LOG_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 #[derive(Default)]
 struct Shared {
     commits: AtomicU64,
     stopping: AtomicBool,
+    restart_wanted: AtomicBool,
 }
 
 /// The running checkpoint thread; dropping it stops the thread and waits for it.
@@ -47,6 +72,11 @@ impl Checkpointer {
     pub fn committed(&self) {
         self.shared.commits.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Whether the writer should restart the log now (asked once per request).
+    pub fn take_restart(&self) -> bool {
+        self.shared.restart_wanted.swap(false, Ordering::Relaxed)
+    }
 }
 
 impl Drop for Checkpointer {
@@ -68,8 +98,54 @@ fn run(mut conn: DbConn, shared: &Shared) {
             continue;
         }
         checkpointed = commits;
-        if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
-            tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
+        match checkpoint(&mut conn, "PASSIVE") {
+            Ok(done) if i64::from(done.log) >= RESTART_AFTER_PAGES => {
+                shared.restart_wanted.store(true, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed; the next one retries"),
         }
+    }
+}
+
+/// What `PRAGMA wal_checkpoint` answers.
+#[derive(QueryableByName)]
+struct Checkpointed {
+    /// 1 when readers or a writer kept it from finishing.
+    #[diesel(sql_type = Integer)]
+    busy: i32,
+    /// Pages in the log.
+    #[diesel(sql_type = Integer)]
+    log: i32,
+    /// Pages of the log copied back into the database file.
+    #[diesel(sql_type = Integer)]
+    checkpointed: i32,
+}
+
+fn checkpoint(conn: &mut DbConn, mode: &str) -> QueryResult<Checkpointed> {
+    let DbConn::Sqlite(sqlite) = conn else {
+        return Err(diesel::result::Error::NotFound);
+    };
+    diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(sqlite)
+}
+
+/// Copies the rest of the log back and waits (up to the connection's busy timeout) for readers
+/// to leave it, so that the next write transaction writes the log from its beginning. Run by
+/// the writer between batches: it is the one writer, so nothing else waits for it.
+pub fn restart_log(conn: &mut DbConn) {
+    let waited = conn
+        .batch_execute(&format!("PRAGMA busy_timeout = {RESTART_WAIT_MS}"))
+        .and_then(|()| checkpoint(conn, "RESTART"));
+    if let Err(error) = conn.batch_execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")) {
+        tracing::warn!(%error, "cannot set the writer's busy timeout back");
+    }
+    match waited {
+        Ok(done) => tracing::debug!(
+            busy = done.busy,
+            log = done.log,
+            checkpointed = done.checkpointed,
+            "WAL restarted"
+        ),
+        Err(error) => tracing::warn!(%error, "WAL restart failed; the log goes on growing"),
     }
 }

@@ -212,6 +212,9 @@ pub struct Manager {
     url: DatabaseUrl,
 }
 
+/// How long a SQLite connection waits for a lock before it gives up.
+pub(crate) const BUSY_TIMEOUT_MS: u32 = 5_000;
+
 impl Manager {
     fn open(&self) -> Result<DbConn, diesel::ConnectionError> {
         match &self.url {
@@ -222,10 +225,10 @@ impl Manager {
                 // instead of failing; NORMAL sync is durable at every checkpoint under WAL.
                 // busy_timeout first: switching to WAL itself waits for a lock when another
                 // process has the file open.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                )
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+                ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))
             }

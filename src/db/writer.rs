@@ -28,7 +28,7 @@ use diesel::Connection;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
-use super::checkpointer::Checkpointer;
+use super::checkpointer::{self, Checkpointer};
 use super::shared_run;
 use super::wake::{self, Wakers};
 use super::{begin_write, incident_list, take_turns, DbConn, DbError, Pool};
@@ -146,6 +146,8 @@ where
 pub struct WriterCounters {
     pub transactions: Counter,
     pub jobs: Counter,
+    /// Times SQLite's log was made to start over (`checkpointer::restart_log`).
+    pub log_restarts: Counter,
 }
 
 /// The queue into the writer thread. Dropping the last clone ends the thread and waits for
@@ -194,6 +196,13 @@ impl Writer {
         if let Err(error) = conn.batch_execute(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))
         {
             tracing::warn!(%error, "cannot enlarge the writer's page cache");
+        }
+        // The log keeps the size it once reached; after a restart SQLite cuts it down to this.
+        if let Err(error) = conn.batch_execute(&format!(
+            "PRAGMA journal_size_limit = {}",
+            checkpointer::LOG_SIZE_LIMIT_BYTES
+        )) {
+            tracing::warn!(%error, "cannot limit the size the WAL file is left at");
         }
         let checkpointer = match Checkpointer::start(checkpoint_conn) {
             Ok(checkpointer) => match conn.batch_execute("PRAGMA wal_autocheckpoint = 0") {
@@ -329,6 +338,14 @@ fn serve(
         }
         for job in batch.jobs {
             job.answer(failure.as_deref());
+        }
+        // After the answers, so that no caller waits for it; before the next batch, which then
+        // writes the log from its start.
+        if let (Some(checkpointer), Source::Own(conn)) = (&checkpointer, &mut source) {
+            if checkpointer.take_restart() {
+                checkpointer::restart_log(conn);
+                counters.log_restarts.inc();
+            }
         }
     }
 }
@@ -490,7 +507,7 @@ mod tests {
 
     use prometheus_client::metrics::counter::Counter;
 
-    use super::super::{app_settings, timeline, wake, Db, DbConn, DbError};
+    use super::super::{app_settings, checkpointer, timeline, wake, Db, DbConn, DbError};
 
     fn sqlite_db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite://{}", dir.path().join("writer.db").display());
@@ -686,6 +703,39 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_while_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_db(&dir);
+        let log = dir.path().join("writer.db-wal");
+        // Back to back, as in a storm: the checkpoint thread's copy is always a little behind,
+        // so a log that never started over would grow by every page written. A log that starts
+        // over stops growing at what one checkpoint interval adds past the threshold.
+        let piece = "x".repeat(64 * 1024);
+        let round = 64 * checkpointer::RESTART_AFTER_PAGES as u64 * 4096;
+        let mut sizes = Vec::new();
+        for round_number in 0..2 {
+            for n in 0..round / piece.len() as u64 {
+                let value = piece.clone();
+                let name = format!("piece {round_number} {n}");
+                db.write(move |conn| Ok::<_, DbError>(app_settings::insert(conn, &name, &value)?))
+                    .await
+                    .unwrap();
+            }
+            sizes.push(std::fs::metadata(&log).unwrap().len());
+        }
+        assert!(
+            db.writer_counters().log_restarts.get() > 0,
+            "the writer restarted the log"
+        );
+        assert!(
+            sizes[1] < sizes[0] + round / 2,
+            "the log file grew from {} to {} bytes while {round} more were written",
+            sizes[0],
+            sizes[1]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
