@@ -100,6 +100,11 @@ fn run(mut conn: DbConn, shared: &Shared) {
         checkpointed = commits;
         match checkpoint(&mut conn, "PASSIVE") {
             Ok(done) if i64::from(done.log) >= RESTART_AFTER_PAGES => {
+                // Once more, for what the writer added during that one: the writer's restart
+                // then copies and syncs only its last few commits while every write waits.
+                if let Err(error) = checkpoint(&mut conn, "PASSIVE") {
+                    tracing::warn!(%error, "WAL checkpoint failed; the writer's restart copies the rest");
+                }
                 shared.restart_wanted.store(true, Ordering::Relaxed);
             }
             Ok(_) => {}
