@@ -27,11 +27,14 @@ pub fn index_new_incidents(conn: &mut DbConn) -> QueryResult<()> {
     let DbConn::Sqlite(c) = conn else {
         return Ok(());
     };
-    // Kept prepared: every write transaction runs them.
+    // Kept prepared: every write transaction runs them. CROSS JOIN makes SQLite walk the few
+    // noted ids and look each incident up: the noted table is empty whenever statistics are
+    // gathered, so it has none, SQLite then guesses it holds a million rows, and once
+    // `incidents` has statistics it walked every incident at every commit instead.
     FixedSql(
         "INSERT INTO incidents_fts (rowid, title, summary) \
          SELECT i.id, i.title, i.summary \
-         FROM incidents_fts_pending p JOIN incidents i ON i.id = p.incident_id \
+         FROM incidents_fts_pending p CROSS JOIN incidents i ON i.id = p.incident_id \
          ORDER BY p.incident_id",
     )
     .execute(c)?;
