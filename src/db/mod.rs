@@ -648,6 +648,32 @@ mod tests {
 
     use super::*;
 
+    /// STAT4 would have SQLite compile a prepared statement anew whenever it runs with another
+    /// value compared with an indexed column, once ANALYZE has sampled that index: the writer
+    /// then spent a fifth of its time compiling (`.cargo/config.toml` builds SQLite without it).
+    #[test]
+    fn the_bundled_sqlite_is_built_without_stat4() {
+        use diesel::RunQueryDsl;
+
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        assert!(
+            options.iter().any(|o| o.starts_with("ENABLE_FTS5")),
+            "{options:?}"
+        );
+        assert!(!options.iter().any(|o| o.contains("STAT4")), "{options:?}");
+    }
+
     #[test]
     fn a_snapshot_read_does_not_see_a_commit_made_during_it() {
         let dir = tempfile::tempdir().unwrap();
