@@ -138,7 +138,7 @@ impl Metrics {
         );
         self.registry.register(
             "db_log_restarts",
-            "Times the writer made SQLite's write-ahead log start over from its beginning during a run of writes (it keeps the log file near 16 MiB)",
+            "Times the writer made SQLite's write-ahead log start over from its beginning during a run of writes (it keeps the log file near 64 MiB)",
             counters.log_restarts.clone(),
         );
     }

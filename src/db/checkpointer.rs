@@ -11,10 +11,16 @@
 //! already copied back, and under a steady stream of commits the copy is always a little
 //! behind. The log then grew by every page written (4 GiB in a storm of 100 000 alerts), each
 //! commit extended the file, and the file kept that size afterwards. So once the log holds
-//! [`RESTART_AFTER_PAGES`], the thread asks the writer to restart it ([`Checkpointer::take_restart`]),
-//! which the writer does between two batches ([`restart_log`]): it copies the few pages not yet
-//! copied, waits for readers still on the log, and its next transaction writes from the start.
+//! [`RESTART_AFTER_PAGES`], the thread asks the writer to restart it
+//! ([`Checkpointer::take_restart`]), which the writer does between two batches
+//! ([`restart_log`]): it copies the few pages not yet copied, waits for readers still on the
+//! log, and its next transaction writes from the start.
+//!
+//! SQLite flushes the database file only after a checkpoint that copied the whole log, which
+//! under steady writes only the writer's restart does; this thread flushes what its own
+//! checkpoints copied, or the restart would flush all of it while every write waits.
 
+use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,18 +35,21 @@ use super::{DbConn, BUSY_TIMEOUT_MS};
 /// How often the log is copied back while writes go on.
 const EVERY: Duration = Duration::from_millis(200);
 
-/// Pages in the log (of 4 KiB) past which the writer has it start over: 16 MiB, under a
-/// second of a storm, so the log file stays about that size (1 MiB in unit tests, which then
-/// need to write only a few megabytes to see it).
-pub const RESTART_AFTER_PAGES: i64 = if cfg!(test) { 256 } else { 4_096 };
+/// Pages in the log (of 4 KiB) past which the writer has it start over: 64 MiB, a second or
+/// two of a storm. Each restart holds every write for a few flushes to disk (about 13 ms on a
+/// cloud disk), so they must be rare for requests' latency; the log file then stays about
+/// this size (1 MiB in unit tests, which then need to write only a few megabytes to see it).
+pub const RESTART_AFTER_PAGES: i64 = if cfg!(test) { 256 } else { 16_384 };
+
+/// Largest the log file is left after it started over (SQLite cuts it down to this at the
+/// next commit). Above what a storm makes of it, since cutting a large file down took that
+/// commit a hundred milliseconds.
+pub const LOG_SIZE_LIMIT_BYTES: i64 = 256 * 1024 * 1024;
 
 /// Longest the writer waits for readers to leave the log when it restarts it; past that it
 /// gives up until the next request (a reader rarely holds the log for more than milliseconds,
 /// and every write waits while the writer does).
 const RESTART_WAIT_MS: u32 = 100;
-
-/// Largest the log file is left after it started over (SQLite truncates it to this).
-pub const LOG_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 #[derive(Default)]
 struct Shared {
@@ -56,12 +65,13 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(conn: DbConn) -> std::io::Result<Checkpointer> {
+    /// `database_file`: the database file, to flush what a checkpoint copied into it.
+    pub fn start(conn: DbConn, database_file: Option<File>) -> std::io::Result<Checkpointer> {
         let shared = Arc::new(Shared::default());
         let seen = shared.clone();
         let thread = std::thread::Builder::new()
             .name("klaxon-db-checkpoint".to_owned())
-            .spawn(move || run(conn, &seen))?;
+            .spawn(move || run(conn, database_file, &seen))?;
         Ok(Checkpointer {
             shared,
             thread: Some(thread),
@@ -89,7 +99,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(mut conn: DbConn, shared: &Shared) {
+fn run(mut conn: DbConn, database_file: Option<File>, shared: &Shared) {
     let mut checkpointed = 0;
     while !shared.stopping.load(Ordering::Relaxed) {
         std::thread::park_timeout(EVERY);
@@ -98,11 +108,11 @@ fn run(mut conn: DbConn, shared: &Shared) {
             continue;
         }
         checkpointed = commits;
-        match checkpoint(&mut conn, "PASSIVE") {
+        match copy_back(&mut conn, database_file.as_ref()) {
             Ok(done) if i64::from(done.log) >= RESTART_AFTER_PAGES => {
                 // Once more, for what the writer added during that one: the writer's restart
-                // then copies and syncs only its last few commits while every write waits.
-                if let Err(error) = checkpoint(&mut conn, "PASSIVE") {
+                // then copies and flushes only its last few commits while every write waits.
+                if let Err(error) = copy_back(&mut conn, database_file.as_ref()) {
                     tracing::warn!(%error, "WAL checkpoint failed; the writer's restart copies the rest");
                 }
                 shared.restart_wanted.store(true, Ordering::Relaxed);
@@ -111,6 +121,20 @@ fn run(mut conn: DbConn, shared: &Shared) {
             Err(error) => tracing::warn!(%error, "WAL checkpoint failed; the next one retries"),
         }
     }
+}
+
+/// A PASSIVE checkpoint, then a flush of the pages it copied. SQLite flushes the database file
+/// only after a checkpoint that copied the whole log, which under steady writes only the
+/// writer's restart does: it then flushed everything copied since the last restart (tens of
+/// milliseconds, with every write waiting).
+fn copy_back(conn: &mut DbConn, database_file: Option<&File>) -> QueryResult<Checkpointed> {
+    let done = checkpoint(conn, "PASSIVE")?;
+    if done.checkpointed < done.log {
+        if let Some(Err(error)) = database_file.map(File::sync_data) {
+            tracing::warn!(%error, "cannot flush the database file after a checkpoint");
+        }
+    }
+    Ok(done)
 }
 
 /// What `PRAGMA wal_checkpoint` answers.

@@ -299,7 +299,12 @@ impl Db {
                 let checkpoint_conn = manager.open().map_err(|e| {
                     anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
                 })?;
-                writer::Writer::start_sqlite(first, checkpoint_conn, wakers.clone())
+                // The checkpoint thread flushes what it copied with it (db::checkpointer).
+                let file = match &url {
+                    DatabaseUrl::Sqlite(path) => std::fs::File::open(path).ok(),
+                    DatabaseUrl::Postgres(_) => None,
+                };
+                writer::Writer::start_sqlite(first, checkpoint_conn, file, wakers.clone())
             }
             DbConn::Postgres(_) => writer::Writer::start_pooled(pool.clone(), wakers.clone()),
         }
