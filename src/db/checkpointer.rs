@@ -158,8 +158,8 @@ fn checkpoint(conn: &mut DbConn, mode: &str) -> QueryResult<Checkpointed> {
     diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(sqlite)
 }
 
-/// Copies the rest of the log back and waits (up to the connection's busy timeout) for readers
-/// to leave it, so that the next write transaction writes the log from its beginning. Run by
+/// Copies the rest of the log back and waits (at most [`RESTART_WAIT_MS`]) for readers to
+/// leave it, so that the next write transaction writes the log from its beginning. Run by
 /// the writer between batches: it is the one writer, so nothing else waits for it.
 pub fn restart_log(conn: &mut DbConn) {
     let waited = conn

@@ -524,13 +524,20 @@ mod tests {
         db
     }
 
-    /// Holds the writer for a moment: what queues up meanwhile runs after it as one batch.
-    async fn hold_the_writer(db: &Db) -> Result<(), DbError> {
-        db.write(|_conn| {
+    /// Holds the writer for a moment and sends `writes` meanwhile: they queue up behind it and
+    /// run after it as one batch. Returns what the held write and `writes` answered.
+    async fn behind_a_held_writer<F: std::future::Future>(
+        db: &Db,
+        writes: F,
+    ) -> (Result<(), DbError>, F::Output) {
+        let held = db.write(|_conn| {
             std::thread::sleep(Duration::from_millis(200));
             Ok::<_, DbError>(())
+        });
+        tokio::join!(held, async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            writes.await
         })
-        .await
     }
 
     fn stored(db: &Db, name: &str) -> Option<String> {
@@ -565,13 +572,11 @@ mod tests {
     async fn queued_writes_share_a_transaction_and_a_failing_one_is_rolled_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let db = sqlite_db(&dir);
-        let slow = hold_the_writer(&db);
         let queued = async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
             let writes = (0..20).map(|i| store(&db, format!("setting-{i}"), i % 3 == 0));
             futures_util::future::join_all(writes).await
         };
-        let (slow, results) = tokio::join!(slow, queued);
+        let (slow, results) = behind_a_held_writer(&db, queued).await;
         slow.unwrap();
         for (i, result) in results.iter().enumerate() {
             let name = format!("setting-{i}");
@@ -611,10 +616,8 @@ mod tests {
         static KEPT: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Default::default);
         let dir = tempfile::tempdir().unwrap();
         let db = sharing_db(&dir);
-        let slow = hold_the_writer(&db);
         // Rerunnable and ordinary writes interleaved in one batch, failures among both.
         let queued = async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
             let writes = (0..30).map(|i| {
                 let (name, fail) = (format!("setting-{i}"), i % 4 == 1 || i == 29);
                 let db = &db;
@@ -628,7 +631,7 @@ mod tests {
             });
             futures_util::future::join_all(writes).await
         };
-        let (slow, results) = tokio::join!(slow, queued);
+        let (slow, results) = behind_a_held_writer(&db, queued).await;
         slow.unwrap();
         let mut kept_again = 0;
         for (i, result) in results.iter().enumerate() {
@@ -655,9 +658,7 @@ mod tests {
     async fn a_run_whose_deferred_rows_are_refused_runs_again_alone_and_the_rest_stands() {
         let dir = tempfile::tempdir().unwrap();
         let db = sharing_db(&dir);
-        let slow = hold_the_writer(&db);
         let queued = async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
             // Deferred to the end of the run, where the missing incident refuses it.
             let refused = db.write_grouped(|conn| {
                 let entry = timeline::NewTimelineRow {
@@ -675,7 +676,7 @@ mod tests {
             let after = store(&db, "after".into(), false);
             tokio::join!(refused, beside, after)
         };
-        let (slow, (refused, beside, after)) = tokio::join!(slow, queued);
+        let (slow, (refused, beside, after)) = behind_a_held_writer(&db, queued).await;
         slow.unwrap();
         assert!(refused.is_err(), "the entry of no incident is refused");
         beside.unwrap();
@@ -774,9 +775,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let slow = hold_the_writer(&db);
         let queued = async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
             let good = store(&db, "innocent".to_owned(), false);
             let orphan = db.write(|conn| {
                 use diesel::connection::SimpleConnection;
@@ -785,7 +784,7 @@ mod tests {
             });
             tokio::join!(good, orphan)
         };
-        let (slow, (good, orphan)) = tokio::join!(slow, queued);
+        let (slow, (good, orphan)) = behind_a_held_writer(&db, queued).await;
         assert!(slow.is_err() && good.is_err() && orphan.is_err());
         assert_eq!(
             stored(&db, "innocent"),
