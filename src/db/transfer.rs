@@ -737,7 +737,8 @@ fn write_table<T: Table>(
     let mut written = 0u64;
     let mut last: Option<T> = None;
     loop {
-        let rows = T::page(conn, last.as_ref())?;
+        let rows = T::page(conn, last.as_ref())
+            .map_err(|e| anyhow::anyhow!("cannot read the table {}: {e}", T::NAME))?;
         let full = rows.len() == PAGE;
         for row in &rows {
             out.write_all(if written == 0 { b"\n" } else { b",\n" })?;
