@@ -18,9 +18,11 @@
 //!
 //! SQLite flushes the database file only after a checkpoint that copied the whole log, which
 //! under steady writes only the writer's restart does; this thread flushes what its own
-//! checkpoints copied, or the restart would flush all of it while every write waits.
+//! checkpoints copied, or the restart would flush all of it while every write waits. Its
+//! connection is SQLite's C interface, for SQLite's own handle of the file
+//! ([`CheckpointConnection`] says why).
 
-use std::fs::File;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,6 +32,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sql_types::Integer;
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
+use super::checkpoint_connection::{CheckpointConnection, LogPages};
 use super::{DbConn, BUSY_TIMEOUT_MS};
 
 /// How often the log is copied back while writes go on.
@@ -65,13 +68,14 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// `database_file`: the database file, to flush what a checkpoint copied into it.
-    pub fn start(conn: DbConn, database_file: Option<File>) -> std::io::Result<Checkpointer> {
+    /// Opens a connection of its own to the database file at `path` and starts the thread.
+    pub fn start(path: &Path) -> std::io::Result<Checkpointer> {
+        let conn = CheckpointConnection::open(path).map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared::default());
         let seen = shared.clone();
         let thread = std::thread::Builder::new()
             .name("klaxon-db-checkpoint".to_owned())
-            .spawn(move || run(conn, database_file, &seen))?;
+            .spawn(move || run(conn, &seen))?;
         Ok(Checkpointer {
             shared,
             thread: Some(thread),
@@ -99,7 +103,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(mut conn: DbConn, database_file: Option<File>, shared: &Shared) {
+fn run(mut conn: CheckpointConnection, shared: &Shared) {
     let mut checkpointed = 0;
     while !shared.stopping.load(Ordering::Relaxed) {
         std::thread::park_timeout(EVERY);
@@ -108,11 +112,11 @@ fn run(mut conn: DbConn, database_file: Option<File>, shared: &Shared) {
             continue;
         }
         checkpointed = commits;
-        match copy_back(&mut conn, database_file.as_ref()) {
-            Ok(done) if i64::from(done.log) >= RESTART_AFTER_PAGES => {
+        match copy_back(&mut conn) {
+            Ok(done) if done.log >= RESTART_AFTER_PAGES => {
                 // Once more, for what the writer added during that one: the writer's restart
                 // then copies and flushes only its last few commits while every write waits.
-                if let Err(error) = copy_back(&mut conn, database_file.as_ref()) {
+                if let Err(error) = copy_back(&mut conn) {
                     tracing::warn!(%error, "WAL checkpoint failed; the writer's restart copies the rest");
                 }
                 shared.restart_wanted.store(true, Ordering::Relaxed);
@@ -127,10 +131,10 @@ fn run(mut conn: DbConn, database_file: Option<File>, shared: &Shared) {
 /// only after a checkpoint that copied the whole log, which under steady writes only the
 /// writer's restart does: it then flushed everything copied since the last restart (tens of
 /// milliseconds, with every write waiting).
-fn copy_back(conn: &mut DbConn, database_file: Option<&File>) -> QueryResult<Checkpointed> {
-    let done = checkpoint(conn, "PASSIVE")?;
-    if done.checkpointed < done.log {
-        if let Some(Err(error)) = database_file.map(File::sync_data) {
+fn copy_back(conn: &mut CheckpointConnection) -> Result<LogPages, String> {
+    let done = conn.checkpoint_passive()?;
+    if done.copied < done.log {
+        if let Err(error) = conn.flush_database_file() {
             tracing::warn!(%error, "cannot flush the database file after a checkpoint");
         }
     }

@@ -59,6 +59,7 @@ pub(crate) fn sql_list(values: &[i64]) -> String {
 pub mod alerts;
 pub mod api_keys;
 pub mod app_settings;
+mod checkpoint_connection;
 mod checkpointer;
 pub mod contact_methods;
 pub mod deliveries;
@@ -294,19 +295,9 @@ impl Db {
             .build(manager.clone())
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
         let wakers = Arc::new(wake::Wakers::default());
-        let writer = match first {
-            DbConn::Sqlite(_) => {
-                let checkpoint_conn = manager.open().map_err(|e| {
-                    anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e))
-                })?;
-                // The checkpoint thread flushes what it copied with it (db::checkpointer).
-                let file = match &url {
-                    DatabaseUrl::Sqlite(path) => std::fs::File::open(path).ok(),
-                    DatabaseUrl::Postgres(_) => None,
-                };
-                writer::Writer::start_sqlite(first, checkpoint_conn, file, wakers.clone())
-            }
-            DbConn::Postgres(_) => writer::Writer::start_pooled(pool.clone(), wakers.clone()),
+        let writer = match &url {
+            DatabaseUrl::Sqlite(path) => writer::Writer::start_sqlite(first, path, wakers.clone()),
+            DatabaseUrl::Postgres(_) => writer::Writer::start_pooled(pool.clone(), wakers.clone()),
         }
         .map_err(|e| anyhow::anyhow!("cannot start the database writer for {shown}: {e}"))?;
         Ok(Db {

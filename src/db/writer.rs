@@ -177,13 +177,11 @@ impl Drop for JoinOnDrop {
 }
 
 impl Writer {
-    /// Starts SQLite's writer thread on its own connection, and the checkpoint thread on
-    /// `checkpoint_conn` and the database file (without it, SQLite checkpoints inside the
-    /// writer's commits).
+    /// Starts SQLite's writer thread on its own connection, and the checkpoint thread on the
+    /// database file at `path` (without it, SQLite checkpoints inside the writer's commits).
     pub fn start_sqlite(
         mut conn: DbConn,
-        checkpoint_conn: DbConn,
-        database_file: Option<std::fs::File>,
+        path: &std::path::Path,
         wakers: Arc<Wakers>,
     ) -> std::io::Result<Writer> {
         // A savepoint keeps the pages it changes in a sub-journal, which SQLite moves to a
@@ -206,7 +204,7 @@ impl Writer {
         )) {
             tracing::warn!(%error, "cannot limit the size the WAL file is left at");
         }
-        let checkpointer = match Checkpointer::start(checkpoint_conn, database_file) {
+        let checkpointer = match Checkpointer::start(path) {
             Ok(checkpointer) => match conn.batch_execute("PRAGMA wal_autocheckpoint = 0") {
                 Ok(()) => Some(checkpointer),
                 Err(error) => {

@@ -365,3 +365,58 @@ async fn import_refuses_a_database_with_data_and_keeps_nothing_of_a_broken_file(
         assert_eq!(again["tables"]["incidents"], first["tables"]["incidents"]);
     }
 }
+
+/// The POSIX locks this process holds on the file at `path`, as Linux lists them.
+fn locks_held_on(path: &str) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).unwrap().ino();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"POSIX")
+                && fields.get(4) == Some(&pid.as_str())
+                && fields
+                    .get(5)
+                    .is_some_and(|file| file.ends_with(&format!(":{inode}")))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// POSIX locks belong to the process: closing any descriptor of the database file drops every
+/// lock the process holds on it. A handle opened and closed beside a running app (here the
+/// tests' own `query`) must leave the app's locks in place; without them, the next process to
+/// close the file takes itself for the last user, copies the log back and deletes it, and the
+/// app's later commits go into a deleted log that no other process sees.
+#[tokio::test]
+async fn a_handle_closed_beside_a_running_app_keeps_its_locks() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let path = database.url.strip_prefix("sqlite://").unwrap().to_owned();
+    let app = TestApp::start(&database).await;
+    app.create_owner().await;
+    let held = locks_held_on(&path);
+    assert!(
+        !held.is_empty(),
+        "a running app holds a lock on its database"
+    );
+    assert_eq!(query(&app, users::count).await, 1);
+    assert_eq!(
+        locks_held_on(&path),
+        held,
+        "the app's locks outlive the other handle"
+    );
+
+    let files = tempfile::tempdir().unwrap();
+    export_to(&database.url, &files.path().join("before.json"));
+    create_service(&app, "Payments").await;
+    let after = export_to(&database.url, &files.path().join("after.json"));
+    let services = after["tables"]["services"].as_array().unwrap();
+    assert!(
+        services.iter().any(|service| service["name"] == "Payments"),
+        "another process sees what the app committed: {services:?}"
+    );
+    app.stop().await;
+}
