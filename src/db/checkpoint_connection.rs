@@ -17,6 +17,8 @@ use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 
+use super::BUSY_TIMEOUT_MS;
+
 const MAIN: &CStr = c"main";
 
 /// An open connection, used by one thread at a time.
@@ -52,8 +54,13 @@ impl CheckpointConnection {
             .map(CheckpointConnection)
             .ok_or_else(|| "SQLite is out of memory".to_owned())?;
         connection.check(code)?;
-        // As every other connection: a checkpoint flushes the log before copying it back.
+        // As every other connection: a checkpoint flushes the log before copying it back, and
+        // waits out another connection's recovery of the log instead of failing.
         connection.execute(c"PRAGMA synchronous = NORMAL")?;
+        // SAFETY: a live handle.
+        connection.check(unsafe {
+            ffi::sqlite3_busy_timeout(connection.0.as_ptr(), BUSY_TIMEOUT_MS as c_int)
+        })?;
         Ok(connection)
     }
 

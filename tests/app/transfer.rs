@@ -374,15 +374,17 @@ fn locks_held_on(path: &str) -> Vec<String> {
     std::fs::read_to_string("/proc/locks")
         .unwrap()
         .lines()
-        .filter(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.get(1) == Some(&"POSIX")
-                && fields.get(4) == Some(&pid.as_str())
+        // "1: POSIX  ADVISORY  READ <pid> <device>:<inode> <from> <to>"; the first field is
+        // the line's place in the list, which other processes' locks move.
+        .map(|line| line.split_whitespace().skip(1).collect::<Vec<_>>())
+        .filter(|fields| {
+            fields.first() == Some(&"POSIX")
+                && fields.get(3) == Some(&pid.as_str())
                 && fields
-                    .get(5)
+                    .get(4)
                     .is_some_and(|file| file.ends_with(&format!(":{inode}")))
         })
-        .map(str::to_owned)
+        .map(|fields| fields.join(" "))
         .collect()
 }
 
