@@ -4,11 +4,16 @@
 //! none, and then cannot tell the lookup of an alert's open incident by its unique (service,
 //! entity) key from a walk of every open incident of the service: both look like one row, and
 //! the plan it caches per connection may be the walk, whose cost grows with every incident the
-//! storm opens. Autovacuum analyzes such a table only after its next visit to the database (a
-//! minute by default), which is the whole first storm of a fresh install. So each instance
-//! analyzes, once, every table of Klaxon's that has seen enough writes but was never analyzed;
-//! from then on autovacuum's thresholds keep the statistics current. SQLite gathers its own at
-//! start (`PRAGMA optimize`).
+//! storm opens. A table analyzed while it was (nearly) empty is no better: a lookup by primary
+//! key in a table of one page is a scan of that page, and that plan stays cached, also for the
+//! foreign-key checks of the tables pointing at it, while the table grows to thousands of rows
+//! (the notifications, escalation steps and deliveries of a storm on a database analyzed before
+//! its first storm). Autovacuum analyzes such a table only on its next visit to the database (a
+//! minute by default), which is the whole first storm. So each instance analyzes every table of
+//! Klaxon's that has at least doubled in rows since its statistics were gathered (or has rows
+//! and none), from [`MIN_ROWS`] rows on: a few times while a table grows from empty, after which
+//! autovacuum's thresholds keep the statistics current; each `ANALYZE` has every connection
+//! plan its cached statements again. SQLite gathers its own at start (`PRAGMA optimize`).
 
 use std::time::Duration;
 
@@ -17,12 +22,13 @@ use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
 use super::{Db, DbConn, DbError};
 
-/// How often an instance looks for tables never analyzed.
+/// How often an instance looks for tables that outgrew their statistics.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Rows written to a never-analyzed table before it is analyzed: enough that the sample says
-/// something, few enough that a storm is caught in its first seconds.
-pub const MIN_CHANGES: i64 = 500;
+/// Rows a table must hold before it is analyzed: enough that the sample says something and a
+/// scan of the table costs more than an index's few pages, few enough that a storm is caught
+/// in its first seconds.
+pub const MIN_ROWS: i64 = 500;
 
 #[derive(QueryableByName)]
 struct Table {
@@ -30,19 +36,19 @@ struct Table {
     relname: String,
 }
 
-/// Klaxon's tables (in the connection's schema) with at least `min_changes` rows written and no
-/// statistics yet.
-pub fn never_analyzed(conn: &mut DbConn, min_changes: i64) -> QueryResult<Vec<String>> {
+/// Klaxon's tables (in the connection's schema) with at least `min_rows` rows and at least
+/// twice the rows their statistics counted (`reltuples` is -1 for a table never analyzed).
+pub fn outgrown_statistics(conn: &mut DbConn, min_rows: i64) -> QueryResult<Vec<String>> {
     let DbConn::Postgres(pg) = conn else {
         return Ok(Vec::new());
     };
     let tables: Vec<Table> = diesel::sql_query(
-        "SELECT relname FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND last_analyze IS NULL \
-           AND last_autoanalyze IS NULL AND n_mod_since_analyze >= $1 \
-         ORDER BY relname",
+        "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+         WHERE s.schemaname = current_schema() AND s.n_live_tup >= $1 \
+           AND s.n_live_tup >= 2 * GREATEST(c.reltuples, 0) \
+         ORDER BY s.relname",
     )
-    .bind::<BigInt, _>(min_changes)
+    .bind::<BigInt, _>(min_rows)
     .load(pg)?;
     Ok(tables.into_iter().map(|t| t.relname).collect())
 }
@@ -58,8 +64,8 @@ pub fn analyze(conn: &mut DbConn, table: &str) -> QueryResult<()> {
     }
 }
 
-/// Analyzes tables that grew from empty, every [`CHECK_INTERVAL`], for as long as the task
-/// runs (PostgreSQL; returns at once on SQLite).
+/// Analyzes tables that outgrew their statistics, every [`CHECK_INTERVAL`], for as long as the
+/// task runs (PostgreSQL; returns at once on SQLite).
 pub async fn keep_analyzed(db: Db) {
     if !matches!(db.url(), super::DatabaseUrl::Postgres(_)) {
         return;
@@ -70,7 +76,7 @@ pub async fn keep_analyzed(db: Db) {
         ticker.tick().await;
         let analyzed = db
             .run(|conn| {
-                let tables = never_analyzed(conn, MIN_CHANGES)?;
+                let tables = outgrown_statistics(conn, MIN_ROWS)?;
                 for table in &tables {
                     analyze(conn, table)?;
                 }
@@ -81,7 +87,7 @@ pub async fn keep_analyzed(db: Db) {
             Ok(tables) if tables.is_empty() => {}
             Ok(tables) => tracing::info!(
                 ?tables,
-                "gathered planner statistics of tables that grew from empty"
+                "gathered planner statistics of tables that outgrew theirs"
             ),
             Err(error) => {
                 tracing::warn!(%error, "gathering planner statistics failed; the next round tries again")
