@@ -108,7 +108,13 @@ impl CheckpointConnection {
                 None => ffi::SQLITE_OK,
             }
         };
-        self.check(code)
+        if code == ffi::SQLITE_OK {
+            return Ok(());
+        }
+        // The file's own call leaves the connection's last error as it was: name the code.
+        // SAFETY: SQLite returns a static C string for any code.
+        let text = unsafe { CStr::from_ptr(ffi::sqlite3_errstr(code)) };
+        Err(format!("{} (code {code})", text.to_string_lossy()))
     }
 
     fn execute(&self, sql: &CStr) -> Result<(), String> {
