@@ -100,11 +100,9 @@ impl CheckpointConnection {
         // SAFETY: the file belongs to this connection, which nothing else uses meanwhile; a
         // file not opened yet has no methods.
         let code = unsafe {
-            match file.as_ref().and_then(|file| file.pMethods.as_ref()) {
-                Some(methods) => match methods.xSync {
-                    Some(sync) => sync(file, ffi::SQLITE_SYNC_NORMAL),
-                    None => ffi::SQLITE_OK,
-                },
+            let methods = file.as_ref().and_then(|file| file.pMethods.as_ref());
+            match methods.and_then(|methods| methods.xSync) {
+                Some(sync) => sync(file, ffi::SQLITE_SYNC_NORMAL),
                 None => ffi::SQLITE_OK,
             }
         };

@@ -292,7 +292,7 @@ impl Db {
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(manager.clone())
+            .build(manager)
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
         let wakers = Arc::new(wake::Wakers::default());
         let writer = match &url {
