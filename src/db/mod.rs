@@ -85,9 +85,10 @@ pub mod users;
 pub mod wake;
 pub mod writer;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -211,6 +212,75 @@ impl DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
+    backends: Arc<OwnBackends>,
+}
+
+/// How long after a connection was last used the pool hands it out without asking the server
+/// whether it is still there. A ping on every checkout was a tenth of the round trips of an
+/// alert on PostgreSQL. A connection the server dropped within this window fails the work that
+/// gets it once; diesel then calls it broken (libpq no longer knows its transaction state), so
+/// it leaves the pool.
+const TRUSTED_AFTER_USE: Duration = Duration::from_millis(500);
+
+/// A connection of the pool, with what the pool knows about it.
+pub struct PooledConn {
+    conn: DbConn,
+    /// When it last came back to the pool whole, or last answered a ping.
+    proven_at: Instant,
+    /// On PostgreSQL, its server process, listed in the pool's `OwnBackends` while it lives.
+    backend: Option<(i32, Arc<OwnBackends>)>,
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = DbConn;
+
+    fn deref(&self) -> &DbConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConn {
+        &mut self.conn
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let Some((pid, backends)) = &self.backend {
+            backends.lock().remove(pid);
+        }
+    }
+}
+
+/// A server that ends a connection (a restart, `pg_terminate_backend`) sends an error and
+/// closes the socket, so a dropped connection can be told without a round trip: reading what
+/// has arrived, without waiting, finds the message, and a second read the end of the stream.
+fn heard_no_goodbye(conn: &mut PgConnection) -> Result<(), r2d2::Error> {
+    for _ in 0..2 {
+        if let Some(Err(error)) = conn.notifications_iter().next() {
+            return Err(r2d2::Error::QueryError(error));
+        }
+    }
+    Ok(())
+}
+
+/// The PostgreSQL server processes of one pool's connections. A `NOTIFY` one of them sent was
+/// already answered by a wake-up in this process (`wake::Wakers::committed`), so the pool's
+/// listeners skip it rather than have their worker claim a second time and find nothing.
+#[derive(Debug, Default)]
+pub struct OwnBackends(std::sync::Mutex<HashSet<i32>>);
+
+impl OwnBackends {
+    pub fn contains(&self, pid: i32) -> bool {
+        self.lock().contains(&pid)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<i32>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// How long a SQLite connection waits for a lock before it gives up.
@@ -238,19 +308,50 @@ impl Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConn;
+    type Connection = PooledConn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        self.open().map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<PooledConn, r2d2::Error> {
+        use diesel::RunQueryDsl;
+        let mut conn = self.open().map_err(r2d2::Error::ConnectionError)?;
+        let backend = match &mut conn {
+            DbConn::Postgres(pg) => {
+                let pid = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                    "pg_backend_pid()",
+                ))
+                .get_result::<i32>(pg)
+                .map_err(r2d2::Error::QueryError)?;
+                self.backends.lock().insert(pid);
+                Some((pid, self.backends.clone()))
+            }
+            DbConn::Sqlite(_) => None,
+        };
+        Ok(PooledConn {
+            conn,
+            proven_at: Instant::now(),
+            backend,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, conn: &mut PooledConn) -> Result<(), r2d2::Error> {
+        if conn.proven_at.elapsed() < TRUSTED_AFTER_USE {
+            return match &mut conn.conn {
+                DbConn::Postgres(pg) => heard_no_goodbye(pg),
+                DbConn::Sqlite(_) => Ok(()),
+            };
+        }
+        conn.conn.ping().map_err(r2d2::Error::QueryError)?;
+        conn.proven_at = Instant::now();
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
+    /// Called as a connection comes back to the pool.
+    fn has_broken(&self, conn: &mut PooledConn) -> bool {
+        let broken = conn.conn.is_broken();
+        if !broken {
+            conn.proven_at = Instant::now();
+        }
+        broken
     }
 }
 
@@ -264,6 +365,7 @@ pub struct Db {
     writer: writer::Writer,
     /// Background workers woken when a write transaction that enqueued their work commits.
     wakers: Arc<wake::Wakers>,
+    backends: Arc<OwnBackends>,
 }
 
 impl Db {
@@ -276,7 +378,11 @@ impl Db {
             create_parent_dir(path)
                 .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {e}"))?;
         }
-        let manager = Manager { url: url.clone() };
+        let backends = Arc::<OwnBackends>::default();
+        let manager = Manager {
+            url: url.clone(),
+            backends: backends.clone(),
+        };
         let mut first = manager
             .open()
             .map_err(|e| anyhow::anyhow!("cannot open database {shown}: {}", one_line(&e)))?;
@@ -305,6 +411,7 @@ impl Db {
             url,
             writer,
             wakers,
+            backends,
         })
     }
 
@@ -351,6 +458,11 @@ impl Db {
                 .await
             }
         }
+    }
+
+    /// The PostgreSQL server processes of this handle's connections (see `OwnBackends`).
+    pub fn own_backends(&self) -> Arc<OwnBackends> {
+        self.backends.clone()
     }
 
     /// Who is woken after commits that enqueued work (see `wake`).
@@ -678,6 +790,7 @@ mod tests {
         let mut reader = db.pool.get().unwrap();
         let mut other = Manager {
             url: db.url().clone(),
+            backends: Arc::default(),
         }
         .open()
         .unwrap();

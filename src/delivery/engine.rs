@@ -98,6 +98,8 @@ impl JobKind for WebhookDeliveries {
     type Job = ClaimedRow;
     type Done = Attempt;
     const QUEUE: &'static str = deliveries::WAKE_CHANNEL;
+    /// An incident's webhooks go out in order: the next is due once the one before finished.
+    const FINISHING_MAY_MAKE_DUE: bool = true;
 
     /// A claim outlives the attempt it covers; after that the row may be taken again.
     fn lease(&self) -> Duration {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 
+use crate::db::OwnBackends;
+
 /// How often the listening connection is checked. diesel offers no socket to wait on, so the
 /// listener reads whatever notifications arrived (a non-blocking read) at this interval.
 const CHECK_INTERVAL: Duration = Duration::from_millis(5);
@@ -33,11 +35,14 @@ impl Drop for Listener {
     }
 }
 
-/// Listens on its own connection (outside the pool) and calls `wake` after notifications,
-/// and after every (re)connection, since notifications sent meanwhile were missed.
+/// Listens on its own connection (outside the pool) and calls `wake` after notifications
+/// that connections of other pools sent (`own` lists this pool's, whose commits woke the
+/// worker already), and after every (re)connection, since notifications sent meanwhile were
+/// missed.
 pub fn spawn(
     database_url: String,
     channel: &'static str,
+    own: Arc<OwnBackends>,
     wake: impl Fn() + Send + 'static,
 ) -> std::io::Result<Listener> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -47,7 +52,7 @@ pub fn spawn(
         .name("klaxon-listen".into())
         .spawn(move || {
             while !stopped.load(Ordering::Acquire) {
-                if let Err(error) = listen(&database_url, channel, &stopped, &wake) {
+                if let Err(error) = listen(&database_url, channel, &own, &stopped, &wake) {
                     tracing::warn!(channel, %error, "wake-up listener lost its connection; reconnecting");
                     std::thread::sleep(RECONNECT_DELAY);
                 }
@@ -63,6 +68,7 @@ pub fn spawn(
 fn listen(
     database_url: &str,
     channel: &str,
+    own: &OwnBackends,
     stopped: &AtomicBool,
     wake: &impl Fn(),
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -73,8 +79,7 @@ fn listen(
     while !stopped.load(Ordering::Acquire) {
         let mut notified = false;
         for notification in conn.notifications_iter() {
-            notification?;
-            notified = true;
+            notified |= !own.contains(notification?.process_id);
         }
         if notified {
             wake();

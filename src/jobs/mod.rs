@@ -34,6 +34,10 @@ pub trait JobKind: Send + Sync + 'static {
     /// Names the queue in logs; also the PostgreSQL channel that `db::wake::after_commit`
     /// notifies when this kind's rows are enqueued.
     const QUEUE: &'static str;
+    /// Whether finishing a job can make another row due without enqueuing anything (rows
+    /// that run one after another): then the runner looks for work after every finished job.
+    /// Otherwise only new rows (their commit's wake-up), a full claim and polling make it look.
+    const FINISHING_MAY_MAKE_DUE: bool;
 
     /// How long a claim holds: longer than running one job can take.
     fn lease(&self) -> Duration;
@@ -167,7 +171,8 @@ impl<K: JobKind> Runner<K> {
         let listener = match self.inner.db.url() {
             DatabaseUrl::Postgres(url) => {
                 let wake = self.inner.wake.clone();
-                listener::spawn(url.clone(), K::QUEUE, move || wake.notify_one())
+                let own = self.inner.db.own_backends();
+                listener::spawn(url.clone(), K::QUEUE, own, move || wake.notify_one())
                     .map_err(|error| tracing::error!(queue = K::QUEUE, %error, "cannot start the wake-up listener; relying on polling"))
                     .ok()
             }
@@ -183,8 +188,13 @@ impl<K: JobKind> Runner<K> {
     async fn run(self, mut stopped: watch::Receiver<bool>) {
         let settings = &self.inner.settings;
         let slots = Arc::new(Semaphore::new(settings.concurrency));
+        let slot_freed = Arc::new(Notify::new());
         let mut in_flight = JoinSet::new();
         let claim_floor = (settings.concurrency / 4).max(1);
+        // Whether due rows may be waiting unclaimed. A claim that got fewer rows than it asked
+        // for took everything due then; rows enqueued after it come with a wake-up. Claiming
+        // again without one finds nothing (on PostgreSQL a transaction of five round trips).
+        let mut work_may_wait = true;
         tracing::info!(queue = K::QUEUE, instance = %self.inner.instance, concurrency = settings.concurrency, "worker started");
         loop {
             if *stopped.borrow() {
@@ -194,33 +204,39 @@ impl<K: JobKind> Runner<K> {
             let free = slots.available_permits();
             // Under load, wait until a few slots are free and claim them in one transaction,
             // rather than one claim per finished job.
-            if free >= claim_floor || (free > 0 && in_flight.is_empty()) {
+            if work_may_wait && (free >= claim_floor || (free > 0 && in_flight.is_empty())) {
                 match self.claim(free).await {
-                    Ok(claimed) if !claimed.is_empty() => {
+                    Ok(claimed) => {
+                        work_may_wait = claimed.len() == free;
                         for (token, job) in claimed {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 break;
                             };
-                            let runner = self.clone();
+                            let (runner, slot_freed) = (self.clone(), slot_freed.clone());
                             in_flight.spawn(async move {
                                 runner.process(token, job).await;
                                 drop(permit);
-                                // A job that finished may make another due (the next
-                                // delivery of the same incident).
-                                runner.wake();
+                                if K::FINISHING_MAY_MAKE_DUE {
+                                    runner.wake();
+                                } else {
+                                    slot_freed.notify_one();
+                                }
                             });
                         }
-                        continue;
+                        if work_may_wait {
+                            continue;
+                        }
                     }
-                    Ok(_) => {}
                     Err(error) => {
                         tracing::error!(queue = K::QUEUE, %error, "claiming jobs failed");
                     }
                 }
             }
             tokio::select! {
-                _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(settings.poll_interval) => {}
+                _ = self.inner.wake.notified() => work_may_wait = true,
+                // A free slot matters only when work was left waiting for one.
+                _ = slot_freed.notified() => {}
+                _ = tokio::time::sleep(settings.poll_interval) => work_may_wait = true,
                 _ = stopped.changed() => {}
             }
         }

@@ -128,3 +128,235 @@ async fn a_batch_of_grouped_writes_notifies_once_even_after_a_piece_that_was_rol
     }
     assert_eq!(received, 1, "the batch's commit notified the channel once");
 }
+
+/// A job kind for watching a runner claim: its rows are numbers in a shared queue, and it
+/// counts its claims.
+mod counted {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use chrono::NaiveDateTime;
+    use klaxon::db::DbConn;
+    use klaxon::jobs::JobKind;
+
+    pub const QUEUE: &str = "klaxon_test_counted";
+
+    #[derive(Clone, Default)]
+    pub struct Counted {
+        pub queue: Arc<Mutex<VecDeque<u32>>>,
+        pub claims: Arc<AtomicUsize>,
+        pub done: Arc<AtomicUsize>,
+    }
+
+    impl Counted {
+        pub fn claims(&self) -> usize {
+            self.claims.load(Ordering::SeqCst)
+        }
+
+        pub fn done(&self) -> usize {
+            self.done.load(Ordering::SeqCst)
+        }
+    }
+
+    impl JobKind for Counted {
+        type Job = u32;
+        type Done = ();
+        const QUEUE: &'static str = QUEUE;
+        const FINISHING_MAY_MAKE_DUE: bool = false;
+
+        fn lease(&self) -> Duration {
+            Duration::from_secs(30)
+        }
+
+        fn claim(
+            &self,
+            _conn: &mut DbConn,
+            _token: &str,
+            _now: NaiveDateTime,
+            _until: NaiveDateTime,
+            limit: usize,
+        ) -> diesel::QueryResult<Vec<u32>> {
+            self.claims.fetch_add(1, Ordering::SeqCst);
+            let mut queue = self.queue.lock().unwrap();
+            let take = limit.min(queue.len());
+            Ok(queue.drain(..take).collect())
+        }
+
+        async fn run(&self, _job: &u32) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        fn record(
+            &self,
+            _conn: &mut DbConn,
+            _token: &str,
+            _job: &u32,
+            _done: &(),
+        ) -> diesel::QueryResult<bool> {
+            self.done.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+
+        fn describe(job: &u32) -> String {
+            format!("counted job {job}")
+        }
+    }
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + PROMPTLY;
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A claim that got fewer rows than it asked for took everything due: the worker claims
+/// again only when a commit enqueues more (on PostgreSQL a claim is a transaction of several
+/// round trips, and a lone alert used to cost four claims of each queue). Its own commits'
+/// `NOTIFY` does not wake it a second time; another instance's still does; rows left behind
+/// a full claim are taken as slots free up, without any wake-up.
+#[tokio::test]
+async fn a_worker_claims_when_work_is_enqueued_and_not_again_for_nothing() {
+    use klaxon::db::{wake, Db, DbError};
+    use klaxon::jobs::{Runner, RunnerSettings};
+
+    use crate::helpers::{backends, Backend, TestDatabase};
+
+    for backend in backends() {
+        let database = TestDatabase::create(backend);
+        let db = Db::connect(&database.url, 4).expect("the test database opens");
+        let kind = counted::Counted::default();
+        let runner = Runner::new(
+            kind.clone(),
+            db.clone(),
+            RunnerSettings {
+                concurrency: 4,
+                poll_interval: Duration::from_secs(3600),
+                shutdown_grace: Duration::from_secs(5),
+            },
+        );
+        let handle = runner.start();
+        let enqueue = |db: Db, jobs: Vec<u32>| {
+            let queue = kind.queue.clone();
+            async move {
+                queue.lock().unwrap().extend(jobs);
+                db.write(|conn| Ok::<_, DbError>(wake::after_commit(conn, counted::QUEUE)?))
+                    .await
+                    .unwrap();
+            }
+        };
+        // The first look at start, and on PostgreSQL the listener's once it has connected.
+        let looks_at_start = if backend == Backend::Postgres { 2 } else { 1 };
+        eventually("the worker looked for work at start", || {
+            kind.claims() >= looks_at_start
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(kind.claims(), looks_at_start);
+
+        let before = kind.claims();
+        enqueue(db.clone(), vec![1]).await;
+        eventually("the job ran", || kind.done() == 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            kind.claims() - before,
+            1,
+            "{backend:?}: one commit, one claim"
+        );
+
+        enqueue(db.clone(), (2..12).collect()).await;
+        eventually("the ten jobs behind a full claim ran", || kind.done() == 11).await;
+
+        if backend == Backend::Postgres {
+            let other = Db::connect(&database.url, 1).expect("a second handle opens");
+            let before = kind.claims();
+            enqueue(other, vec![12]).await;
+            eventually("another instance's commit woke the worker", || {
+                kind.done() == 12
+            })
+            .await;
+            assert_eq!(
+                kind.claims() - before,
+                1,
+                "one claim for the other's commit"
+            );
+        }
+        handle.shutdown().await;
+    }
+}
+
+/// The pool hands out a connection that worked a moment ago without a ping, but not one the
+/// server dropped meanwhile: its socket says so. A connection idle for longer is pinged. Either
+/// way the work gets a live connection.
+#[tokio::test]
+async fn a_connection_the_server_dropped_leaves_the_pool() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    use klaxon::db::{Db, DbConn, DbError};
+
+    use crate::helpers::{backends, Backend, TestDatabase};
+
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("skipped: needs PostgreSQL (set KLAXON_TEST_POSTGRES_URL)");
+        return;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let database = TestDatabase::create(Backend::Postgres);
+    let db = Db::connect(&database.url, 1).expect("the test database opens");
+    let backend_pid = || {
+        db.run(|conn: &mut DbConn| {
+            let DbConn::Postgres(pg) = conn else {
+                unreachable!("a PostgreSQL test")
+            };
+            Ok::<_, DbError>(
+                diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                    .get_result::<Pid>(pg)?
+                    .pid,
+            )
+        })
+    };
+    let mut admin = PgConnection::establish(&database.url).unwrap();
+    let mut terminate = |pid: i32| {
+        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
+            .execute(&mut admin)
+            .unwrap();
+        // pg_terminate_backend only signals; wait until the process is gone, socket and all
+        // (it leaves pg_stat_activity before it closes the socket; the test server is local).
+        let deadline = std::time::Instant::now() + PROMPTLY;
+        loop {
+            let listed = !diesel::sql_query(format!(
+                "SELECT pid FROM pg_stat_activity WHERE pid = {pid}"
+            ))
+            .load::<Pid>(&mut admin)
+            .unwrap()
+            .is_empty();
+            let running = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|name| name.starts_with("postgres"));
+            if !listed && !running {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "backend {pid} ended");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    let first = backend_pid().await.unwrap();
+    terminate(first);
+    let second = backend_pid()
+        .await
+        .expect("a connection used a moment ago is checked on its socket when handed out");
+    assert_ne!(first, second);
+
+    terminate(second);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let third = backend_pid()
+        .await
+        .expect("an idle connection is checked when handed out");
+    assert_ne!(second, third);
+}
