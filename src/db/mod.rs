@@ -216,10 +216,10 @@ pub struct Manager {
 }
 
 /// How long after a connection was last used the pool hands it out without asking the server
-/// whether it is still there. A ping on every checkout was a tenth of the round trips of an
-/// alert on PostgreSQL. A connection the server dropped within this window fails the work that
-/// gets it once; diesel then calls it broken (libpq no longer knows its transaction state), so
-/// it leaves the pool.
+/// whether it is still there (a ping on every checkout was a tenth of the round trips of an
+/// alert on PostgreSQL); its socket is checked instead (`heard_no_goodbye`). A connection lost
+/// without a word within this window fails the work that gets it once; diesel then calls it
+/// broken (libpq no longer knows its transaction state), so it leaves the pool.
 const TRUSTED_AFTER_USE: Duration = Duration::from_millis(500);
 
 /// A connection of the pool, with what the pool knows about it.
