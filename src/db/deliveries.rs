@@ -226,6 +226,62 @@ pub fn claim_due(
     on_backend!(conn, c => KeptPrepared(claimed).load(c))
 }
 
+/// Whether another delivery is pending for the integration and incident of any of `finished`
+/// (given as delivery, integration, incident), after it: the next webhook of an incident, due
+/// once the one before it is done.
+pub fn any_pending_behind(
+    conn: &mut DbConn,
+    finished: &[(i64, i64, Option<i64>)],
+) -> QueryResult<bool> {
+    let behind = |id: i64, integration: i64, incident: i64| {
+        deliveries::table
+            .filter(deliveries::incident_id.eq(incident))
+            .filter(deliveries::integration_id.eq(integration))
+            .filter(deliveries::id.gt(id))
+            .filter(deliveries::state.eq(PENDING))
+            .select(deliveries::id)
+    };
+    match conn {
+        // One statement for the batch: a round trip each would cost what the claim it saves does.
+        DbConn::Postgres(pg) => {
+            let incidents: Vec<i64> = finished.iter().filter_map(|f| f.2).collect();
+            if incidents.is_empty() {
+                return Ok(false);
+            }
+            let first = finished.iter().map(|f| f.0).min().unwrap_or_default();
+            let pending: Vec<(i64, i64, Option<i64>)> = deliveries::table
+                .filter(deliveries::incident_id.eq_any(&incidents))
+                .filter(deliveries::id.gt(first))
+                .filter(deliveries::state.eq(PENDING))
+                .select((
+                    deliveries::id,
+                    deliveries::integration_id,
+                    deliveries::incident_id,
+                ))
+                .load(pg)?;
+            Ok(pending.iter().any(|(id, integration, incident)| {
+                finished
+                    .iter()
+                    .any(|f| f.0 < *id && (f.1, f.2) == (*integration, *incident))
+            }))
+        }
+        // SQLite pays no round trip; each question walks `deliveries_by_incident` to its rows
+        // (a batch's `IN` list let the planner walk every pending row instead, in a storm).
+        DbConn::Sqlite(sqlite) => {
+            for (id, integration, incident) in finished {
+                let Some(incident) = *incident else { continue };
+                let found: Option<i64> = KeptPrepared(behind(*id, *integration, incident).limit(1))
+                    .get_result(sqlite)
+                    .optional()?;
+                if found.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
 /// What an attempt ended with, as stored.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = delivery_attempts)]

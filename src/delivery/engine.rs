@@ -98,7 +98,8 @@ impl JobKind for WebhookDeliveries {
     type Job = ClaimedRow;
     type Done = Attempt;
     const QUEUE: &'static str = deliveries::WAKE_CHANNEL;
-    /// An incident's webhooks go out in order: the next is due once the one before finished.
+    /// An incident's webhooks go out in order: the next is due once the one before finished
+    /// (`waiting_behind`).
     const FINISHING_MAY_MAKE_DUE: bool = true;
 
     /// A claim outlives the attempt it covers; after that the row may be taken again.
@@ -157,6 +158,14 @@ impl JobKind for WebhookDeliveries {
 
     fn describe(row: &ClaimedRow) -> String {
         format!("delivery {}", row.unique_id)
+    }
+
+    fn waiting_behind(&self, conn: &mut DbConn, rows: &[&ClaimedRow]) -> diesel::QueryResult<bool> {
+        let finished: Vec<_> = rows
+            .iter()
+            .map(|row| (row.id, row.integration_id, row.incident_id))
+            .collect();
+        deliveries::any_pending_behind(conn, &finished)
     }
 }
 

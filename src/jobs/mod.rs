@@ -14,7 +14,7 @@
 mod listener;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,8 +35,9 @@ pub trait JobKind: Send + Sync + 'static {
     /// notifies when this kind's rows are enqueued.
     const QUEUE: &'static str;
     /// Whether finishing a job can make another row due without enqueuing anything (rows
-    /// that run one after another): then the runner looks for work after every finished job.
-    /// Otherwise only new rows (their commit's wake-up), a full claim and polling make it look.
+    /// that run one after another): then the runner looks for work after recording finished
+    /// jobs that `waiting_behind` says others wait for. Otherwise only new rows (their commit's
+    /// wake-up), a full claim and polling make it look.
     const FINISHING_MAY_MAKE_DUE: bool;
 
     /// How long a claim holds: longer than running one job can take.
@@ -67,6 +68,13 @@ pub trait JobKind: Send + Sync + 'static {
 
     /// Names a job in logs.
     fn describe(job: &Self::Job) -> String;
+
+    /// Asked when `FINISHING_MAY_MAKE_DUE`, inside the transaction recording `jobs`: whether
+    /// rows wait behind them (due once they are done).
+    fn waiting_behind(&self, conn: &mut DbConn, jobs: &[&Self::Job]) -> diesel::QueryResult<bool> {
+        let _ = (conn, jobs);
+        Ok(true)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +108,8 @@ struct Inner<K: JobKind> {
     wake: Arc<Notify>,
     instance: String,
     recorder: Recorder<K>,
+    /// Claims begun so far, so that a recording can tell whether one began while it ran.
+    claims_begun: AtomicU64,
 }
 
 /// Stops a started runner.
@@ -135,6 +145,7 @@ impl<K: JobKind> Runner<K> {
                 wake,
                 instance,
                 recorder: Recorder::default(),
+                claims_begun: AtomicU64::new(0),
             }),
         }
     }
@@ -216,11 +227,7 @@ impl<K: JobKind> Runner<K> {
                             in_flight.spawn(async move {
                                 runner.process(token, job).await;
                                 drop(permit);
-                                if K::FINISHING_MAY_MAKE_DUE {
-                                    runner.wake();
-                                } else {
-                                    slot_freed.notify_one();
-                                }
+                                slot_freed.notify_one();
                             });
                         }
                         if work_may_wait {
@@ -262,6 +269,7 @@ impl<K: JobKind> Runner<K> {
             format!("{}:{}", self.inner.instance, uuid::Uuid::new_v4().simple()).into();
         let lease = chrono::Duration::from_std(self.inner.kind.lease()).unwrap_or_default();
         let (kind, claimed_token) = (self.inner.kind.clone(), token.clone());
+        self.inner.claims_begun.fetch_add(1, Ordering::SeqCst);
         let jobs = self
             .inner
             .db
@@ -326,16 +334,29 @@ impl<K: JobKind> Runner<K> {
     /// Writes finished jobs in one transaction; per job, whether its lease still held.
     async fn record_batch(&self, batch: Vec<Finished<K>>) -> Result<Vec<bool>, DbError> {
         let kind = self.inner.kind.clone();
-        self.inner
+        let claims_before = self.inner.claims_begun.load(Ordering::SeqCst);
+        let (held, waiting) = self
+            .inner
             .db
             .write(move |conn| {
-                batch
+                let held = batch
                     .iter()
                     .map(|f| kind.record(conn, &f.token, &f.job, &f.done))
-                    .collect::<Result<Vec<bool>, _>>()
-                    .map_err(DbError::from)
+                    .collect::<Result<Vec<bool>, _>>()?;
+                let jobs: Vec<&K::Job> = batch.iter().map(|f| &f.job).collect();
+                let waiting = K::FINISHING_MAY_MAKE_DUE && kind.waiting_behind(conn, &jobs)?;
+                Ok::<_, DbError>((held, waiting))
             })
-            .await
+            .await?;
+        // Rows behind these jobs are due now. So may be one committed while this batch was
+        // recorded, which `waiting_behind` could not see yet: the claim its wake-up started
+        // then found it still blocked, so a claim begun meanwhile means looking again.
+        if K::FINISHING_MAY_MAKE_DUE
+            && (waiting || self.inner.claims_begun.load(Ordering::SeqCst) != claims_before)
+        {
+            self.wake();
+        }
+        Ok(held)
     }
 }
 

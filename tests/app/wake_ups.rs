@@ -7,7 +7,7 @@ use std::time::Duration;
 use klaxon::config::Config;
 use serde_json::json;
 
-use crate::helpers::receiver::Receiver;
+use crate::helpers::receiver::{Receiver, Reply};
 use crate::helpers::{
     act, api_integration, configured_webhook, create_api_key, for_each_backend_with, post_event,
     sender_to_loopback, trigger,
@@ -62,6 +62,32 @@ async fn pages_api_events_and_test_events_wake_the_sender_when_they_commit() {
             .await;
         let received = receiver.wait_for(5, PROMPTLY).await;
         assert_eq!(received[4].header("klaxon-test-event"), "true");
+    })
+    .await;
+}
+
+/// An incident's next webhook becomes due when the one before it is done, and nothing is
+/// committed at that moment to wake the sender: recording the one before must look for it.
+/// Here the acknowledgement and the resolution commit while the trigger's webhook is still
+/// being answered, and the sender polls once an hour.
+#[tokio::test]
+async fn webhooks_queued_behind_one_in_flight_follow_it_at_once() {
+    for_each_backend_with(sender_polling_hourly, |app| async move {
+        let receiver = Receiver::start().await;
+        receiver.script([Reply::Slow(Duration::from_millis(500))]);
+        app.create_owner().await;
+        let (service, _, _) = api_integration(&app).await;
+        configured_webhook(&app, &service, &receiver.url).await;
+
+        let number = trigger(&app, &service, "Disk full").await;
+        receiver.wait_for(1, PROMPTLY).await;
+        act(&app, number, "acknowledge").await;
+        act(&app, number, "resolve").await;
+        receiver.wait_for(3, PROMPTLY).await;
+        assert_eq!(
+            receiver.event_types(),
+            ["triggered", "acknowledged", "resolved"]
+        );
     })
     .await;
 }
