@@ -233,14 +233,6 @@ pub fn any_pending_behind(
     conn: &mut DbConn,
     finished: &[(i64, i64, Option<i64>)],
 ) -> QueryResult<bool> {
-    let behind = |id: i64, integration: i64, incident: i64| {
-        deliveries::table
-            .filter(deliveries::incident_id.eq(incident))
-            .filter(deliveries::integration_id.eq(integration))
-            .filter(deliveries::id.gt(id))
-            .filter(deliveries::state.eq(PENDING))
-            .select(deliveries::id)
-    };
     match conn {
         // One statement for the batch: a round trip each would cost what the claim it saves does.
         DbConn::Postgres(pg) => {
@@ -270,9 +262,14 @@ pub fn any_pending_behind(
         DbConn::Sqlite(sqlite) => {
             for (id, integration, incident) in finished {
                 let Some(incident) = *incident else { continue };
-                let found: Option<i64> = KeptPrepared(behind(*id, *integration, incident).limit(1))
-                    .get_result(sqlite)
-                    .optional()?;
+                let behind = deliveries::table
+                    .filter(deliveries::incident_id.eq(incident))
+                    .filter(deliveries::integration_id.eq(integration))
+                    .filter(deliveries::id.gt(id))
+                    .filter(deliveries::state.eq(PENDING))
+                    .select(deliveries::id)
+                    .limit(1);
+                let found: Option<i64> = KeptPrepared(behind).get_result(sqlite).optional()?;
                 if found.is_some() {
                     return Ok(true);
                 }
