@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{deliveries, delivery_attempts, integrations};
-use super::{first_rows, returning_id, shared_run, wake, DbConn, KeptPrepared};
+use super::{first_rows, returning_id, returning_ids, shared_run, wake, DbConn, KeptPrepared};
 
 pub const PENDING: &str = "pending";
 pub const SUCCEEDED: &str = "succeeded";
@@ -294,9 +294,14 @@ pub struct NewAttemptRow {
     pub error_message: Option<String>,
 }
 
-pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttemptRow) -> QueryResult<()> {
-    let insert = diesel::insert_into(delivery_attempts::table).values(attempt);
-    returning_id(conn, insert.returning(delivery_attempts::id)).map(drop)
+/// Inserts `attempts` in their order: one statement on PostgreSQL.
+pub fn insert_attempts(conn: &mut DbConn, attempts: &[NewAttemptRow]) -> QueryResult<()> {
+    insert_rows!(
+        conn,
+        attempts,
+        delivery_attempts::table,
+        delivery_attempts::id
+    )
 }
 
 /// The leased row by id, only while `token` still holds its lease. (Updates through it
@@ -313,17 +318,21 @@ fn leased(
         .filter(deliveries::locked_by.eq(token.to_owned()))
 }
 
-/// Marks the delivery succeeded or finally failed. False when the lease was lost.
-pub fn finish(
+/// Marks the deliveries `ids` succeeded or finally failed, those whose lease `token` still
+/// holds; returns their ids.
+pub fn finish_all(
     conn: &mut DbConn,
-    id: i64,
+    ids: &[i64],
     token: &str,
     state: &str,
     status_code: Option<i32>,
     error: Option<&str>,
     at: NaiveDateTime,
-) -> QueryResult<bool> {
-    let update = diesel::update(leased(id, token)).set((
+) -> QueryResult<Vec<i64>> {
+    let leased = deliveries::table
+        .filter(deliveries::id.eq_any(ids))
+        .filter(deliveries::locked_by.eq(token));
+    let update = diesel::update(leased).set((
         deliveries::state.eq(state),
         deliveries::attempt_count.eq(deliveries::attempt_count + 1),
         deliveries::last_status_code.eq(status_code),
@@ -332,7 +341,7 @@ pub fn finish(
         deliveries::locked_by.eq(None::<String>),
         deliveries::locked_until.eq(None::<NaiveDateTime>),
     ));
-    Ok(returning_id(conn, update.returning(deliveries::id))?.is_some())
+    returning_ids(conn, update.returning(deliveries::id))
 }
 
 /// Puts the delivery back in the queue for `next_attempt_at`. False when the lease was lost.

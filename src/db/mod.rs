@@ -825,7 +825,16 @@ mod tests {
         for _ in 0..3 {
             incidents::transition_acknowledged(&mut conn, 1, now()).unwrap();
             incidents::transition_resolved(&mut conn, 1, now()).unwrap();
-            deliveries::finish(&mut conn, 1, "token", "succeeded", Some(200), None, now()).unwrap();
+            deliveries::finish_all(
+                &mut conn,
+                &[1],
+                "token",
+                "succeeded",
+                Some(200),
+                None,
+                now(),
+            )
+            .unwrap();
             deliveries::schedule_retry(&mut conn, 1, "token", Some(500), Some("no"), now())
                 .unwrap();
         }

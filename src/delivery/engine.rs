@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::db::deliveries::{self, ClaimedRow, NewAttemptRow, FAILED, SUCCEEDED};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, integrations, Db, DbConn};
-use crate::jobs::{self, JobKind, Runner, RunnerSettings};
+use crate::jobs::{self, Finished, JobKind, Runner, RunnerSettings};
 use crate::metrics::Metrics;
 
 /// Header that marks a "Send test event" request.
@@ -149,11 +149,9 @@ impl JobKind for WebhookDeliveries {
     fn record(
         &self,
         conn: &mut DbConn,
-        token: &str,
-        row: &ClaimedRow,
-        attempt: &Attempt,
-    ) -> diesel::QueryResult<bool> {
-        record_in(conn, token, row, attempt)
+        finished: &[Finished<Self>],
+    ) -> diesel::QueryResult<Vec<bool>> {
+        record_all_in(conn, finished)
     }
 
     fn describe(row: &ClaimedRow) -> String {
@@ -208,79 +206,108 @@ fn destination(row: &ClaimedRow) -> Result<String, String> {
     }
 }
 
-/// Stores one attempt and moves its delivery on (succeeded, retry, failed), inside the
-/// caller's write transaction. False when the lease was lost: the attempt is kept, the
-/// delivery belongs to whoever holds it now.
-fn record_in(
+/// Stores each finished delivery's attempt and moves the delivery on (succeeded, retry,
+/// failed), inside the caller's write transaction. A delivery whose lease was lost keeps its
+/// attempt and belongs to whoever holds it now (false). Webhooks finish in bursts, so the
+/// batch is written in few statements: the attempts together, the deliveries that ended
+/// alike under one claim together, and the timeline entries together (each a single
+/// statement on PostgreSQL, `db::insert_rows!`).
+fn record_all_in(
     conn: &mut DbConn,
-    token: &str,
+    finished: &[Finished<WebhookDeliveries>],
+) -> diesel::QueryResult<Vec<bool>> {
+    let attempts: Vec<NewAttemptRow> = finished
+        .iter()
+        .map(|Finished { job, done, .. }| attempt_row(job, done))
+        .collect();
+    deliveries::insert_attempts(conn, &attempts)?;
+    let now = db::now();
+    let mut held = vec![false; finished.len()];
+    // Ended alike: same claim, same final state, status and error (a storm's: all 200).
+    let mut endings: Vec<(Ending<'_>, Vec<i64>)> = Vec::new();
+    for (index, Finished { token, job, done }) in finished.iter().enumerate() {
+        let status = done.result.status.map(i32::from);
+        let error = error_text(&done.result);
+        let state = match done.outcome {
+            Outcome::Retry(at) => {
+                held[index] = deliveries::schedule_retry(conn, job.id, token, status, error, at)?;
+                continue;
+            }
+            Outcome::Succeeded => SUCCEEDED,
+            Outcome::Failed => FAILED,
+        };
+        let ending = (&**token, state, status, error);
+        match endings.iter_mut().find(|(alike, _)| *alike == ending) {
+            Some((_, ids)) => ids.push(job.id),
+            None => endings.push((ending, vec![job.id])),
+        }
+    }
+    for ((token, state, status, error), ids) in &endings {
+        let finished_ids = deliveries::finish_all(conn, ids, token, state, *status, *error, now)?;
+        for (index, f) in finished.iter().enumerate() {
+            if finished_ids.contains(&f.job.id) {
+                held[index] = true;
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for (f, _) in finished.iter().zip(&held).filter(|(_, held)| **held) {
+        let (row, result) = (&f.job, &f.done.result);
+        if result.status == Some(410) && row.integration_enabled {
+            integrations::set_enabled(conn, row.integration_id, false)?;
+            integrations::record_audit(
+                conn,
+                row.integration_id,
+                row.service_id,
+                None,
+                "disabled",
+                "the receiver answered 410 Gone",
+                now,
+            )?;
+        }
+        entries.extend(timeline_entry(row, &f.done, now));
+    }
+    timeline::append_all(conn, entries)?;
+    Ok(held)
+}
+
+/// Succeeded or failed deliveries that end with one statement: their claim's token, the
+/// state, the last status code and error.
+type Ending<'a> = (&'a str, &'static str, Option<i32>, Option<&'a str>);
+
+fn error_text(result: &AttemptResult) -> Option<&str> {
+    result.error.as_ref().map(|(_, message)| message.as_str())
+}
+
+fn attempt_row(row: &ClaimedRow, attempt: &Attempt) -> NewAttemptRow {
+    let result = &attempt.result;
+    NewAttemptRow {
+        delivery_id: row.id,
+        started_at: attempt.started_at,
+        duration_ms: result.duration.as_millis() as i64,
+        request_headers: serde_json::to_string(&attempt.headers).unwrap_or_default(),
+        status_code: result.status.map(i32::from),
+        response_headers: serde_json::to_string(&result.response_headers).unwrap_or_default(),
+        response_body: result.body_excerpt.clone(),
+        error_kind: result
+            .error
+            .as_ref()
+            .map(|(kind, _)| kind.as_str().to_owned()),
+        error_message: error_text(result).map(str::to_owned),
+    }
+}
+
+/// What the incident's timeline says about a delivery that finished (none for a retry, or a
+/// delivery of no incident, such as a test webhook).
+fn timeline_entry(
     row: &ClaimedRow,
     attempt: &Attempt,
-) -> diesel::QueryResult<bool> {
-    let Attempt {
-        started_at,
-        headers,
-        result,
-        outcome,
-    } = attempt;
-    let status = result.status.map(i32::from);
-    let error_text = result.error.as_ref().map(|(_, message)| message.clone());
-    deliveries::insert_attempt(
-        conn,
-        &NewAttemptRow {
-            delivery_id: row.id,
-            started_at: *started_at,
-            duration_ms: result.duration.as_millis() as i64,
-            request_headers: serde_json::to_string(headers).unwrap_or_default(),
-            status_code: status,
-            response_headers: serde_json::to_string(&result.response_headers).unwrap_or_default(),
-            response_body: result.body_excerpt.clone(),
-            error_kind: result
-                .error
-                .as_ref()
-                .map(|(kind, _)| kind.as_str().to_owned()),
-            error_message: error_text.clone(),
-        },
-    )?;
-    let now = db::now();
-    let held = match *outcome {
-        Outcome::Succeeded => {
-            deliveries::finish(conn, row.id, token, SUCCEEDED, status, None, now)?
-        }
-        Outcome::Retry(at) => {
-            deliveries::schedule_retry(conn, row.id, token, status, error_text.as_deref(), at)?
-        }
-        Outcome::Failed => deliveries::finish(
-            conn,
-            row.id,
-            token,
-            FAILED,
-            status,
-            error_text.as_deref(),
-            now,
-        )?,
-    };
-    if !held {
-        return Ok(false);
-    }
-    if status == Some(410) && row.integration_enabled {
-        integrations::set_enabled(conn, row.integration_id, false)?;
-        integrations::record_audit(
-            conn,
-            row.integration_id,
-            row.service_id,
-            None,
-            "disabled",
-            "the receiver answered 410 Gone",
-            now,
-        )?;
-    }
-    let Some(incident_id) = row.incident_id else {
-        return Ok(true);
-    };
+    now: NaiveDateTime,
+) -> Option<NewTimelineRow> {
+    let incident_id = row.incident_id?;
     let url = row.url.as_deref().unwrap_or_default();
-    let (kind, detail) = match (outcome, status) {
-        (Outcome::Retry(_), _) => return Ok(true),
+    let (kind, detail) = match (attempt.outcome, attempt.result.status) {
+        (Outcome::Retry(_), _) => return None,
         (Outcome::Succeeded, Some(code)) => (
             "webhook_delivered",
             format!("{} to {url}: HTTP {code}", row.event_type),
@@ -294,23 +321,19 @@ fn record_in(
             format!(
                 "{} to {url}: {}",
                 row.event_type,
-                error_text.unwrap_or_default()
+                error_text(&attempt.result).unwrap_or_default()
             ),
         ),
     };
-    timeline::append(
-        conn,
-        NewTimelineRow {
-            incident_id,
-            kind,
-            actor_user_id: None,
-            actor_label: "Klaxon".into(),
-            detail,
-            delivery_id: Some(row.id),
-            created_at: now,
-        },
-    )?;
-    Ok(true)
+    Some(NewTimelineRow {
+        incident_id,
+        kind,
+        actor_user_id: None,
+        actor_label: "Klaxon".into(),
+        detail,
+        delivery_id: Some(row.id),
+        created_at: now,
+    })
 }
 
 fn not_sent(reason: String) -> AttemptResult {

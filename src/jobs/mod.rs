@@ -56,15 +56,17 @@ pub trait JobKind: Send + Sync + 'static {
     /// Does the work, outside any transaction.
     fn run(&self, job: &Self::Job) -> impl Future<Output = Self::Done> + Send;
 
-    /// Stores the result inside a write transaction, only if `token` still holds the lease.
-    /// False when the lease was lost: the row belongs to whoever holds it now.
+    /// Stores the results of finished jobs inside one write transaction, each only if its
+    /// `token` still holds the lease; one answer per job, in their order: false when the lease
+    /// was lost (the row belongs to whoever holds it now). Jobs that finish together are
+    /// recorded together, so a kind can write them in fewer statements.
     fn record(
         &self,
         conn: &mut DbConn,
-        token: &str,
-        job: &Self::Job,
-        done: &Self::Done,
-    ) -> diesel::QueryResult<bool>;
+        finished: &[Finished<Self>],
+    ) -> diesel::QueryResult<Vec<bool>>
+    where
+        Self: Sized;
 
     /// Names a job in logs.
     fn describe(job: &Self::Job) -> String;
@@ -339,10 +341,8 @@ impl<K: JobKind> Runner<K> {
             .inner
             .db
             .write(move |conn| {
-                let held = batch
-                    .iter()
-                    .map(|f| kind.record(conn, &f.token, &f.job, &f.done))
-                    .collect::<Result<Vec<bool>, _>>()?;
+                let held = kind.record(conn, &batch)?;
+                debug_assert_eq!(held.len(), batch.len(), "one answer per job");
                 let jobs: Vec<&K::Job> = batch.iter().map(|f| &f.job).collect();
                 let waiting = K::FINISHING_MAY_MAKE_DUE && kind.waiting_behind(conn, &jobs)?;
                 Ok::<_, DbError>((held, waiting))
@@ -360,11 +360,12 @@ impl<K: JobKind> Runner<K> {
     }
 }
 
-/// A job that ended, waiting to be recorded.
-struct Finished<K: JobKind> {
-    token: Arc<str>,
-    job: K::Job,
-    done: K::Done,
+/// A job that ended, waiting to be recorded: its claim's lease token, the job, what running it
+/// produced.
+pub struct Finished<K: JobKind> {
+    pub token: Arc<str>,
+    pub job: K::Job,
+    pub done: K::Done,
 }
 
 /// Tells a waiting job whether it was recorded with its lease held, or why it was not.

@@ -19,7 +19,7 @@ use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, DbConn};
 use crate::domain::incidents::urgency_word;
 use crate::domain::{ack_links, contacts};
-use crate::jobs::{self, JobKind};
+use crate::jobs::{self, Finished, JobKind};
 use crate::metrics::Metrics;
 use crate::paging::smtp::SmtpPool;
 
@@ -307,11 +307,12 @@ impl JobKind for EmailNotifications {
     fn record(
         &self,
         conn: &mut DbConn,
-        token: &str,
-        notification: &ClaimedNotification,
-        sent: &Sent,
-    ) -> diesel::QueryResult<bool> {
-        record_in(conn, token, notification, sent)
+        finished: &[Finished<Self>],
+    ) -> diesel::QueryResult<Vec<bool>> {
+        finished
+            .iter()
+            .map(|f| record_in(conn, &f.token, &f.job, &f.done))
+            .collect()
     }
 
     fn describe(notification: &ClaimedNotification) -> String {

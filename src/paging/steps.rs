@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use crate::db::escalations::{self, StepRow};
 use crate::db::{self, DbConn};
 use crate::domain::incidents::escalation::fire_in;
-use crate::jobs::JobKind;
+use crate::jobs::{Finished, JobKind};
 
 pub struct EscalationSteps;
 
@@ -41,22 +41,29 @@ impl JobKind for EscalationSteps {
     fn record(
         &self,
         conn: &mut DbConn,
-        token: &str,
-        step: &StepRow,
-        _done: &(),
-    ) -> diesel::QueryResult<bool> {
-        let fired = fire_in(conn, token, step, db::now())?;
-        if let Some(fired) = &fired {
-            tracing::info!(
-                incident = step.incident_id,
-                level = step.level + 1,
-                round = step.round,
-                emailed = fired.emailed,
-                stood_down = fired.stood_down,
-                "escalation step"
-            );
-        }
-        Ok(fired.is_some())
+        finished: &[Finished<Self>],
+    ) -> diesel::QueryResult<Vec<bool>> {
+        finished
+            .iter()
+            .map(
+                |Finished {
+                     token, job: step, ..
+                 }| {
+                    let fired = fire_in(conn, token, step, db::now())?;
+                    if let Some(fired) = &fired {
+                        tracing::info!(
+                            incident = step.incident_id,
+                            level = step.level + 1,
+                            round = step.round,
+                            emailed = fired.emailed,
+                            stood_down = fired.stood_down,
+                            "escalation step"
+                        );
+                    }
+                    Ok(fired.is_some())
+                },
+            )
+            .collect()
     }
 
     fn describe(step: &StepRow) -> String {

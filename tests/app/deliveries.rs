@@ -412,6 +412,140 @@ async fn every_kind_of_failure_is_recorded_and_ends_failed_after_the_schedule() 
     .await;
 }
 
+/// Webhooks that finish together are recorded in one transaction, in few statements: each
+/// delivery moves on as its own attempt ended, and one whose lease another worker took in the
+/// meantime is left to that worker (its attempt is kept).
+#[tokio::test]
+async fn results_recorded_together_move_on_only_the_deliveries_still_leased() {
+    with_webhook_app(local_receivers, |app| async move {
+        use klaxon::delivery::engine::WebhookDeliveries;
+        use klaxon::jobs::{Finished, JobKind};
+        let receiver = Receiver::start().await;
+        receiver.script([
+            Reply::Status(200),
+            Reply::Status(200),
+            Reply::Status(500),
+            Reply::Status(200),
+        ]);
+        let service = create_service(&app, "Together").await;
+        configured_webhook(&app, &service, &receiver.url).await;
+        let mut numbers = Vec::new();
+        for title in ["One", "Two", "Three", "Four"] {
+            numbers.push(trigger(&app, &service, title).await);
+        }
+        let sender = app.webhook_sender();
+        app.leave_deliveries_pending();
+        let db = app.db().await;
+        // Two claims, so that two leases are recorded in one batch.
+        let mut claimed = Vec::new();
+        for (token, limit) in [("test:first", 3), ("test:second", 1)] {
+            let claiming = sender.clone();
+            let jobs = db
+                .write(move |conn| {
+                    let now = klaxon::db::now();
+                    let until = now + chrono::Duration::minutes(1);
+                    let jobs = claiming.kind().claim(conn, token, now, until, limit)?;
+                    Ok::<_, klaxon::db::DbError>(jobs)
+                })
+                .await
+                .unwrap();
+            claimed.extend(jobs.into_iter().map(|job| (token, job)));
+        }
+        assert_eq!(claimed.len(), 4);
+        // One at a time, so that each gets the reply scripted for its place.
+        let mut finished: Vec<Finished<WebhookDeliveries>> = Vec::new();
+        for (token, job) in claimed {
+            let done = sender.kind().run(&job).await;
+            finished.push(Finished {
+                token: token.into(),
+                job,
+                done,
+            });
+        }
+        let taken = finished[1].job.id;
+        query(&app, move |conn| {
+            use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+            use klaxon::db::schema::deliveries::dsl;
+            diesel::update(dsl::deliveries.find(taken))
+                .set(dsl::locked_by.eq("another:worker"))
+                .execute(conn)
+        })
+        .await;
+        let ids: Vec<i64> = finished.iter().map(|f| f.job.id).collect();
+        let recording = sender.clone();
+        let held = db
+            .write(move |conn| {
+                let held = recording.kind().record(conn, &finished)?;
+                Ok::<_, klaxon::db::DbError>(held)
+            })
+            .await
+            .unwrap();
+        assert_eq!(held, [true, false, true, true]);
+
+        let rows: Vec<DeliveryRow> = query(&app, |conn| {
+            use diesel::{QueryDsl, RunQueryDsl, SelectableHelper};
+            use klaxon::db::schema::deliveries::dsl;
+            dsl::deliveries
+                .order(dsl::id)
+                .select(DeliveryRow::as_select())
+                .load(conn)
+        })
+        .await;
+        let row = |id: i64| rows.iter().find(|row| row.id == id).unwrap();
+        let (first, lost, retried, second) = (row(ids[0]), row(ids[1]), row(ids[2]), row(ids[3]));
+        assert_eq!(
+            (first.state.as_str(), first.attempt_count),
+            ("succeeded", 1)
+        );
+        assert_eq!(
+            (second.state.as_str(), second.attempt_count),
+            ("succeeded", 1)
+        );
+        assert_eq!(first.last_status_code, Some(200));
+        assert_eq!(
+            (
+                lost.state.as_str(),
+                lost.attempt_count,
+                lost.locked_by.as_deref()
+            ),
+            ("pending", 0, Some("another:worker")),
+            "the other worker's delivery is left as it holds it"
+        );
+        assert_eq!(
+            (
+                retried.state.as_str(),
+                retried.attempt_count,
+                retried.locked_by.as_deref()
+            ),
+            ("pending", 1, None)
+        );
+        assert_eq!(retried.last_status_code, Some(500));
+        for &id in &ids {
+            assert_eq!(
+                attempts_of(&app, id).await.len(),
+                1,
+                "every attempt is kept"
+            );
+        }
+        let delivered: Vec<Option<i64>> = query(&app, |conn| {
+            use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+            use klaxon::db::schema::timeline_entries::dsl;
+            dsl::timeline_entries
+                .filter(dsl::kind.eq("webhook_delivered"))
+                .select(dsl::delivery_id)
+                .order(dsl::id)
+                .load(conn)
+        })
+        .await;
+        assert_eq!(
+            delivered,
+            [Some(ids[0]), Some(ids[3])],
+            "the timeline tells of the finished ones"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured() {
     with_webhook_app(local_receivers, |app| async move {

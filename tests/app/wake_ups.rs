@@ -165,7 +165,7 @@ mod counted {
 
     use chrono::NaiveDateTime;
     use klaxon::db::DbConn;
-    use klaxon::jobs::JobKind;
+    use klaxon::jobs::{Finished, JobKind};
 
     pub const QUEUE: &str = "klaxon_test_counted";
 
@@ -217,12 +217,10 @@ mod counted {
         fn record(
             &self,
             _conn: &mut DbConn,
-            _token: &str,
-            _job: &u32,
-            _done: &(),
-        ) -> diesel::QueryResult<bool> {
-            self.done.fetch_add(1, Ordering::SeqCst);
-            Ok(true)
+            finished: &[Finished<Self>],
+        ) -> diesel::QueryResult<Vec<bool>> {
+            self.done.fetch_add(finished.len(), Ordering::SeqCst);
+            Ok(vec![true; finished.len()])
         }
 
         fn describe(job: &u32) -> String {

@@ -351,6 +351,16 @@ impl TestApp {
             .expect("a step of the sender")
     }
 
+    /// The app's webhook sender, for a test that claims, runs and records by hand. For apps
+    /// whose sender is off.
+    #[allow(dead_code)]
+    pub fn webhook_sender(&self) -> DeliveryEngine {
+        let server = self.own_server();
+        assert!(!server.sender_on, "the sender runs in the background");
+        server.sender_driven.store(true, Ordering::SeqCst);
+        server.engine.clone()
+    }
+
     /// Steps the sender until a step finds nothing due: every due delivery is sent, and after
     /// it the next delivery of the same incident. Retries scheduled for later stay pending.
     /// Returns how many attempts were made.
