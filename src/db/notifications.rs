@@ -210,6 +210,8 @@ pub fn claim_due(
         .collect())
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = notification_attempts)]
 pub struct NewAttempt<'a> {
     pub notification_id: i64,
     pub started_at: NaiveDateTime,
@@ -219,42 +221,59 @@ pub struct NewAttempt<'a> {
     pub error: Option<&'a str>,
 }
 
-pub fn insert_attempt(conn: &mut DbConn, attempt: &NewAttempt<'_>) -> QueryResult<()> {
-    diesel::insert_into(notification_attempts::table)
-        .values((
-            notification_attempts::notification_id.eq(attempt.notification_id),
-            notification_attempts::started_at.eq(attempt.started_at),
-            notification_attempts::duration_ms.eq(attempt.duration_ms),
-            notification_attempts::reply_code.eq(attempt.reply_code),
-            notification_attempts::reply_text.eq(attempt.reply_text),
-            notification_attempts::error.eq(attempt.error),
-        ))
-        .execute(conn)
-        .map(drop)
+/// Inserts `attempts` in their order: one statement on PostgreSQL.
+pub fn insert_attempts(conn: &mut DbConn, attempts: &[NewAttempt<'_>]) -> QueryResult<()> {
+    insert_rows!(
+        conn,
+        attempts,
+        notification_attempts::table,
+        notification_attempts::id
+    )
 }
 
-/// Moves a leased notification on: finished (`state` with `next_attempt_at` = None) or back in
-/// the queue for a retry. False when the lease was lost.
-pub fn settle(
+/// Finishes the leased notifications `ids` (`state`, `error`) whose lease `token` still holds
+/// and that were not cancelled meanwhile (those stay cancelled); returns their ids.
+pub fn finish_all(
     conn: &mut DbConn,
-    id: i64,
+    ids: &[i64],
     token: &str,
     state: &str,
     error: Option<&str>,
-    retry_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
-) -> QueryResult<bool> {
-    // A row cancelled meanwhile stays cancelled.
+) -> QueryResult<Vec<i64>> {
     let leased = notifications::table
-        .filter(notifications::id.eq(id))
+        .filter(notifications::id.eq_any(ids))
         .filter(notifications::locked_by.eq(token))
         .filter(notifications::state.eq(PENDING));
     let update = diesel::update(leased).set((
         notifications::state.eq(state),
         notifications::attempt_count.eq(notifications::attempt_count + 1),
         notifications::last_error.eq(error),
-        notifications::next_attempt_at.eq(retry_at.unwrap_or(now)),
-        notifications::completed_at.eq(retry_at.is_none().then_some(now)),
+        notifications::next_attempt_at.eq(now),
+        notifications::completed_at.eq(Some(now)),
+        notifications::locked_by.eq(None::<String>),
+        notifications::locked_until.eq(None::<NaiveDateTime>),
+    ));
+    returning_ids(conn, update.returning(notifications::id))
+}
+
+/// Puts a leased notification back in the queue for `retry_at`. False when the lease was lost
+/// (or the notification was cancelled meanwhile: it stays cancelled).
+pub fn schedule_retry(
+    conn: &mut DbConn,
+    id: i64,
+    token: &str,
+    error: Option<&str>,
+    retry_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let leased = notifications::table
+        .filter(notifications::id.eq(id))
+        .filter(notifications::locked_by.eq(token))
+        .filter(notifications::state.eq(PENDING));
+    let update = diesel::update(leased).set((
+        notifications::attempt_count.eq(notifications::attempt_count + 1),
+        notifications::last_error.eq(error),
+        notifications::next_attempt_at.eq(retry_at),
         notifications::locked_by.eq(None::<String>),
         notifications::locked_until.eq(None::<NaiveDateTime>),
     ));

@@ -223,33 +223,23 @@ fn record_all_in(
     deliveries::insert_attempts(conn, &attempts)?;
     let now = db::now();
     let mut held = vec![false; finished.len()];
-    // Ended alike: same claim, same final state, status and error (a storm's: all 200).
-    let mut endings: Vec<(Ending<'_>, Vec<i64>)> = Vec::new();
-    for (index, Finished { token, job, done }) in finished.iter().enumerate() {
+    let mut ending = Vec::new();
+    for (place, Finished { token, job, done }) in finished.iter().enumerate() {
         let status = done.result.status.map(i32::from);
         let error = error_text(&done.result);
         let state = match done.outcome {
             Outcome::Retry(at) => {
-                held[index] = deliveries::schedule_retry(conn, job.id, token, status, error, at)?;
+                held[place] = deliveries::schedule_retry(conn, job.id, token, status, error, at)?;
                 continue;
             }
             Outcome::Succeeded => SUCCEEDED,
             Outcome::Failed => FAILED,
         };
-        let ending = (&**token, state, status, error);
-        match endings.iter_mut().find(|(alike, _)| *alike == ending) {
-            Some((_, ids)) => ids.push(job.id),
-            None => endings.push((ending, vec![job.id])),
-        }
+        ending.push((place, job.id, (&**token, state, status, error)));
     }
-    for ((token, state, status, error), ids) in &endings {
-        let finished_ids = deliveries::finish_all(conn, ids, token, state, *status, *error, now)?;
-        for (index, f) in finished.iter().enumerate() {
-            if finished_ids.contains(&f.job.id) {
-                held[index] = true;
-            }
-        }
-    }
+    jobs::end_alike(ending, &mut held, |(token, state, status, error), ids| {
+        deliveries::finish_all(conn, ids, token, state, *status, *error, now)
+    })?;
     let mut entries = Vec::new();
     for (f, _) in finished.iter().zip(&held).filter(|(_, held)| **held) {
         let (row, result) = (&f.job, &f.done.result);
@@ -270,10 +260,6 @@ fn record_all_in(
     timeline::append_all(conn, entries)?;
     Ok(held)
 }
-
-/// Succeeded or failed deliveries that end with one statement: their claim's token, the
-/// state, the last status code and error.
-type Ending<'a> = (&'a str, &'static str, Option<i32>, Option<&'a str>);
 
 fn error_text(result: &AttemptResult) -> Option<&str> {
     result.error.as_ref().map(|(_, message)| message.as_str())

@@ -395,6 +395,32 @@ impl Drop for ReleaseOnDrop<'_> {
     }
 }
 
+/// Ends finished jobs with one statement per group that ended alike (same `Key`: their claim's
+/// token and how they ended; a storm's are all alike). `ending` holds each job's place in the
+/// batch, its row id and its key; `end` ends a group's rows and returns the ids it ended (those
+/// whose lease still held); their places in `held` become true.
+pub fn end_alike<Key: PartialEq>(
+    ending: Vec<(usize, i64, Key)>,
+    held: &mut [bool],
+    mut end: impl FnMut(&Key, &[i64]) -> diesel::QueryResult<Vec<i64>>,
+) -> diesel::QueryResult<()> {
+    let mut groups: Vec<(Key, Vec<(usize, i64)>)> = Vec::new();
+    for (place, id, key) in ending {
+        match groups.iter_mut().find(|(alike, _)| *alike == key) {
+            Some((_, rows)) => rows.push((place, id)),
+            None => groups.push((key, vec![(place, id)])),
+        }
+    }
+    for (key, rows) in groups {
+        let ids: Vec<i64> = rows.iter().map(|(_, id)| *id).collect();
+        let ended = end(&key, &ids)?;
+        for (place, id) in rows {
+            held[place] = ended.contains(&id);
+        }
+    }
+    Ok(())
+}
+
 /// When to try again after `retries_done` failed retries, following `schedule` with ±20 %
 /// jitter (so that many retries do not all land at once), or `None` when the schedule is
 /// used up. A delay the receiver asked for (`requested`) replaces the scheduled one.

@@ -309,10 +309,7 @@ impl JobKind for EmailNotifications {
         conn: &mut DbConn,
         finished: &[Finished<Self>],
     ) -> diesel::QueryResult<Vec<bool>> {
-        finished
-            .iter()
-            .map(|f| record_in(conn, &f.token, &f.job, &f.done))
-            .collect()
+        record_all_in(conn, finished)
     }
 
     fn describe(notification: &ClaimedNotification) -> String {
@@ -341,57 +338,67 @@ fn not_sent(reason: String) -> Sent {
     }
 }
 
-fn record_in(
+/// Stores each email's attempt and moves its notification on, inside the caller's write
+/// transaction, as the delivery engine records webhooks (`delivery::engine`): the attempts in
+/// one statement, the notifications that ended alike under one claim in one, the timeline
+/// entries of failed emails in one. False for a notification whose lease was lost or that was
+/// cancelled meanwhile (its attempt is kept).
+fn record_all_in(
     conn: &mut DbConn,
-    token: &str,
-    notification: &ClaimedNotification,
-    sent: &Sent,
-) -> diesel::QueryResult<bool> {
-    notifications::insert_attempt(
-        conn,
-        &NewAttempt {
-            notification_id: notification.id,
-            started_at: sent.started_at,
-            duration_ms: sent.duration.as_millis() as i64,
-            reply_code: sent.reply_code,
-            reply_text: &sent.reply_text,
-            error: sent.error.as_deref(),
-        },
-    )?;
+    finished: &[Finished<EmailNotifications>],
+) -> diesel::QueryResult<Vec<bool>> {
+    let attempts: Vec<NewAttempt<'_>> = finished
+        .iter()
+        .map(|Finished { job, done, .. }| NewAttempt {
+            notification_id: job.id,
+            started_at: done.started_at,
+            duration_ms: done.duration.as_millis() as i64,
+            reply_code: done.reply_code,
+            reply_text: &done.reply_text,
+            error: done.error.as_deref(),
+        })
+        .collect();
+    notifications::insert_attempts(conn, &attempts)?;
     let now = db::now();
-    let (state, retry_at) = match sent.outcome {
-        Outcome::Succeeded => (SUCCEEDED, None),
-        Outcome::Retry(at) => (notifications::PENDING, Some(at)),
-        Outcome::Failed => (FAILED, None),
-    };
-    let held = notifications::settle(
-        conn,
-        notification.id,
-        token,
-        state,
-        sent.error.as_deref(),
-        retry_at,
-        now,
-    )?;
+    let mut held = vec![false; finished.len()];
+    let mut ending = Vec::new();
+    for (place, Finished { token, job, done }) in finished.iter().enumerate() {
+        let error = done.error.as_deref();
+        let state = match done.outcome {
+            Outcome::Retry(at) => {
+                held[place] = notifications::schedule_retry(conn, job.id, token, error, at)?;
+                continue;
+            }
+            Outcome::Succeeded => SUCCEEDED,
+            Outcome::Failed => FAILED,
+        };
+        ending.push((place, job.id, (&**token, state, error)));
+    }
+    jobs::end_alike(ending, &mut held, |(token, state, error), ids| {
+        notifications::finish_all(conn, ids, token, state, *error, now)
+    })?;
     // A confirmation email has no incident: its outcome is in its own row only.
-    let incident = notification.incident.as_ref().filter(|_| held);
-    if let (Some(incident), Outcome::Failed) = (incident, &sent.outcome) {
-        let reason = sent.error.as_deref().unwrap_or("refused");
-        timeline::append(
-            conn,
-            NewTimelineRow {
+    let failures = finished
+        .iter()
+        .zip(&held)
+        .filter(|(f, held)| **held && f.done.outcome == Outcome::Failed)
+        .filter_map(|(Finished { job, done, .. }, _)| {
+            let incident = job.incident.as_ref()?;
+            let reason = done.error.as_deref().unwrap_or("refused");
+            Some(NewTimelineRow {
                 incident_id: incident.id,
                 kind: "notification_failed",
                 actor_user_id: None,
                 actor_label: "Klaxon".into(),
                 detail: format!(
                     "Email to {} ({}): {reason}",
-                    notification.recipient_first_name, notification.address
+                    job.recipient_first_name, job.address
                 ),
                 delivery_id: None,
                 created_at: now,
-            },
-        )?;
-    }
+            })
+        })
+        .collect();
+    timeline::append_all(conn, failures)?;
     Ok(held)
 }

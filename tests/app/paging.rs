@@ -368,6 +368,126 @@ async fn a_refusing_mail_server_fails_the_email_visibly_and_a_busy_one_is_retrie
     .await;
 }
 
+/// Emails that finish together are recorded in one transaction, as webhooks are: each
+/// notification moves on as its own attempt ended, a failed one is on its incident's timeline,
+/// and one whose lease another worker took in the meantime is left to that worker.
+#[tokio::test]
+async fn emails_recorded_together_move_on_only_the_notifications_still_leased() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_stepped(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            use klaxon::jobs::{Finished, JobKind};
+            use klaxon::paging::EmailNotifications;
+            let service = with_team_of_two(&app).await;
+            page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL, BOB_EMAIL])], 0).await;
+            trigger(&app, &service, "First").await;
+            trigger(&app, &service, "Second").await;
+            let sender = app.email_sender();
+            app.leave_paging_pending();
+            let db = app.db().await;
+            let mut claimed = Vec::new();
+            for (token, limit) in [("test:first", 3), ("test:second", 1)] {
+                let claiming = sender.clone();
+                let jobs = db
+                    .write(move |conn| {
+                        let now = klaxon::db::now();
+                        let until = now + chrono::Duration::minutes(1);
+                        let jobs = claiming.kind().claim(conn, token, now, until, limit)?;
+                        Ok::<_, klaxon::db::DbError>(jobs)
+                    })
+                    .await
+                    .unwrap();
+                claimed.extend(jobs.into_iter().map(|job| (token, job)));
+            }
+            assert_eq!(claimed.len(), 4);
+            let mut finished: Vec<Finished<EmailNotifications>> = Vec::new();
+            for (place, (token, job)) in claimed.into_iter().enumerate() {
+                smtp.answer_recipients(match place {
+                    2 => Recipients::Refuse(550, "5.1.1 mailbox unavailable".into()),
+                    _ => Recipients::Accept,
+                });
+                let done = sender.kind().run(&job).await;
+                finished.push(Finished {
+                    token: token.into(),
+                    job,
+                    done,
+                });
+            }
+            smtp.answer_recipients(Recipients::Accept);
+            let ids: Vec<i64> = finished.iter().map(|f| f.job.id).collect();
+            let failed_incident = finished[2].job.incident.as_ref().unwrap().id;
+            let taken = ids[1];
+            query(&app, move |conn| {
+                use diesel::{ExpressionMethods, QueryDsl};
+                use klaxon::db::schema::notifications::dsl;
+                diesel::update(dsl::notifications.find(taken))
+                    .set(dsl::locked_by.eq("another:worker"))
+                    .execute(conn)
+            })
+            .await;
+            let recording = sender.clone();
+            let held = db
+                .write(move |conn| {
+                    let held = recording.kind().record(conn, &finished)?;
+                    Ok::<_, klaxon::db::DbError>(held)
+                })
+                .await
+                .unwrap();
+            assert_eq!(held, [true, false, true, true]);
+
+            type Row = (i64, String, i32, Option<String>);
+            let rows: Vec<Row> = query(&app, |conn| {
+                use diesel::QueryDsl;
+                use klaxon::db::schema::notifications::dsl;
+                dsl::notifications
+                    .select((dsl::id, dsl::state, dsl::attempt_count, dsl::locked_by))
+                    .load(conn)
+            })
+            .await;
+            let row = |id: i64| rows.iter().find(|row| row.0 == id).unwrap().clone();
+            let states: Vec<(String, i32, Option<String>)> = ids
+                .iter()
+                .map(|id| {
+                    let (_, state, count, locked_by) = row(*id);
+                    (state, count, locked_by)
+                })
+                .collect();
+            let ended = |state: &str| (state.to_owned(), 1, None);
+            assert_eq!(
+                states,
+                [
+                    ended("succeeded"),
+                    ("pending".to_owned(), 0, Some("another:worker".to_owned())),
+                    ended("failed"),
+                    ended("succeeded"),
+                ]
+            );
+            let (attempts, failures): (i64, Vec<i64>) = query(&app, move |conn| {
+                use diesel::{ExpressionMethods, QueryDsl};
+                use klaxon::db::schema::{notification_attempts, timeline_entries};
+                let attempts = notification_attempts::table
+                    .filter(notification_attempts::notification_id.eq_any(&ids))
+                    .count()
+                    .get_result(conn)?;
+                let failures = timeline_entries::table
+                    .filter(timeline_entries::kind.eq("notification_failed"))
+                    .select(timeline_entries::incident_id)
+                    .load(conn)?;
+                Ok((attempts, failures))
+            })
+            .await;
+            assert_eq!(attempts, 4, "every attempt is kept");
+            assert_eq!(
+                failures,
+                [failed_incident],
+                "the failed email is on the timeline"
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn without_smtp_a_notification_is_recorded_as_not_sent() {
     for_each_backend(|app| async move {

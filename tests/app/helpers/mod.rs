@@ -402,6 +402,19 @@ impl TestApp {
         steps + emails
     }
 
+    /// The app's email sender, for a test that claims, sends and records by hand. For apps
+    /// whose paging workers are off.
+    #[allow(dead_code)]
+    pub fn email_sender(&self) -> klaxon::jobs::Runner<klaxon::paging::EmailNotifications> {
+        let server = self.own_server();
+        assert!(
+            !server.paging_on,
+            "the paging workers run in the background"
+        );
+        server.paging_driven.store(true, Ordering::SeqCst);
+        server.paging.email.clone()
+    }
+
     /// Steps the paging workers until a step finds nothing due: every due level fires and
     /// every due email is sent, retries due at once included. Steps and emails scheduled for
     /// later (a level's delay, a rule's delay) stay pending. Returns how many ran.
