@@ -20,11 +20,15 @@ macro_rules! on_backend {
     };
 }
 
-/// Inserts `$rows` (a slice of an `Insertable` row type) into `$table` in their order: on
-/// PostgreSQL in one statement (kept prepared, one per number of rows), on SQLite one per row
-/// (SQLite pays no round trip, and diesel cannot put rows with defaults in one SQLite
-/// statement). `$id`, the table's id column, is returned so that diesel keeps the statements
-/// prepared (see [`returning_id`]).
+/// Inserts `$rows` (a slice of an `Insertable` row type) into `$table` in their order, each
+/// statement kept prepared ([`KeptPrepared`]): on PostgreSQL in one statement (one per number
+/// of rows) returning `$id`, the table's id column, since diesel keeps a PostgreSQL statement
+/// prepared only when it reads rows from it ([`returning_id`]); on SQLite one per row (SQLite
+/// pays no round trip, and diesel cannot put rows with defaults in one SQLite statement),
+/// without `RETURNING`: SQLite collects returned rows in a temporary b-tree, opened and torn
+/// down with a page cache of its own on every run (most of the 6 % of the writer thread that
+/// `pcache1TruncateUnsafe` took in a storm, docs/benchmarks.md), and diesel keeps an SQLite
+/// INSERT prepared when it is `execute`d too.
 macro_rules! insert_rows {
     ($conn:expr, $rows:expr, $table:path, $id:path) => {{
         let (conn, rows): (&mut $crate::db::DbConn, &[_]) = ($conn, $rows);
@@ -34,10 +38,17 @@ macro_rules! insert_rows {
                     .load::<i64>(pg)
                     .map(drop)
             }
-            _ => rows.iter().try_for_each(|row| {
+            ($crate::db::DbConn::Postgres(_), _) => rows.iter().try_for_each(|row| {
                 $crate::db::returning_id(
                     conn,
                     diesel::insert_into($table).values(row).returning($id),
+                )
+                .map(drop)
+            }),
+            ($crate::db::DbConn::Sqlite(sqlite), _) => rows.iter().try_for_each(|row| {
+                diesel::RunQueryDsl::execute(
+                    $crate::db::KeptPrepared(diesel::insert_into($table).values(row)),
+                    &mut *sqlite,
                 )
                 .map(drop)
             }),
