@@ -267,10 +267,10 @@ pub fn any_pending_behind(
                     .filter(deliveries::integration_id.eq(integration))
                     .filter(deliveries::id.gt(id))
                     .filter(deliveries::state.eq(PENDING))
-                    .select(deliveries::id)
-                    .limit(1);
-                let found: Option<i64> = KeptPrepared(behind).get_result(sqlite).optional()?;
-                if found.is_some() {
+                    .select(deliveries::id);
+                // The first row only, without a bound LIMIT (see the top of `db`).
+                let found: Vec<i64> = first_rows(sqlite, KeptPrepared(behind), 1)?;
+                if !found.is_empty() {
                     return Ok(true);
                 }
             }

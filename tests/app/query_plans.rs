@@ -16,6 +16,7 @@ use klaxon::config::Config;
 use klaxon::db::{DbConn, DbError};
 use serde_json::json;
 
+use crate::helpers::receiver::Receiver;
 use crate::helpers::{
     add_user, api_integration, backdate, configured_webhook, default_team, edit_service,
     for_each_backend, for_each_backend_with, join, query, signed_in_browser, trigger, Backend,
@@ -534,18 +535,24 @@ async fn the_statements_of_the_event_path_stay_prepared() {
     let _recording = ONE_RECORDING_AT_A_TIME.lock().await;
     // From the server's start: a statement its start-up already prepared (every write
     // transaction's last ones, for instance) is not prepared again.
-    let from_the_start =
-        |config: &mut Config| keep_prepared_of(&database_marker(&config.database_url));
+    let receiver = Receiver::start().await;
+    let from_the_start = |config: &mut Config| {
+        keep_prepared_of(&database_marker(&config.database_url));
+        config.webhook_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    };
+    let receiver = &receiver;
     for_each_backend_with(from_the_start, |app| async move {
         let backend = app.backend();
         let marker = database_marker(&app.database_url);
         app.create_owner().await;
         let (service, _, events) = api_integration(&app).await;
-        configured_webhook(&app, &service, "https://1.1.1.1/hook").await;
+        configured_webhook(&app, &service, &receiver.url).await;
         record_statements_of(&marker);
         send_every_kind_of_alert(&app, &service, &events).await;
-        // The escalation worker and the notifier claim and record in the same writer.
+        // The escalation worker, the notifier and the webhook sender claim and record in the
+        // same writer.
         app.page_until_idle().await;
+        app.send_until_idle().await;
         let (statements, prepared) = (recorded(), prepared());
 
         let run = distinct_planned(&statements);
@@ -562,6 +569,16 @@ async fn the_statements_of_the_event_path_stay_prepared() {
         assert!(
             compiled_each_time.is_empty(),
             "{backend:?}: statements of the event path compiled anew on every call:\n{compiled_each_time:#?}"
+        );
+        // A prepared SQLite statement with a bound LIMIT is compiled again inside SQLite on
+        // every run, which the cache above cannot see.
+        let bound_limits: Vec<&String> = run
+            .iter()
+            .filter(|sql| backend == Backend::Sqlite && sql.contains("LIMIT ?"))
+            .collect();
+        assert!(
+            bound_limits.is_empty(),
+            "statements of the event path with a bound LIMIT:\n{bound_limits:#?}"
         );
     })
     .await;
