@@ -15,8 +15,9 @@ use reqwest::StatusCode;
 
 use crate::helpers::receiver::{refused_url, signature_is_valid, Receiver, Reply};
 use crate::helpers::{
-    act, add_integration, configured_webhook, create_service, deliveries_of, fail_inserts_into,
-    for_each_backend_with, location, query, secret_on, submit_with, trigger, user_browser, TestApp,
+    act, add_integration, claim_by_hand, configured_webhook, create_service, deliveries_of,
+    fail_inserts_into, for_each_backend_with, location, query, record_by_hand, secret_on,
+    submit_with, trigger, user_browser, TestApp,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -429,28 +430,14 @@ async fn results_recorded_together_move_on_only_the_deliveries_still_leased() {
         ]);
         let service = create_service(&app, "Together").await;
         configured_webhook(&app, &service, &receiver.url).await;
-        let mut numbers = Vec::new();
         for title in ["One", "Two", "Three", "Four"] {
-            numbers.push(trigger(&app, &service, title).await);
+            trigger(&app, &service, title).await;
         }
         let sender = app.webhook_sender();
         app.leave_deliveries_pending();
         let db = app.db().await;
         // Two claims, so that two leases are recorded in one batch.
-        let mut claimed = Vec::new();
-        for (token, limit) in [("test:first", 3), ("test:second", 1)] {
-            let claiming = sender.clone();
-            let jobs = db
-                .write(move |conn| {
-                    let now = klaxon::db::now();
-                    let until = now + chrono::Duration::minutes(1);
-                    let jobs = claiming.kind().claim(conn, token, now, until, limit)?;
-                    Ok::<_, klaxon::db::DbError>(jobs)
-                })
-                .await
-                .unwrap();
-            claimed.extend(jobs.into_iter().map(|job| (token, job)));
-        }
+        let claimed = claim_by_hand(&db, &sender, &[("test:first", 3), ("test:second", 1)]).await;
         assert_eq!(claimed.len(), 4);
         // One at a time, so that each gets the reply scripted for its place.
         let mut finished: Vec<Finished<WebhookDeliveries>> = Vec::new();
@@ -472,14 +459,7 @@ async fn results_recorded_together_move_on_only_the_deliveries_still_leased() {
         })
         .await;
         let ids: Vec<i64> = finished.iter().map(|f| f.job.id).collect();
-        let recording = sender.clone();
-        let held = db
-            .write(move |conn| {
-                let held = recording.kind().record(conn, &finished)?;
-                Ok::<_, klaxon::db::DbError>(held)
-            })
-            .await
-            .unwrap();
+        let held = record_by_hand(&db, &sender, finished).await;
         assert_eq!(held, [true, false, true, true]);
 
         let rows: Vec<DeliveryRow> = query(&app, |conn| {

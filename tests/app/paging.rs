@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
-    act, add_user, backends, create_api_key, create_service, csrf_token, default_team,
-    fail_inserts_into, for_each_backend, for_each_backend_with, join, mail_stepped, mail_through,
-    page_with_policy, query, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page,
-    Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
+    act, add_user, backends, claim_by_hand, create_api_key, create_service, csrf_token,
+    default_team, fail_inserts_into, for_each_backend, for_each_backend_with, join, mail_stepped,
+    mail_through, page_with_policy, query, record_by_hand, spawn_klaxon, status_of, trigger,
+    username_by_email, wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
+    PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -386,20 +387,8 @@ async fn emails_recorded_together_move_on_only_the_notifications_still_leased() 
             let sender = app.email_sender();
             app.leave_paging_pending();
             let db = app.db().await;
-            let mut claimed = Vec::new();
-            for (token, limit) in [("test:first", 3), ("test:second", 1)] {
-                let claiming = sender.clone();
-                let jobs = db
-                    .write(move |conn| {
-                        let now = klaxon::db::now();
-                        let until = now + chrono::Duration::minutes(1);
-                        let jobs = claiming.kind().claim(conn, token, now, until, limit)?;
-                        Ok::<_, klaxon::db::DbError>(jobs)
-                    })
-                    .await
-                    .unwrap();
-                claimed.extend(jobs.into_iter().map(|job| (token, job)));
-            }
+            let claimed =
+                claim_by_hand(&db, &sender, &[("test:first", 3), ("test:second", 1)]).await;
             assert_eq!(claimed.len(), 4);
             let mut finished: Vec<Finished<EmailNotifications>> = Vec::new();
             for (place, (token, job)) in claimed.into_iter().enumerate() {
@@ -426,14 +415,7 @@ async fn emails_recorded_together_move_on_only_the_notifications_still_leased() 
                     .execute(conn)
             })
             .await;
-            let recording = sender.clone();
-            let held = db
-                .write(move |conn| {
-                    let held = recording.kind().record(conn, &finished)?;
-                    Ok::<_, klaxon::db::DbError>(held)
-                })
-                .await
-                .unwrap();
+            let held = record_by_hand(&db, &sender, finished).await;
             assert_eq!(held, [true, false, true, true]);
 
             type Row = (i64, String, i32, Option<String>);

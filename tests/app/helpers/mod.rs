@@ -610,3 +610,45 @@ pub fn option_value(page: &str, text: &str) -> String {
     let start = page[..end].rfind("value=\"").unwrap() + "value=\"".len();
     page[start..].split('"').next().unwrap().to_owned()
 }
+
+/// Claims due jobs of `runner`'s kind by hand, once per `(token, limit)` in `claims`, as that
+/// many workers would; each job comes with the token that claimed it.
+#[allow(dead_code)]
+pub async fn claim_by_hand<K: klaxon::jobs::JobKind>(
+    db: &klaxon::db::Db,
+    runner: &klaxon::jobs::Runner<K>,
+    claims: &[(&'static str, usize)],
+) -> Vec<(&'static str, K::Job)> {
+    let mut claimed = Vec::new();
+    for &(token, limit) in claims {
+        let claiming = runner.clone();
+        let jobs = db
+            .write(move |conn| {
+                let now = klaxon::db::now();
+                let until = now + chrono::Duration::minutes(1);
+                let jobs = claiming.kind().claim(conn, token, now, until, limit)?;
+                Ok::<_, klaxon::db::DbError>(jobs)
+            })
+            .await
+            .expect("claim");
+        claimed.extend(jobs.into_iter().map(|job| (token, job)));
+    }
+    claimed
+}
+
+/// Records finished jobs by hand in one write transaction, as the runner records a batch;
+/// whether each one's lease held.
+#[allow(dead_code)]
+pub async fn record_by_hand<K: klaxon::jobs::JobKind>(
+    db: &klaxon::db::Db,
+    runner: &klaxon::jobs::Runner<K>,
+    finished: Vec<klaxon::jobs::Finished<K>>,
+) -> Vec<bool> {
+    let recording = runner.clone();
+    db.write(move |conn| {
+        let held = recording.kind().record(conn, &finished)?;
+        Ok::<_, klaxon::db::DbError>(held)
+    })
+    .await
+    .expect("record")
+}
