@@ -26,9 +26,8 @@ macro_rules! on_backend {
 /// prepared only when it reads rows from it ([`returning_id`]); on SQLite one per row (SQLite
 /// pays no round trip, and diesel cannot put rows with defaults in one SQLite statement),
 /// without `RETURNING`: SQLite collects returned rows in a temporary b-tree, opened and torn
-/// down with a page cache of its own on every run (most of the 6 % of the writer thread that
-/// `pcache1TruncateUnsafe` took in a storm, docs/benchmarks.md), and diesel keeps an SQLite
-/// INSERT prepared when it is `execute`d too.
+/// down with a page cache of its own on every run, and diesel keeps an SQLite INSERT prepared
+/// when it is `execute`d too (docs/decisions.md, "Statements kept prepared").
 macro_rules! insert_rows {
     ($conn:expr, $rows:expr, $table:path, $id:path) => {{
         let (conn, rows): (&mut $crate::db::DbConn, &[_]) = ($conn, $rows);

@@ -45,24 +45,20 @@ impl JobKind for EscalationSteps {
     ) -> diesel::QueryResult<Vec<bool>> {
         finished
             .iter()
-            .map(
-                |Finished {
-                     token, job: step, ..
-                 }| {
-                    let fired = fire_in(conn, token, step, db::now())?;
-                    if let Some(fired) = &fired {
-                        tracing::info!(
-                            incident = step.incident_id,
-                            level = step.level + 1,
-                            round = step.round,
-                            emailed = fired.emailed,
-                            stood_down = fired.stood_down,
-                            "escalation step"
-                        );
-                    }
-                    Ok(fired.is_some())
-                },
-            )
+            .map(|Finished { token, job, .. }| {
+                let fired = fire_in(conn, token, job, db::now())?;
+                if let Some(fired) = &fired {
+                    tracing::info!(
+                        incident = job.incident_id,
+                        level = job.level + 1,
+                        round = job.round,
+                        emailed = fired.emailed,
+                        stood_down = fired.stood_down,
+                        "escalation step"
+                    );
+                }
+                Ok(fired.is_some())
+            })
             .collect()
     }
 
