@@ -497,11 +497,6 @@ impl Db {
         self.writer.write_again(work).await
     }
 
-    #[cfg(test)]
-    pub(crate) fn writer(&self) -> &writer::Writer {
-        &self.writer
-    }
-
     /// The writer thread's counters.
     pub fn writer_counters(&self) -> &writer::WriterCounters {
         self.writer.counters()

@@ -1,11 +1,13 @@
 //! What a run of grouped alerts keeps until it ends. While the writer thread runs alerts that
-//! share a savepoint (`Writer::write_again`, on PostgreSQL), each statement is a round trip on
-//! the writer's one connection, and those round trips bound a storm (docs/decisions.md, "What
-//! bounds a PostgreSQL storm"). So, within such a run:
+//! share a savepoint (`Writer::write_again`), each statement is a round trip on the writer's one
+//! connection on PostgreSQL, and those round trips bound a storm (docs/decisions.md, "What
+//! bounds a PostgreSQL storm"); on SQLite, the one writer thread's CPU does. So, within such a
+//! run:
 //!
 //! - **Rows nobody reads back are inserted together when it ends**: alerts, timeline entries,
 //!   webhook deliveries and emails. Their tables' insert functions hand them here ([`defer`]);
-//!   the writer inserts them, one statement per table, before it keeps the run ([`flush`]).
+//!   the writer inserts them (one statement per table on PostgreSQL) before it keeps the run
+//!   ([`flush`]).
 //!   Nothing in an alert's path reads these tables or refers to their ids, so a row inserted at
 //!   the end of its run is the same as one inserted at once: same transaction, same order of ids.
 //! - **Configuration is read once** ([`remembered`]): an alert's integration and service, the

@@ -9,18 +9,16 @@
 //! ones (one log flush instead of one per piece of work) and keeps one connection's page cache
 //! warm; with a single caller it is one transaction as before.
 //!
-//! On PostgreSQL, work that can run again (`write_again`: alerts) shares one savepoint with the
-//! rerunnable work queued next to it: there a savepoint costs two round trips on the connection
-//! every grouped write waits for, a tenth of an alert's. When one of them fails, the shared
-//! savepoint is rolled back and each runs again in a savepoint of its own, so the failing one is
-//! still rolled back alone. The rows such a run adds and nothing reads back (its alerts,
-//! timeline entries, webhooks and emails) are inserted together when it ends, one statement per
-//! table (`db::shared_run`). SQLite keeps a savepoint per piece of work: its savepoints cost no
-//! round trip, and a shared one, journaling the pages of many alerts, made the writer slower
-//! (measured: `sqlite3BtreeSavepoint` went from 0.7 % to 3.3 % of the writer thread).
+//! Work that can run again (`write_again`: alerts) shares one savepoint with the rerunnable work
+//! queued next to it: on PostgreSQL a savepoint costs two round trips on the connection every
+//! grouped write waits for, a tenth of an alert's; on SQLite each savepoint journals again every
+//! page its work changes, and SQLite runs `SAVEPOINT` and `RELEASE` as statements it compiles
+//! anew each time. When one of them fails, the shared savepoint is rolled back and each runs
+//! again in a savepoint of its own, so the failing one is still rolled back alone. The rows such
+//! a run adds and nothing reads back (its alerts, timeline entries, webhooks and emails) are
+//! inserted together when it ends (`db::shared_run`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use diesel::connection::{SimpleConnection, TransactionManager};
@@ -157,9 +155,6 @@ pub struct Writer {
     // Dropped before `_thread`: the thread ends once every sender is gone.
     jobs: mpsc::Sender<Box<dyn Job>>,
     counters: WriterCounters,
-    /// Whether rerunnable work shares savepoints (PostgreSQL); the tests switch it.
-    #[cfg(test)]
-    shares_savepoints: Arc<AtomicBool>,
     _thread: Arc<JoinOnDrop>,
 }
 
@@ -233,24 +228,14 @@ impl Writer {
         let (jobs, queue) = mpsc::channel();
         let counters = WriterCounters::default();
         let counted = counters.clone();
-        let shares_savepoints = Arc::new(AtomicBool::new(matches!(source, Source::Pool(_))));
-        let shares = shares_savepoints.clone();
         let thread = std::thread::Builder::new()
             .name("klaxon-db-writer".to_owned())
-            .spawn(move || serve(source, queue, counted, checkpointer, wakers, shares))?;
+            .spawn(move || serve(source, queue, counted, checkpointer, wakers))?;
         Ok(Writer {
             jobs,
             counters,
-            #[cfg(test)]
-            shares_savepoints,
             _thread: Arc::new(JoinOnDrop(Some(thread))),
         })
-    }
-
-    /// Lets the tests run the shared savepoints' path on SQLite.
-    #[cfg(test)]
-    pub(crate) fn share_savepoints(&self, on: bool) {
-        self.shares_savepoints.store(on, Ordering::Relaxed);
     }
 
     pub fn counters(&self) -> &WriterCounters {
@@ -310,13 +295,9 @@ fn serve(
     counters: WriterCounters,
     checkpointer: Option<Checkpointer>,
     wakers: Arc<Wakers>,
-    shares_savepoints: Arc<AtomicBool>,
 ) {
     while let Ok(first) = queue.recv() {
-        let mut batch = Batch {
-            jobs: vec![first],
-            shares_savepoints: shares_savepoints.load(Ordering::Relaxed),
-        };
+        let mut batch = vec![first];
         let mut marked = wake::Marks::default();
         let failure = match &mut source {
             Source::Own(conn) => run_batch(conn, &queue, &mut batch, &mut marked).err(),
@@ -332,11 +313,11 @@ fn serve(
             checkpointer.committed();
         }
         counters.transactions.inc();
-        counters.jobs.inc_by(batch.jobs.len() as u64);
+        counters.jobs.inc_by(batch.len() as u64);
         if let Some(why) = &failure {
-            tracing::error!(error = %why, jobs = batch.jobs.len(), "database write batch failed");
+            tracing::error!(error = %why, jobs = batch.len(), "database write batch failed");
         }
-        for job in batch.jobs {
+        for job in batch {
             job.answer(failure.as_deref());
         }
         // After the answers, so that no caller waits for it; before the next batch, which then
@@ -350,17 +331,11 @@ fn serve(
     }
 }
 
-/// Work run in one transaction.
-struct Batch {
-    jobs: Vec<Box<dyn Job>>,
-    shares_savepoints: bool,
-}
-
 /// Runs `batch` and whatever queues up meanwhile (up to `MAX_BATCH`) in one transaction.
 fn run_batch(
     conn: &mut DbConn,
     queue: &mpsc::Receiver<Box<dyn Job>>,
-    batch: &mut Batch,
+    batch: &mut Vec<Box<dyn Job>>,
     marked: &mut wake::Marks,
 ) -> Result<(), String> {
     // The write turn too: other connections of this process (the import) still write
@@ -393,17 +368,14 @@ fn run_batch(
 fn run_jobs(
     conn: &mut DbConn,
     queue: &mpsc::Receiver<Box<dyn Job>>,
-    Batch {
-        jobs: batch,
-        shares_savepoints,
-    }: &mut Batch,
+    batch: &mut Vec<Box<dyn Job>>,
     marked: &mut wake::Marks,
 ) -> Result<(), String> {
     // Where the open shared run began.
     let mut shared: Option<usize> = None;
     let mut next = 0;
     while next < batch.len() {
-        if !(*shares_savepoints && batch[next].reruns()) {
+        if !batch[next].reruns() {
             keep_shared_run(conn, &mut batch[..next], &mut shared, marked)?;
             run_alone(conn, batch[next].as_mut(), marked)?;
         } else {
@@ -514,14 +486,6 @@ mod tests {
         Db::connect(&url, 2).expect("the test database opens")
     }
 
-    /// A SQLite database whose writer shares savepoints between rerunnable writes, as on
-    /// PostgreSQL.
-    fn sharing_db(dir: &tempfile::TempDir) -> Db {
-        let db = sqlite_db(dir);
-        db.writer().share_savepoints(true);
-        db
-    }
-
     /// Holds the writer for a moment and sends `writes` meanwhile: they queue up behind it and
     /// run after it as one batch. Returns what the held write and `writes` answered.
     async fn behind_a_held_writer<F: std::future::Future>(
@@ -613,7 +577,7 @@ mod tests {
     async fn rerunnable_writes_share_a_savepoint_and_a_failing_one_is_still_rolled_back_alone() {
         static KEPT: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Default::default);
         let dir = tempfile::tempdir().unwrap();
-        let db = sharing_db(&dir);
+        let db = sqlite_db(&dir);
         // Rerunnable and ordinary writes interleaved in one batch, failures among both.
         let queued = async {
             let writes = (0..30).map(|i| {
@@ -655,7 +619,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_run_whose_deferred_rows_are_refused_runs_again_alone_and_the_rest_stands() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sharing_db(&dir);
+        let db = sqlite_db(&dir);
         let queued = async {
             // Deferred to the end of the run, where the missing incident refuses it.
             let refused = db.write_grouped(|conn| {
