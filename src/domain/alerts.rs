@@ -5,7 +5,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::ids::new_base57_id;
+use super::ids::{self, new_base57_id};
 use super::incidents::{self, Actor, NewIncident, Status};
 use super::integrations::INCOMING;
 use super::services;
@@ -315,7 +315,7 @@ fn receive_in(conn: &mut DbConn, key: &str, event: &Event) -> Result<Received, D
         .or(collated)
         .filter(|_| event.alert_type != AlertType::Info && !suppressed);
     let alert = NewAlertRow {
-        unique_id: uuid::Uuid::new_v4().to_string(),
+        unique_id: ids::new_row_uuid(),
         integration_id: integration.id,
         incident_id: attached.as_ref().map(|i| i.id),
         alert_type: event.alert_type as i32,

@@ -1,4 +1,4 @@
-//! Random identifiers in the shapes Zenduty uses.
+//! Identifiers in the shapes Zenduty uses, and secret tokens.
 
 use rand::Rng;
 
@@ -6,11 +6,26 @@ use rand::Rng;
 const BASE57: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 /// A 22-character base57 id, like `vuwtGfyHf9JaN5vg5sEc4N` (incidents, alerts, webhook-ids).
+///
+/// It is the base57 digits of a version 7 UUID, whose leading bits are the time it was made:
+/// ids made one after another sort one after another, so the rows a storm inserts go to the
+/// last leaf of their unique index together instead of to a random leaf each, which the write
+/// would have to read back, journal and write out page by page (docs/decisions.md).
 pub fn new_base57_id() -> String {
-    let mut rng = rand::rng();
-    (0..22)
-        .map(|_| BASE57[rng.random_range(0..BASE57.len())] as char)
-        .collect()
+    let mut n = uuid::Uuid::now_v7().as_u128();
+    // 57^22 > 2^128: 22 digits always suffice; leading zeros keep the order of the numbers.
+    let mut digits = [BASE57[0]; 22];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE57[(n % 57) as usize];
+        n /= 57;
+    }
+    digits.iter().map(|&b| b as char).collect()
+}
+
+/// A UUID for a row written on the event path (alerts, notifications): a version 7 UUID, in
+/// the order made, as [`new_base57_id`].
+pub fn new_row_uuid() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// A user's public id: 25 characters, like Zenduty's truncated UUIDs.
@@ -53,5 +68,18 @@ mod tests {
         assert!(id.bytes().all(|b| BASE57.contains(&b)));
         assert_ne!(id, new_base57_id());
         assert_eq!(BASE57.len(), 57);
+    }
+
+    #[test]
+    fn ids_sort_in_the_order_they_were_made() {
+        assert!(
+            BASE57.is_sorted(),
+            "the alphabet's order is the digits' order"
+        );
+        let base57: Vec<String> = (0..200).map(|_| new_base57_id()).collect();
+        assert!(base57.is_sorted());
+        let uuids: Vec<String> = (0..200).map(|_| new_row_uuid()).collect();
+        assert!(uuids.is_sorted());
+        assert!(uuids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()));
     }
 }

@@ -23,6 +23,7 @@ use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, incidents, DbConn, DbError};
 use crate::domain::contacts;
+use crate::domain::ids;
 use crate::domain::schedules;
 use crate::domain::DomainError;
 use crate::metrics;
@@ -305,7 +306,7 @@ pub fn stop_in(
     )?;
     if reason == Status::Resolved {
         for (user_id, address) in notifications::notified_users(conn, incident.id)? {
-            let unique_id = uuid::Uuid::new_v4().to_string();
+            let unique_id = ids::new_row_uuid();
             notifications::insert(
                 conn,
                 NewNotification {
@@ -455,7 +456,7 @@ fn fire_level(
             continue;
         }
         for (address, delay) in targets {
-            let unique_id = uuid::Uuid::new_v4().to_string();
+            let unique_id = ids::new_row_uuid();
             notifications::insert(
                 conn,
                 NewNotification {
