@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::db::deliveries::{self, ClaimedRow, NewAttemptRow, FAILED, SUCCEEDED};
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, integrations, Db, DbConn};
-use crate::jobs::{self, Finished, JobKind, Runner, RunnerSettings};
+use crate::jobs::{self, Finished, JobKind, Outcome, Runner, RunnerSettings};
 use crate::metrics::Metrics;
 
 /// Header that marks a "Send test event" request.
@@ -76,14 +76,6 @@ pub struct WebhookDeliveries {
     timeout: Duration,
     retry_schedule: Vec<Duration>,
     metrics: Arc<Metrics>,
-}
-
-/// What happened to a delivery after one attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Succeeded,
-    Retry(NaiveDateTime),
-    Failed,
 }
 
 /// One attempt, ready to be stored.

@@ -421,6 +421,15 @@ pub fn end_alike<Key: PartialEq>(
     Ok(())
 }
 
+/// What happened to a job after one attempt: webhooks and emails end the same three ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Not yet: tried again at this time.
+    Retry(NaiveDateTime),
+    Failed,
+}
+
 /// When to try again after `retries_done` failed retries, following `schedule` with ±20 %
 /// jitter (so that many retries do not all land at once), or `None` when the schedule is
 /// used up. A delay the receiver asked for (`requested`) replaces the scheduled one.

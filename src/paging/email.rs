@@ -19,7 +19,7 @@ use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, DbConn};
 use crate::domain::incidents::urgency_word;
 use crate::domain::{ack_links, contacts};
-use crate::jobs::{self, Finished, JobKind};
+use crate::jobs::{self, Finished, JobKind, Outcome};
 use crate::metrics::Metrics;
 use crate::paging::smtp::SmtpPool;
 
@@ -219,13 +219,6 @@ impl EmailNotifications {
     pub fn mailer(&self) -> &Mailer {
         &self.mailer
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    Succeeded,
-    Retry(NaiveDateTime),
-    Failed,
 }
 
 /// One attempt at sending an email.
