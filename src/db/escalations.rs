@@ -85,6 +85,132 @@ pub fn insert_step(
     wake::after_commit(conn, WAKE_CHANNEL)
 }
 
+/// The step queued after one that fires: its level, round and when it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextStep {
+    pub level: i32,
+    pub round: i32,
+    pub due_at: NaiveDateTime,
+}
+
+/// An escalation as a trigger starts it when its first level fires at once: the escalation, its
+/// first step (fired, `at`) and the step after it, if any. Returns the fired step.
+///
+/// On PostgreSQL one statement writes all three: every statement of a trigger is a round trip
+/// on the connection the grouped writes wait for, and these three are most of what paging adds
+/// to an alert (docs/decisions.md, "What bounds a PostgreSQL storm").
+#[allow(clippy::too_many_arguments)]
+pub fn start_with_fired_step(
+    conn: &mut DbConn,
+    incident_id: i64,
+    policy_id: Option<i64>,
+    policy_name: &str,
+    rules: &str,
+    repeat_policy: i32,
+    at: NaiveDateTime,
+    next: Option<NextStep>,
+) -> QueryResult<StepRow> {
+    let step = match conn {
+        DbConn::Postgres(pg) => start_in_one_statement(
+            pg,
+            incident_id,
+            policy_id,
+            policy_name,
+            rules,
+            repeat_policy,
+            at,
+            next,
+        )?,
+        DbConn::Sqlite(_) => {
+            let escalation_id = insert_escalation(
+                conn,
+                incident_id,
+                policy_id,
+                policy_name,
+                rules,
+                repeat_policy,
+                at,
+            )?;
+            let step = insert_fired_step(conn, escalation_id, incident_id, at)?;
+            if let Some(next) = next {
+                insert_step(
+                    conn,
+                    escalation_id,
+                    incident_id,
+                    next.level,
+                    next.round,
+                    next.due_at,
+                )?;
+            }
+            return Ok(step);
+        }
+    };
+    if next.is_some() {
+        wake::after_commit(conn, WAKE_CHANNEL)?;
+    }
+    Ok(step)
+}
+
+/// The ids [`start_in_one_statement`] returns.
+#[derive(QueryableByName)]
+struct StartedIds {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    step_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    escalation_id: i64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_in_one_statement(
+    pg: &mut diesel::PgConnection,
+    incident_id: i64,
+    policy_id: Option<i64>,
+    policy_name: &str,
+    rules: &str,
+    repeat_policy: i32,
+    at: NaiveDateTime,
+    next: Option<NextStep>,
+) -> QueryResult<StepRow> {
+    use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+    const START: &str = "WITH escalation AS (\
+            INSERT INTO escalations \
+            (incident_id, policy_id, policy_name, rules, repeat_policy, started_at) \
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id), \
+        fired AS (\
+            INSERT INTO escalation_steps \
+            (escalation_id, incident_id, level, round, due_at, state, fired_at) \
+            SELECT id, $1, 0, 0, $6, 'fired', $6 FROM escalation RETURNING id, escalation_id), \
+        next AS (\
+            INSERT INTO escalation_steps (escalation_id, incident_id, level, round, due_at, state) \
+            SELECT id, $1, $7, $8, $9, 'pending' FROM escalation WHERE $10) \
+        SELECT id AS step_id, escalation_id FROM fired";
+    let (level, round, due_at) = next.map_or((0, 0, at), |n| (n.level, n.round, n.due_at));
+    let started: StartedIds = KeptPrepared(
+        diesel::sql_query(START)
+            .bind::<BigInt, _>(incident_id)
+            .bind::<Nullable<BigInt>, _>(policy_id)
+            .bind::<Text, _>(policy_name)
+            .bind::<Text, _>(rules)
+            .bind::<Integer, _>(repeat_policy)
+            .bind::<Timestamp, _>(at)
+            .bind::<Integer, _>(level)
+            .bind::<Integer, _>(round)
+            .bind::<Timestamp, _>(due_at)
+            .bind::<Bool, _>(next.is_some()),
+    )
+    .get_result(pg)?;
+    Ok(StepRow {
+        id: started.step_id,
+        escalation_id: started.escalation_id,
+        incident_id,
+        level: 0,
+        round: 0,
+        due_at: at,
+        state: FIRED.to_owned(),
+        fired_at: Some(at),
+    })
+}
+
 /// Records a step that fires in the transaction inserting it (a first level without delay,
 /// fired with the trigger): no worker claims it.
 pub fn insert_fired_step(

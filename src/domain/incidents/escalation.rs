@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::model::Status;
 use crate::db::contact_methods::PagingTarget;
 use crate::db::escalation_policies::{self, NamedTarget, Target};
-use crate::db::escalations::{self as steps_db, ServicePolicy, StepRow, CANCELLED, FIRED};
+use crate::db::escalations::{
+    self as steps_db, NextStep, ServicePolicy, StepRow, CANCELLED, FIRED,
+};
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
 use crate::db::timeline::{self, NewTimelineRow};
@@ -78,20 +80,20 @@ pub fn start_in(
             (rules, frozen)
         }
     };
-    let escalation_id = match record(
-        conn,
-        incident.id,
-        Some(policy.id),
-        &policy.name,
-        &rules,
-        &frozen,
-        policy.repeat_policy,
-        at,
-    )? {
-        Ok(escalation_id) => escalation_id,
-        Err(nobody_paged) => return Ok(Some(nobody_paged)),
-    };
-    if rules[0].delay > 0 {
+    if rules.first().is_none_or(|first| first.delay > 0) {
+        let escalation_id = match record(
+            conn,
+            incident.id,
+            Some(policy.id),
+            &policy.name,
+            &rules,
+            &frozen,
+            policy.repeat_policy,
+            at,
+        )? {
+            Ok(escalation_id) => escalation_id,
+            Err(nobody_paged) => return Ok(Some(nobody_paged)),
+        };
         let due = at + Duration::minutes(rules[0].delay);
         steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, due)?;
         return Ok(None);
@@ -99,15 +101,17 @@ pub fn start_in(
     // The incident is triggered in this very transaction, so a first level without delay fires
     // here: the same emails and timeline as the worker would write, without a step to claim
     // and a second transaction to re-read the incident and the escalation in.
-    let step = steps_db::insert_fired_step(conn, escalation_id, incident.id, at)?;
-    let fired = fire_level(
+    let step = steps_db::start_with_fired_step(
         conn,
-        &step,
-        &rules,
+        incident.id,
+        Some(policy.id),
+        &policy.name,
+        &frozen,
         policy.repeat_policy,
-        incident.urgency,
         at,
+        next_step(0, 0, at, &rules, policy.repeat_policy, at),
     )?;
+    let fired = fire_level(conn, &step, &rules, incident.urgency, at)?;
     // Debug, not info: this runs in the write transaction (on SQLite, the writer thread), and
     // the incident's own timeline and the metric already say it.
     tracing::debug!(
@@ -403,7 +407,24 @@ pub fn fire_in(
         tracing::error!(escalation = escalation.id, %error, "stored escalation rules are not valid JSON");
         Vec::new()
     });
-    let fired = fire_level(conn, step, &rules, escalation.repeat_policy, urgency, now)?;
+    let fired = fire_level(conn, step, &rules, urgency, now)?;
+    if let Some(next) = next_step(
+        step.level,
+        step.round,
+        step.due_at,
+        &rules,
+        escalation.repeat_policy,
+        now,
+    ) {
+        steps_db::insert_step(
+            conn,
+            step.escalation_id,
+            step.incident_id,
+            next.level,
+            next.round,
+            next.due_at,
+        )?;
+    }
     if let Some(entry) = &fired.note {
         note(conn, step.incident_id, entry, now)?;
     }
@@ -411,12 +432,12 @@ pub fn fire_in(
 }
 
 /// Pages the level of `step`, a step marked fired in this transaction: resolves its targets to
-/// people now, queues each person's emails, writes the timeline, and queues the next step.
+/// people now, queues each person's emails and says what it did for the timeline. The caller
+/// queues the step after it ([`next_step`]).
 fn fire_level(
     conn: &mut DbConn,
     step: &StepRow,
     rules: &[FrozenRule],
-    repeat_policy: i32,
     urgency: i32,
     now: NaiveDateTime,
 ) -> QueryResult<Fired> {
@@ -502,7 +523,6 @@ fn fire_level(
     } else {
         String::new()
     };
-    schedule_next(conn, step, rules, repeat_policy, now)?;
     db::wake::count_after_commit(metrics::escalation_steps_fired());
     Ok(Fired {
         emailed: queued,
@@ -511,39 +531,30 @@ fn fire_level(
     })
 }
 
-/// Queues the step after `step`: the next level, due its delay after the one that fired was
-/// due; after the last level, the first level of the next round, if the policy repeats.
-fn schedule_next(
-    conn: &mut DbConn,
-    step: &StepRow,
+/// The step after the one at `level` and `round` (due at `due_at`, fired `now`): the next
+/// level, due its delay after the one that fired was due; after the last level, the first level
+/// of the next round, if the policy repeats.
+fn next_step(
+    level: i32,
+    round: i32,
+    due_at: NaiveDateTime,
     rules: &[FrozenRule],
     repeat_policy: i32,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    let level = step.level as usize;
-    if let Some(next) = rules.get(level + 1) {
-        let due = step.due_at + Duration::minutes(next.delay - rules[level].delay);
-        return steps_db::insert_step(
-            conn,
-            step.escalation_id,
-            step.incident_id,
-            step.level + 1,
-            step.round,
-            due,
-        );
+) -> Option<NextStep> {
+    let index = level as usize;
+    if let Some(next) = rules.get(index + 1) {
+        return Some(NextStep {
+            level: level + 1,
+            round,
+            due_at: due_at + Duration::minutes(next.delay - rules[index].delay),
+        });
     }
-    if step.round >= repeat_policy {
-        return Ok(());
-    }
-    let due = now + repeat_gap(rules);
-    steps_db::insert_step(
-        conn,
-        step.escalation_id,
-        step.incident_id,
-        0,
-        step.round + 1,
-        due,
-    )
+    (round < repeat_policy).then(|| NextStep {
+        level: 0,
+        round: round + 1,
+        due_at: now + repeat_gap(rules),
+    })
 }
 
 /// How long after its last level a policy starts over: as long as its last level waited after
