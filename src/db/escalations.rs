@@ -41,24 +41,23 @@ pub struct StepRow {
     pub fired_at: Option<NaiveDateTime>,
 }
 
-pub fn insert_escalation(
-    conn: &mut DbConn,
-    incident_id: i64,
-    policy_id: Option<i64>,
-    policy_name: &str,
-    rules: &str,
-    repeat_policy: i32,
-    at: NaiveDateTime,
-) -> QueryResult<i64> {
+/// An escalation as it starts: its policy's rules frozen as JSON.
+#[derive(Debug, Clone, Copy, Insertable)]
+#[diesel(table_name = escalations)]
+// A missing policy is bound as NULL: DEFAULT would make the statement one diesel compiles anew.
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewEscalation<'a> {
+    pub incident_id: i64,
+    pub policy_id: Option<i64>,
+    pub policy_name: &'a str,
+    pub rules: &'a str,
+    pub repeat_policy: i32,
+    pub started_at: NaiveDateTime,
+}
+
+pub fn insert_escalation(conn: &mut DbConn, escalation: &NewEscalation) -> QueryResult<i64> {
     let insert = diesel::insert_into(escalations::table)
-        .values((
-            escalations::incident_id.eq(incident_id),
-            escalations::policy_id.eq(policy_id),
-            escalations::policy_name.eq(policy_name),
-            escalations::rules.eq(rules),
-            escalations::repeat_policy.eq(repeat_policy),
-            escalations::started_at.eq(at),
-        ))
+        .values(*escalation)
         .returning(escalations::id);
     on_backend!(conn, c => insert.get_result(c))
 }
@@ -99,39 +98,17 @@ pub struct NextStep {
 /// On PostgreSQL one statement writes all three: every statement of a trigger is a round trip
 /// on the connection the grouped writes wait for, and these three are most of what paging adds
 /// to an alert (docs/decisions.md, "What bounds a PostgreSQL storm").
-#[allow(clippy::too_many_arguments)]
 pub fn start_with_fired_step(
     conn: &mut DbConn,
-    incident_id: i64,
-    policy_id: Option<i64>,
-    policy_name: &str,
-    rules: &str,
-    repeat_policy: i32,
-    at: NaiveDateTime,
+    escalation: &NewEscalation,
     next: Option<NextStep>,
 ) -> QueryResult<StepRow> {
+    let incident_id = escalation.incident_id;
     let step = match conn {
-        DbConn::Postgres(pg) => start_in_one_statement(
-            pg,
-            incident_id,
-            policy_id,
-            policy_name,
-            rules,
-            repeat_policy,
-            at,
-            next,
-        )?,
+        DbConn::Postgres(pg) => start_in_one_statement(pg, escalation, next)?,
         DbConn::Sqlite(_) => {
-            let escalation_id = insert_escalation(
-                conn,
-                incident_id,
-                policy_id,
-                policy_name,
-                rules,
-                repeat_policy,
-                at,
-            )?;
-            let step = insert_fired_step(conn, escalation_id, incident_id, at)?;
+            let escalation_id = insert_escalation(conn, escalation)?;
+            let step = insert_fired_step(conn, escalation_id, incident_id, escalation.started_at)?;
             if let Some(next) = next {
                 insert_step(
                     conn,
@@ -160,15 +137,9 @@ struct StartedIds {
     escalation_id: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn start_in_one_statement(
     pg: &mut diesel::PgConnection,
-    incident_id: i64,
-    policy_id: Option<i64>,
-    policy_name: &str,
-    rules: &str,
-    repeat_policy: i32,
-    at: NaiveDateTime,
+    escalation: &NewEscalation,
     next: Option<NextStep>,
 ) -> QueryResult<StepRow> {
     use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
@@ -184,14 +155,15 @@ fn start_in_one_statement(
             INSERT INTO escalation_steps (escalation_id, incident_id, level, round, due_at, state) \
             SELECT id, $1, $7, $8, $9, 'pending' FROM escalation WHERE $10) \
         SELECT id AS step_id, escalation_id FROM fired";
+    let at = escalation.started_at;
     let (level, round, due_at) = next.map_or((0, 0, at), |n| (n.level, n.round, n.due_at));
     let started: StartedIds = KeptPrepared(
         diesel::sql_query(START)
-            .bind::<BigInt, _>(incident_id)
-            .bind::<Nullable<BigInt>, _>(policy_id)
-            .bind::<Text, _>(policy_name)
-            .bind::<Text, _>(rules)
-            .bind::<Integer, _>(repeat_policy)
+            .bind::<BigInt, _>(escalation.incident_id)
+            .bind::<Nullable<BigInt>, _>(escalation.policy_id)
+            .bind::<Text, _>(escalation.policy_name)
+            .bind::<Text, _>(escalation.rules)
+            .bind::<Integer, _>(escalation.repeat_policy)
             .bind::<Timestamp, _>(at)
             .bind::<Integer, _>(level)
             .bind::<Integer, _>(round)
@@ -202,7 +174,7 @@ fn start_in_one_statement(
     Ok(StepRow {
         id: started.step_id,
         escalation_id: started.escalation_id,
-        incident_id,
+        incident_id: escalation.incident_id,
         level: 0,
         round: 0,
         due_at: at,

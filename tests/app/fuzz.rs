@@ -1096,18 +1096,8 @@ async fn every_route_survives_hostile_input_from_every_kind_of_user() {
         assert!(
             failures.is_empty() && panics.is_empty(),
             "{}\n{}\n{backend:?}, seed {seed} (replay: KLAXON_FUZZ_SEED={seed}): {} failures, {} panics",
-            failures
-                .iter()
-                .take(10)
-                .map(|failure| clip(failure, 600))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            panics
-                .iter()
-                .take(10)
-                .map(|panic| clip(panic, 600))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            first_ten(&failures),
+            first_ten(&panics),
             failures.len(),
             panics.len(),
         );
@@ -1119,6 +1109,16 @@ async fn every_route_survives_hostile_input_from_every_kind_of_user() {
         );
     })
     .await;
+}
+
+/// The first ten of `lines`, each clipped, one per line.
+fn first_ten(lines: &[String]) -> String {
+    lines
+        .iter()
+        .take(10)
+        .map(|line| clip(line, 600))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The rows of each table that differ between two snapshots, each shown before and after.

@@ -18,7 +18,7 @@ use super::model::Status;
 use crate::db::contact_methods::PagingTarget;
 use crate::db::escalation_policies::{self, NamedTarget, Target};
 use crate::db::escalations::{
-    self as steps_db, NextStep, ServicePolicy, StepRow, CANCELLED, FIRED,
+    self as steps_db, NewEscalation, NextStep, ServicePolicy, StepRow, CANCELLED, FIRED,
 };
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::{self, NewNotification, RESOLVED, TRIGGERED};
@@ -80,37 +80,22 @@ pub fn start_in(
             (rules, frozen)
         }
     };
+    let escalation = NewEscalation {
+        incident_id: incident.id,
+        policy_id: Some(policy.id),
+        policy_name: &policy.name,
+        rules: &frozen,
+        repeat_policy: policy.repeat_policy,
+        started_at: at,
+    };
     if rules.first().is_none_or(|first| first.delay > 0) {
-        let escalation_id = match record(
-            conn,
-            incident.id,
-            Some(policy.id),
-            &policy.name,
-            &rules,
-            &frozen,
-            policy.repeat_policy,
-            at,
-        )? {
-            Ok(escalation_id) => escalation_id,
-            Err(nobody_paged) => return Ok(Some(nobody_paged)),
-        };
-        let due = at + Duration::minutes(rules[0].delay);
-        steps_db::insert_step(conn, escalation_id, incident.id, 0, 0, due)?;
-        return Ok(None);
+        return Ok(queue_first_step(conn, &escalation, &rules)?.err());
     }
     // The incident is triggered in this very transaction, so a first level without delay fires
     // here: the same emails and timeline as the worker would write, without a step to claim
     // and a second transaction to re-read the incident and the escalation in.
-    let step = steps_db::start_with_fired_step(
-        conn,
-        incident.id,
-        Some(policy.id),
-        &policy.name,
-        &frozen,
-        policy.repeat_policy,
-        at,
-        next_step(0, 0, at, &rules, policy.repeat_policy, at),
-    )?;
+    let next = next_step(0, 0, at, &rules, policy.repeat_policy, at);
+    let step = steps_db::start_with_fired_step(conn, &escalation, next)?;
     let fired = fire_level(conn, &step, &rules, incident.urgency, at)?;
     // Debug, not info: this runs in the write transaction (on SQLite, the writer thread), and
     // the incident's own timeline and the metric already say it.
@@ -244,52 +229,38 @@ fn begin(
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     let frozen = serde_json::to_string(rules).expect("rules serialize");
-    let escalation_id = match record(
-        conn,
+    let escalation = NewEscalation {
         incident_id,
         policy_id,
         policy_name,
-        rules,
-        &frozen,
+        rules: &frozen,
         repeat_policy,
-        at,
-    )? {
-        Ok(escalation_id) => escalation_id,
-        Err(nobody_paged) => return note(conn, incident_id, &nobody_paged, at),
+        started_at: at,
     };
-    let first_due = at + Duration::minutes(rules[0].delay);
-    steps_db::insert_step(conn, escalation_id, incident_id, 0, 0, first_due)
+    match queue_first_step(conn, &escalation, rules)? {
+        Ok(()) => Ok(()),
+        Err(nobody_paged) => note(conn, incident_id, &nobody_paged, at),
+    }
 }
 
-/// Records an escalation with its rules (`frozen` is their JSON) and returns its id; without
-/// a first rule there is no escalation, and the error is the timeline entry that says nobody
-/// is paged, for the caller to write.
-#[allow(clippy::too_many_arguments)]
-fn record(
+/// Records an escalation (`rules` are its frozen rules, parsed) and queues its first step for
+/// the worker; without a first rule there is no escalation, and the error is the timeline entry
+/// that says nobody is paged, for the caller to write.
+fn queue_first_step(
     conn: &mut DbConn,
-    incident_id: i64,
-    policy_id: Option<i64>,
-    policy_name: &str,
+    escalation: &NewEscalation,
     rules: &[FrozenRule],
-    frozen: &str,
-    repeat_policy: i32,
-    at: NaiveDateTime,
-) -> QueryResult<Result<i64, String>> {
-    if rules.is_empty() {
+) -> QueryResult<Result<(), String>> {
+    let Some(first) = rules.first() else {
         return Ok(Err(format!(
-            "Escalation policy {policy_name} has no rules: nobody is paged."
+            "Escalation policy {} has no rules: nobody is paged.",
+            escalation.policy_name
         )));
-    }
-    steps_db::insert_escalation(
-        conn,
-        incident_id,
-        policy_id,
-        policy_name,
-        frozen,
-        repeat_policy,
-        at,
-    )
-    .map(Ok)
+    };
+    let escalation_id = steps_db::insert_escalation(conn, escalation)?;
+    let due = escalation.started_at + Duration::minutes(first.delay);
+    steps_db::insert_step(conn, escalation_id, escalation.incident_id, 0, 0, due)?;
+    Ok(Ok(()))
 }
 
 /// Stops the incident's escalation (acknowledged or resolved), inside the transition's write
