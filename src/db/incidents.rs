@@ -77,7 +77,6 @@ pub struct IncidentRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = incidents)]
 pub struct NewIncidentRow<'a> {
-    pub incident_number: i64,
     pub unique_id: &'a str,
     pub incident_key: &'a str,
     pub service_id: i64,
@@ -94,18 +93,25 @@ pub struct NewIncidentRow<'a> {
     pub entity_id: Option<&'a str>,
 }
 
-/// The next incident number. Must run inside the transaction that inserts the incident: the
-/// counter row stays locked until it ends, and a rollback gives the number back.
-pub fn take_next_number(conn: &mut DbConn) -> QueryResult<i64> {
-    let next = diesel::update(incident_counter::table.find(1))
-        .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
-        .returning(incident_counter::last_number);
-    on_backend!(conn, c => KeptPrepared(next).get_result(c))
-}
+/// The number that asks PostgreSQL's insert trigger for the next one (migration 000120).
+const NUMBER_FROM_THE_COUNTER: i64 = 0;
 
+/// Inserts a new incident with the next incident number. The counter row stays locked until the
+/// transaction ends, and a rollback gives the number back. On PostgreSQL the INSERT takes the
+/// number itself (a trigger): there every statement is a round trip on the connection grouped
+/// writes wait for. SQLite, which pays none, updates the counter first.
 pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<IncidentRow> {
+    let number = match conn {
+        DbConn::Postgres(_) => NUMBER_FROM_THE_COUNTER,
+        DbConn::Sqlite(sqlite) => {
+            let next = diesel::update(incident_counter::table.find(1))
+                .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
+                .returning(incident_counter::last_number);
+            KeptPrepared(next).get_result(sqlite)?
+        }
+    };
     on_backend!(conn, c => KeptPrepared(diesel::insert_into(incidents::table)
-        .values(row)
+        .values((incidents::incident_number.eq(number), row))
         .returning(IncidentRow::as_returning()))
         .get_result(c))
 }

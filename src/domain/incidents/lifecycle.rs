@@ -112,12 +112,10 @@ pub fn trigger_at(
     now: NaiveDateTime,
 ) -> Result<IncidentRow, DomainError> {
     let (context_window_start, context_window_end) = context_window(now);
-    let number = incidents::take_next_number(conn)?;
     let (unique_id, incident_key) = (new_base57_id(), new_base57_id());
     let row = incidents::insert(
         conn,
         &NewIncidentRow {
-            incident_number: number,
             unique_id: &unique_id,
             incident_key: &incident_key,
             service_id: new.service_id,

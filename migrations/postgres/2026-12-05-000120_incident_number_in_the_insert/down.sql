@@ -1,0 +1,2 @@
+DROP TRIGGER incidents_take_next_number ON incidents;
+DROP FUNCTION incidents_take_next_number();
