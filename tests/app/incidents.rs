@@ -2,12 +2,12 @@
 
 use klaxon::db::{incidents, timeline};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{
-    act, add_integration, configured_webhook, create_service, csrf_token, deliveries_of,
-    fail_inserts_into, for_each_backend, location, query, submit_with, trigger, user_browser,
-    TestApp,
+    act, add_integration, api_integration, configured_webhook, create_service, csrf_token,
+    deliveries_of, fail_inserts_into, for_each_backend, location, post_event, query, submit_with,
+    trigger, user_browser, TestApp,
 };
 
 async fn timeline_kinds(app: &TestApp, number: i64) -> Vec<String> {
@@ -356,6 +356,52 @@ async fn a_failing_outbox_insert_rolls_the_whole_transition_back() {
         let page = act(&app, number, "acknowledge").await;
         assert!(page.contains(r#"id="incident-status">acknowledged</span>"#));
         assert_eq!(deliveries_of(&app, number).await.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_trigger_rolled_back_gives_its_number_back() {
+    for_each_backend(|app| async move {
+        app.create_owner().await;
+        let (service, _, events) = api_integration(&app).await;
+        configured_webhook(&app, &service, "https://1.1.1.1/numbers").await;
+        assert_eq!(trigger(&app, &service, "First").await, 1);
+
+        // The incident is inserted (and numbered) before its webhook, which fails here.
+        let outbox = fail_inserts_into(&app, "deliveries", "outbox broken").await;
+        let fields = [
+            ("service", service.as_str()),
+            ("title", "Lost"),
+            ("urgency", "1"),
+        ];
+        let response = app.submit("/incidents/new", "/incidents", &fields).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let lost = json!({"message": "Lost too", "alert_type": "critical", "entity_id": "lost"});
+        let (status, _) = post_event(&app, &events, lost).await;
+        assert!(status.is_server_error(), "{status}");
+        outbox.lift(&app).await;
+
+        assert_eq!(trigger(&app, &service, "Second").await, 2);
+        let third = json!({"message": "Third", "alert_type": "critical", "entity_id": "third"});
+        let (status, _) = post_event(&app, &events, third).await;
+        assert!(status.is_success(), "{status}");
+        let numbered: Vec<(i64, String)> = query(&app, |conn| {
+            (1..=4)
+                .filter_map(|n| incidents::find_by_number(conn, n).transpose())
+                .map(|row| row.map(|row| (row.incident_number, row.title)))
+                .collect()
+        })
+        .await;
+        assert_eq!(
+            numbered,
+            [
+                (1, "First".to_owned()),
+                (2, "Second".to_owned()),
+                (3, "Third".to_owned())
+            ],
+            "the numbers of the rolled-back triggers were given back"
+        );
     })
     .await;
 }
