@@ -104,8 +104,14 @@ pub fn start_with_fired_step(
     next: Option<NextStep>,
 ) -> QueryResult<StepRow> {
     let incident_id = escalation.incident_id;
-    let step = match conn {
-        DbConn::Postgres(pg) => start_in_one_statement(pg, escalation, next)?,
+    match conn {
+        DbConn::Postgres(pg) => {
+            let step = start_in_one_statement(pg, escalation, next)?;
+            if next.is_some() {
+                wake::after_commit(conn, WAKE_CHANNEL)?;
+            }
+            Ok(step)
+        }
         DbConn::Sqlite(_) => {
             let escalation_id = insert_escalation(conn, escalation)?;
             let step = insert_fired_step(conn, escalation_id, incident_id, escalation.started_at)?;
@@ -119,13 +125,9 @@ pub fn start_with_fired_step(
                     next.due_at,
                 )?;
             }
-            return Ok(step);
+            Ok(step)
         }
-    };
-    if next.is_some() {
-        wake::after_commit(conn, WAKE_CHANNEL)?;
     }
-    Ok(step)
 }
 
 /// The ids [`start_in_one_statement`] returns.

@@ -185,9 +185,10 @@ impl Writer {
         if let Err(error) = conn.batch_execute("PRAGMA temp_store = MEMORY") {
             tracing::warn!(%error, "cannot keep the writer's savepoint journals in memory");
         }
-        // Every insert touches a leaf of each random-keyed unique index (`unique_id`s); with
-        // SQLite's default 2 MiB of cache those leaves fall out once a storm has added some
-        // 100 000 rows, and each insert then reads its pages back.
+        // An insert touches a leaf of each index whose keys arrive in no order (the entity ids
+        // monitoring tools send; Klaxon's own ids come in the order made); with SQLite's
+        // default 2 MiB of cache those leaves fall out once a storm has added some 100 000
+        // rows, and each insert then reads its pages back.
         if let Err(error) = conn.batch_execute(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))
         {
             tracing::warn!(%error, "cannot enlarge the writer's page cache");
