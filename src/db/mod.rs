@@ -81,11 +81,12 @@ pub mod integrations;
 pub mod login_failures;
 pub mod notifications;
 pub mod on_call_audit;
-pub(crate) mod page_cache;
+mod page_cache;
 pub mod schedules;
 pub mod schema;
 pub mod services;
 pub(crate) mod shared_run;
+mod sqlite_process;
 pub mod statistics;
 pub mod tallies;
 pub mod teams;
@@ -302,8 +303,7 @@ impl Manager {
         match &self.url {
             DatabaseUrl::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
             DatabaseUrl::Sqlite(path) => {
-                // Before SQLite's first use in this process; without it, only slower commits.
-                let _ = page_cache::install();
+                sqlite_process::configure();
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing; NORMAL sync is durable at every checkpoint under WAL.
@@ -777,7 +777,7 @@ mod tests {
             compile_options: String,
         }
         // As every connection of the app: SQLite's first use in this process may be here.
-        let _ = page_cache::install();
+        sqlite_process::configure();
         let mut conn = SqliteConnection::establish(":memory:").unwrap();
         let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
             .load::<CompileOption>(&mut conn)

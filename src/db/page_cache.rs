@@ -13,8 +13,8 @@
 //! This layer hands every call to SQLite's default cache and keeps, per cache, what it needs to
 //! know that no page at or past a truncation's limit can be in it (`HeldPages`). When none can
 //! be, the truncation has nothing to drop and is not passed on; otherwise it is, unchanged.
-//! Installed once per process before SQLite is first used (`install`); if SQLite was already
-//! in use, the default cache stays as it is and only the walk remains.
+//! Installed with SQLite's other settings for the process (`sqlite_process`); if SQLite was
+//! already in use, the default cache stays as it is and only the walk remains.
 #![allow(unsafe_code)]
 
 use std::ffi::{c_int, c_uint};
@@ -374,6 +374,7 @@ mod tests {
                 .answer
         };
 
+        crate::db::sqlite_process::configure();
         super::install().expect("the layer is installed before SQLite's first use");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cache.db");
