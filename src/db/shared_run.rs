@@ -8,8 +8,10 @@
 //!   webhook deliveries and emails. Their tables' insert functions hand them here ([`defer`]);
 //!   the writer inserts them (one statement per table on PostgreSQL) before it keeps the run
 //!   ([`flush`]).
-//!   Nothing in an alert's path reads these tables or refers to their ids, so a row inserted at
-//!   the end of its run is the same as one inserted at once: same transaction, same order of ids.
+//!   Nothing in the path of an alert that may open an incident reads these tables or refers to
+//!   their ids, so a row inserted at the end of its run is the same as one inserted at once: same
+//!   transaction, same order of ids. (The alerts that cancel emails, acknowledging or resolving,
+//!   run alone, after the run ended.)
 //! - **Configuration is read once** ([`remembered`]): an alert's integration and service, the
 //!   service's webhooks, a paged person's rules. Alerts change none of them, and a run lasts
 //!   milliseconds: an alert that uses what the one before it read is one that arrived that much

@@ -41,7 +41,7 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// Batches of several instances' writers take turns on this key (PostgreSQL): a batch holds
 /// what its pieces of work locked until it commits, and two batches taking the same rows (the
 /// incident counter, an incident) in different orders would deadlock.
-const BATCH_TURN: &str = "klaxon.grouped-writes";
+pub const BATCH_TURN: &str = "klaxon.grouped-writes";
 
 type Manager = <DbConn as Connection>::TransactionManager;
 

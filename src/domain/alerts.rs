@@ -208,6 +208,8 @@ pub async fn receive(
 /// writer holds while waiting for the group. Alerts that acknowledge or resolve change existing
 /// incidents, their escalation steps and emails, rows the paging and delivery workers also lock
 /// several at a time: in a group they could deadlock with those workers, so each runs alone.
+/// Alone, they also run after the rows a group defers to its end are in: the emails a trigger
+/// just queued are there for them to cancel.
 async fn write(db: &Db, key: &str, event: &Event) -> Result<Received, DomainError> {
     let (key, event) = (key.to_owned(), event.clone());
     let moves_incident = matches!(

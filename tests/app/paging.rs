@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
-    act, add_user, backends, claim_by_hand, create_api_key, create_service, csrf_token,
-    default_team, fail_inserts_into, for_each_backend, for_each_backend_with, join, mail_stepped,
-    mail_through, page_with_policy, query, record_by_hand, spawn_klaxon, status_of, trigger,
-    username_by_email, wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD,
-    PUBLIC_URL,
+    act, add_integration, add_user, backends, claim_by_hand, create_api_key, create_service,
+    csrf_token, default_team, fail_inserts_into, for_each_backend, for_each_backend_with,
+    hold_the_writer, integration_key_on, join, mail_stepped, mail_through, page_with_policy,
+    post_event, query, record_by_hand, spawn_klaxon, status_of, trigger, username_by_email,
+    wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -263,6 +263,66 @@ async fn a_first_level_without_delay_is_paged_by_the_triggers_own_transaction_or
             assert_eq!(fired_and_queued(&app).await, [(number, 1, 1), (next, 1, 1)]);
             app.page_until_idle().await;
             smtp.wait_for(already + 2, Duration::from_secs(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Alerts that arrive together run as one batch of SQLite's writer, and the alerts that may open
+/// incidents share a run whose emails are inserted when it ends: an acknowledgement or
+/// resolution queued behind the trigger (it runs alone, after that run) must still cancel the
+/// trigger's emails, and a resolution then owes nobody a "Resolved" email. (On PostgreSQL only
+/// alerts that may open incidents queue in the writer; the others run on their own connection.)
+#[tokio::test]
+async fn an_alert_that_stops_paging_stops_the_emails_its_batch_queued() {
+    let smtp = SmtpServer::start().await;
+    for_each_backend_with(mail_stepped(&smtp), |app| {
+        let smtp = &smtp;
+        async move {
+            if app.backend() != Backend::Sqlite {
+                return;
+            }
+            let (service, already) = paged_service(&app, smtp, &[(0, &[OWNER_EMAIL])], 0).await;
+            let integration = add_integration(&app, &service, "incoming", "api").await;
+            let page = app
+                .page(&format!("/services/{service}/integrations/{integration}"))
+                .await;
+            let events = format!("/api/events/{}/", integration_key_on(&page));
+            // A first alert opens what the app opens once (connections, caches), so that the
+            // held writer is what the next ones wait for.
+            let warm_up = json!({"message": "Warm-up", "alert_type": "critical", "entity_id": "db-0"});
+            assert_eq!(post_event(&app, &events, warm_up).await.0, StatusCode::CREATED);
+            app.page_until_idle().await;
+            let already = smtp.wait_for(already + 1, Duration::from_secs(10)).await.len();
+            for (entity, ending, status) in [("db-1", "acknowledged", 2), ("db-2", "resolved", 3)] {
+                let (release, held) = hold_the_writer(&app).await;
+                let alert = |alert_type: &str| {
+                    json!({"message": "Replica lag", "alert_type": alert_type, "entity_id": entity})
+                };
+                // The trigger queues up first, the alert that ends its paging behind it; both run
+                // once the writer is free.
+                let ((critical, opened), (_, ended), ()) = tokio::join!(
+                    post_event(&app, &events, alert("critical")),
+                    async {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        post_event(&app, &events, alert(ending)).await
+                    },
+                    async {
+                        tokio::time::sleep(Duration::from_millis(1_500)).await;
+                        let _ = release.send(());
+                        held.done().await;
+                    },
+                );
+                assert_eq!(critical, StatusCode::CREATED, "{opened}");
+                let number = opened["incident"].as_i64().expect("an incident");
+                assert_eq!(ended["incident"].as_i64(), Some(number), "{ended}");
+                assert_eq!(status_of(&app, number).await, status);
+                let page = app.page(&format!("/incidents/{number}")).await;
+                assert!(page.contains(&format!("not sent: incident {ending}")), "{page}");
+            }
+            app.page_until_idle().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(smtp.mails().len(), already, "nobody is emailed");
         }
     })
     .await;

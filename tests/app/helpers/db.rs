@@ -233,3 +233,33 @@ pub async fn username_by_email(app: &TestApp, email: &str) -> String {
     })
     .await
 }
+
+/// Holds the app's turn to write until `release` is dropped or sent to: on SQLite the write lock,
+/// on PostgreSQL the turn the app's grouped writes take. Writes sent meanwhile queue up in the
+/// app's writer and run together, as one batch, once it is released. Returns once it is held.
+pub async fn hold_the_writer(app: &TestApp) -> (tokio::sync::oneshot::Sender<()>, HeldWriter) {
+    let db = app.db().await;
+    let (held, holding) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        db.write(move |conn| {
+            klaxon::db::take_turns(conn, klaxon::db::writer::BATCH_TURN)?;
+            let _ = held.send(());
+            let _ = released.blocking_recv();
+            Ok::<_, DbError>(())
+        })
+        .await
+        .expect("the held write commits");
+    });
+    holding.await.expect("the writer is held");
+    (release, HeldWriter(task))
+}
+
+/// The write holding the app's writer; `done` waits for it to commit.
+pub struct HeldWriter(tokio::task::JoinHandle<()>);
+
+impl HeldWriter {
+    pub async fn done(self) {
+        self.0.await.unwrap();
+    }
+}
