@@ -103,7 +103,6 @@ pub fn start_with_fired_step(
     escalation: &NewEscalation,
     next: Option<NextStep>,
 ) -> QueryResult<StepRow> {
-    let incident_id = escalation.incident_id;
     match conn {
         DbConn::Postgres(pg) => {
             let step = start_in_one_statement(pg, escalation, next)?;
@@ -112,18 +111,10 @@ pub fn start_with_fired_step(
             }
             Ok(step)
         }
-        DbConn::Sqlite(_) => {
-            let escalation_id = insert_escalation(conn, escalation)?;
-            let step = insert_fired_step(conn, escalation_id, incident_id, escalation.started_at)?;
-            if let Some(next) = next {
-                insert_step(
-                    conn,
-                    escalation_id,
-                    incident_id,
-                    next.level,
-                    next.round,
-                    next.due_at,
-                )?;
+        DbConn::Sqlite(sqlite) => {
+            let step = start_in_two_statements(sqlite, escalation, next)?;
+            if next.is_some() {
+                wake::after_commit(conn, WAKE_CHANNEL)?;
             }
             Ok(step)
         }
@@ -173,36 +164,86 @@ fn start_in_one_statement(
             .bind::<Bool, _>(next.is_some()),
     )
     .get_result(pg)?;
-    Ok(StepRow {
-        id: started.step_id,
-        escalation_id: started.escalation_id,
+    Ok(fired_step(
+        escalation,
+        started.escalation_id,
+        started.step_id,
+    ))
+}
+
+/// The step a trigger inserts already fired, as [`start_with_fired_step`] returns it.
+fn fired_step(escalation: &NewEscalation, escalation_id: i64, id: i64) -> StepRow {
+    StepRow {
+        id,
+        escalation_id,
         incident_id: escalation.incident_id,
         level: 0,
         round: 0,
-        due_at: at,
+        due_at: escalation.started_at,
         state: FIRED.to_owned(),
-        fired_at: Some(at),
-    })
+        fired_at: Some(escalation.started_at),
+    }
 }
 
-/// Records a step that fires in the transaction inserting it (a first level without delay,
-/// fired with the trigger): no worker claims it.
-pub fn insert_fired_step(
-    conn: &mut DbConn,
-    escalation_id: i64,
-    incident_id: i64,
-    at: NaiveDateTime,
+/// What an `INSERT` without `RETURNING` reads: no rows. Read (`load`) rather than `execute`d,
+/// a raw statement stays prepared (see `KeptPrepared`).
+#[derive(QueryableByName)]
+struct NoRows {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    _none: i64,
+}
+
+/// SQLite's side of [`start_with_fired_step`]: the escalation, then both steps in one insert,
+/// without `RETURNING` (on SQLite it collects the rows in a temporary b-tree, opened and closed
+/// on every run); the ids come from `last_insert_rowid()`.
+fn start_in_two_statements(
+    sqlite: &mut diesel::SqliteConnection,
+    escalation: &NewEscalation,
+    next: Option<NextStep>,
 ) -> QueryResult<StepRow> {
-    let insert = diesel::insert_into(escalation_steps::table).values((
-        escalation_steps::escalation_id.eq(escalation_id),
-        escalation_steps::incident_id.eq(incident_id),
-        escalation_steps::level.eq(0),
-        escalation_steps::round.eq(0),
-        escalation_steps::due_at.eq(at),
-        escalation_steps::state.eq(FIRED),
-        escalation_steps::fired_at.eq(Some(at)),
-    ));
-    on_backend!(conn, c => insert.returning(StepRow::as_returning()).get_result(c))
+    use diesel::sql_types::{BigInt, Integer, Timestamp};
+    const FIRED_ONLY: &str = "INSERT INTO escalation_steps \
+        (escalation_id, incident_id, level, round, due_at, state, fired_at) \
+        VALUES (?1, ?2, 0, 0, ?3, 'fired', ?3)";
+    const FIRED_AND_NEXT: &str = "INSERT INTO escalation_steps \
+        (escalation_id, incident_id, level, round, due_at, state, fired_at) \
+        VALUES (?1, ?2, 0, 0, ?3, 'fired', ?3), (?1, ?2, ?4, ?5, ?6, 'pending', NULL)";
+    let at = escalation.started_at;
+    KeptPrepared(diesel::insert_into(escalations::table).values(*escalation)).execute(sqlite)?;
+    let escalation_id = last_insert_rowid(sqlite)?;
+    let steps = |sql| {
+        diesel::sql_query(sql)
+            .bind::<BigInt, _>(escalation_id)
+            .bind::<BigInt, _>(escalation.incident_id)
+            .bind::<Timestamp, _>(at)
+    };
+    let fired_id = match next {
+        Some(next) => {
+            KeptPrepared(
+                steps(FIRED_AND_NEXT)
+                    .bind::<Integer, _>(next.level)
+                    .bind::<Integer, _>(next.round)
+                    .bind::<Timestamp, _>(next.due_at),
+            )
+            .load::<NoRows>(sqlite)?;
+            // One statement inserts its rows in order, each taking the next id: the fired
+            // step's is the one before the last.
+            last_insert_rowid(sqlite)? - 1
+        }
+        None => {
+            KeptPrepared(steps(FIRED_ONLY)).load::<NoRows>(sqlite)?;
+            last_insert_rowid(sqlite)?
+        }
+    };
+    Ok(fired_step(escalation, escalation_id, fired_id))
+}
+
+/// The id of the row the connection's last insert added (its last row, for several).
+fn last_insert_rowid(sqlite: &mut diesel::SqliteConnection) -> QueryResult<i64> {
+    KeptPrepared(diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("last_insert_rowid()"),
+    ))
+    .get_result(sqlite)
 }
 
 /// Ends an incident's running escalation: its pending step will not fire, even when a worker

@@ -869,7 +869,8 @@ async fn wait_until_settled(app: &TestApp) {
     }
 }
 
-/// Per incident number: how many of its steps fired and how many emails it queued.
+/// Per incident number: how many of its steps fired and how many emails it queued, each
+/// naming the fired step that queued it.
 async fn fired_and_queued(app: &TestApp) -> Vec<(i64, i64, i64)> {
     query(app, |conn| {
         use diesel::sql_types::BigInt;
@@ -885,7 +886,9 @@ async fn fired_and_queued(app: &TestApp) -> Vec<(i64, i64, i64)> {
         let rows: Vec<Row> = diesel::sql_query(
             "SELECT i.incident_number AS number, \
              (SELECT COUNT(*) FROM escalation_steps s WHERE s.incident_id = i.id AND s.state = 'fired') AS fired, \
-             (SELECT COUNT(*) FROM notifications n WHERE n.incident_id = i.id) AS queued \
+             (SELECT COUNT(*) FROM notifications n JOIN escalation_steps s \
+               ON s.id = n.escalation_step_id AND s.incident_id = i.id AND s.state = 'fired' \
+               WHERE n.incident_id = i.id) AS queued \
              FROM incidents i ORDER BY i.incident_number",
         )
         .load(conn)?;
