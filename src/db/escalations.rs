@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{escalation_steps, escalations};
-use super::{first_rows, returning_id, returning_ids, wake, DbConn, KeptPrepared};
+use super::{
+    first_rows, last_insert_rowid, returning_id, returning_ids, wake, DbConn, KeptPrepared, NoRows,
+};
 
 /// The channel that wakes escalation workers when a step is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_escalations";
@@ -185,14 +187,6 @@ fn fired_step(escalation: &NewEscalation, escalation_id: i64, id: i64) -> StepRo
     }
 }
 
-/// What an `INSERT` without `RETURNING` reads: no rows. Read (`load`) rather than `execute`d,
-/// a raw statement stays prepared (see `KeptPrepared`).
-#[derive(QueryableByName)]
-struct NoRows {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    _none: i64,
-}
-
 /// SQLite's side of [`start_with_fired_step`]: the escalation, then both steps in one insert,
 /// without `RETURNING` (on SQLite it collects the rows in a temporary b-tree, opened and closed
 /// on every run); the ids come from `last_insert_rowid()`.
@@ -236,14 +230,6 @@ fn start_in_two_statements(
         }
     };
     Ok(fired_step(escalation, escalation_id, fired_id))
-}
-
-/// The id of the row the connection's last insert added (its last row, for several).
-fn last_insert_rowid(sqlite: &mut diesel::SqliteConnection) -> QueryResult<i64> {
-    KeptPrepared(diesel::select(
-        diesel::dsl::sql::<diesel::sql_types::BigInt>("last_insert_rowid()"),
-    ))
-    .get_result(sqlite)
 }
 
 /// Ends an incident's running escalation: its pending step will not fire, even when a worker

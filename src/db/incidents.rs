@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::{
     collated_entities, incident_counter, incident_notes, incidents, services, users,
 };
-use super::{returning_id, DbConn, KeptPrepared};
+use super::{last_insert_rowid, returning_id, DbConn, KeptPrepared, NoRows};
 
 /// Status codes as stored (Zenduty's).
 pub(super) const TRIGGERED: i32 = 1;
@@ -101,19 +101,55 @@ const NUMBER_FROM_THE_COUNTER: i64 = 0;
 /// number itself (a trigger): there every statement is a round trip on the connection grouped
 /// writes wait for. SQLite, which pays none, updates the counter first.
 pub fn insert(conn: &mut DbConn, row: &NewIncidentRow<'_>) -> QueryResult<IncidentRow> {
-    let number = match conn {
-        DbConn::Postgres(_) => NUMBER_FROM_THE_COUNTER,
-        DbConn::Sqlite(sqlite) => {
-            let next = diesel::update(incident_counter::table.find(1))
-                .set(incident_counter::last_number.eq(incident_counter::last_number + 1))
-                .returning(incident_counter::last_number);
-            KeptPrepared(next).get_result(sqlite)?
-        }
-    };
-    on_backend!(conn, c => KeptPrepared(diesel::insert_into(incidents::table)
+    match conn {
+        DbConn::Postgres(pg) => KeptPrepared(
+            diesel::insert_into(incidents::table)
+                .values((incidents::incident_number.eq(NUMBER_FROM_THE_COUNTER), row))
+                .returning(IncidentRow::as_returning()),
+        )
+        .get_result(pg),
+        DbConn::Sqlite(sqlite) => insert_without_returning(sqlite, row),
+    }
+}
+
+/// SQLite's side of [`insert`]: without `RETURNING`, which SQLite runs through a temporary
+/// b-tree it opens and closes every time. The new row is what was inserted, with its id.
+fn insert_without_returning(
+    sqlite: &mut diesel::SqliteConnection,
+    row: &NewIncidentRow<'_>,
+) -> QueryResult<IncidentRow> {
+    KeptPrepared(diesel::sql_query(
+        "UPDATE incident_counter SET last_number = last_number + 1 WHERE id = 1",
+    ))
+    .load::<NoRows>(sqlite)?;
+    let number = incident_counter::table
+        .find(1)
+        .select(incident_counter::last_number)
+        .get_result(sqlite)?;
+    diesel::insert_into(incidents::table)
         .values((incidents::incident_number.eq(number), row))
-        .returning(IncidentRow::as_returning()))
-        .get_result(c))
+        .execute(sqlite)?;
+    Ok(IncidentRow {
+        id: last_insert_rowid(sqlite)?,
+        incident_number: number,
+        unique_id: row.unique_id.to_owned(),
+        incident_key: row.incident_key.to_owned(),
+        service_id: row.service_id,
+        title: row.title.to_owned(),
+        summary: row.summary.to_owned(),
+        status: row.status,
+        urgency: row.urgency,
+        priority: row.priority,
+        assigned_to: row.assigned_to,
+        created_by: row.created_by,
+        creation_date: row.creation_date,
+        acknowledged_date: None,
+        resolved_date: None,
+        context_window_start: row.context_window_start,
+        context_window_end: row.context_window_end,
+        merged_with: None,
+        entity_id: row.entity_id.map(str::to_owned),
+    })
 }
 
 pub fn find_by_number(conn: &mut DbConn, number: i64) -> QueryResult<Option<IncidentRow>> {

@@ -720,6 +720,24 @@ where
     on_backend!(conn, c => KeptPrepared(statement).get_result(c).optional())
 }
 
+/// What a statement without `RETURNING` reads: no rows. Read (`load`) rather than `execute`d, a
+/// raw statement or an UPDATE stays prepared (see [`KeptPrepared`]); without `RETURNING`, SQLite
+/// opens and closes no temporary b-tree to collect the rows it would return.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct NoRows {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    _none: i64,
+}
+
+/// The id of the row the SQLite connection's last insert added (its last row, for several).
+pub(crate) fn last_insert_rowid(sqlite: &mut SqliteConnection) -> QueryResult<i64> {
+    use diesel::RunQueryDsl;
+    KeptPrepared(diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("last_insert_rowid()"),
+    ))
+    .get_result(sqlite)
+}
+
 /// The first `limit` rows of `query` on SQLite, read by stepping through them and stopping
 /// rather than with a bound LIMIT, which would compile the statement anew (see the top of this
 /// module): the claims of every job queue.
