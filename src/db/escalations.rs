@@ -58,10 +58,23 @@ pub struct NewEscalation<'a> {
 }
 
 pub fn insert_escalation(conn: &mut DbConn, escalation: &NewEscalation) -> QueryResult<i64> {
-    let insert = diesel::insert_into(escalations::table)
-        .values(*escalation)
-        .returning(escalations::id);
-    on_backend!(conn, c => insert.get_result(c))
+    match conn {
+        DbConn::Postgres(pg) => diesel::insert_into(escalations::table)
+            .values(*escalation)
+            .returning(escalations::id)
+            .get_result(pg),
+        DbConn::Sqlite(sqlite) => insert_escalation_without_returning(sqlite, escalation),
+    }
+}
+
+/// SQLite's side of [`insert_escalation`]: without `RETURNING` (on SQLite it collects the rows
+/// in a temporary b-tree, opened and closed on every run); the id from `last_insert_rowid()`.
+fn insert_escalation_without_returning(
+    sqlite: &mut diesel::SqliteConnection,
+    escalation: &NewEscalation,
+) -> QueryResult<i64> {
+    KeptPrepared(diesel::insert_into(escalations::table).values(*escalation)).execute(sqlite)?;
+    last_insert_rowid(sqlite)
 }
 
 /// Queues a step; the workers of every instance are woken once the transaction commits.
@@ -105,22 +118,14 @@ pub fn start_with_fired_step(
     escalation: &NewEscalation,
     next: Option<NextStep>,
 ) -> QueryResult<StepRow> {
-    match conn {
-        DbConn::Postgres(pg) => {
-            let step = start_in_one_statement(pg, escalation, next)?;
-            if next.is_some() {
-                wake::after_commit(conn, WAKE_CHANNEL)?;
-            }
-            Ok(step)
-        }
-        DbConn::Sqlite(sqlite) => {
-            let step = start_in_two_statements(sqlite, escalation, next)?;
-            if next.is_some() {
-                wake::after_commit(conn, WAKE_CHANNEL)?;
-            }
-            Ok(step)
-        }
+    let step = match conn {
+        DbConn::Postgres(pg) => start_in_one_statement(pg, escalation, next)?,
+        DbConn::Sqlite(sqlite) => start_in_two_statements(sqlite, escalation, next)?,
+    };
+    if next.is_some() {
+        wake::after_commit(conn, WAKE_CHANNEL)?;
     }
+    Ok(step)
 }
 
 /// The ids [`start_in_one_statement`] returns.
@@ -188,8 +193,7 @@ fn fired_step(escalation: &NewEscalation, escalation_id: i64, id: i64) -> StepRo
 }
 
 /// SQLite's side of [`start_with_fired_step`]: the escalation, then both steps in one insert,
-/// without `RETURNING` (on SQLite it collects the rows in a temporary b-tree, opened and closed
-/// on every run); the ids come from `last_insert_rowid()`.
+/// without `RETURNING` as in [`insert_escalation`]; the ids come from `last_insert_rowid()`.
 fn start_in_two_statements(
     sqlite: &mut diesel::SqliteConnection,
     escalation: &NewEscalation,
@@ -203,8 +207,7 @@ fn start_in_two_statements(
         (escalation_id, incident_id, level, round, due_at, state, fired_at) \
         VALUES (?1, ?2, 0, 0, ?3, 'fired', ?3), (?1, ?2, ?4, ?5, ?6, 'pending', NULL)";
     let at = escalation.started_at;
-    KeptPrepared(diesel::insert_into(escalations::table).values(*escalation)).execute(sqlite)?;
-    let escalation_id = last_insert_rowid(sqlite)?;
+    let escalation_id = insert_escalation_without_returning(sqlite, escalation)?;
     let steps = |sql| {
         diesel::sql_query(sql)
             .bind::<BigInt, _>(escalation_id)

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 
 use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
-    act, add_integration, add_user, backends, claim_by_hand, create_api_key, create_service,
+    act, add_user, api_integration_on, backends, claim_by_hand, create_api_key, create_service,
     csrf_token, default_team, fail_inserts_into, for_each_backend, for_each_backend_with,
-    hold_the_writer, integration_key_on, join, mail_stepped, mail_through, page_with_policy,
-    post_event, query, record_by_hand, spawn_klaxon, status_of, trigger, username_by_email,
-    wait_for_page, Backend, TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
+    hold_the_writer, join, mail_stepped, mail_through, page_with_policy, post_event, query,
+    record_by_hand, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page, Backend,
+    TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
 };
 
 const BOB_EMAIL: &str = "bob@example.com";
@@ -283,11 +283,7 @@ async fn an_alert_that_stops_paging_stops_the_emails_its_batch_queued() {
                 return;
             }
             let (service, already) = paged_service(&app, smtp, &[(0, &[OWNER_EMAIL])], 0).await;
-            let integration = add_integration(&app, &service, "incoming", "api").await;
-            let page = app
-                .page(&format!("/services/{service}/integrations/{integration}"))
-                .await;
-            let events = format!("/api/events/{}/", integration_key_on(&page));
+            let (_, events) = api_integration_on(&app, &service).await;
             // A first alert opens what the app opens once (connections, caches), so that the
             // held writer is what the next ones wait for.
             let warm_up = json!({"message": "Warm-up", "alert_type": "critical", "entity_id": "db-0"});

@@ -150,12 +150,18 @@ pub fn integration_key_on(page: &str) -> String {
 /// A service with an "API" integration; returns (service id, integration id, events URL path).
 pub async fn api_integration(app: &TestApp) -> (String, String, String) {
     let service = create_service(app, "Monitored").await;
-    let integration = add_integration(app, &service, "incoming", "api").await;
+    let (integration, events) = api_integration_on(app, &service).await;
+    (service, integration, events)
+}
+
+/// An "API" integration added to `service`; returns (integration id, events URL path).
+pub async fn api_integration_on(app: &TestApp, service: &str) -> (String, String) {
+    let integration = add_integration(app, service, "incoming", "api").await;
     let page = app
         .page(&format!("/services/{service}/integrations/{integration}"))
         .await;
     let key = integration_key_on(&page);
-    (service, integration, format!("/api/events/{key}/"))
+    (integration, format!("/api/events/{key}/"))
 }
 
 /// Posts an alert to an events URL path (`/api/events/KEY/`); the answer's status and body.
