@@ -154,6 +154,16 @@ impl Metrics {
             .inc();
     }
 
+    /// The counter of emails recorded as not sent because email is not configured.
+    pub fn notifications_not_sent(&self) -> Counter {
+        self.notifications
+            .get_or_create(&NotificationLabel {
+                channel: "email",
+                outcome: "not_sent",
+            })
+            .clone()
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -13,6 +13,7 @@ use anyhow::Context;
 use base64::Engine;
 
 use crate::config::Config;
+use crate::db::notifications::Sending;
 use crate::db::{app_settings, Db};
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::delivery::engine::{delivery_engine, DeliveryEngine, EngineSettings};
 use crate::domain::{auto_resolve, ids};
 use crate::jobs::RunnerHandle;
 use crate::metrics::Metrics;
-use crate::paging::{Paging, PagingHandle};
+use crate::paging::{Mailer, Paging, PagingHandle};
 use crate::web::{request_id, routes, session::MAX_FORM_BYTES, AppState};
 
 const SESSION_KEY_SETTING: &str = "session_key";
@@ -72,12 +73,23 @@ impl Application {
             tracing::info!(policies = frozen, "froze the rules of escalation policies");
         }
         let session_key = session_key(&db, config.secret_key.as_deref()).await?;
+        // Acknowledge links in emails are signed with a key derived from the session key, so
+        // every instance that shares the session key accepts them.
+        let link_key: Arc<[u8]> = session_key.signing().into();
+        let mailer = Mailer::from_config(&config, link_key.clone())?;
         let local_addr = listener.local_addr()?;
         let secure_cookies = config.secure_cookies;
         let destinations = DestinationPolicy::new(config.webhook_allowed_networks.clone());
         let mut metrics = Metrics::default();
         metrics.watch_database_writer(db.writer_counters());
         let metrics = Arc::new(metrics);
+        let email_configured = mailer.is_configured();
+        let mut db = db;
+        if !email_configured {
+            db.set_sending(Sending::Nowhere {
+                not_sent: metrics.notifications_not_sent(),
+            });
+        }
         let engine = delivery_engine(
             db.clone(),
             destinations.clone(),
@@ -85,10 +97,7 @@ impl Application {
             metrics.clone(),
         )?;
         let engine_handle = config.webhook_sender.then(|| engine.start());
-        // Acknowledge links in emails are signed with a key derived from the session key, so
-        // every instance that shares the session key accepts them.
-        let link_key: Arc<[u8]> = session_key.signing().into();
-        let paging = Paging::new(db.clone(), &config, link_key.clone(), metrics.clone())?;
+        let paging = Paging::new(db.clone(), &config, mailer, metrics.clone());
         let paging_handle = config.paging_worker.then(|| paging.start());
         let auto_resolve =
             AbortOnDrop(tokio::spawn(auto_resolve::run(db.clone(), metrics.clone())));
@@ -105,7 +114,7 @@ impl Application {
             destinations,
             metrics,
             link_key,
-            email_configured: paging.email.kind().mailer().is_configured(),
+            email_configured,
         });
 
         let server = HttpServer::new(move || {

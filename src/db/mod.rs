@@ -379,6 +379,8 @@ pub struct Db {
     /// Background workers woken when a write transaction that enqueued their work commits.
     wakers: Arc<wake::Wakers>,
     backends: Arc<OwnBackends>,
+    /// Whether this instance sends the notifications its transactions queue.
+    sending: notifications::Sending,
 }
 
 impl Db {
@@ -425,7 +427,14 @@ impl Db {
             writer,
             wakers,
             backends,
+            sending: notifications::Sending::Email,
         })
+    }
+
+    /// Says how this instance sends the notifications its write transactions queue (see
+    /// `notifications::Sending`); set at start, before the handle is shared.
+    pub fn set_sending(&mut self, sending: notifications::Sending) {
+        self.sending = sending;
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -456,6 +465,8 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
+        let sending = self.sending.clone();
+        let work = move |conn: &mut DbConn| notifications::sending_as(&sending, || work(conn));
         match &self.url {
             DatabaseUrl::Sqlite(_) => self.writer.write(work).await,
             DatabaseUrl::Postgres(_) => {
@@ -497,7 +508,12 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + From<diesel::result::Error> + Send + 'static,
     {
-        self.writer.write_again(work).await
+        let sending = self.sending.clone();
+        self.writer
+            .write_again(move |conn: &mut DbConn| {
+                notifications::sending_as(&sending, || work(conn))
+            })
+            .await
     }
 
     /// The writer thread's counters.

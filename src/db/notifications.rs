@@ -1,8 +1,11 @@
 //! Persistence of notifications (the outbox of emails to people) and their attempts.
 
+use std::cell::RefCell;
+
 use chrono::NaiveDateTime;
 use diesel::dsl::Eq;
 use diesel::prelude::*;
+use prometheus_client::metrics::counter::Counter;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
 use super::{first_rows, returning_id, returning_ids, shared_run, wake, DbConn, KeptPrepared};
@@ -22,6 +25,39 @@ pub const RESOLVED: &str = "resolved";
 /// A contact method's confirmation link; the only kind without an incident.
 pub const CONFIRM_CONTACT: &str = "confirm_contact";
 
+/// Why an email of an instance without an SMTP server was not sent.
+pub const NOT_CONFIGURED: &str = "not sent: email is not configured";
+
+/// Whether the instance whose transaction queues a notification sends email.
+///
+/// Without an SMTP server (`KLAXON_SMTP_URL` unset, as on a fresh install) a notification is
+/// written already ended, "not sent: email is not configured", by the transaction that queues
+/// it. Queued as pending, each one cost a claim and a record in later transactions only to
+/// come to that same row, and on SQLite those took the one writer's time from the incidents
+/// of a storm (docs/decisions.md, "Email without an SMTP server").
+#[derive(Clone, Default)]
+pub enum Sending {
+    #[default]
+    Email,
+    /// Nowhere to send: recorded as not sent; `not_sent` counts them once committed.
+    Nowhere { not_sent: Counter },
+}
+
+thread_local! {
+    /// How the instance whose write transaction runs on this thread sends: set by `Db`'s write
+    /// paths around every transaction (a thread of the blocking pool serves every instance of
+    /// a process, the tests' several apps included).
+    static SENDING: RefCell<Sending> = const { RefCell::new(Sending::Email) };
+}
+
+/// Runs `work` (a write transaction of an instance that sends as `sending`) on this thread.
+pub(crate) fn sending_as<T>(sending: &Sending, work: impl FnOnce() -> T) -> T {
+    let before = SENDING.with(|now| now.replace(sending.clone()));
+    let result = work();
+    SENDING.with(|now| *now.borrow_mut() = before);
+    result
+}
+
 pub struct NewNotification {
     pub unique_id: String,
     pub incident_id: Option<i64>,
@@ -32,43 +68,73 @@ pub struct NewNotification {
     pub due_at: NaiveDateTime,
 }
 
-/// A new notification's columns, pending.
+/// A notification as it is written: pending, or ended at `ended_at` as not sent.
+pub(crate) struct NotificationRow {
+    new: NewNotification,
+    ended_at: Option<NaiveDateTime>,
+}
+
+/// A new notification's columns.
 type NotificationValues<'a> = (
-    Eq<notifications::unique_id, &'a str>,
-    Eq<notifications::incident_id, Option<i64>>,
-    Eq<notifications::escalation_step_id, Option<i64>>,
-    Eq<notifications::user_id, i64>,
-    Eq<notifications::address, &'a str>,
-    Eq<notifications::kind, &'static str>,
+    (
+        Eq<notifications::unique_id, &'a str>,
+        Eq<notifications::incident_id, Option<i64>>,
+        Eq<notifications::escalation_step_id, Option<i64>>,
+        Eq<notifications::user_id, i64>,
+        Eq<notifications::address, &'a str>,
+        Eq<notifications::kind, &'static str>,
+    ),
     Eq<notifications::state, &'static str>,
     Eq<notifications::next_attempt_at, NaiveDateTime>,
     Eq<notifications::created_at, NaiveDateTime>,
+    Eq<notifications::last_error, Option<&'static str>>,
+    Eq<notifications::completed_at, Option<NaiveDateTime>>,
 );
 
-fn values(new: &NewNotification) -> NotificationValues<'_> {
+fn values(row: &NotificationRow) -> NotificationValues<'_> {
+    let new = &row.new;
+    let ended = row.ended_at.is_some();
     (
-        notifications::unique_id.eq(new.unique_id.as_str()),
-        notifications::incident_id.eq(new.incident_id),
-        notifications::escalation_step_id.eq(new.escalation_step_id),
-        notifications::user_id.eq(new.user_id),
-        notifications::address.eq(new.address.as_str()),
-        notifications::kind.eq(new.kind),
-        notifications::state.eq(PENDING),
+        (
+            notifications::unique_id.eq(new.unique_id.as_str()),
+            notifications::incident_id.eq(new.incident_id),
+            notifications::escalation_step_id.eq(new.escalation_step_id),
+            notifications::user_id.eq(new.user_id),
+            notifications::address.eq(new.address.as_str()),
+            notifications::kind.eq(new.kind),
+        ),
+        notifications::state.eq(if ended { FAILED } else { PENDING }),
         notifications::next_attempt_at.eq(new.due_at),
         notifications::created_at.eq(new.due_at),
+        notifications::last_error.eq(ended.then_some(NOT_CONFIGURED)),
+        notifications::completed_at.eq(row.ended_at),
     )
 }
 
 /// Queues an email, sent from `due_at` on; the notifiers of every instance are woken once the
 /// transaction commits (a delayed one is found by their polling when it becomes due). In a run
 /// of grouped alerts, the row is inserted at the run's end (`db::shared_run`).
-pub fn insert(conn: &mut DbConn, new: NewNotification) -> QueryResult<()> {
-    wake::after_commit(conn, WAKE_CHANNEL)?;
-    shared_run::insert(conn, new, |run| &mut run.notifications, insert_all)
+///
+/// False when the instance sends no email ([`Sending`]): the notification is recorded as not
+/// sent instead, and counted once the transaction commits.
+pub fn insert(conn: &mut DbConn, new: NewNotification) -> QueryResult<bool> {
+    let ended_at = match SENDING.with(|sending| sending.borrow().clone()) {
+        Sending::Email => {
+            wake::after_commit(conn, WAKE_CHANNEL)?;
+            None
+        }
+        Sending::Nowhere { not_sent } => {
+            wake::count_after_commit(&not_sent);
+            Some(super::now())
+        }
+    };
+    let row = NotificationRow { new, ended_at };
+    shared_run::insert(conn, row, |run| &mut run.notifications, insert_all)?;
+    Ok(ended_at.is_none())
 }
 
 /// Inserts `rows` in this order: one statement on PostgreSQL.
-pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NewNotification]) -> QueryResult<()> {
+pub(crate) fn insert_all(conn: &mut DbConn, rows: &[NotificationRow]) -> QueryResult<()> {
     let values: Vec<_> = rows.iter().map(values).collect();
     insert_rows!(conn, &values, notifications::table, notifications::id)
 }

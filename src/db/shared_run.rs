@@ -27,7 +27,7 @@ use diesel::QueryResult;
 
 use super::alerts::NewAlertRow;
 use super::deliveries::NewDeliveryRow;
-use super::notifications::NewNotification;
+use super::notifications::NotificationRow;
 use super::timeline::NewTimelineRow;
 use super::{alerts, deliveries, notifications, timeline, DbConn};
 
@@ -37,7 +37,7 @@ pub(crate) struct Run {
     pub(crate) alerts: Vec<NewAlertRow>,
     pub(crate) timeline: Vec<NewTimelineRow>,
     pub(crate) deliveries: Vec<NewDeliveryRow>,
-    pub(crate) notifications: Vec<NewNotification>,
+    pub(crate) notifications: Vec<NotificationRow>,
     /// (key, answer) pairs of [`remembered`] reads; a run reads few distinct ones.
     reads: Vec<Box<dyn Any>>,
 }

@@ -25,7 +25,7 @@ thread_local! {
     /// start to end on one thread (the SQLite writer, or a blocking-pool thread on PostgreSQL).
     static MARKED: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
     /// Counters the transaction running on this thread adds one to when it commits.
-    static COUNTED: RefCell<Vec<&'static Counter>> = const { RefCell::new(Vec::new()) };
+    static COUNTED: RefCell<Vec<Counter>> = const { RefCell::new(Vec::new()) };
     /// Channels a `NOTIFY` was sent on by work the writer thread kept in its open transaction
     /// (a savepoint released): PostgreSQL delivers one notification per channel and
     /// transaction, so later work in the same batch need not send another.
@@ -50,15 +50,15 @@ pub fn after_commit(conn: &mut DbConn, channel: &'static str) -> diesel::QueryRe
 }
 
 /// Adds one to `counter` when the current transaction commits.
-pub fn count_after_commit(counter: &'static Counter) {
-    COUNTED.with(|counted| counted.borrow_mut().push(counter));
+pub fn count_after_commit(counter: &Counter) {
+    COUNTED.with(|counted| counted.borrow_mut().push(counter.clone()));
 }
 
 /// What a transaction asked to be done once it commits.
 #[derive(Default)]
 pub(crate) struct Marks {
     channels: Vec<&'static str>,
-    counts: Vec<&'static Counter>,
+    counts: Vec<Counter>,
 }
 
 impl Marks {

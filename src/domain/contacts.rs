@@ -379,6 +379,7 @@ fn queue_confirmation_in(
             due_at: now,
         },
     )
+    .map(drop)
 }
 
 /// What removing a contact method did.

@@ -13,7 +13,8 @@ use lettre::Message;
 
 use crate::config::Config;
 use crate::db::notifications::{
-    self, ClaimedNotification, NewAttempt, NotifiedIncident, FAILED, SUCCEEDED, TRIGGERED,
+    self, ClaimedNotification, NewAttempt, NotifiedIncident, FAILED, NOT_CONFIGURED, SUCCEEDED,
+    TRIGGERED,
 };
 use crate::db::timeline::{self, NewTimelineRow};
 use crate::db::{self, DbConn};
@@ -30,8 +31,6 @@ pub const CONCURRENCY: usize = 32;
 
 /// Longest one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
-
-pub const NOT_CONFIGURED: &str = "not sent: email is not configured";
 
 /// What sends, and what the emails link to.
 pub struct Mailer {

@@ -38,12 +38,7 @@ impl PagingHandle {
 }
 
 impl Paging {
-    pub fn new(
-        db: Db,
-        config: &Config,
-        link_key: Arc<[u8]>,
-        metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Paging> {
+    pub fn new(db: Db, config: &Config, mailer: Mailer, metrics: Arc<Metrics>) -> Paging {
         let poll_interval = Duration::from_secs(config.webhook_poll_secs.max(1));
         let shutdown_grace = Duration::from_secs(config.shutdown_grace_secs);
         let steps = Runner::new(
@@ -55,7 +50,6 @@ impl Paging {
                 shutdown_grace,
             },
         );
-        let mailer = Mailer::from_config(config, link_key)?;
         let email = Runner::new(
             EmailNotifications::new(mailer, config, metrics),
             db,
@@ -65,7 +59,7 @@ impl Paging {
                 shutdown_grace,
             },
         );
-        Ok(Paging { steps, email })
+        Paging { steps, email }
     }
 
     pub fn start(&self) -> PagingHandle {

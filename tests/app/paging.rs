@@ -13,7 +13,7 @@ use crate::helpers::smtp::{Recipients, SmtpServer};
 use crate::helpers::{
     act, add_user, api_integration_on, backends, claim_by_hand, create_api_key, create_service,
     csrf_token, default_team, fail_inserts_into, for_each_backend, for_each_backend_with,
-    hold_the_writer, join, mail_stepped, mail_through, page_with_policy, post_event, query,
+    hold_the_writer, join, mail_stepped, mail_through, metric, page_with_policy, post_event, query,
     record_by_hand, spawn_klaxon, status_of, trigger, username_by_email, wait_for_page, Backend,
     TestApp, TestDatabase, OWNER_EMAIL, OWNER_PASSWORD, PUBLIC_URL,
 };
@@ -531,11 +531,33 @@ async fn without_smtp_a_notification_is_recorded_as_not_sent() {
     for_each_backend(|app| async move {
         let service = with_team_of_two(&app).await;
         page_with_policy(&app, &service, &[(0, &[OWNER_EMAIL])], 0).await;
+        let not_sent = r#"klaxon_notifications_total{channel="email",outcome="not_sent"}"#;
         let number = trigger(&app, &service, "Nobody hears this").await;
-        app.page_until_idle().await;
-        let page = wait_for_page(&app, number, "could not send an email").await;
+        // The trigger's own transaction recorded it: no notifier had to claim it first.
+        let page = app.page(&format!("/incidents/{number}")).await;
+        assert!(
+            page.contains("Level 1: Ada Lovelace not emailed: email is not configured"),
+            "{page}"
+        );
         assert!(page.contains("not sent: email is not configured"), "{page}");
-        assert_eq!(attempts_of(&app, number).await, vec![None]);
+        assert_eq!(attempts_of(&app, number).await, [], "no attempt was made");
+        assert_eq!(metric(&app.address, not_sent).await, Some(1));
+        assert_eq!(
+            notifications_of(&app, number).await,
+            [("triggered".to_owned(), "failed".to_owned())]
+        );
+        // The "Resolved" email is recorded alike.
+        act(&app, number, "resolve").await;
+        assert_eq!(metric(&app.address, not_sent).await, Some(2));
+        assert_eq!(
+            notifications_of(&app, number).await,
+            [
+                ("triggered".to_owned(), "failed".to_owned()),
+                ("resolved".to_owned(), "failed".to_owned())
+            ]
+        );
+        app.page_until_idle().await;
+        assert_eq!(attempts_of(&app, number).await, [], "nor later");
         let settings = app.page("/settings").await;
         assert!(settings.contains("Email is not configured"), "{settings}");
 
@@ -640,6 +662,21 @@ async fn an_unreachable_mail_server_is_retried_then_fails() {
 }
 
 /// The SMTP reply codes of the incident's notification attempts, in order.
+/// The incident's notifications in the order queued: (kind, state).
+async fn notifications_of(app: &TestApp, number: i64) -> Vec<(String, String)> {
+    query(app, move |conn| {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use klaxon::db::schema::{incidents, notifications};
+        notifications::table
+            .inner_join(incidents::table)
+            .filter(incidents::incident_number.eq(number))
+            .order(notifications::id)
+            .select((notifications::kind, notifications::state))
+            .load(conn)
+    })
+    .await
+}
+
 async fn attempts_of(app: &TestApp, number: i64) -> Vec<Option<i32>> {
     query(app, move |conn| {
         use diesel::{ExpressionMethods, QueryDsl};

@@ -437,6 +437,7 @@ fn fire_level(
     }
     let mut emailed_now = Vec::new();
     let mut later = Vec::new();
+    let mut not_sent = Vec::new();
     let mut queued = 0;
     // Each person is reached as their own notification rules say, on confirmed addresses.
     for (user_id, name, targets) in &reached {
@@ -447,9 +448,10 @@ fn fire_level(
             ));
             continue;
         }
+        let mut sent = true;
         for (address, delay) in targets {
             let unique_id = ids::new_row_uuid();
-            notifications::insert(
+            sent &= notifications::insert(
                 conn,
                 NewNotification {
                     unique_id,
@@ -462,6 +464,11 @@ fn fire_level(
                 },
             )?;
             queued += 1;
+        }
+        if !sent {
+            // This instance sends no email: each was recorded as not sent as it was queued.
+            not_sent.push(name.as_str());
+            continue;
         }
         let at_once = targets.iter().any(|(_, delay)| *delay == 0);
         if at_once {
@@ -485,6 +492,12 @@ fn fire_level(
         said.push(format!("emailed {}", emailed_now.join(", ")));
     }
     said.extend(later);
+    if !not_sent.is_empty() {
+        said.push(format!(
+            "{} not emailed: email is not configured",
+            not_sent.join(", ")
+        ));
+    }
     said.extend(missed);
     if reached.is_empty() && rule.targets.is_empty() {
         said.push("the level has no targets".to_owned());
