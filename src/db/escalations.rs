@@ -246,7 +246,7 @@ pub fn stop_for_incident(
     let cancel = diesel::update(
         escalation_steps::table
             .filter(escalation_steps::incident_id.eq(incident_id))
-            .filter(escalation_steps::state.eq(PENDING)),
+            .filter(is_pending()),
     )
     .set(escalation_steps::state.eq(CANCELLED));
     let cancelled = returning_ids(conn, cancel.returning(escalation_steps::id))?;
@@ -272,7 +272,7 @@ pub fn claim_due(
     limit: i64,
 ) -> QueryResult<Vec<StepRow>> {
     let due = escalation_steps::table
-        .filter(escalation_steps::state.eq(PENDING))
+        .filter(is_pending())
         .filter(escalation_steps::due_at.le(now))
         .filter(
             escalation_steps::locked_until
@@ -313,7 +313,7 @@ pub fn finish_step(
     let update = diesel::update(
         escalation_steps::table
             .filter(escalation_steps::id.eq(id))
-            .filter(escalation_steps::state.eq(PENDING))
+            .filter(is_pending())
             .filter(escalation_steps::locked_by.eq(token)),
     )
     .set((
@@ -350,7 +350,7 @@ pub fn latest_for_incident(
 pub fn pending_step(conn: &mut DbConn, incident_id: i64) -> QueryResult<Option<StepRow>> {
     escalation_steps::table
         .filter(escalation_steps::incident_id.eq(incident_id))
-        .filter(escalation_steps::state.eq(PENDING))
+        .filter(is_pending())
         .order(escalation_steps::id.desc())
         .limit(1)
         .select(StepRow::as_select())
@@ -375,7 +375,7 @@ pub fn make_due(conn: &mut DbConn, incident_id: i64, now: NaiveDateTime) -> Quer
     let updated = diesel::update(
         escalation_steps::table
             .filter(escalation_steps::incident_id.eq(incident_id))
-            .filter(escalation_steps::state.eq(PENDING)),
+            .filter(is_pending()),
     )
     .set(escalation_steps::due_at.eq(now))
     .execute(conn)?;
@@ -391,11 +391,11 @@ pub fn queue_stats(
     now: NaiveDateTime,
 ) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let pending = escalation_steps::table
-        .filter(escalation_steps::state.eq(PENDING))
+        .filter(is_pending())
         .count()
         .get_result(conn)?;
     let oldest_due = escalation_steps::table
-        .filter(escalation_steps::state.eq(PENDING))
+        .filter(is_pending())
         .filter(escalation_steps::due_at.le(now))
         .select(diesel::dsl::min(escalation_steps::due_at))
         .get_result(conn)?;
@@ -421,4 +421,9 @@ pub fn schedule_name(conn: &mut DbConn, schedule_id: i64) -> QueryResult<Option<
         .select(schedules::name)
         .get_result(conn)
         .optional()
+}
+
+/// Steps not fired or cancelled yet (see `db::IsPending`).
+fn is_pending() -> super::IsPending<escalation_steps::state> {
+    super::IsPending(escalation_steps::state)
 }

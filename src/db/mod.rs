@@ -55,6 +55,49 @@ macro_rules! insert_rows {
     }};
 }
 
+/// `<state column> = 'pending'` written into the SQL rather than bound, for tables with a
+/// partial index of pending rows (`WHERE state = 'pending'`: escalation steps, notifications).
+/// SQLite matches a bound `state = ?` against that condition by looking at the value bound, and
+/// marks the statement to be compiled again whenever the parameter is bound anew: every run of a
+/// statement kept prepared was compiled from its text again (6 % of the server's CPU in a closed
+/// loop of lifecycles, in what acknowledge and resolve cancel; docs/benchmarks.md). Its SQL never
+/// changes, so statements using it stay prepared.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+pub(crate) struct IsPending<C>(pub C);
+
+impl<C> diesel::expression::Expression for IsPending<C> {
+    type SqlType = diesel::sql_types::Bool;
+}
+
+impl<C, DB> QueryFragment<DB> for IsPending<C>
+where
+    C: diesel::Column + QueryFragment<DB>,
+    DB: diesel::backend::Backend,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" = 'pending'");
+        Ok(())
+    }
+}
+
+impl<C, QS> diesel::expression::AppearsOnTable<QS> for IsPending<C> where
+    C: diesel::expression::AppearsOnTable<QS>
+{
+}
+
+impl<C, QS> diesel::expression::SelectableExpression<QS> for IsPending<C> where
+    C: diesel::expression::SelectableExpression<QS>
+{
+}
+
+impl<C, GB> diesel::expression::ValidGrouping<GB> for IsPending<C> {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
 /// Integers the caller parsed, as an SQL list ("1, 2, 3") written into a statement: a partial
 /// index is used only where the statement states its condition in so many words, which bound
 /// parameters do not (SQLite; PostgreSQL's generic plans).

@@ -185,7 +185,7 @@ pub fn claim_due(
     limit: i64,
 ) -> QueryResult<Vec<ClaimedNotification>> {
     let due = notifications::table
-        .filter(notifications::state.eq(PENDING))
+        .filter(is_pending())
         .filter(notifications::next_attempt_at.le(now))
         .filter(
             notifications::locked_until
@@ -310,7 +310,7 @@ pub fn finish_all(
     let leased = notifications::table
         .filter(notifications::id.eq_any(ids))
         .filter(notifications::locked_by.eq(token))
-        .filter(notifications::state.eq(PENDING));
+        .filter(is_pending());
     let update = diesel::update(leased).set((
         notifications::state.eq(state),
         notifications::attempt_count.eq(notifications::attempt_count + 1),
@@ -335,7 +335,7 @@ pub fn schedule_retry(
     let leased = notifications::table
         .filter(notifications::id.eq(id))
         .filter(notifications::locked_by.eq(token))
-        .filter(notifications::state.eq(PENDING));
+        .filter(is_pending());
     let update = diesel::update(leased).set((
         notifications::attempt_count.eq(notifications::attempt_count + 1),
         notifications::last_error.eq(error),
@@ -451,7 +451,7 @@ fn cancel_pending(
     reason: &str,
     at: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let unsent = notifications::state.eq(PENDING).and(
+    let unsent = is_pending().and(
         notifications::locked_until
             .is_null()
             .or(notifications::locked_until.lt(at)),
@@ -546,13 +546,18 @@ pub fn queue_stats(
     now: NaiveDateTime,
 ) -> QueryResult<(i64, Option<NaiveDateTime>)> {
     let pending = notifications::table
-        .filter(notifications::state.eq(PENDING))
+        .filter(is_pending())
         .count()
         .get_result(conn)?;
     let oldest_due = notifications::table
-        .filter(notifications::state.eq(PENDING))
+        .filter(is_pending())
         .filter(notifications::next_attempt_at.le(now))
         .select(diesel::dsl::min(notifications::next_attempt_at))
         .get_result(conn)?;
     Ok((pending, oldest_due))
+}
+
+/// Notifications waiting to be sent (see `db::IsPending`).
+fn is_pending() -> super::IsPending<notifications::state> {
+    super::IsPending(notifications::state)
 }

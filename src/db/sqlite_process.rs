@@ -81,4 +81,91 @@ mod tests {
         assert!(lock.is_null(), "a serialized connection");
         assert_eq!(used, 0, "SQLite counts its memory");
     }
+
+    /// SQLite asks a connection's authorizer about every table and column a statement names
+    /// while it compiles the statement, and only then: counting its questions counts the
+    /// compilations, the first ones and those SQLite does again on its own.
+    #[test]
+    fn cancelling_what_an_incident_has_pending_compiles_each_statement_once() {
+        use std::cell::Cell;
+        use std::os::raw::{c_char, c_int, c_void};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use libsqlite3_sys as ffi;
+
+        static QUESTIONS: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            // Only the connection this test opens on its own thread is watched.
+            static WATCHING: Cell<bool> = const { Cell::new(false) };
+        }
+        unsafe extern "C" fn answer(
+            _: *mut c_void,
+            _: c_int,
+            _: *const c_char,
+            _: *const c_char,
+            _: *const c_char,
+            _: *const c_char,
+        ) -> c_int {
+            QUESTIONS.fetch_add(1, Ordering::SeqCst);
+            ffi::SQLITE_OK
+        }
+        unsafe extern "C" fn on_open(
+            db: *mut ffi::sqlite3,
+            _: *mut *mut c_char,
+            _: *const ffi::sqlite3_api_routines,
+        ) -> c_int {
+            if WATCHING.with(Cell::get) {
+                // SAFETY: the connection being opened, and a callback that outlives it.
+                unsafe { ffi::sqlite3_set_authorizer(db, Some(answer), std::ptr::null_mut()) };
+            }
+            ffi::SQLITE_OK
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("compiled.db").display());
+        let db = super::super::Db::connect(&url, 1).unwrap();
+        // SAFETY: registers a function with the signature SQLite calls it with.
+        assert_eq!(
+            unsafe { ffi::sqlite3_auto_extension(Some(on_open)) },
+            ffi::SQLITE_OK
+        );
+        WATCHING.with(|watching| watching.set(true));
+        let mut conn = super::super::Manager {
+            url: db.url().clone(),
+            backends: Default::default(),
+        }
+        .open()
+        .unwrap();
+        WATCHING.with(|watching| watching.set(false));
+        let mut cancel = |incident_id: i64| {
+            super::super::escalations::stop_for_incident(
+                &mut conn,
+                incident_id,
+                "acknowledged",
+                super::super::now(),
+            )
+            .unwrap();
+            super::super::notifications::cancel_pending_for_incident(
+                &mut conn,
+                incident_id,
+                "no",
+                super::super::now(),
+            )
+            .unwrap();
+        };
+        cancel(1);
+        assert!(
+            QUESTIONS.load(Ordering::SeqCst) > 0,
+            "the authorizer is asked"
+        );
+        QUESTIONS.store(0, Ordering::SeqCst);
+        for incident_id in 2..10 {
+            cancel(incident_id);
+        }
+        assert_eq!(
+            QUESTIONS.load(Ordering::SeqCst),
+            0,
+            "a statement was compiled again"
+        );
+    }
 }

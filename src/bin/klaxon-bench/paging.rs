@@ -116,7 +116,12 @@ pub async fn run(args: PagingArgs) -> anyhow::Result<()> {
     if result.is_ok() && args.workload != PagingWorkload::Burst {
         for round in 0..args.rounds.max(1) {
             // Alternating order, so that neither variant always runs on a warmer machine.
-            let mut order = [Variant::Policy, Variant::PolicyWorkerOff, Variant::NoPolicy];
+            let mut order = [
+                Variant::Policy,
+                Variant::PolicyWorkerOff,
+                Variant::PolicyNoSmtp,
+                Variant::NoPolicy,
+            ];
             if round % 2 == 1 {
                 order.reverse();
             }
@@ -141,6 +146,9 @@ enum Variant {
     /// The same policy, the server's paging worker off: escalations and their first steps are
     /// written with each trigger, nothing fires them.
     PolicyWorkerOff,
+    /// The same policy on a server without an SMTP server (a fresh install): each email is
+    /// recorded as not sent.
+    PolicyNoSmtp,
     /// `escalation_policy` null.
     NoPolicy,
 }
@@ -150,6 +158,7 @@ impl Variant {
         match self {
             Variant::Policy => "policy emailing two people",
             Variant::PolicyWorkerOff => "that policy, paging worker off",
+            Variant::PolicyNoSmtp => "that policy, no SMTP server",
             Variant::NoPolicy => "no policy",
         }
     }
@@ -158,12 +167,14 @@ impl Variant {
         match self {
             Variant::Policy => "paging-policy",
             Variant::PolicyWorkerOff => "paging-policy-idle",
+            Variant::PolicyNoSmtp => "paging-policy-nowhere",
             Variant::NoPolicy => "paging-none",
         }
     }
 }
 
-/// A fresh server that emails through `smtp_url`, with the paging worker on or off.
+/// A fresh server that emails through `smtp_url` (nowhere when empty), with the paging worker on
+/// or off.
 async fn start_stage(
     run: &Run<'_>,
     name: &str,
@@ -267,10 +278,14 @@ async fn storm(run: &mut Run<'_>, variant: Variant, round: usize) -> anyhow::Res
     );
     *run.hooks.lock().unwrap() = Default::default();
     let (sink, smtp_url) = Sink::start()?;
+    let smtp_url = match variant {
+        Variant::PolicyNoSmtp => "",
+        _ => &smtp_url,
+    };
     let stage = start_stage(
         run,
         variant.database(),
-        &smtp_url,
+        smtp_url,
         variant != Variant::PolicyWorkerOff,
     )
     .await?;
