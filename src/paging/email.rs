@@ -214,10 +214,6 @@ impl EmailNotifications {
             metrics,
         }
     }
-
-    pub fn mailer(&self) -> &Mailer {
-        &self.mailer
-    }
 }
 
 /// One attempt at sending an email.
