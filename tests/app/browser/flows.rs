@@ -230,7 +230,8 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
         let timeline = browser.timeline().await;
         if timeline
             .iter()
-            .filter(|e| e.ends_with("1 webhook delivered"))
+            // The resolution's fold also holds its "Resolved" email (no SMTP here: not sent).
+            .filter(|e| e.contains("1 webhook delivered"))
             .count()
             == 3
         {
@@ -243,7 +244,8 @@ async fn browser_walks_the_whole_flow_and_photographs_every_page() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for fold in browser
-        .find_all("//details[@class='tl-fold']/summary")
+        // A fold with trouble (here the emails recorded as not sent) opens by itself.
+        .find_all("//details[@class='tl-fold' and not(@open)]/summary")
         .await
     {
         fold.click().await.expect("open a fold");
