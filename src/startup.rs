@@ -64,7 +64,7 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let database_url = config.database_url.clone();
         let pool_size = config.db_pool_size;
-        let db =
+        let mut db =
             tokio::task::spawn_blocking(move || Db::connect(&database_url, pool_size)).await??;
         tracing::info!(database = %db.url().redacted(), "database ready");
         // Policies made before they kept their rules frozen get them before the first trigger.
@@ -84,7 +84,6 @@ impl Application {
         metrics.watch_database_writer(db.writer_counters());
         let metrics = Arc::new(metrics);
         let email_configured = mailer.is_configured();
-        let mut db = db;
         if !email_configured {
             db.set_sending(Sending::Nowhere {
                 not_sent: metrics.notifications_not_sent(),

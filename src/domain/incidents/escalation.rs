@@ -342,7 +342,8 @@ fn full_name(first: &str, last: &str) -> String {
 /// What a fired step did, for logs and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fired {
-    /// Emails queued, at once or delayed.
+    /// Emails queued, at once or delayed (or, where email is not configured, recorded as not
+    /// sent).
     pub emailed: usize,
     /// The incident was no longer triggered: nothing was sent.
     pub stood_down: bool,
