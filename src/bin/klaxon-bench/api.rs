@@ -22,15 +22,24 @@ impl<'a> Api<'a> {
         http: &'a reqwest::Client,
         stage: &Stage,
     ) -> anyhow::Result<Api<'a>> {
-        let owner = signed_in(stage.base()).await?;
+        Api::for_service(http, stage.base(), stage.service()).await
+    }
+
+    /// The owner of the server at `base`, with a new key, and one of their services.
+    pub(crate) async fn for_service(
+        http: &'a reqwest::Client,
+        base: &str,
+        service: &str,
+    ) -> anyhow::Result<Api<'a>> {
+        let owner = signed_in(base).await?;
         let key = create_api_key(&owner).await?;
         let mut api = Api {
             http,
             owner,
-            base: stage.base().to_owned(),
+            base: base.to_owned(),
             auth: format!("Token {key}"),
             team: String::new(),
-            service: stage.service().to_owned(),
+            service: service.to_owned(),
         };
         let teams = api
             .call(reqwest::Method::GET, "/api/account/teams/", None)

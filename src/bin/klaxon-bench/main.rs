@@ -99,6 +99,10 @@ struct Args {
     /// Database for the server; a fresh SQLite file when not given.
     #[arg(long)]
     database_url: Option<String>,
+    /// The service pages no escalation policy (by default it pages its team's Default policy,
+    /// as after a fresh install): the lifecycle's cost without paging, on the same build.
+    #[arg(long)]
+    without_policy: bool,
 }
 
 /// Receipt times by (incident number, event type).
@@ -345,6 +349,14 @@ async fn set_up(base: &str, receiver: &str) -> anyhow::Result<String> {
     Ok(service)
 }
 
+/// Sets the service to page no escalation policy: only the API can (the service form offers
+/// the team's policies).
+async fn without_policy(base: &str, service: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let api = api::Api::for_service(&http, base, service).await?;
+    api.set_policy(serde_json::Value::Null).await
+}
+
 /// The owner, signed in, with a form's CSRF token at hand.
 async fn signed_in(base: &str) -> anyhow::Result<Browser> {
     let browser = signed_in_as(base, EMAIL, PASSWORD).await?;
@@ -519,6 +531,9 @@ async fn run(
 ) -> anyhow::Result<()> {
     let base = bases[0].as_str();
     let service = set_up(base, receiver).await?;
+    if args.without_policy {
+        without_policy(base, &service).await?;
+    }
     let servers_cpu = || -> f64 { pids.iter().map(|pid| cpu_seconds(&pid.to_string())).sum() };
 
     // Closed loop: `concurrency` sessions, each running incident lifecycles back to back.
