@@ -869,6 +869,57 @@ mod tests {
         assert!(!options.iter().any(|o| o.contains("STAT4")), "{options:?}");
     }
 
+    /// SQLite checks a value against an IN list of more than two constants by building a
+    /// temporary b-tree of the list, each time; the CHECK constraints of the tables each incident
+    /// writes to compare instead (migration `checks_without_in_lists`), and still refuse what
+    /// they refused. Run on the writer's connection, the one that applied the migrations.
+    #[test]
+    fn the_tables_every_incident_writes_check_their_values_without_a_temporary_table() {
+        use diesel::RunQueryDsl;
+
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            opcode: String,
+        }
+        const WRITES: [&str; 6] = [
+            "INSERT INTO incidents (status, urgency) VALUES (?, ?)",
+            "UPDATE incidents SET status = ? WHERE id = ?",
+            "UPDATE deliveries SET state = ? WHERE id = ?",
+            "UPDATE escalation_steps SET state = ? WHERE id = ?",
+            "INSERT INTO notifications (kind, state) VALUES (?, ?)",
+            "UPDATE notifications SET state = ? WHERE id = ?",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("checks.db").display());
+        let db = Db::connect(&url, 1).unwrap();
+        let refused = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(db.write(|conn| {
+                let DbConn::Sqlite(sqlite) = conn else {
+                    unreachable!("a SQLite URL")
+                };
+                for write in WRITES {
+                    let steps = diesel::sql_query(format!("EXPLAIN {write}"))
+                        .load::<Step>(sqlite)
+                        .unwrap();
+                    assert!(steps.iter().any(|step| step.opcode == "Halt"), "{write}");
+                    assert!(
+                        !steps.iter().any(|step| step.opcode == "OpenEphemeral"),
+                        "{write} builds a temporary table"
+                    );
+                }
+                let refused = diesel::sql_query(
+                "INSERT INTO escalation_steps (escalation_id, incident_id, level, due_at, state) \
+                 VALUES (1, 1, 0, '2026-12-06 00:00:00', 'sent')",
+            )
+            .execute(sqlite);
+                Ok::<_, DbError>(refused.map_err(|error| error.to_string()))
+            }));
+        let refused = refused.unwrap().unwrap_err();
+        assert!(refused.contains("CHECK constraint failed"), "{refused}");
+    }
+
     #[test]
     fn a_snapshot_read_does_not_see_a_commit_made_during_it() {
         let dir = tempfile::tempdir().unwrap();
