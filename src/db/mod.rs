@@ -882,6 +882,11 @@ mod tests {
             #[diesel(sql_type = diesel::sql_types::Text)]
             opcode: String,
         }
+        #[derive(diesel::QueryableByName)]
+        struct Integrity {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            integrity_check: String,
+        }
         const WRITES: [&str; 6] = [
             "INSERT INTO incidents (status, urgency) VALUES (?, ?)",
             "UPDATE incidents SET status = ? WHERE id = ?",
@@ -890,6 +895,9 @@ mod tests {
             "INSERT INTO notifications (kind, state) VALUES (?, ?)",
             "UPDATE notifications SET state = ? WHERE id = ?",
         ];
+        const UNKNOWN_STATE: &str = "INSERT INTO escalation_steps \
+            (escalation_id, incident_id, level, due_at, state) \
+            VALUES (1, 1, 0, '2026-12-06 00:00:00', 'sent')";
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("checks.db").display());
         let db = Db::connect(&url, 1).unwrap();
@@ -899,6 +907,12 @@ mod tests {
                 let DbConn::Sqlite(sqlite) = conn else {
                     unreachable!("a SQLite URL")
                 };
+                // The definitions were edited in place (`PRAGMA writable_schema`).
+                let integrity = diesel::sql_query("PRAGMA integrity_check")
+                    .load::<Integrity>(sqlite)
+                    .unwrap();
+                assert_eq!(integrity.len(), 1);
+                assert_eq!(integrity[0].integrity_check, "ok");
                 for write in WRITES {
                     let steps = diesel::sql_query(format!("EXPLAIN {write}"))
                         .load::<Step>(sqlite)
@@ -909,11 +923,7 @@ mod tests {
                         "{write} builds a temporary table"
                     );
                 }
-                let refused = diesel::sql_query(
-                "INSERT INTO escalation_steps (escalation_id, incident_id, level, due_at, state) \
-                 VALUES (1, 1, 0, '2026-12-06 00:00:00', 'sent')",
-            )
-            .execute(sqlite);
+                let refused = diesel::sql_query(UNKNOWN_STATE).execute(sqlite);
                 Ok::<_, DbError>(refused.map_err(|error| error.to_string()))
             }));
         let refused = refused.unwrap().unwrap_err();

@@ -8,7 +8,7 @@
 -- A CHECK constraint does not change what is stored, so the table definitions are rewritten in
 -- place, as SQLite documents for such changes, instead of copying every table (the incidents
 -- table is referenced by nine others). `replace` changes nothing where a definition does not
--- hold the text; the test `db::sqlite_process` fails if one was missed.
+-- hold the text; a unit test of `db` fails if one was missed.
 PRAGMA writable_schema = ON;
 
 UPDATE sqlite_schema
