@@ -25,6 +25,9 @@ pub struct AlertRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = alerts)]
+// A None is bound as NULL (each column's default): the statement's SQL stays the same
+// (`db::KeptAs`).
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewAlertRow {
     pub unique_id: String,
     pub integration_id: i64,

@@ -33,6 +33,9 @@ pub struct DeliveryRow {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = deliveries)]
+// A None is bound as NULL (each column's default): the statement's SQL stays the same
+// (`db::KeptAs`).
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewDeliveryRow {
     pub unique_id: String,
     pub integration_id: i64,
@@ -282,6 +285,9 @@ pub fn any_pending_behind(
 /// What an attempt ended with, as stored.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = delivery_attempts)]
+// A None is bound as NULL (each column's default): the statement's SQL stays the same
+// (`db::KeptAs`).
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewAttemptRow {
     pub delivery_id: i64,
     pub started_at: NaiveDateTime,

@@ -6,7 +6,8 @@ use diesel::prelude::*;
 
 use super::schema::{escalation_steps, escalations};
 use super::{
-    first_rows, last_insert_rowid, returning_id, returning_ids, wake, DbConn, KeptPrepared, NoRows,
+    first_rows, last_insert_rowid, returning_id, returning_ids, wake, DbConn, KeptAs, KeptPrepared,
+    NoRows,
 };
 
 /// The channel that wakes escalation workers when a step is enqueued.
@@ -249,7 +250,9 @@ pub fn stop_for_incident(
             .filter(is_pending()),
     )
     .set(escalation_steps::state.eq(CANCELLED));
-    let cancelled = returning_ids(conn, cancel.returning(escalation_steps::id))?;
+    struct CancelSteps;
+    let cancelled: Vec<i64> = on_backend!(conn, c => KeptAs::<CancelSteps, _>::new(
+        cancel.returning(escalation_steps::id)).load(c))?;
     let end = diesel::update(
         escalations::table
             .filter(escalations::incident_id.eq(incident_id))
@@ -259,7 +262,9 @@ pub fn stop_for_incident(
         escalations::ended_at.eq(Some(at)),
         escalations::end_reason.eq(Some(reason)),
     ));
-    returning_ids(conn, end.returning(escalations::id))?;
+    struct EndEscalation;
+    on_backend!(conn, c => KeptAs::<EndEscalation, _>::new(end.returning(escalations::id))
+        .load::<i64>(c))?;
     Ok(cancelled.len())
 }
 

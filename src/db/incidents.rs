@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::{
     collated_entities, incident_counter, incident_notes, incidents, services, users,
 };
-use super::{last_insert_rowid, returning_id, DbConn, KeptPrepared, NoRows};
+use super::{last_insert_rowid, returning_id, DbConn, KeptAs, KeptPrepared, NoRows};
 
 /// Status codes as stored (Zenduty's).
 pub(super) const TRIGGERED: i32 = 1;
@@ -189,7 +189,8 @@ pub fn transition_acknowledged(
         incidents::status.eq(ACKNOWLEDGED),
         incidents::acknowledged_date.eq(Some(at)),
     ));
-    on_backend!(conn, c => KeptPrepared(update.returning(IncidentRow::as_returning()))
+    struct Acknowledge;
+    on_backend!(conn, c => KeptAs::<Acknowledge, _>::new(update.returning(IncidentRow::as_returning()))
         .get_result(c)
         .optional())
 }
@@ -241,7 +242,8 @@ pub fn transition_resolved(
         incidents::status.eq(RESOLVED),
         incidents::resolved_date.eq(Some(at)),
     ));
-    on_backend!(conn, c => KeptPrepared(update.returning(IncidentRow::as_returning()))
+    struct Resolve;
+    on_backend!(conn, c => KeptAs::<Resolve, _>::new(update.returning(IncidentRow::as_returning()))
         .get_result(c)
         .optional())
 }

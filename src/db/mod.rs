@@ -46,7 +46,9 @@ macro_rules! insert_rows {
             }),
             ($crate::db::DbConn::Sqlite(sqlite), _) => rows.iter().try_for_each(|row| {
                 diesel::RunQueryDsl::execute(
-                    $crate::db::KeptPrepared(diesel::insert_into($table).values(row)),
+                    $crate::db::KeptAs::<$crate::db::OneRowInto<$table>, _>::new(
+                        diesel::insert_into($table).values(row),
+                    ),
                     &mut *sqlite,
                 )
                 .map(drop)
@@ -742,6 +744,86 @@ impl<Q: Query> Query for KeptPrepared<Q> {
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for KeptPrepared<Q> {}
 
+/// [`KeptPrepared`] found in diesel's statement cache by a type of its own, `M` (a marker named
+/// for the statement), instead of by its SQL text, which diesel would otherwise render on every
+/// run just to look the statement up: 8.7 % of SQLite's writer thread in a closed loop of
+/// lifecycles (docs/benchmarks.md, twenty-third session). Only for a statement whose SQL is the
+/// same on every run (no `eq_any` over a list of varying length, no column left out for a
+/// None), under a marker no other statement uses; debug builds, and so every test, check both
+/// on every run.
+pub(crate) struct KeptAs<M, Q>(pub Q, std::marker::PhantomData<M>);
+
+impl<M, Q> KeptAs<M, Q> {
+    pub(crate) fn new(statement: Q) -> Self {
+        KeptAs(statement, std::marker::PhantomData)
+    }
+}
+
+impl<M, Q, DB> QueryFragment<DB> for KeptAs<M, Q>
+where
+    M: 'static,
+    Q: QueryFragment<DB>,
+    DB: diesel::backend::Backend + 'static,
+    DB::QueryBuilder: Default,
+{
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        #[cfg(debug_assertions)]
+        same_sql_under_marker::<M, DB>(&self.0, pass.backend())?;
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<M: 'static, Q> QueryId for KeptAs<M, Q> {
+    type QueryId = M;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<M, Q: Query> Query for KeptAs<M, Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<M, Q, Conn> diesel::RunQueryDsl<Conn> for KeptAs<M, Q> {}
+
+/// The marker ([`KeptAs`]) of the one-row INSERT into table `T` of [`insert_rows!`] on SQLite.
+pub(crate) struct OneRowInto<T>(std::marker::PhantomData<T>);
+
+/// Panics when `statement` renders other SQL than the first statement run under marker `M` on
+/// backend `DB`: the cache would run that one in its place.
+#[cfg(debug_assertions)]
+fn same_sql_under_marker<M: 'static, DB>(
+    statement: &dyn QueryFragment<DB>,
+    backend: &DB,
+) -> QueryResult<()>
+where
+    DB: diesel::backend::Backend + 'static,
+    DB::QueryBuilder: Default,
+{
+    use diesel::query_builder::QueryBuilder;
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    static SEEN: std::sync::Mutex<Option<HashMap<(TypeId, TypeId), String>>> =
+        std::sync::Mutex::new(None);
+    let mut builder = DB::QueryBuilder::default();
+    statement.to_sql(&mut builder, backend)?;
+    let sql = builder.finish();
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let first = seen
+        .get_or_insert_with(HashMap::new)
+        .entry((TypeId::of::<M>(), TypeId::of::<DB>()))
+        .or_insert_with(|| sql.clone());
+    assert_eq!(
+        *first,
+        sql,
+        "two statements under the marker {}",
+        std::any::type_name::<M>()
+    );
+    Ok(())
+}
+
 /// A fixed statement without bind parameters, kept prepared. Diesel never caches `sql_query`
 /// (it marks itself unsafe to cache, and `execute` hands diesel a reference, which asks the
 /// statement inside), so SQL text that runs in every write transaction is written as this.
@@ -928,6 +1010,33 @@ mod tests {
             }));
         let refused = refused.unwrap().unwrap_err();
         assert!(refused.contains("CHECK constraint failed"), "{refused}");
+    }
+
+    /// A `KeptAs` marker stands for one statement: diesel's cache would run the first statement
+    /// seen under it in place of any other. Debug builds (every test run) refuse a second one.
+    #[test]
+    #[should_panic(expected = "two statements under the marker")]
+    fn a_marker_kept_for_one_statement_refuses_another() {
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+
+        use schema::app_settings;
+
+        struct Marker;
+        sqlite_process::configure();
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        diesel::sql_query("CREATE TABLE app_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            .execute(&mut conn)
+            .unwrap();
+        let by_key = app_settings::table
+            .filter(app_settings::name.eq("a"))
+            .select(app_settings::value);
+        KeptAs::<Marker, _>::new(by_key)
+            .load::<String>(&mut conn)
+            .unwrap();
+        let by_value = app_settings::table
+            .filter(app_settings::value.eq("a"))
+            .select(app_settings::value);
+        let _ = KeptAs::<Marker, _>::new(by_value).load::<String>(&mut conn);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use prometheus_client::metrics::counter::Counter;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
-use super::{first_rows, returning_id, returning_ids, shared_run, wake, DbConn, KeptPrepared};
+use super::{
+    first_rows, returning_id, returning_ids, shared_run, wake, DbConn, KeptAs, KeptPrepared,
+};
 
 /// The channel that wakes the notifiers when a notification is enqueued.
 pub const WAKE_CHANNEL: &str = "klaxon_notifications";
@@ -278,6 +280,9 @@ pub fn claim_due(
 
 #[derive(Insertable)]
 #[diesel(table_name = notification_attempts)]
+// A None is bound as NULL (each column's default): the statement's SQL stays the same
+// (`db::KeptAs`).
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewAttempt<'a> {
     pub notification_id: i64,
     pub started_at: NaiveDateTime,
@@ -470,7 +475,9 @@ fn cancel_pending(
                 .filter(notifications::incident_id.eq(incident_id))
                 .filter(notifications::kind.eq(TRIGGERED));
             let update = diesel::update(emails).set(cancel);
-            returning_ids(conn, update.returning(notifications::id))?
+            struct CancelOfIncident;
+            on_backend!(conn, c => KeptAs::<CancelOfIncident, _>::new(
+                update.returning(notifications::id)).load::<i64>(c))?
         }
         Unsent::To { user_id, address } => {
             let emails = notifications::table

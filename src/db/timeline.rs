@@ -21,6 +21,9 @@ pub struct TimelineRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = timeline_entries)]
+// A None is bound as NULL (each column's default): the statement's SQL stays the same
+// (`db::KeptAs`).
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewTimelineRow {
     pub incident_id: i64,
     pub kind: &'static str,
