@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use super::schema::{escalation_steps, escalations};
 use super::{
-    first_rows, last_insert_rowid, returning_id, returning_ids, wake, DbConn, KeptAs, KeptPrepared,
-    NoRows,
+    first_rows, last_insert_rowid, returning_id, returning_ids, returning_ids_as, wake, DbConn,
+    KeptPrepared, NoRows,
 };
 
 /// The channel that wakes escalation workers when a step is enqueued.
@@ -251,8 +251,8 @@ pub fn stop_for_incident(
     )
     .set(escalation_steps::state.eq(CANCELLED));
     struct CancelSteps;
-    let cancelled: Vec<i64> = on_backend!(conn, c => KeptAs::<CancelSteps, _>::new(
-        cancel.returning(escalation_steps::id)).load(c))?;
+    let cancelled =
+        returning_ids_as::<CancelSteps, _>(conn, cancel.returning(escalation_steps::id))?;
     let end = diesel::update(
         escalations::table
             .filter(escalations::incident_id.eq(incident_id))
@@ -263,8 +263,7 @@ pub fn stop_for_incident(
         escalations::end_reason.eq(Some(reason)),
     ));
     struct EndEscalation;
-    on_backend!(conn, c => KeptAs::<EndEscalation, _>::new(end.returning(escalations::id))
-        .load::<i64>(c))?;
+    returning_ids_as::<EndEscalation, _>(conn, end.returning(escalations::id))?;
     Ok(cancelled.len())
 }
 

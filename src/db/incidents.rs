@@ -190,9 +190,11 @@ pub fn transition_acknowledged(
         incidents::acknowledged_date.eq(Some(at)),
     ));
     struct Acknowledge;
-    on_backend!(conn, c => KeptAs::<Acknowledge, _>::new(update.returning(IncidentRow::as_returning()))
-        .get_result(c)
-        .optional())
+    on_backend!(conn, c => KeptAs::<Acknowledge, _>::new(
+        update.returning(IncidentRow::as_returning())
+    )
+    .get_result(c)
+    .optional())
 }
 
 /// Acknowledged → triggered again (the service's acknowledgement timeout ran out); the changed
@@ -243,9 +245,11 @@ pub fn transition_resolved(
         incidents::resolved_date.eq(Some(at)),
     ));
     struct Resolve;
-    on_backend!(conn, c => KeptAs::<Resolve, _>::new(update.returning(IncidentRow::as_returning()))
-        .get_result(c)
-        .optional())
+    on_backend!(conn, c => KeptAs::<Resolve, _>::new(
+        update.returning(IncidentRow::as_returning())
+    )
+    .get_result(c)
+    .optional())
 }
 
 /// Open incidents opened before `before` on services whose auto-resolve time is `minutes`.

@@ -907,6 +907,16 @@ where
     on_backend!(conn, c => KeptPrepared(statement).load(c))
 }
 
+/// [`returning_ids`] for a statement kept under its own marker `M` ([`KeptAs`]).
+pub(crate) fn returning_ids_as<'q, M, Q>(conn: &mut DbConn, statement: Q) -> QueryResult<Vec<i64>>
+where
+    KeptAs<M, Q>: diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, i64>
+        + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, i64>,
+{
+    use diesel::RunQueryDsl;
+    on_backend!(conn, c => KeptAs::<M, Q>::new(statement).load(c))
+}
+
 /// Current UTC time at microsecond precision, the precision both backends store.
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::Timelike;

@@ -9,7 +9,8 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
 use super::{
-    first_rows, returning_id, returning_ids, shared_run, wake, DbConn, KeptAs, KeptPrepared,
+    first_rows, returning_id, returning_ids, returning_ids_as, shared_run, wake, DbConn,
+    KeptPrepared,
 };
 
 /// The channel that wakes the notifiers when a notification is enqueued.
@@ -476,8 +477,7 @@ fn cancel_pending(
                 .filter(notifications::kind.eq(TRIGGERED));
             let update = diesel::update(emails).set(cancel);
             struct CancelOfIncident;
-            on_backend!(conn, c => KeptAs::<CancelOfIncident, _>::new(
-                update.returning(notifications::id)).load::<i64>(c))?
+            returning_ids_as::<CancelOfIncident, _>(conn, update.returning(notifications::id))?
         }
         Unsent::To { user_id, address } => {
             let emails = notifications::table

@@ -275,7 +275,8 @@ pub fn stop_in(
     // Acknowledging stopped the escalation, and only a new trigger (which clears the
     // acknowledgement) starts another: an incident resolved after it has none left to stop. A
     // step queued by a level firing as the acknowledgement committed, which its cancelling did
-    // not see, finds the incident no longer triggered when it is due, and stands down. Its emails are cancelled again: one being sent at the acknowledgement may
+    // not see, finds the incident no longer triggered when it is due, and stands down. The
+    // incident's waiting emails are cancelled again: one being sent at the acknowledgement may
     // have been put back for a retry since.
     let stopped_when_acknowledged =
         reason == Status::Resolved && incident.acknowledged_date.is_some();
