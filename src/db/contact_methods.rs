@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{contact_methods, notification_rules, users};
-use super::{shared_run, DbConn};
+use super::{shared_run, DbConn, KeptAs};
 
 pub const EMAIL: &str = "email";
 
@@ -244,8 +244,15 @@ pub struct PagedUser {
     pub targets: Vec<PagingTarget>,
 }
 
-/// first name, last name, active, and one rule's address and delay if it has a confirmed one.
-type PagedUserRow = (String, String, bool, Option<String>, Option<i32>);
+/// first name, last name, active, and one rule's address (if confirmed), delay and id.
+type PagedUserRow = (
+    String,
+    String,
+    bool,
+    Option<String>,
+    Option<i32>,
+    Option<i64>,
+);
 
 pub fn paged_user(
     conn: &mut DbConn,
@@ -262,7 +269,7 @@ fn paged_user_now(
     user_id: i64,
     urgency: &'static str,
 ) -> QueryResult<Option<PagedUser>> {
-    let rows: Vec<PagedUserRow> = users::table
+    let query = users::table
         .left_join(
             // Two comparisons rather than `IN (…)`: diesel prepares a statement with an `IN` list
             // anew on every call, and this one runs in every trigger's transaction.
@@ -278,21 +285,26 @@ fn paged_user_now(
                 .and(contact_methods::confirmed_at.is_not_null())),
         )
         .filter(users::id.eq(user_id))
-        .order((notification_rules::delay_minutes, notification_rules::id))
         .select((
             users::first_name,
             users::last_name,
             users::is_active,
             contact_methods::address.nullable(),
             notification_rules::delay_minutes.nullable(),
-        ))
-        .load(conn)?;
-    let Some((first_name, last_name, is_active, _, _)) = rows.first().cloned() else {
+            notification_rules::id.nullable(),
+        ));
+    // Kept under a marker, as every trigger's transaction runs it; the person's few rules are
+    // put in order here: SQLite would sort them in a temporary b-tree.
+    struct PagedUserRules;
+    let mut rows: Vec<PagedUserRow> =
+        on_backend!(conn, c => KeptAs::<PagedUserRules, _>::new(query).load(c))?;
+    let Some((first_name, last_name, is_active, ..)) = rows.first().cloned() else {
         return Ok(None);
     };
+    rows.sort_by_key(|&(_, _, _, _, delay, rule_id)| (delay, rule_id));
     let targets = rows
         .into_iter()
-        .filter_map(|(_, _, _, address, delay)| Some((address?, delay?)))
+        .filter_map(|(_, _, _, address, delay, _)| Some((address?, delay?)))
         .collect();
     Ok(Some(PagedUser {
         first_name,

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::schema::{escalation_steps, escalations};
 use super::{
     first_rows, last_insert_rowid, returning_id, returning_ids, returning_ids_as, wake, DbConn,
-    KeptPrepared, NoRows,
+    KeptAs, KeptPrepared, NoRows, OneRowInto,
 };
 
 /// The channel that wakes escalation workers when a step is enqueued.
@@ -74,7 +74,10 @@ fn insert_escalation_without_returning(
     sqlite: &mut diesel::SqliteConnection,
     escalation: &NewEscalation,
 ) -> QueryResult<i64> {
-    KeptPrepared(diesel::insert_into(escalations::table).values(*escalation)).execute(sqlite)?;
+    KeptAs::<OneRowInto<escalations::table>, _>::new(
+        diesel::insert_into(escalations::table).values(*escalation),
+    )
+    .execute(sqlite)?;
     last_insert_rowid(sqlite)
 }
 
@@ -237,13 +240,17 @@ fn start_in_two_statements(
 }
 
 /// Ends an incident's running escalation: its pending step will not fire, even when a worker
-/// claimed it a moment ago (firing is guarded by the state). Returns how many were cancelled.
+/// claimed it a moment ago (firing is guarded by the state).
 pub fn stop_for_incident(
     conn: &mut DbConn,
     incident_id: i64,
     reason: &str,
     at: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> QueryResult<()> {
+    if let DbConn::Sqlite(sqlite) = conn {
+        return stop_for_incident_without_returning(sqlite, incident_id, reason, at);
+    }
+    // PostgreSQL keeps a statement prepared only when it reads rows from it.
     let cancel = diesel::update(
         escalation_steps::table
             .filter(escalation_steps::incident_id.eq(incident_id))
@@ -251,8 +258,7 @@ pub fn stop_for_incident(
     )
     .set(escalation_steps::state.eq(CANCELLED));
     struct CancelSteps;
-    let cancelled =
-        returning_ids_as::<CancelSteps, _>(conn, cancel.returning(escalation_steps::id))?;
+    returning_ids_as::<CancelSteps, _>(conn, cancel.returning(escalation_steps::id))?;
     let end = diesel::update(
         escalations::table
             .filter(escalations::incident_id.eq(incident_id))
@@ -264,7 +270,37 @@ pub fn stop_for_incident(
     ));
     struct EndEscalation;
     returning_ids_as::<EndEscalation, _>(conn, end.returning(escalations::id))?;
-    Ok(cancelled.len())
+    Ok(())
+}
+
+/// SQLite's side of [`stop_for_incident`]: without `RETURNING`, which SQLite runs through a
+/// temporary b-tree it opens and closes every time; every acknowledgement runs these two.
+fn stop_for_incident_without_returning(
+    sqlite: &mut diesel::SqliteConnection,
+    incident_id: i64,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    KeptPrepared(
+        diesel::sql_query(
+            "UPDATE escalation_steps SET state = 'cancelled' \
+             WHERE incident_id = ?1 AND state = 'pending'",
+        )
+        .bind::<BigInt, _>(incident_id),
+    )
+    .load::<NoRows>(sqlite)?;
+    KeptPrepared(
+        diesel::sql_query(
+            "UPDATE escalations SET ended_at = ?1, end_reason = ?2 \
+             WHERE incident_id = ?3 AND ended_at IS NULL",
+        )
+        .bind::<Timestamp, _>(at)
+        .bind::<Text, _>(reason)
+        .bind::<BigInt, _>(incident_id),
+    )
+    .load::<NoRows>(sqlite)?;
+    Ok(())
 }
 
 /// Leases up to `limit` due steps to `token`.

@@ -873,7 +873,8 @@ pub(crate) struct NoRows {
 /// The id of the row the SQLite connection's last insert added (its last row, for several).
 pub(crate) fn last_insert_rowid(sqlite: &mut SqliteConnection) -> QueryResult<i64> {
     use diesel::RunQueryDsl;
-    KeptPrepared(diesel::select(
+    struct LastInsertRowid;
+    KeptAs::<LastInsertRowid, _>::new(diesel::select(
         diesel::dsl::sql::<diesel::sql_types::BigInt>("last_insert_rowid()"),
     ))
     .get_result(sqlite)

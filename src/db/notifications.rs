@@ -9,8 +9,8 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::schema::{incidents, notification_attempts, notifications, services, users};
 use super::{
-    first_rows, returning_id, returning_ids, returning_ids_as, shared_run, wake, DbConn,
-    KeptPrepared,
+    first_rows, returning_id, returning_ids, returning_ids_as, shared_run, wake, DbConn, KeptAs,
+    KeptPrepared, NoRows,
 };
 
 /// The channel that wakes the notifiers when a notification is enqueued.
@@ -409,26 +409,50 @@ pub fn progress(conn: &mut DbConn, incident_id: i64) -> QueryResult<(i64, i64)> 
 /// Who was emailed that the incident triggered and wants to hear it resolved (for the
 /// "Resolved" email), once per person and address.
 pub fn notified_users(conn: &mut DbConn, incident_id: i64) -> QueryResult<Vec<(i64, String)>> {
-    notifications::table
+    let emailed = notifications::table
         .inner_join(users::table)
         .filter(notifications::incident_id.eq(incident_id))
         .filter(notifications::kind.eq(TRIGGERED))
         .filter(notifications::state.ne(CANCELLED))
         .filter(users::notify_on_resolve.eq(true))
-        .select((notifications::user_id, notifications::address))
-        .distinct()
-        .load(conn)
+        .select((notifications::user_id, notifications::address));
+    // Every resolution runs this: kept under a marker, and the few rows made distinct here
+    // rather than by SQLite, which would build a temporary b-tree for `DISTINCT`.
+    struct NotifiedUsers;
+    let mut rows: Vec<(i64, String)> =
+        on_backend!(conn, c => KeptAs::<NotifiedUsers, _>::new(emailed).load(c))?;
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|row| seen.insert(row.clone()));
+    Ok(rows)
 }
 
 /// Cancels the incident's paging emails not sent yet (delayed ones, and retries), except any a
-/// notifier is sending at this moment. Returns how many.
+/// notifier is sending at this moment.
 pub fn cancel_pending_for_incident(
     conn: &mut DbConn,
     incident_id: i64,
     reason: &str,
     at: NaiveDateTime,
-) -> QueryResult<usize> {
-    cancel_pending(conn, Unsent::OfIncident(incident_id), reason, at)
+) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let DbConn::Sqlite(sqlite) = conn else {
+        return cancel_pending(conn, Unsent::OfIncident(incident_id), reason, at).map(drop);
+    };
+    // Without `RETURNING`, which SQLite runs through a temporary b-tree it opens and closes every
+    // time: every acknowledgement and resolution runs this.
+    KeptPrepared(
+        diesel::sql_query(
+            "UPDATE notifications SET state = 'cancelled', last_error = ?1, completed_at = ?2, \
+             locked_by = NULL, locked_until = NULL \
+             WHERE incident_id = ?3 AND kind = 'triggered' AND state = 'pending' \
+             AND (locked_until IS NULL OR locked_until < ?2)",
+        )
+        .bind::<Text, _>(reason)
+        .bind::<Timestamp, _>(at)
+        .bind::<BigInt, _>(incident_id),
+    )
+    .load::<NoRows>(sqlite)?;
+    Ok(())
 }
 
 /// Cancels every email to one person's address not sent yet (paging, resolved, confirmation),

@@ -84,16 +84,20 @@ mod tests {
 
     /// SQLite asks a connection's authorizer about every table and column a statement names
     /// while it compiles the statement, and only then: counting its questions counts the
-    /// compilations, the first ones and those SQLite does again on its own.
+    /// compilations, the first ones and those SQLite does again on its own. Its trace names
+    /// each statement run, whose program then shows whether it builds a temporary b-tree.
     #[test]
-    fn cancelling_what_an_incident_has_pending_compiles_each_statement_once() {
+    fn stopping_an_incidents_paging_compiles_each_statement_once_and_sorts_nothing() {
         use std::cell::Cell;
-        use std::os::raw::{c_char, c_int, c_void};
+        use std::os::raw::{c_char, c_int, c_uint, c_void};
         use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
 
+        use diesel::RunQueryDsl;
         use libsqlite3_sys as ffi;
 
         static QUESTIONS: AtomicUsize = AtomicUsize::new(0);
+        static RUN: Mutex<Vec<String>> = Mutex::new(Vec::new());
         thread_local! {
             // Only the connection this test opens on its own thread is watched.
             static WATCHING: Cell<bool> = const { Cell::new(false) };
@@ -115,10 +119,34 @@ mod tests {
             _: *const ffi::sqlite3_api_routines,
         ) -> c_int {
             if WATCHING.with(Cell::get) {
-                // SAFETY: the connection being opened, and a callback that outlives it.
-                unsafe { ffi::sqlite3_set_authorizer(db, Some(answer), std::ptr::null_mut()) };
+                // SAFETY: the connection being opened, and callbacks that outlive it.
+                unsafe {
+                    ffi::sqlite3_set_authorizer(db, Some(answer), std::ptr::null_mut());
+                    ffi::sqlite3_trace_v2(
+                        db,
+                        ffi::SQLITE_TRACE_STMT as c_uint,
+                        Some(ran),
+                        std::ptr::null_mut(),
+                    );
+                }
             }
             ffi::SQLITE_OK
+        }
+        unsafe extern "C" fn ran(
+            _: c_uint,
+            _: *mut c_void,
+            stmt: *mut c_void,
+            _: *mut c_void,
+        ) -> c_int {
+            // SAFETY: the statement SQLite is starting, whose text lives as long as it does.
+            let sql = unsafe {
+                std::ffi::CStr::from_ptr(ffi::sqlite3_sql(stmt.cast())).to_string_lossy()
+            };
+            let mut run = RUN.lock().unwrap();
+            if !run.iter().any(|seen| *seen == sql) {
+                run.push(sql.into_owned());
+            }
+            0
         }
 
         let dir = tempfile::tempdir().unwrap();
@@ -152,6 +180,7 @@ mod tests {
                 super::super::now(),
             )
             .unwrap();
+            super::super::notifications::notified_users(&mut conn, incident_id).unwrap();
         };
         cancel(1);
         assert!(
@@ -167,5 +196,27 @@ mod tests {
             0,
             "a statement was compiled again"
         );
+
+        #[derive(diesel::QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            opcode: String,
+        }
+        let run = RUN.lock().unwrap().clone();
+        assert!(run.len() >= 4, "{run:?}");
+        let super::super::DbConn::Sqlite(sqlite) = &mut conn else {
+            unreachable!("a SQLite URL")
+        };
+        let sorting: Vec<String> = run
+            .into_iter()
+            .filter(|sql| {
+                diesel::sql_query(format!("EXPLAIN {sql}"))
+                    .load::<Step>(sqlite)
+                    .unwrap()
+                    .iter()
+                    .any(|step| step.opcode == "OpenEphemeral")
+            })
+            .collect();
+        assert_eq!(sorting, Vec::<String>::new(), "these build a temporary b-tree");
     }
 }
