@@ -173,13 +173,29 @@ pub fn find_by_id(conn: &mut DbConn, id: i64) -> QueryResult<Option<IncidentRow>
 }
 
 /// Triggered → acknowledged; the changed row, or None (and nothing changed) when the incident
-/// was not triggered any more. The check and the change are one statement, so of two
-/// concurrent requests exactly one wins.
+/// was not triggered any more. The check and the change are one statement (on SQLite, one write
+/// transaction), so of two concurrent requests exactly one wins.
 pub fn transition_acknowledged(
     conn: &mut DbConn,
     id: i64,
     at: NaiveDateTime,
 ) -> QueryResult<Option<IncidentRow>> {
+    if let DbConn::Sqlite(sqlite) = conn {
+        const ACKNOWLEDGE: &str = "UPDATE incidents SET status = 2, acknowledged_date = ?1 \
+            WHERE id = ?2";
+        let acknowledged = |row: &mut IncidentRow| {
+            row.status = ACKNOWLEDGED;
+            row.acknowledged_date = Some(at);
+        };
+        return transition_without_returning(
+            sqlite,
+            id,
+            &[TRIGGERED],
+            ACKNOWLEDGE,
+            at,
+            acknowledged,
+        );
+    }
     let update = diesel::update(
         incidents::table
             .find(id)
@@ -195,6 +211,40 @@ pub fn transition_acknowledged(
     )
     .get_result(c)
     .optional())
+}
+
+/// SQLite's side of a transition: the row read, its status checked, then changed by `update`
+/// (binding `at` and the id) without `RETURNING`, which SQLite runs through a temporary b-tree
+/// it opens and closes every time; every acknowledgement and resolution runs one. The write
+/// transaction holds SQLite's one write lock from its start (`BEGIN IMMEDIATE`): no other
+/// writer comes between the read and the change. `changed` makes the row read what `update`
+/// wrote.
+fn transition_without_returning(
+    sqlite: &mut diesel::SqliteConnection,
+    id: i64,
+    from: &[i32],
+    update: &'static str,
+    at: NaiveDateTime,
+    changed: impl FnOnce(&mut IncidentRow),
+) -> QueryResult<Option<IncidentRow>> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    let Some(mut row) = incidents::table
+        .find(id)
+        .select(IncidentRow::as_select())
+        .get_result(sqlite)
+        .optional()?
+        .filter(|row| from.contains(&row.status))
+    else {
+        return Ok(None);
+    };
+    KeptPrepared(
+        diesel::sql_query(update)
+            .bind::<Timestamp, _>(at)
+            .bind::<BigInt, _>(id),
+    )
+    .load::<NoRows>(sqlite)?;
+    changed(&mut row);
+    Ok(Some(row))
 }
 
 /// Acknowledged → triggered again (the service's acknowledgement timeout ran out); the changed
@@ -235,6 +285,14 @@ pub fn transition_resolved(
     id: i64,
     at: NaiveDateTime,
 ) -> QueryResult<Option<IncidentRow>> {
+    if let DbConn::Sqlite(sqlite) = conn {
+        const RESOLVE: &str = "UPDATE incidents SET status = 3, resolved_date = ?1 WHERE id = ?2";
+        let resolved = |row: &mut IncidentRow| {
+            row.status = RESOLVED;
+            row.resolved_date = Some(at);
+        };
+        return transition_without_returning(sqlite, id, &OPEN, RESOLVE, at, resolved);
+    }
     let update = diesel::update(
         incidents::table
             .find(id)

@@ -217,6 +217,10 @@ mod tests {
                     .any(|step| step.opcode == "OpenEphemeral")
             })
             .collect();
-        assert_eq!(sorting, Vec::<String>::new(), "these build a temporary b-tree");
+        assert_eq!(
+            sorting,
+            Vec::<String>::new(),
+            "these build a temporary b-tree"
+        );
     }
 }
