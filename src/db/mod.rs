@@ -1106,13 +1106,15 @@ mod tests {
         );
         for _ in 0..3 {
             run(&mut conn, "UPDATE incidents SET status = 1");
+            // The row a transition returns is the row it stored.
             let acknowledged = incidents::transition_acknowledged(&mut conn, 1, now()).unwrap();
-            assert_eq!(
-                acknowledged.map(|row| row.status),
-                Some(incidents::ACKNOWLEDGED)
-            );
+            let stored = incidents::find_by_id(&mut conn, 1).unwrap();
+            assert_eq!(format!("{acknowledged:?}"), format!("{stored:?}"));
+            assert_eq!(stored.map(|row| row.status), Some(incidents::ACKNOWLEDGED));
             let resolved = incidents::transition_resolved(&mut conn, 1, now()).unwrap();
-            assert_eq!(resolved.map(|row| row.status), Some(incidents::RESOLVED));
+            let stored = incidents::find_by_id(&mut conn, 1).unwrap();
+            assert_eq!(format!("{resolved:?}"), format!("{stored:?}"));
+            assert_eq!(stored.map(|row| row.status), Some(incidents::RESOLVED));
             assert!(
                 incidents::transition_resolved(&mut conn, 1, now())
                     .unwrap()

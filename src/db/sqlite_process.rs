@@ -87,7 +87,7 @@ mod tests {
     /// compilations, the first ones and those SQLite does again on its own. Its trace names
     /// each statement run, whose program then shows whether it builds a temporary b-tree.
     #[test]
-    fn stopping_an_incidents_paging_compiles_each_statement_once_and_sorts_nothing() {
+    fn stopping_an_incidents_paging_compiles_each_statement_once_and_builds_no_temporary_b_tree() {
         use std::cell::Cell;
         use std::os::raw::{c_char, c_int, c_uint, c_void};
         use std::sync::atomic::{AtomicUsize, Ordering};
