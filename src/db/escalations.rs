@@ -377,37 +377,46 @@ pub fn latest_for_incident(
     conn: &mut DbConn,
     incident_id: i64,
 ) -> QueryResult<Option<EscalationRow>> {
-    escalations::table
-        .filter(escalations::incident_id.eq(incident_id))
-        .order(escalations::id.desc())
-        .limit(1)
-        .select(EscalationRow::as_select())
-        .get_result(conn)
-        .optional()
+    Ok(first_rows_of!(
+        conn,
+        escalations::table
+            .filter(escalations::incident_id.eq(incident_id))
+            .order(escalations::id.desc())
+            .select(EscalationRow::as_select()),
+        1
+    )?
+    .into_iter()
+    .next())
 }
 
 /// The step waiting to fire for the incident, if any.
 pub fn pending_step(conn: &mut DbConn, incident_id: i64) -> QueryResult<Option<StepRow>> {
-    escalation_steps::table
-        .filter(escalation_steps::incident_id.eq(incident_id))
-        .filter(is_pending())
-        .order(escalation_steps::id.desc())
-        .limit(1)
-        .select(StepRow::as_select())
-        .get_result(conn)
-        .optional()
+    Ok(first_rows_of!(
+        conn,
+        escalation_steps::table
+            .filter(escalation_steps::incident_id.eq(incident_id))
+            .filter(is_pending())
+            .order(escalation_steps::id.desc())
+            .select(StepRow::as_select()),
+        1
+    )?
+    .into_iter()
+    .next())
 }
 
 /// The last step that fired for the incident, if any.
 pub fn last_fired_step(conn: &mut DbConn, incident_id: i64) -> QueryResult<Option<StepRow>> {
-    escalation_steps::table
-        .filter(escalation_steps::incident_id.eq(incident_id))
-        .filter(escalation_steps::state.eq(FIRED))
-        .order(escalation_steps::id.desc())
-        .limit(1)
-        .select(StepRow::as_select())
-        .get_result(conn)
-        .optional()
+    Ok(first_rows_of!(
+        conn,
+        escalation_steps::table
+            .filter(escalation_steps::incident_id.eq(incident_id))
+            .filter(escalation_steps::state.eq(FIRED))
+            .order(escalation_steps::id.desc())
+            .select(StepRow::as_select()),
+        1
+    )?
+    .into_iter()
+    .next())
 }
 
 /// Makes the incident's pending step due at `now` ("Escalate now"). False when none waits.

@@ -20,6 +20,22 @@ macro_rules! on_backend {
     };
 }
 
+/// The first `$limit` rows of `$query` (ordered) on either backend: a bound LIMIT on PostgreSQL,
+/// [`first_rows`] on SQLite, which compiles a statement anew whenever a LIMIT is bound anew.
+/// `$query` is written out in each backend's arm: a query that selects a row type
+/// (`as_select()`) is typed for one backend.
+macro_rules! first_rows_of {
+    ($conn:expr, $query:expr, $limit:expr) => {{
+        let limit: i64 = $limit;
+        match $conn {
+            $crate::db::DbConn::Postgres(pg) => {
+                diesel::RunQueryDsl::load(diesel::QueryDsl::limit($query, limit), pg)
+            }
+            $crate::db::DbConn::Sqlite(sqlite) => $crate::db::first_rows(sqlite, $query, limit),
+        }
+    }};
+}
+
 /// Inserts `$rows` (a slice of an `Insertable` row type) into `$table` in their order, each
 /// statement kept prepared ([`KeptPrepared`]): on PostgreSQL in one statement (one per number
 /// of rows) returning `$id`, the table's id column, since diesel keeps a PostgreSQL statement

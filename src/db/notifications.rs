@@ -373,24 +373,26 @@ pub fn for_incident(
     incident_id: i64,
     limit: i64,
 ) -> QueryResult<Vec<NotificationListRow>> {
-    notifications::table
-        .inner_join(users::table)
-        .filter(notifications::incident_id.eq(incident_id))
-        .order(notifications::id.desc())
-        .limit(limit)
-        .select((
-            notifications::unique_id,
-            notifications::kind,
-            notifications::address,
-            notifications::state,
-            notifications::attempt_count,
-            notifications::last_error,
-            notifications::created_at,
-            notifications::completed_at,
-            users::first_name,
-            users::last_name,
-        ))
-        .load(conn)
+    first_rows_of!(
+        conn,
+        notifications::table
+            .inner_join(users::table)
+            .filter(notifications::incident_id.eq(incident_id))
+            .order(notifications::id.desc())
+            .select((
+                notifications::unique_id,
+                notifications::kind,
+                notifications::address,
+                notifications::state,
+                notifications::attempt_count,
+                notifications::last_error,
+                notifications::created_at,
+                notifications::completed_at,
+                users::first_name,
+                users::last_name,
+            )),
+        limit
+    )
 }
 
 /// How many notifications the incident has and how many attempts they made: it changes with

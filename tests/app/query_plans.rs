@@ -572,14 +572,34 @@ async fn the_statements_of_the_event_path_stay_prepared() {
         );
         // A prepared SQLite statement with a bound LIMIT is compiled again inside SQLite on
         // every run, which the cache above cannot see.
-        let bound_limits: Vec<&String> = run
-            .iter()
-            .filter(|sql| backend == Backend::Sqlite && sql.contains("LIMIT ?"))
+        let bound_limits = |statements: &[String], what: &str| {
+            let bound: Vec<&String> = statements
+                .iter()
+                .filter(|sql| backend == Backend::Sqlite && sql.contains("LIMIT ?"))
+                .collect();
+            assert!(bound.is_empty(), "{what} with a bound LIMIT:\n{bound:#?}");
+        };
+        bound_limits(&run, "statements of the event path");
+
+        // The incident page's escalation view (the escalation, its steps, its emails) is read
+        // the same way on every view.
+        record_statements_of(&marker);
+        let page = app.page("/incidents/1").await;
+        assert!(page.contains("Level 1"), "{page}");
+        let escalation_reads: Vec<String> = recorded()
+            .into_iter()
+            .filter(|sql| {
+                let sql = sql.replace('"', "`");
+                ["FROM `escalations`", "FROM `escalation_steps`", "FROM `notifications`"]
+                    .iter()
+                    .any(|table| sql.contains(table))
+            })
             .collect();
         assert!(
-            bound_limits.is_empty(),
-            "statements of the event path with a bound LIMIT:\n{bound_limits:#?}"
+            escalation_reads.len() >= 4,
+            "the escalation view was recorded: {escalation_reads:#?}"
         );
+        bound_limits(&escalation_reads, "the escalation view's reads");
     })
     .await;
 }
