@@ -942,6 +942,24 @@ pub fn now() -> chrono::NaiveDateTime {
         .unwrap_or(now)
 }
 
+/// The opcodes of the program SQLite compiles `sql` to (`EXPLAIN`): tests read in it whether a
+/// statement builds a temporary b-tree (`OpenEphemeral`).
+#[cfg(test)]
+pub(crate) fn program_of(sqlite: &mut SqliteConnection, sql: &str) -> Vec<String> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Step {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        opcode: String,
+    }
+    diesel::sql_query(format!("EXPLAIN {sql}"))
+        .load::<Step>(sqlite)
+        .unwrap()
+        .into_iter()
+        .map(|step| step.opcode)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -987,11 +1005,6 @@ mod tests {
         use diesel::RunQueryDsl;
 
         #[derive(diesel::QueryableByName)]
-        struct Step {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            opcode: String,
-        }
-        #[derive(diesel::QueryableByName)]
         struct Integrity {
             #[diesel(sql_type = diesel::sql_types::Text)]
             integrity_check: String,
@@ -1023,12 +1036,10 @@ mod tests {
                 assert_eq!(integrity.len(), 1);
                 assert_eq!(integrity[0].integrity_check, "ok");
                 for write in WRITES {
-                    let steps = diesel::sql_query(format!("EXPLAIN {write}"))
-                        .load::<Step>(sqlite)
-                        .unwrap();
-                    assert!(steps.iter().any(|step| step.opcode == "Halt"), "{write}");
+                    let program = program_of(sqlite, write);
+                    assert!(program.iter().any(|opcode| opcode == "Halt"), "{write}");
                     assert!(
-                        !steps.iter().any(|step| step.opcode == "OpenEphemeral"),
+                        !program.iter().any(|opcode| opcode == "OpenEphemeral"),
                         "{write} builds a temporary table"
                     );
                 }

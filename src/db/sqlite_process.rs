@@ -93,7 +93,6 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Mutex;
 
-        use diesel::RunQueryDsl;
         use libsqlite3_sys as ffi;
 
         static QUESTIONS: AtomicUsize = AtomicUsize::new(0);
@@ -197,28 +196,21 @@ mod tests {
             "a statement was compiled again"
         );
 
-        #[derive(diesel::QueryableByName)]
-        struct Step {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            opcode: String,
-        }
         let run = RUN.lock().unwrap().clone();
         assert!(run.len() >= 4, "{run:?}");
         let super::super::DbConn::Sqlite(sqlite) = &mut conn else {
             unreachable!("a SQLite URL")
         };
-        let sorting: Vec<String> = run
+        let with_temporary_b_tree: Vec<String> = run
             .into_iter()
             .filter(|sql| {
-                diesel::sql_query(format!("EXPLAIN {sql}"))
-                    .load::<Step>(sqlite)
-                    .unwrap()
+                super::super::program_of(sqlite, sql)
                     .iter()
-                    .any(|step| step.opcode == "OpenEphemeral")
+                    .any(|opcode| opcode == "OpenEphemeral")
             })
             .collect();
         assert_eq!(
-            sorting,
+            with_temporary_b_tree,
             Vec::<String>::new(),
             "these build a temporary b-tree"
         );
